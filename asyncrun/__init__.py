@@ -1,0 +1,44 @@
+"""asyncrun: run Flyte tasks, workflows and launch plans locally or on FlyteAdmin, async-first.
+
+Names are loaded on first use (PEP 562), so `import asyncrun` stays cheap: the gRPC stack is only
+imported when a client is.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._exceptions import AsyncrunError as AsyncrunError
+    from .sdk import Directory as Directory
+    from .sdk import File as File
+    from .sdk import LaunchPlan as LaunchPlan
+    from .sdk import task as task
+    from .sdk import workflow as workflow
+
+__all__ = ("AsyncrunError", "Directory", "File", "LaunchPlan", "__version__", "task", "workflow")
+
+_LAZY = {
+    "AsyncrunError": "._exceptions",
+    "Directory": ".sdk",
+    "File": ".sdk",
+    "LaunchPlan": ".sdk",
+    "task": ".sdk",
+    "workflow": ".sdk",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncrun' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

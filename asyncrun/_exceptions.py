@@ -1,0 +1,170 @@
+"""Every error asyncrun raises on purpose derives from `AsyncrunError`.
+
+```
+AsyncrunError
+├── UsageError                 bad input from the user: a flag, a value, an inputs file   (exit 2)
+│   ├── EntityNotFoundError    no task, workflow or launch plan of that name
+│   └── InputError             an input value that does not fit its type
+├── DefinitionError            a mistake in user code found while defining entities      (exit 2)
+├── ConfigError                an unreadable or inconsistent configuration              (exit 2)
+├── ExecutionError             a run that ended without success                          (exit 1)
+│   ├── TaskFailedError        user code raised (locally or in a task process)
+│   ├── ExecutionAbortedError  the run was terminated                                    (exit 3)
+│   └── ExecutionTimedOutError the run passed its timeout                                (exit 4)
+├── WaitTimeoutError           we stopped waiting; the run goes on                        (exit 5)
+└── RemoteError                the control plane answered with an error status          (exit 1)
+    ├── NotFoundError
+    ├── AlreadyExistsError
+    ├── InvalidArgumentError
+    ├── FailedPreconditionError
+    ├── AuthenticationError
+    ├── PermissionDeniedError
+    ├── ResourceExhaustedError
+    ├── DeadlineExceededError
+    ├── ServerError            INTERNAL, UNIMPLEMENTED, DATA_LOSS and other server faults
+    └── UnreachableError       UNAVAILABLE or no connection at all                        (exit 6)
+```
+
+`exit_code` on each class is the process exit status the CLI uses for it.
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "AlreadyExistsError",
+    "AsyncrunError",
+    "AuthenticationError",
+    "ConfigError",
+    "DeadlineExceededError",
+    "DefinitionError",
+    "EntityNotFoundError",
+    "ExecutionAbortedError",
+    "ExecutionError",
+    "ExecutionTimedOutError",
+    "FailedPreconditionError",
+    "InputError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RemoteError",
+    "ResourceExhaustedError",
+    "ServerError",
+    "TaskFailedError",
+    "UnreachableError",
+    "UsageError",
+    "WaitTimeoutError",
+)
+
+
+class AsyncrunError(Exception):
+    """Base of every error asyncrun raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(AsyncrunError):
+    """The user asked for something that cannot be done as asked."""
+
+    exit_code = 2
+
+
+class EntityNotFoundError(UsageError):
+    """No task, workflow or launch plan of that name."""
+
+
+class InputError(UsageError):
+    """An input value does not fit the type it is declared with."""
+
+
+class DefinitionError(AsyncrunError):
+    """A mistake in user code, found while a task, workflow or launch plan is defined."""
+
+    exit_code = 2
+
+
+class ConfigError(AsyncrunError):
+    """The configuration cannot be read or does not make sense."""
+
+    exit_code = 2
+
+
+class ExecutionError(AsyncrunError):
+    """A run ended without success."""
+
+
+class TaskFailedError(ExecutionError):
+    """User code raised while a task ran.
+
+    `task` names the task, `cause_type` is the exception's type name and `message` its text.
+    """
+
+    def __init__(self, task: str, cause_type: str, message: str, *, traceback: str = "") -> None:
+        super().__init__(f"task {task} failed: {cause_type}: {message}")
+        self.task = task
+        self.cause_type = cause_type
+        self.message = message
+        self.traceback = traceback
+
+
+class ExecutionAbortedError(ExecutionError):
+    """The run was terminated before it finished."""
+
+    exit_code = 3
+
+
+class ExecutionTimedOutError(ExecutionError):
+    """The run, or one of its tasks, passed its timeout."""
+
+    exit_code = 4
+
+
+class WaitTimeoutError(AsyncrunError):
+    """We stopped waiting for a run; the run itself goes on."""
+
+    exit_code = 5
+
+
+class RemoteError(AsyncrunError):
+    """The control plane answered a call with an error status."""
+
+
+class NotFoundError(RemoteError):
+    """The entity or execution does not exist on the control plane."""
+
+
+class AlreadyExistsError(RemoteError):
+    """The entity or execution exists already."""
+
+
+class InvalidArgumentError(RemoteError):
+    """The control plane rejected the request as invalid."""
+
+
+class FailedPreconditionError(RemoteError):
+    """The request conflicts with the current state (e.g. terminating a finished run)."""
+
+
+class AuthenticationError(RemoteError):
+    """The control plane needs credentials that were missing, wrong or expired."""
+
+
+class PermissionDeniedError(RemoteError):
+    """The credentials are valid but not allowed to do this."""
+
+
+class ResourceExhaustedError(RemoteError):
+    """The control plane is rate-limiting us."""
+
+
+class DeadlineExceededError(RemoteError):
+    """The call did not finish within its deadline."""
+
+
+class ServerError(RemoteError):
+    """The control plane failed to handle the request."""
+
+
+class UnreachableError(RemoteError):
+    """The control plane cannot be reached."""
+
+    exit_code = 6

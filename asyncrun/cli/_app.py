@@ -1,0 +1,82 @@
+"""The top-level group: global options, lazy subcommands, and one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Any
+
+import asyncclick as click
+
+from .._exceptions import AsyncrunError, TaskFailedError
+from .._version import __version__
+
+# name -> "module:attribute"; a subcommand's module is imported only when that subcommand is used.
+SUBCOMMANDS = {
+    "run": ("asyncrun.cli._run:run", "Run a task, workflow or launch plan from a Python file."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click docs: lazily loading subcommands)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.lazy, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name][0].split(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help comes from the table, so listing commands imports none of them.
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    async def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return await super().invoke(ctx)
+        except AsyncrunError as exc:
+            report(exc, verbose=ctx.find_root().params.get("verbose", 0))
+            sys.exit(exc.exit_code)
+
+
+def report(exc: AsyncrunError, *, verbose: int) -> None:
+    """One line on stderr saying what went wrong; the traceback only with -v."""
+    click.echo(f"Error: {exc}", err=True)
+    if isinstance(exc, TaskFailedError) and exc.traceback:
+        if verbose:
+            click.echo(exc.traceback.rstrip(), err=True)
+        else:
+            click.echo("(run with -v to see the traceback)", err=True)
+    elif verbose and (exc.__cause__ is not None or exc.__traceback__ is not None):
+        click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+
+
+@click.group(cls=LazyGroup, lazy=SUBCOMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="Show tracebacks and more detail (repeat for more).")
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="FLYTECTL_CONFIG",
+    help="flytectl YAML config (default: $FLYTECTL_CONFIG, ~/.flyte/config.yaml, else the local sandbox).",
+)
+@click.version_option(__version__, "--version", prog_name="asyncrun")
+def cli(verbose: int, config: str | None) -> None:
+    """Run Flyte tasks, workflows and launch plans: locally, or on a Flyte deployment with --remote."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="asyncrun")

@@ -1,0 +1,125 @@
+"""Entity inputs on the command line: one option per input, `--inputs-file F` and `-` (stdin).
+
+Explicit flags win over stdin, which wins over the inputs file. Required inputs are checked after
+all three are merged, so a file can supply them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import asyncclick as click
+from asyncclick.core import ParameterSource
+
+from .._exceptions import InputError
+from ..sdk._interface import MISSING, Input
+from ..sdk._type_engine import from_jsonable, to_jsonable, type_name
+from ._params import is_flag_type, param_type
+
+if TYPE_CHECKING:
+    from ..sdk._interface import Interface
+
+INPUTS_FILE = "inputs_file"
+STDIN = "stdin_marker"
+
+
+def _shown_default(spec: Input) -> str | bool:
+    if spec.default is MISSING:
+        return False
+    if spec.default is None:
+        return "none"
+    try:
+        shown = to_jsonable(spec.default, spec.type)
+    except Exception:
+        return repr(spec.default)
+    if isinstance(shown, bool):
+        return ("--" if shown else "--no-") + spec.name
+    return shown if isinstance(shown, str) else json.dumps(shown)
+
+
+def input_option(spec: Input) -> click.Option:
+    """The option for one input: `--name VALUE`, or `--name/--no-name` for a bool."""
+    names = [spec.name] + ([spec.name.replace("_", "-")] if "_" in spec.name else [])
+    help_text = spec.description or spec.name
+    help_text += f"  [{type_name(spec.type)}]"
+    if spec.required:
+        help_text += "  [required]"
+    if is_flag_type(spec.type):
+        decls = [f"--{n}/--no-{n}" for n in names]
+        return click.Option(decls, spec.name, default=None, help=help_text, show_default=_shown_default(spec))
+    return click.Option(
+        [f"--{n}" for n in names],
+        spec.name,
+        type=param_type(spec.type),
+        default=None,
+        help=help_text,
+        show_default=_shown_default(spec),
+    )
+
+
+def entity_params(interface: Interface) -> list[click.Parameter]:
+    params: list[click.Parameter] = [input_option(spec) for spec in interface.inputs.values()]
+    params.append(
+        click.Option(
+            ["--inputs-file"],
+            INPUTS_FILE,
+            type=click.Path(exists=True, dir_okay=False),
+            help="YAML or JSON file mapping input names to values (flags win).",
+        )
+    )
+    params.append(click.Argument([STDIN], nargs=-1, required=False, metavar="[-]"))
+    return params
+
+
+def _read_mapping(text: str, source: str, ctx: click.Context) -> dict[str, Any]:
+    import yaml  # YAML is a superset of JSON, so one parser reads both
+
+    if not text.strip():
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise click.UsageError(f"{source} is not valid YAML or JSON: {first}", ctx) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise click.UsageError(f"{source} must map input names to values, got {type(data).__name__}", ctx)
+    return data
+
+
+def _convert(data: dict[str, Any], interface: Interface, source: str, ctx: click.Context) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        spec = interface.inputs.get(str(key))
+        if spec is None:
+            known = ", ".join(interface.inputs) or "none"
+            raise click.UsageError(f"{source}: unknown input {key!r} (inputs: {known})", ctx)
+        try:
+            values[spec.name] = from_jsonable(raw, spec.type)
+        except InputError as exc:
+            raise click.UsageError(f"{source}: input '{spec.name}': {exc}", ctx) from None
+    return values
+
+
+def merge_inputs(ctx: click.Context, interface: Interface) -> dict[str, Any]:
+    """Inputs from the file, stdin and flags (in rising precedence); required ones enforced."""
+    values: dict[str, Any] = {}
+    path = ctx.params.get(INPUTS_FILE)
+    if path:
+        with open(path, encoding="utf-8") as f:
+            values.update(_convert(_read_mapping(f.read(), f"--inputs-file {path}", ctx), interface, path, ctx))
+    extra = ctx.params.get(STDIN) or ()
+    if extra:
+        if tuple(extra) != ("-",):
+            raise click.UsageError(f"unexpected argument {' '.join(extra)!r} (only '-', for stdin)", ctx)
+        values.update(_convert(_read_mapping(sys.stdin.read(), "stdin", ctx), interface, "stdin", ctx))
+    for name in interface.inputs:
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            values[name] = ctx.params[name]
+    missing = [f"--{spec.name}" for spec in interface.inputs.values() if spec.required and spec.name not in values]
+    if missing:
+        raise click.UsageError(f"Missing option {', '.join(missing)}", ctx)
+    return values

@@ -1,0 +1,120 @@
+"""`asyncrun run [RUN OPTIONS] FILE ENTITY [INPUT OPTIONS] [--inputs-file F] [-]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncclick as click
+
+from ._inputs import entity_params, merge_inputs
+from ._options import RunParams, run_options
+from ._render import render_outputs
+
+if TYPE_CHECKING:
+    from ..sdk._graph import Entity
+    from ..sdk._loader import LoadedFile
+
+
+class RunGroup(click.Group):
+    """Resolves its first argument as a Python file."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Listing the current folder's files imports none of them.
+        return sorted(p.name for p in Path.cwd().glob("*.py") if p.name != "__init__.py")
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        path = Path(cmd_name)
+        if not path.is_file():
+            if path.suffix == ".py" or "/" in cmd_name:
+                raise click.UsageError(f"file {cmd_name} does not exist", ctx)
+            return None
+        return FileGroup(path)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        files = self.list_commands(ctx)
+        with formatter.section("Python files here"):
+            if files:
+                formatter.write_dl([(name, "asyncrun run " + name + " --help lists its entities") for name in files])
+            else:
+                formatter.write_text("(none; give the path of a .py file)")
+
+
+class FileGroup(click.Group):
+    """The entities of one Python file, imported once."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name=str(path), help=f"Run a workflow, task or launch plan from {path.name}.")
+        self.path = path
+        self._loaded: LoadedFile | None = None
+
+    @property
+    def loaded(self) -> LoadedFile:
+        if self._loaded is None:
+            from ..sdk._loader import load_file
+
+            self._loaded = load_file(self.path)
+        return self._loaded
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, _ in self.loaded.entities()]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return EntityCommand(cmd_name, self.loaded.entity(cmd_name))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, describe(entity)) for name, entity in self.loaded.entities()]
+        with formatter.section("Entities"):
+            if rows:
+                formatter.write_dl(rows)
+            else:
+                formatter.write_text(f"(no task, workflow or launch plan in {self.path.name})")
+
+
+def describe(entity: Entity) -> str:
+    from ..sdk._interface import first_doc_line
+
+    label = f"{entity.kind} {entity.name}"
+    if entity.kind == "launch plan":
+        label += f" of workflow {entity.workflow.name}"  # type: ignore[union-attr]
+    doc = first_doc_line(entity)
+    return f"{label}: {doc}" if doc else label
+
+
+class EntityCommand(click.Command):
+    """One option per input of the entity; runs it locally or remotely."""
+
+    def __init__(self, name: str, entity: Entity) -> None:
+        super().__init__(
+            name=name,
+            params=entity_params(entity.interface),
+            help=describe(entity),
+            callback=None,
+            no_args_is_help=False,
+        )
+        self.entity = entity
+
+    async def invoke(self, ctx: click.Context) -> Any:
+        params: RunParams = ctx.find_object(RunParams) or RunParams()
+        inputs = merge_inputs(ctx, self.entity.interface)
+        if params.remote:
+            raise click.UsageError("--remote is not available in this version yet", ctx)
+        from ..sdk._executor import LocalExecutor
+
+        executor = LocalExecutor(overwrite_cache=params.overwrite_cache, envvars=params.envvars)
+        outputs = await executor.run(self.entity, inputs)
+        render_outputs(outputs, self.entity.interface.outputs, params.output)
+
+
+@click.group(cls=RunGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@run_options
+@click.pass_context
+def run(ctx: click.Context, **options: Any) -> None:
+    """Run a task, workflow or launch plan from a Python file.
+
+    \b
+    asyncrun run hello.py wf --name x            run locally
+    asyncrun run hello.py --help                 list the file's entities
+    asyncrun run hello.py wf --help              list the inputs
+    """
+    ctx.obj = RunParams.from_options(options)

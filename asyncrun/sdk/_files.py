@@ -1,0 +1,88 @@
+"""`File` and `Directory`: task inputs and outputs that are paths rather than values.
+
+A value holds a local path (`/tmp/x.csv`) or a URI (`s3://bucket/x.csv`). When a local path was
+downloaded from somewhere, `remote_source` remembers where, so sending the value on to another task
+needs no upload. Literal conversion lives in `_literals.py`; these classes stay plain Python.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import IO, Any
+
+__all__ = ("Directory", "File")
+
+# `s3://`, `gs://`, `https://`, `file://`, …; a Windows drive (`C:\`) has no `//` and stays local.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(path: str) -> bool:
+    """Whether `path` is a URI with a scheme (`s3://…`) rather than a local path."""
+    return _URI.match(path) is not None
+
+
+class _PathValue(os.PathLike[str]):
+    """What `File` and `Directory` share: a path, plus where it came from."""
+
+    __slots__ = ("path", "remote_source")
+
+    def __init__(self, path: str | os.PathLike[str], *, remote_source: str | None = None) -> None:
+        self.path: str = os.fspath(path)
+        self.remote_source: str | None = remote_source
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether `path` is a URI (`s3://…`), i.e. there is no local copy to read."""
+        return is_uri(self.path)
+
+    @property
+    def uri(self) -> str:
+        """Where the content lives for other machines: `remote_source` if known, else `path`."""
+        return self.remote_source or self.path
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __str__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        extra = f", remote_source={self.remote_source!r}" if self.remote_source else ""
+        return f"{type(self).__name__}({self.path!r}{extra})"
+
+    # Equality is by kind and path only: `remote_source` is a cache hint, and values read back from
+    # JSON (which carries just the path) must compare equal to the originals.
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _PathValue)
+        return self.path == other.path
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.path))
+
+
+class File(_PathValue):
+    """A single file, local or remote.
+
+    `File("data.csv")`, `File("s3://bucket/data.csv")`; `os.fspath(f)` and `f.path` give the path.
+    """
+
+    __slots__ = ()
+
+    def open(self, mode: str = "r", **kwargs: Any) -> IO[Any]:
+        """Open the local file, as the builtin `open` does.
+
+        Raises:
+            ValueError: the path is a remote URI with no local copy.
+        """
+        if self.is_remote:
+            raise ValueError(f"{self.path} is a remote URI; only local files can be opened")
+        return open(self.path, mode, **kwargs)
+
+
+class Directory(_PathValue):
+    """A directory (a "multipart blob" in Flyte terms), local or remote."""
+
+    __slots__ = ()

@@ -1,0 +1,157 @@
+"""The DAG a workflow body builds: promises, nodes and bindings."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import DefinitionError
+from ._interface import MISSING, Interface, is_optional
+
+if TYPE_CHECKING:
+    from ._task import Task
+    from ._workflow import Workflow
+    from ._launch_plan import LaunchPlan
+
+    Entity = Task | Workflow | LaunchPlan
+
+START = ""  # node id of the workflow's own inputs, as flytekit sends it
+
+
+@dataclass(frozen=True)
+class Promise:
+    """A value that exists once node `node_id` has run: its output `var`."""
+
+    node_id: str
+    var: str
+    type: Any
+
+    def __bool__(self) -> bool:
+        raise DefinitionError(
+            "a workflow body cannot branch on a task's output; it only exists when the workflow runs"
+        )
+
+
+@dataclass
+class Node:
+    """One call of a task, workflow or launch plan inside a workflow."""
+
+    id: str
+    entity: Entity
+    bindings: dict[str, Any]  # input name -> Promise, constant, or list/dict holding them
+    upstream: list[str]
+    line: int = 0
+
+
+@dataclass
+class WorkflowBuilder:
+    """Records the nodes a workflow function creates while its body runs at definition time."""
+
+    fn: Callable[..., Any]
+    nodes: list[Node] = field(default_factory=list)
+
+    def add_node(self, entity: Entity, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        line = self.current_line()
+        if args:
+            raise self.error(
+                line,
+                f"call {entity.name} with keyword arguments inside a workflow, "
+                f"e.g. {entity.name.rsplit('.', 1)[-1]}({', '.join(f'{n}=...' for n in entity.interface.inputs)})",
+            )
+        interface: Interface = entity.interface
+        unknown = set(kwargs) - set(interface.inputs)
+        if unknown:
+            raise self.error(line, f"{entity.name} has no input named {', '.join(sorted(unknown))}")
+        bindings: dict[str, Any] = {}
+        upstream: list[str] = []
+        for spec in interface.inputs.values():
+            if spec.name not in kwargs:
+                if spec.required and spec.default is MISSING and entity.kind != "launch plan":
+                    raise self.error(line, f"{entity.name} needs input '{spec.name}'")
+                continue
+            value = kwargs[spec.name]
+            for promise in promises_in(value):
+                self.check_promise(line, entity.name, spec.name, promise, spec.type)
+                if promise.node_id != START and promise.node_id not in upstream:
+                    upstream.append(promise.node_id)
+            bindings[spec.name] = value
+        node = Node(f"n{len(self.nodes)}", entity, bindings, upstream, line)
+        self.nodes.append(node)
+        return node_outputs(node.id, interface)
+
+    def check_promise(self, line: int, entity: str, input_name: str, promise: Promise, target: Any) -> None:
+        known = promise.node_id == START or any(n.id == promise.node_id for n in self.nodes)
+        if not known:
+            raise self.error(line, f"input '{input_name}' of {entity} uses the output of an unknown node")
+        if not types_compatible(promise.type, target):
+            raise self.error(
+                line, f"input '{input_name}' of {entity} expects {target!r}, got an output of type {promise.type!r}"
+            )
+
+    def current_line(self) -> int:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code is self.fn.__code__:
+                return frame.f_lineno
+            frame = frame.f_back  # type: ignore[assignment]
+        return self.fn.__code__.co_firstlineno
+
+    def error(self, line: int, message: str) -> DefinitionError:
+        return DefinitionError(f"workflow {self.fn.__qualname__} ({self.fn.__code__.co_filename}:{line}): {message}")
+
+
+def node_outputs(node_id: str, interface: Interface) -> Any:
+    """What a call inside a workflow returns: one promise, a tuple of them, or a NamedTuple."""
+    promises = [Promise(node_id, name, tp) for name, tp in interface.outputs.items()]
+    if interface.output_kind == "none":
+        return None
+    if interface.output_kind == "single":
+        return promises[0]
+    if interface.output_tuple is not None:
+        return interface.output_tuple(*promises)
+    return tuple(promises)
+
+
+def promises_in(value: Any) -> list[Promise]:
+    """Every promise inside a binding value (which may nest lists and dicts)."""
+    if isinstance(value, Promise):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [p for item in value for p in promises_in(item)]
+    if isinstance(value, dict):
+        return [p for item in value.values() for p in promises_in(item)]
+    return []
+
+
+def types_compatible(source: Any, target: Any) -> bool:
+    """Whether an output of type `source` may feed an input of type `target`."""
+    if source == target:
+        return True
+    import typing
+
+    if is_optional(target) or typing.get_origin(target) is typing.Union:
+        return any(types_compatible(source, arg) for arg in typing.get_args(target))
+    import types
+
+    if isinstance(target, types.UnionType):
+        return any(types_compatible(source, arg) for arg in typing.get_args(target))
+    return False
+
+
+_builder: ContextVar[WorkflowBuilder | None] = ContextVar("asyncrun_workflow_builder", default=None)
+
+
+def current_builder() -> WorkflowBuilder | None:
+    """The workflow being defined right now, if any."""
+    return _builder.get()
+
+
+def set_builder(builder: WorkflowBuilder | None) -> Any:
+    return _builder.set(builder)
+
+
+def reset_builder(token: Any) -> None:
+    _builder.reset(token)

@@ -1,0 +1,92 @@
+"""Find a file's project root, import it once, and list the entities it defines.
+
+One rule serves listing and running alike: the project root is the first ancestor folder without
+an `__init__.py`, and the module name is the file's path relative to it. So relative imports work
+for `--help` too, and no module is imported twice under two names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from .._exceptions import AsyncrunError, DefinitionError, EntityNotFoundError, UsageError
+from ._launch_plan import LaunchPlan
+from ._task import Task
+from ._workflow import Workflow
+
+if TYPE_CHECKING:
+    from ._graph import Entity
+
+_ORDER = {"workflow": 0, "task": 1, "launch plan": 2}
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A user file imported as a module of its project."""
+
+    path: Path
+    root: Path
+    module_name: str
+    module: ModuleType
+
+    def entities(self) -> list[tuple[str, Entity]]:
+        """(attribute name, entity) pairs: workflows, then tasks, then launch plans, each by name."""
+        found = [
+            (name, value)
+            for name, value in vars(self.module).items()
+            if isinstance(value, Task | Workflow | LaunchPlan) and not name.startswith("_")
+        ]
+        return sorted(found, key=lambda item: (_ORDER[item[1].kind], item[0]))
+
+    def entity(self, name: str) -> Entity:
+        """The entity bound to attribute `name`, or a one-line error listing what exists."""
+        value = getattr(self.module, name, None)
+        if isinstance(value, Task | Workflow | LaunchPlan):
+            return value
+        known = ", ".join(n for n, _ in self.entities()) or "none"
+        what = "is not a task, workflow or launch plan" if value is not None else "not found"
+        raise EntityNotFoundError(f"'{name}' {what} in {self.path.name} (entities: {known})")
+
+
+def project_root(path: Path) -> Path:
+    """The first ancestor of `path` that is not a package (has no `__init__.py`)."""
+    folder = path.parent
+    while (folder / "__init__.py").exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def module_name_for(path: Path, root: Path) -> str:
+    return ".".join(path.relative_to(root).with_suffix("").parts)
+
+
+def load_file(file: str | Path) -> LoadedFile:
+    """Import `file` as a module of its project root (put first on `sys.path`)."""
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise UsageError(f"file {file} does not exist")
+    if path.suffix != ".py":
+        raise UsageError(f"{file} is not a Python file (.py)")
+    path = path.resolve()
+    root = project_root(path)
+    name = module_name_for(path, root)
+    if sys.path[:1] != [str(root)]:
+        sys.path.insert(0, str(root))
+    existing = sys.modules.get(name)
+    if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == path:
+        module = existing
+    else:
+        if existing is not None:
+            del sys.modules[name]  # another file of the same module name: load this one
+        try:
+            module = importlib.import_module(name)
+        except AsyncrunError:
+            raise
+        except Exception as exc:
+            raise DefinitionError(f"cannot import {path.name}: {type(exc).__name__}: {exc}") from exc
+    return LoadedFile(path, root, name, module)

@@ -1,0 +1,154 @@
+"""The local executor: concurrency, retries, timeouts, cache, environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import timedelta
+
+import pytest
+
+from asyncrun import task, workflow
+from asyncrun._exceptions import ExecutionTimedOutError, TaskFailedError
+from asyncrun.sdk._executor import LocalExecutor
+
+pytestmark = pytest.mark.anyio
+
+SPANS: dict[str, tuple[float, float]] = {}
+
+
+@task
+async def slow_async(tag: str) -> str:
+    start = time.monotonic()
+    await asyncio.sleep(1)
+    SPANS[tag] = (start, time.monotonic())
+    return tag
+
+
+@task
+def slow_sync(tag: str) -> str:
+    start = time.monotonic()
+    time.sleep(1)
+    SPANS[tag] = (start, time.monotonic())
+    return tag
+
+
+@workflow
+def two_async() -> tuple[str, str]:
+    return slow_async(tag="a1"), slow_async(tag="a2")
+
+
+@workflow
+def two_sync() -> tuple[str, str]:
+    return slow_sync(tag="s1"), slow_sync(tag="s2")
+
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return min(a[1], b[1]) - max(a[0], b[0])
+
+
+async def test_independent_async_tasks_overlap() -> None:
+    outputs = await LocalExecutor().run(two_async, {})
+    assert outputs == {"o0": "a1", "o1": "a2"}
+    # Run one after the other they would not overlap at all; concurrently they share most of a second.
+    assert overlap(SPANS["a1"], SPANS["a2"]) > 0.5
+
+
+async def test_independent_sync_tasks_overlap_in_threads() -> None:
+    outputs = await LocalExecutor().run(two_sync, {})
+    assert outputs == {"o0": "s1", "o1": "s2"}
+    assert overlap(SPANS["s1"], SPANS["s2"]) > 0.5
+
+
+ATTEMPTS: list[int] = []
+
+
+@task(retries=2)
+def flaky(fail_times: int) -> int:
+    ATTEMPTS.append(1)
+    if len(ATTEMPTS) <= fail_times:
+        raise RuntimeError(f"attempt {len(ATTEMPTS)} failed")
+    return len(ATTEMPTS)
+
+
+async def test_retries_until_success() -> None:
+    ATTEMPTS.clear()
+    assert await LocalExecutor().run(flaky, {"fail_times": 2}) == {"o0": 3}
+
+
+async def test_retries_exhausted_reports_the_last_error() -> None:
+    ATTEMPTS.clear()
+    with pytest.raises(TaskFailedError) as info:
+        await LocalExecutor().run(flaky, {"fail_times": 5})
+    assert len(ATTEMPTS) == 3
+    assert info.value.cause_type == "RuntimeError" and "attempt 3 failed" in info.value.message
+    assert "Traceback" in info.value.traceback
+
+
+@task(timeout=timedelta(milliseconds=200))
+async def too_slow() -> int:
+    await asyncio.sleep(5)
+    return 1
+
+
+async def test_timeout() -> None:
+    start = time.monotonic()
+    with pytest.raises(ExecutionTimedOutError, match="timed out"):
+        await LocalExecutor().run(too_slow, {})
+    assert time.monotonic() - start < 4
+
+
+CALLS: list[int] = []
+
+
+@task(cache=True, cache_version="1")
+def expensive(x: int) -> int:
+    CALLS.append(x)
+    return x * 10
+
+
+async def test_cache_reuses_outputs_and_overwrite_recomputes(tmp_path) -> None:
+    CALLS.clear()
+    executor = LocalExecutor(cache_dir=tmp_path)
+    assert await executor.run(expensive, {"x": 2}) == {"o0": 20}
+    assert await executor.run(expensive, {"x": 2}) == {"o0": 20}
+    assert CALLS == [2]
+    assert await executor.run(expensive, {"x": 3}) == {"o0": 30}
+    assert CALLS == [2, 3]
+    await LocalExecutor(cache_dir=tmp_path, overwrite_cache=True).run(expensive, {"x": 2})
+    assert CALLS == [2, 3, 2]
+
+
+@task
+def read_env(key: str) -> str:
+    return os.environ.get(key, "<unset>")
+
+
+async def test_envvars_are_visible_to_tasks_and_restored() -> None:
+    out = await LocalExecutor(envvars={"ASYNCRUN_TEST_K": "v1"}).run(read_env, {"key": "ASYNCRUN_TEST_K"})
+    assert out == {"o0": "v1"}
+    assert "ASYNCRUN_TEST_K" not in os.environ
+
+
+@task
+def boom() -> int:
+    raise ValueError("boom")
+
+
+@task
+async def long_sibling() -> int:
+    await asyncio.sleep(10)
+    return 1
+
+
+@workflow
+def failing() -> tuple[int, int]:
+    return boom(), long_sibling()
+
+
+async def test_first_failure_cancels_the_workflow() -> None:
+    start = time.monotonic()
+    with pytest.raises(TaskFailedError, match="boom"):
+        await LocalExecutor().run(failing, {})
+    assert time.monotonic() - start < 5

@@ -1,0 +1,37 @@
+"""What importing asyncrun costs: the CLI and the package root must stay light (tested in subprocesses)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("grpclib", "betterproto2", "httpx", "yaml")
+
+
+def loaded_modules(statement: str) -> set[str]:
+    code = f"{statement}; import sys; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize("statement", ["import asyncrun", "import asyncrun.cli", "import asyncrun.sdk"])
+def test_light_imports(statement: str) -> None:
+    loaded = loaded_modules(statement)
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
+    assert heavy == [], f"{statement} loads {heavy}"
+
+
+def test_the_check_itself_sees_heavy_modules() -> None:
+    # Guards the test above against passing vacuously.
+    assert "betterproto2" in loaded_modules("import asyncrun._proto.flyteidl.core")
+
+
+def test_public_names_resolve_lazily() -> None:
+    import asyncrun
+
+    assert asyncrun.task.__module__ == "asyncrun.sdk._task"
+    assert sorted(asyncrun.__all__) == list(asyncrun.__all__)
+    with pytest.raises(AttributeError):
+        asyncrun.nope  # noqa: B018
