@@ -30,9 +30,9 @@ OUR_PACKAGES = ("flyteidl.core", "flyteidl.admin", "flyteidl.service")
 FDP = descriptor_pb2.FieldDescriptorProto
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Our descriptors
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -103,9 +103,9 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Declared:
     return index(compile_protos(tmp_path_factory.mktemp("protoset")))
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Upstream (official flyteidl) descriptors
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 @cache
@@ -150,9 +150,9 @@ def _type(fld: descriptor_pb2.FieldDescriptorProto) -> str:
     return FDP.Type.Name(fld.type)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Field-by-field conformance
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(_declared_at_collection().messages), ids=str)
@@ -184,7 +184,8 @@ def test_message_matches_flyteidl(ours: Declared, name: str) -> None:
         if fld.type == FDP.TYPE_MESSAGE:
             entry = ours.messages.get(fld.type_name.lstrip("."))
             our_map = entry is not None and entry.options.map_entry
-            checks["map"] = (our_map, upstream_is_map_entry(up.type_name))
+            their_map = up.type == FDP.TYPE_MESSAGE and upstream_is_map_entry(up.type_name)
+            checks["map"] = (our_map, their_map)
         for what, (a, b) in checks.items():
             if a != b:
                 problems.append(f"{fld.name}: {what} is {a!r} here but {b!r} in flyteidl")
@@ -244,9 +245,9 @@ def test_workflow_execution_identifier_has_no_field_3(ours: Declared) -> None:
     assert 3 not in numbers.values()
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Every message, enum and RPC named in flyteadmin-wire.md §3.1-§3.4 is declared
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 CORE = "flyteidl.core."
 ADMIN = "flyteidl.admin."
@@ -564,7 +565,9 @@ def test_doc_enums_are_declared(ours: Declared) -> None:
 
 def test_doc_rpcs_are_declared(ours: Declared) -> None:
     declared = {
-        f"{svc_name.removeprefix(SVC)}.{m.name}" for svc_name, svc in ours.services.items() for m in svc.method
+        f"{svc_name.removeprefix(SVC)}.{m.name}"
+        for svc_name, svc in ours.services.items()
+        for m in svc.method
     }
     missing = [rpc for rpc in REQUIRED_RPCS if rpc not in declared]
     assert not missing, f"RPCs listed in flyteadmin-wire.md §3.4 missing from protos/: {missing}"

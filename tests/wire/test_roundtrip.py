@@ -1,7 +1,8 @@
-"""Bytes written by asyncrun's betterproto2 classes are read correctly by the official flyteidl classes, and back.
+"""Bytes written by asyncrun's betterproto2 classes are read correctly by the official flyteidl classes,
+and back.
 
-Every case builds the same value twice, independently: once with asyncrun's classes (the way asyncrun code does),
-once as the expected official flyteidl message (from its proto-JSON form). Then:
+Every case builds the same value twice, independently: once with asyncrun's classes (the way asyncrun code
+does), once as the expected official flyteidl message (from its proto-JSON form). Then:
 
 - forward: the official class decodes `bytes(ours)` to exactly the expected message;
 - reverse: asyncrun decodes the official bytes to exactly our instance, and re-encodes them to bytes that the
@@ -61,9 +62,9 @@ class Case:
         return json_format.ParseDict(self.expected, self.upstream_cls())
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Shared building blocks (asyncrun side / expected proto-JSON side)
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 T0 = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
 T0_JSON = "2024-05-01T12:30:15.123456Z"
@@ -173,9 +174,9 @@ def promise_json(node_id: str, var: str, *path: str | int) -> dict[str, Any]:
     return {"promise": ref}
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Literals: one case per kind, so a failure names the kind
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 BLOB_SINGLE = core.Blob(
     metadata=core.BlobMetadata(
@@ -227,7 +228,9 @@ LITERALS: dict[str, tuple[Callable[[], core.Literal], dict[str, Any]]] = {
     ),
     "duration": (
         lambda: core.Literal(
-            scalar=core.Scalar(primitive=core.Primitive(duration=timedelta(hours=1, seconds=1, microseconds=500)))
+            scalar=core.Scalar(
+                primitive=core.Primitive(duration=timedelta(hours=1, seconds=1, microseconds=500))
+            )
         ),
         {"scalar": {"primitive": {"duration": "3601.000500s"}}},
     ),
@@ -236,7 +239,9 @@ LITERALS: dict[str, tuple[Callable[[], core.Literal], dict[str, Any]]] = {
         {"scalar": {"primitive": {"duration": "0s"}}},
     ),
     "collection": (
-        lambda: core.Literal(collection=core.LiteralCollection(literals=[int_lit(1), int_lit(2), str_lit("x")])),
+        lambda: core.Literal(
+            collection=core.LiteralCollection(literals=[int_lit(1), int_lit(2), str_lit("x")])
+        ),
         {"collection": {"literals": [int_lit_json(1), int_lit_json(2), str_lit_json("x")]}},
     ),
     "collection_empty": (
@@ -279,7 +284,9 @@ LITERALS: dict[str, tuple[Callable[[], core.Literal], dict[str, Any]]] = {
         },
     ),
     "binary": (
-        lambda: core.Literal(scalar=core.Scalar(binary=core.Binary(value=b"\x82\xa1a\x01\x00\xff", tag="msgpack"))),
+        lambda: core.Literal(
+            scalar=core.Scalar(binary=core.Binary(value=b"\x82\xa1a\x01\x00\xff", tag="msgpack"))
+        ),
         {"scalar": {"binary": {"value": "gqFhAQD/", "tag": "msgpack"}}},
     ),
     "union": (
@@ -307,7 +314,9 @@ LITERALS: dict[str, tuple[Callable[[], core.Literal], dict[str, Any]]] = {
             scalar=core.Scalar(
                 union=core.Union(
                     value=core.Literal(scalar=core.Scalar(none_type=core.Void())),
-                    type=core.LiteralType(simple=core.SimpleType.NONE, structure=core.TypeStructure(tag="none")),
+                    type=core.LiteralType(
+                        simple=core.SimpleType.NONE, structure=core.TypeStructure(tag="none")
+                    ),
                 )
             )
         ),
@@ -329,7 +338,10 @@ LITERALS: dict[str, tuple[Callable[[], core.Literal], dict[str, Any]]] = {
                         "b": gp.Value(string_value="x"),
                         "c": gp.Value(
                             list_value=gp.ListValue(
-                                values=[gp.Value(bool_value=True), gp.Value(null_value=gp.NullValue.NULL_VALUE)]
+                                values=[
+                                    gp.Value(bool_value=True),
+                                    gp.Value(null_value=gp.NullValue.NULL_VALUE),
+                                ]
                             )
                         ),
                         "d": gp.Value(struct_value=gp.Struct(fields={"e": gp.Value(bool_value=False)})),
@@ -370,7 +382,9 @@ LITERALS: dict[str, tuple[Callable[[], core.Literal], dict[str, Any]]] = {
     ),
 }
 
-LITERAL_CASES = [Case(f"literal-{name}", ours, up_literals.Literal, exp) for name, (ours, exp) in LITERALS.items()]
+LITERAL_CASES = [
+    Case(f"literal-{name}", ours, up_literals.Literal, exp) for name, (ours, exp) in LITERALS.items()
+]
 
 LITERAL_MAP_CASE = Case(
     "literal-map-of-everything",
@@ -380,9 +394,9 @@ LITERAL_MAP_CASE = Case(
 )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Registration: TaskTemplate, WorkflowTemplate, LaunchPlanSpec
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 CONTAINER_ARGS = [
     "pyflyte-execute",
@@ -431,7 +445,9 @@ def typed_interface() -> core.TypedInterface:
                         )
                     )
                 ),
-                "color": core.Variable(type=core.LiteralType(enum_type=core.EnumType(values=["red", "green"]))),
+                "color": core.Variable(
+                    type=core.LiteralType(enum_type=core.EnumType(values=["red", "green"]))
+                ),
                 "cfg": core.Variable(
                     type=core.LiteralType(
                         simple=st.STRUCT,
@@ -510,7 +526,9 @@ def task_template() -> core.TaskTemplate:
                 ],
             ),
             env=[
-                core.KeyValuePair(key="FLYTE_INTERNAL_IMAGE", value="ghcr.io/flyteorg/flytekit:py3.11-1.16.31"),
+                core.KeyValuePair(
+                    key="FLYTE_INTERNAL_IMAGE", value="ghcr.io/flyteorg/flytekit:py3.11-1.16.31"
+                ),
                 core.KeyValuePair(key="EMPTY", value=""),
             ],
         ),
@@ -570,7 +588,8 @@ def workflow_template() -> core.WorkflowTemplate:
             core.Binding(var="name", binding=promise("", "name")),
             core.Binding(var="other", binding=promise("start-node", "name")),
             core.Binding(
-                var="greeting", binding=core.BindingData(scalar=core.Scalar(primitive=core.Primitive(string_value="hi")))
+                var="greeting",
+                binding=core.BindingData(scalar=core.Scalar(primitive=core.Primitive(string_value="hi"))),
             ),
             core.Binding(
                 var="xs",
@@ -599,7 +618,9 @@ def workflow_template() -> core.WorkflowTemplate:
                 binding=core.BindingData(
                     scalar=core.Scalar(primitive=core.Primitive(string_value="x")),
                     union=core.UnionInfo(
-                        target_type=core.LiteralType(simple=st.STRING, structure=core.TypeStructure(tag="str"))
+                        target_type=core.LiteralType(
+                            simple=st.STRING, structure=core.TypeStructure(tag="str")
+                        )
                     ),
                 ),
             ),
@@ -611,7 +632,9 @@ def workflow_template() -> core.WorkflowTemplate:
     )
     n1 = core.Node(
         id="n1",
-        metadata=core.NodeMetadata(name="sub", cacheable=True, cache_version="7", retries=core.RetryStrategy(retries=2)),
+        metadata=core.NodeMetadata(
+            name="sub", cacheable=True, cache_version="7", retries=core.RetryStrategy(retries=2)
+        ),
         inputs=[core.Binding(var="x", binding=promise("n0", "o0"))],
         upstream_node_ids=["n0"],
         workflow_node=core.WorkflowNode(launchplan_ref=lp_id()),
@@ -667,7 +690,9 @@ WORKFLOW_TEMPLATE_JSON = {
                 {
                     "var": "m",
                     "binding": {
-                        "map": {"bindings": {"a": promise_json("", "name"), "b": {"scalar": {"none_type": {}}}}}
+                        "map": {
+                            "bindings": {"a": promise_json("", "name"), "b": {"scalar": {"none_type": {}}}}
+                        }
                     },
                 },
                 {
@@ -763,24 +788,28 @@ LAUNCH_PLAN_SPEC_JSON = {
 }
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Executions
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 def execution_spec() -> admin.ExecutionSpec:
     return _quiet(
         lambda: admin.ExecutionSpec(
             launch_plan=lp_id(),
+            inputs=core.LiteralMap(literals={"legacy": int_lit(1)}),
             metadata=admin.ExecutionMetadata(
                 mode=admin.ExecutionMetadataExecutionMode.MANUAL,
                 principal="flytekit",
-                system_metadata=admin.SystemMetadata(execution_cluster="local", namespace="flytesnacks-development"),
+                system_metadata=admin.SystemMetadata(
+                    execution_cluster="local", namespace="flytesnacks-development"
+                ),
             ),
             disable_all=False,
             labels=admin.Labels(values={"team": "ml", "empty": ""}),
             annotations=admin.Annotations(values={"owner": "me"}),
             security_context=core.SecurityContext(run_as=core.Identity(k8s_service_account="default")),
+            auth_role=admin.AuthRole(kubernetes_service_account="default"),
             quality_of_service=core.QualityOfService(
                 spec=core.QualityOfServiceSpec(queueing_budget=timedelta(minutes=10))
             ),
@@ -798,6 +827,7 @@ def execution_spec() -> admin.ExecutionSpec:
 
 EXECUTION_SPEC_JSON = {
     "launch_plan": LP_ID_JSON,
+    "inputs": {"literals": {"legacy": int_lit_json(1)}},
     "metadata": {
         "principal": "flytekit",
         "system_metadata": {"execution_cluster": "local", "namespace": "flytesnacks-development"},
@@ -806,6 +836,7 @@ EXECUTION_SPEC_JSON = {
     "labels": {"values": {"team": "ml", "empty": ""}},
     "annotations": {"values": {"owner": "me"}},
     "security_context": {"run_as": {"k8s_service_account": "default"}},
+    "auth_role": {"kubernetes_service_account": "default"},
     "quality_of_service": {"spec": {"queueing_budget": "600s"}},
     "max_parallelism": 10,
     "raw_output_data_config": {"output_location_prefix": "s3://bucket/raw"},
@@ -971,7 +1002,9 @@ def task_execution() -> admin.TaskExecution:
         id=core.TaskExecutionIdentifier(task_id=task_id(), node_execution_id=node_exec_id(), retry_attempt=1),
         input_uri="s3://bucket/metadata/n0/inputs.pb",
         closure=admin.TaskExecutionClosure(
-            error=core.ExecutionError(code="SYSTEM:OOM", message="killed", kind=core.ExecutionErrorErrorKind.SYSTEM),
+            error=core.ExecutionError(
+                code="SYSTEM:OOM", message="killed", kind=core.ExecutionErrorErrorKind.SYSTEM
+            ),
             phase=core.TaskExecutionPhase.RETRYABLE_FAILED,
             logs=[
                 core.TaskLog(
@@ -1022,9 +1055,9 @@ TASK_EXECUTION_JSON = {
 }
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Requests / small messages
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 MD5 = bytes(range(16))
 
@@ -1152,9 +1185,9 @@ CASES = [
 ]
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # The round trips
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -1180,6 +1213,18 @@ def test_ours_decodes_official(case: Case) -> None:
     assert reencoded == expected
 
 
+def test_execution_spec_case_sets_every_declared_field() -> None:
+    spec = execution_spec()
+    oneof_others = {"notifications"}  # the other member of notification_overrides (disable_all is set)
+    unset = [
+        name
+        for name in admin.ExecutionSpec._betterproto.meta_by_field_name
+        if name not in oneof_others and not spec.is_set(name)
+    ]
+    assert not unset, f"execution-create-request leaves ExecutionSpec fields unset: {unset}"
+    assert spec.disable_all is False
+
+
 def test_cases_are_not_trivial() -> None:
     # A case whose expected message is empty would pass vacuously.
     for case in CASES:
@@ -1187,9 +1232,9 @@ def test_cases_are_not_trivial() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # The pitfalls of flyteadmin-wire.md §5: empty/zero values inside oneofs must be on the wire
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 def test_none_type_void_is_encoded() -> None:
@@ -1258,14 +1303,13 @@ def test_interruptible_false_is_present() -> None:
 @pytest.mark.parametrize(
     ("primitive", "field"),
     [
-        (core.Primitive(integer=0), "integer"),
-        (core.Primitive(float_value=0.0), "float_value"),
-        (core.Primitive(string_value=""), "string_value"),
-        (core.Primitive(boolean=False), "boolean"),
-        (core.Primitive(duration=timedelta(0)), "duration"),
-        (core.Primitive(datetime=datetime(1970, 1, 1, tzinfo=UTC)), "datetime"),
+        pytest.param(core.Primitive(integer=0), "integer", id="integer"),
+        pytest.param(core.Primitive(float_value=0.0), "float_value", id="float_value"),
+        pytest.param(core.Primitive(string_value=""), "string_value", id="string_value"),
+        pytest.param(core.Primitive(boolean=False), "boolean", id="boolean"),
+        pytest.param(core.Primitive(duration=timedelta(0)), "duration", id="duration"),
+        pytest.param(core.Primitive(datetime=datetime(1970, 1, 1, tzinfo=UTC)), "datetime", id="datetime"),
     ],
-    ids=lambda v: v if isinstance(v, str) else "",
 )
 def test_zero_primitive_is_encoded(primitive: core.Primitive, field: str) -> None:
     up = up_literals.Primitive.FromString(bytes(primitive))
@@ -1281,18 +1325,20 @@ def test_workflow_execution_identifier_name_is_field_4() -> None:
     assert (parsed.project, parsed.domain, parsed.name, parsed.org) == ("p", "d", "n", "o")
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Fields of flyteidl that our subset leaves out survive a decode/encode by asyncrun (the sandbox stores and
 # returns what flytekit registered).
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 def test_unknown_upstream_fields_survive_a_round_trip() -> None:
     template = json_format.ParseDict(TASK_TEMPLATE_JSON, up_tasks.TaskTemplate())
-    template.metadata.metadata.labels["l"] = "1"  # TaskMetadata.metadata=16, not in our subset
-    template.container.architecture = up_tasks.Container.ARM64  # Container.architecture=10
-    template.extended_resources.gpu_accelerator.device = "nvidia-tesla-t4"  # TaskTemplate.extended_resources=9
-    template.interface.inputs.variables["name"].artifact_tag.artifact_key.name = "k"  # Variable.artifact_tag=4
+    # Fields not in our subset: TaskMetadata.metadata=16, Container.architecture=10,
+    # TaskTemplate.extended_resources=9 and Variable.artifact_tag=4.
+    template.metadata.metadata.labels["l"] = "1"
+    template.container.architecture = up_tasks.Container.ARM64
+    template.extended_resources.gpu_accelerator.device = "nvidia-tesla-t4"
+    template.interface.inputs.variables["name"].artifact_tag.artifact_key.name = "k"
     again = up_tasks.TaskTemplate.FromString(bytes(core.TaskTemplate.parse(template.SerializeToString())))
     assert again == template
     assert again.container.architecture == up_tasks.Container.ARM64

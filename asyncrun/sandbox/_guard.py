@@ -1,0 +1,44 @@
+"""One wrapper around every sandbox RPC: optional delay, and no fault ever answered as UNKNOWN.
+
+grpclib answers an uncaught handler exception with UNKNOWN, which sends flytekit into an OAuth
+flow; every fault is mapped to INTERNAL with a message instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from grpclib import GRPCError
+from grpclib.const import Handler, Status
+
+log = logging.getLogger("asyncrun.sandbox")
+
+
+class GuardedService:
+    """Mix in before a generated `…Base` class: `class AdminService(GuardedService, AdminServiceBase)`.
+
+    `rpc_delay` (seconds) is added to every call, to emulate a remote control plane in benchmarks.
+    """
+
+    rpc_delay: float = 0.0
+
+    def __mapping__(self) -> dict[str, Handler]:
+        mapping: dict[str, Handler] = super().__mapping__()  # type: ignore[misc]
+        return {path: handler._replace(func=self._guard(path, handler.func)) for path, handler in mapping.items()}
+
+    def _guard(self, path: str, func: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        async def guarded(stream: Any) -> None:
+            if self.rpc_delay:
+                await asyncio.sleep(self.rpc_delay)
+            try:
+                await func(stream)
+            except (GRPCError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                log.exception("%s failed", path)
+                raise GRPCError(Status.INTERNAL, f"{path.rsplit('/', 1)[-1]}: {type(exc).__name__}: {exc}") from exc
+
+        return guarded
