@@ -92,4 +92,6 @@ def summarize(values: list[float] = [1.0, 2.0, 3.0], text: str = "hello big worl
     return s.count, s.mean, first
 
 
-summarize_lp = LaunchPlan.create("summarize_short", summarize, default_inputs={"text": "short"}, fixed_inputs={"values": [5.0]})
+summarize_lp = LaunchPlan.create(
+    "summarize_short", summarize, default_inputs={"text": "short"}, fixed_inputs={"values": [5.0]}
+)

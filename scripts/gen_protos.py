@@ -35,7 +35,10 @@ def check_toolchain() -> None:
         except metadata.PackageNotFoundError:
             sys.exit(f"gen_protos: {dist} is not installed; run: pip install -e '.[dev]'")
         if found != wanted:
-            sys.exit(f"gen_protos: {dist} {found} is installed but {wanted} is pinned; run: pip install -e '.[dev]'")
+            sys.exit(
+                f"gen_protos: {dist} {found} is installed but {wanted} is pinned; "
+                "run: pip install -e '.[dev]'"
+            )
 
 
 def plugin_path() -> Path:
@@ -86,7 +89,9 @@ def differences(new: Path, old: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="fail if asyncrun/_proto is stale")
     args = parser.parse_args()
     check_toolchain()
@@ -106,7 +111,9 @@ def main() -> int:
         if OUTPUT.exists():
             shutil.rmtree(OUTPUT)
         shutil.copytree(fresh, OUTPUT)
-        print(f"generated {len(tree(OUTPUT))} files in {OUTPUT.relative_to(ROOT)}" if changed else "no changes")
+        print(
+            f"generated {len(tree(OUTPUT))} files in {OUTPUT.relative_to(ROOT)}" if changed else "no changes"
+        )
     return 0
 
 

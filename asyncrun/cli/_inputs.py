@@ -25,9 +25,9 @@ INPUTS_FILE = "inputs_file"
 STDIN = "stdin_marker"
 
 
-def _shown_default(spec: Input) -> str | bool:
+def _shown_default(spec: Input) -> str | None:
     if spec.default is MISSING:
-        return False
+        return None
     if spec.default is None:
         return "none"
     try:
@@ -39,23 +39,24 @@ def _shown_default(spec: Input) -> str | bool:
     return shown if isinstance(shown, str) else json.dumps(shown)
 
 
+_SELF_EXPLAINING = (int, float, str, bool)
+
+
 def input_option(spec: Input) -> click.Option:
     """The option for one input: `--name VALUE`, or `--name/--no-name` for a bool."""
     names = [spec.name] + ([spec.name.replace("_", "-")] if "_" in spec.name else [])
-    help_text = spec.description or spec.name
-    help_text += f"  [{type_name(spec.type)}]"
-    if spec.required:
-        help_text += "  [required]"
+    notes = [] if spec.type in _SELF_EXPLAINING else [type_name(spec.type)]
+    default = _shown_default(spec)
+    if default is not None:
+        notes.append(f"default: {default}")
+    elif spec.required:
+        notes.append("required")
+    help_text = " ".join([spec.description, *(f"[{note}]" for note in notes)]).strip()
     if is_flag_type(spec.type):
         decls = [f"--{n}/--no-{n}" for n in names]
-        return click.Option(decls, spec.name, default=None, help=help_text, show_default=_shown_default(spec))
+        return click.Option([spec.name, *decls], default=None, help=help_text)
     return click.Option(
-        [f"--{n}" for n in names],
-        spec.name,
-        type=param_type(spec.type),
-        default=None,
-        help=help_text,
-        show_default=_shown_default(spec),
+        [spec.name, *(f"--{n}" for n in names)], type=param_type(spec.type), default=None, help=help_text
     )
 
 
@@ -63,8 +64,7 @@ def entity_params(interface: Interface) -> list[click.Parameter]:
     params: list[click.Parameter] = [input_option(spec) for spec in interface.inputs.values()]
     params.append(
         click.Option(
-            ["--inputs-file"],
-            INPUTS_FILE,
+            [INPUTS_FILE, "--inputs-file"],
             type=click.Path(exists=True, dir_okay=False),
             help="YAML or JSON file mapping input names to values (flags win).",
         )
@@ -110,7 +110,9 @@ def merge_inputs(ctx: click.Context, interface: Interface) -> dict[str, Any]:
     path = ctx.params.get(INPUTS_FILE)
     if path:
         with open(path, encoding="utf-8") as f:
-            values.update(_convert(_read_mapping(f.read(), f"--inputs-file {path}", ctx), interface, path, ctx))
+            values.update(
+                _convert(_read_mapping(f.read(), f"--inputs-file {path}", ctx), interface, path, ctx)
+            )
     extra = ctx.params.get(STDIN) or ()
     if extra:
         if tuple(extra) != ("-",):
@@ -119,7 +121,9 @@ def merge_inputs(ctx: click.Context, interface: Interface) -> dict[str, Any]:
     for name in interface.inputs:
         if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
             values[name] = ctx.params[name]
-    missing = [f"--{spec.name}" for spec in interface.inputs.values() if spec.required and spec.name not in values]
+    missing = [
+        f"--{spec.name}" for spec in interface.inputs.values() if spec.required and spec.name not in values
+    ]
     if missing:
         raise click.UsageError(f"Missing option {', '.join(missing)}", ctx)
     return values

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _RESOURCE_KEYS = ("cpu", "mem", "gpu", "ephemeral_storage")
 
@@ -78,7 +80,7 @@ class RunParams:
         )
 
 
-class KeyValue(click.ParamType):
+class KeyValue(click.ParamType[tuple[str, str]]):
     """`K=V` (split on the first `=`, both sides stripped); with `bare_ok`, a bare `K` means `K=""`."""
 
     name = "KEY=VALUE"
@@ -97,7 +99,7 @@ class KeyValue(click.ParamType):
         return key.strip(), val.strip()
 
 
-class Resources(click.ParamType):
+class Resources(click.ParamType[dict[str, str]]):
     """`cpu=1,mem=2Gi`: keys cpu, mem, gpu, ephemeral_storage, each at most once."""
 
     name = "cpu=…,mem=…"
@@ -140,7 +142,9 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             show_default="$FLYTE_DEFAULT_DOMAIN or development",
             help="Domain to register and run in.",
         ),
-        click.option("--destination-dir", default=".", show_default=True, help="Where task code is unpacked remotely."),
+        click.option(
+            "--destination-dir", default=".", show_default=True, help="Where task code is unpacked remotely."
+        ),
         click.option("--copy-all", is_flag=True, hidden=True, help="Deprecated: use --copy all."),
         click.option(
             "--copy",
@@ -151,31 +155,54 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("-i", "--image", multiple=True, help="Container image, `fqn:tag` or `name=fqn:tag`."),
         click.option("--service-account", default="", help="Kubernetes service account of the execution."),
-        click.option("--wait", "--wait-execution", "wait", is_flag=True, help="Wait for the remote run to finish."),
-        click.option("--poll-interval", type=click.FloatRange(min=0.1), help="Seconds between status checks."),
-        click.option("--dump-snippet", is_flag=True, help="Print Python code that fetches this execution."),
-        click.option("--overwrite-cache", is_flag=True, help="Recompute cached tasks and store the new outputs."),
         click.option(
-            "--interruptible/--no-interruptible", default=None, help="Allow (or forbid) interruptible machines."
+            "--wait", "--wait-execution", "wait", is_flag=True, help="Wait for the remote run to finish."
         ),
-        click.option("--envvars", "--env", multiple=True, type=KeyValue(), help="K=V set in the tasks' environment."),
+        click.option(
+            "--poll-interval", type=click.FloatRange(min=0.1), help="Seconds between status checks."
+        ),
+        click.option("--dump-snippet", is_flag=True, help="Print Python code that fetches this execution."),
+        click.option(
+            "--overwrite-cache", is_flag=True, help="Recompute cached tasks and store the new outputs."
+        ),
+        click.option(
+            "--interruptible/--no-interruptible",
+            default=None,
+            help="Allow (or forbid) interruptible machines.",
+        ),
+        click.option(
+            "--envvars", "--env", multiple=True, type=KeyValue(), help="K=V set in the tasks' environment."
+        ),
         click.option("--resource-requests", type=Resources(), help="Default requests, e.g. cpu=1,mem=2Gi."),
         click.option("--resource-limits", type=Resources(), help="Default limits, e.g. cpu=2,mem=4Gi."),
         click.option("--tags", "--tag", multiple=True, help="Tag the execution (repeatable)."),
         click.option("--name", default=None, help="Name of the execution (lower case, [a-z][a-z0-9-]*)."),
         click.option(
-            "--labels", "--label", multiple=True, type=KeyValue(bare_ok=True), help="Execution label k=v (repeatable)."
+            "--labels",
+            "--label",
+            multiple=True,
+            type=KeyValue(bare_ok=True),
+            help="Execution label k=v (repeatable).",
         ),
         click.option(
             "--annotations", "--annotation", multiple=True, type=KeyValue(), help="Execution annotation k=v."
         ),
-        click.option("--raw-output-data-prefix", "--raw-data-prefix", default=None, help="Where outputs are written."),
         click.option(
-            "--max-parallelism", type=click.IntRange(min=0), default=None, help="Max nodes at once (0 = unlimited)."
+            "--raw-output-data-prefix", "--raw-data-prefix", default=None, help="Where outputs are written."
         ),
-        click.option("--disable-notifications", is_flag=True, help="Send no notifications for this execution."),
+        click.option(
+            "--max-parallelism",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Max nodes at once (0 = unlimited).",
+        ),
+        click.option(
+            "--disable-notifications", is_flag=True, help="Send no notifications for this execution."
+        ),
         click.option("-r", "--remote", is_flag=True, help="Register and run on the Flyte deployment."),
-        click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Max entities listed."),
+        click.option(
+            "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Max entities listed."
+        ),
         click.option("--cluster-pool", default="", help="Cluster pool to run in."),
         click.option("--execution-cluster-label", "--ecl", default="", help="Execution cluster label."),
         click.option(

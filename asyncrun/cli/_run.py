@@ -35,7 +35,9 @@ class RunGroup(click.Group):
         files = self.list_commands(ctx)
         with formatter.section("Python files here"):
             if files:
-                formatter.write_dl([(name, "asyncrun run " + name + " --help lists its entities") for name in files])
+                formatter.write_dl(
+                    [(name, "asyncrun run " + name + " --help lists its entities") for name in files]
+                )
             else:
                 formatter.write_text("(none; give the path of a .py file)")
 
@@ -109,7 +111,7 @@ class EntityCommand(click.Command):
 @click.group(cls=RunGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @run_options
 @click.pass_context
-def run(ctx: click.Context, **options: Any) -> None:
+def run(ctx: click.Context, /, **options: Any) -> None:
     """Run a task, workflow or launch plan from a Python file.
 
     \b

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grpclib import GRPCError
 from grpclib.const import Handler, Status
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("asyncrun.sandbox")
 
@@ -27,7 +29,9 @@ class GuardedService:
 
     def __mapping__(self) -> dict[str, Handler]:
         mapping: dict[str, Handler] = super().__mapping__()  # type: ignore[misc]
-        return {path: handler._replace(func=self._guard(path, handler.func)) for path, handler in mapping.items()}
+        return {
+            path: handler._replace(func=self._guard(path, handler.func)) for path, handler in mapping.items()
+        }
 
     def _guard(self, path: str, func: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
         async def guarded(stream: Any) -> None:
@@ -39,6 +43,8 @@ class GuardedService:
                 raise
             except Exception as exc:
                 log.exception("%s failed", path)
-                raise GRPCError(Status.INTERNAL, f"{path.rsplit('/', 1)[-1]}: {type(exc).__name__}: {exc}") from exc
+                raise GRPCError(
+                    Status.INTERNAL, f"{path.rsplit('/', 1)[-1]}: {type(exc).__name__}: {exc}"
+                ) from exc
 
         return guarded

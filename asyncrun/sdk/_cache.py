@@ -6,13 +6,14 @@ import hashlib
 import json
 import os
 import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._paths import cache_dir
 from ._type_engine import from_jsonable, to_jsonable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ._task import Task
 
 

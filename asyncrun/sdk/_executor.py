@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -21,10 +20,12 @@ from ._cache import LocalCache
 from ._graph import START, Promise
 from ._launch_plan import LaunchPlan
 from ._task import Task, bind_inputs
-from ._workflow import Workflow
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ._graph import Entity
+    from ._workflow import Workflow
 
 
 @dataclass
@@ -78,14 +79,18 @@ class LocalExecutor:
             except TimeoutError:
                 if attempt == attempts:
                     raise ExecutionTimedOutError(
-                        f"task {task.name} timed out after {task.config.timeout} (attempt {attempt} of {attempts})"
+                        f"task {task.name} timed out after {task.config.timeout} "
+                        f"(attempt {attempt} of {attempts})"
                     ) from None
             except AsyncrunError:
                 raise
             except Exception as exc:
                 if attempt == attempts:
                     raise TaskFailedError(
-                        task.name, type(exc).__name__, str(exc), traceback="".join(traceback.format_exception(exc))
+                        task.name,
+                        type(exc).__name__,
+                        str(exc),
+                        traceback="".join(traceback.format_exception(exc)),
                     ) from exc
         if cache is not None:
             await anyio.to_thread.run_sync(cache.put, task, inputs, outputs)

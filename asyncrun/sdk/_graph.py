@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,11 +11,14 @@ from .._exceptions import DefinitionError
 from ._interface import MISSING, Interface, is_optional
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeAlias
+
+    from ._launch_plan import LaunchPlan
     from ._task import Task
     from ._workflow import Workflow
-    from ._launch_plan import LaunchPlan
 
-    Entity = Task | Workflow | LaunchPlan
+    Entity: TypeAlias = Task | Workflow | LaunchPlan
 
 START = ""  # node id of the workflow's own inputs, as flytekit sends it
 
@@ -58,8 +60,8 @@ class WorkflowBuilder:
         if args:
             raise self.error(
                 line,
-                f"call {entity.name} with keyword arguments inside a workflow, "
-                f"e.g. {entity.name.rsplit('.', 1)[-1]}({', '.join(f'{n}=...' for n in entity.interface.inputs)})",
+                f"call {entity.name} with keyword arguments inside a workflow, e.g. "
+                f"{entity.name.rsplit('.', 1)[-1]}({', '.join(f'{n}=...' for n in entity.interface.inputs)})",
             )
         interface: Interface = entity.interface
         unknown = set(kwargs) - set(interface.inputs)
@@ -88,7 +90,9 @@ class WorkflowBuilder:
             raise self.error(line, f"input '{input_name}' of {entity} uses the output of an unknown node")
         if not types_compatible(promise.type, target):
             raise self.error(
-                line, f"input '{input_name}' of {entity} expects {target!r}, got an output of type {promise.type!r}"
+                line,
+                f"input '{input_name}' of {entity} expects {target!r}, "
+                f"got an output of type {promise.type!r}",
             )
 
     def current_line(self) -> int:
@@ -100,7 +104,9 @@ class WorkflowBuilder:
         return self.fn.__code__.co_firstlineno
 
     def error(self, line: int, message: str) -> DefinitionError:
-        return DefinitionError(f"workflow {self.fn.__qualname__} ({self.fn.__code__.co_filename}:{line}): {message}")
+        return DefinitionError(
+            f"workflow {self.fn.__qualname__} ({self.fn.__code__.co_filename}:{line}): {message}"
+        )
 
 
 def node_outputs(node_id: str, interface: Interface) -> Any:

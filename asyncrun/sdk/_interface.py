@@ -5,12 +5,14 @@ from __future__ import annotations
 import inspect
 import re
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import DefinitionError
 from ._type_engine import UnsupportedTypeError, check_supported
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class _Missing:

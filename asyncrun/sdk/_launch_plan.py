@@ -42,7 +42,10 @@ class LaunchPlan:
             inputs[spec.name] = spec
         # The interface a caller sees: fixed inputs are gone, defaults replaced.
         self.interface = Interface(
-            inputs, workflow.interface.outputs, workflow.interface.output_kind, workflow.interface.output_tuple
+            inputs,
+            workflow.interface.outputs,
+            workflow.interface.output_kind,
+            workflow.interface.output_tuple,
         )
 
     @classmethod

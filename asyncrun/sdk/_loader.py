@@ -11,7 +11,6 @@ import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .._exceptions import AsyncrunError, DefinitionError, EntityNotFoundError, UsageError
@@ -20,6 +19,8 @@ from ._task import Task
 from ._workflow import Workflow
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from ._graph import Entity
 
 _ORDER = {"workflow": 0, "task": 1, "launch plan": 2}

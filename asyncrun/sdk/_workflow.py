@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DefinitionError, UsageError
-from ._graph import START, Node, Promise, WorkflowBuilder, current_builder, promises_in, reset_builder, set_builder
+from ._graph import (
+    START,
+    Node,
+    Promise,
+    WorkflowBuilder,
+    current_builder,
+    promises_in,
+    reset_builder,
+    set_builder,
+)
 from ._interface import Interface, interface_from_function, where
 from ._task import bind_inputs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Workflow:
@@ -49,10 +60,16 @@ class Workflow:
             raise DefinitionError(f"{where(self.fn)}: {exc}") from None
         for name, value in outputs.items():
             if value is None and self.interface.outputs[name] is not type(None):
-                raise DefinitionError(f"{where(self.fn)}: output '{name}' is declared but nothing is returned")
+                raise DefinitionError(
+                    f"{where(self.fn)}: output '{name}' is declared but nothing is returned"
+                )
             for promise in promises_in(value):
                 builder.check_promise(
-                    self.fn.__code__.co_firstlineno, self.name, f"output {name}", promise, self.interface.outputs[name]
+                    self.fn.__code__.co_firstlineno,
+                    self.name,
+                    f"output {name}",
+                    promise,
+                    self.interface.outputs[name],
                 )
         self.output_bindings = outputs
 

@@ -23,11 +23,11 @@ class Result:
 def run_cli(monkeypatch):
     """Invoke `asyncrun ARGS…` in-process; returns exit code, stdout and stderr."""
 
-    async def invoke(*args: str, input: str | None = None, cwd: Path | None = None) -> Result:
+    async def invoke(*args: str, stdin: str | None = None, cwd: Path | None = None) -> Result:
         if cwd is not None:
             monkeypatch.chdir(cwd)
         runner = CliRunner()
-        result = await runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+        result = await runner.invoke(cli, list(args), input=stdin, catch_exceptions=False)
         return Result(result.exit_code, result.stdout, result.stderr)
 
     return invoke

@@ -46,7 +46,7 @@ async def test_entity_help_shows_kind_types_defaults_descriptions(run_cli) -> No
     # quirk 3: pyflyte says "task" for a workflow here
     assert "workflow hello.wf" in out
     assert "--name" in out and "who to greet" in out and "world" in out
-    assert "--times" in out and "[int]" in out
+    assert "--times INTEGER" in out and "[default: 2]" in out
 
 
 async def test_launch_plan_hides_fixed_inputs(run_cli) -> None:
@@ -217,11 +217,43 @@ async def test_overwrite_cache_recomputes(run_cli, write_module, tmp_path) -> No
 
 async def test_remote_only_options_parse(run_cli) -> None:
     result = await run_cli(
-        "run", "-p", "proj", "-d", "staging", "--image", "img:tag", "--service-account", "sa", "--tags", "t",
-        "--labels", "k=v", "--labels", "bare", "--annotations", "a=b", "--max-parallelism", "0",
-        "--disable-notifications", "--interruptible", "--cluster-pool", "cp", "--ecl", "l",
-        "--resource-requests", "cpu=1,mem=2Gi", "--raw-output-data-prefix", "/tmp/x", "--copy", "all",
-        "--poll-interval", "2", "--name", "x", HELLO, "wf",
+        "run",
+        "-p",
+        "proj",
+        "-d",
+        "staging",
+        "--image",
+        "img:tag",
+        "--service-account",
+        "sa",
+        "--tags",
+        "t",
+        "--labels",
+        "k=v",
+        "--labels",
+        "bare",
+        "--annotations",
+        "a=b",
+        "--max-parallelism",
+        "0",
+        "--disable-notifications",
+        "--interruptible",
+        "--cluster-pool",
+        "cp",
+        "--ecl",
+        "l",
+        "--resource-requests",
+        "cpu=1,mem=2Gi",
+        "--raw-output-data-prefix",
+        "/tmp/x",
+        "--copy",
+        "all",
+        "--poll-interval",
+        "2",
+        "--name",
+        "x",
+        HELLO,
+        "wf",
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == "HELLO WORLD HELLO WORLD"

@@ -18,8 +18,14 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@task(retries=2, cache=True, cache_version="1", timeout=timedelta(minutes=5), environment={"K": "V"},
-      container_image="ghcr.io/org/img:tag")
+@task(
+    retries=2,
+    cache=True,
+    cache_version="1",
+    timeout=timedelta(minutes=5),
+    environment={"K": "V"},
+    container_image="ghcr.io/org/img:tag",
+)
 def configured(x: int) -> int:
     return x
 
@@ -166,7 +172,7 @@ def test_upper_case_input_name() -> None:
     with pytest.raises(DefinitionError, match="must be lower case"):
 
         @task
-        def bad(Value: int) -> int:  # noqa: N803
+        def bad(Value: int) -> int:
             return Value
 
 

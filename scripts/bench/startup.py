@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Start-up benchmark: asyncrun vs pyflyte (flytekit 1.16.31) on the same machine, side by side.
+
+    python scripts/bench/startup.py [--runs 7] [--pyflyte PATH] [--setup]
+
+Measures wall time of three commands for each tool, alternating A B A B … so that both see the same
+machine state, and reports medians, the ratio, and whether the target (asyncrun <= 1/4 of pyflyte)
+is met:
+  1. `run --help`
+  2. `run hello.py wf --help`
+  3. `run hello.py wf` (a local run of the hello workflow)
+
+pyflyte is looked up with --pyflyte, then `.bench-venv/flytekit/bin/pyflyte`; `--setup` creates
+that virtualenv with flytekit 1.16.31 first. Without pyflyte only asyncrun is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_VENV = ROOT / ".bench-venv" / "flytekit"
+FLYTEKIT = "flytekit==1.16.31"
+TARGET_RATIO = 0.25
+
+ASYNCRUN_HELLO = (ROOT / "examples" / "hello.py").read_text()
+FLYTEKIT_HELLO = '''"""flytekit twin of examples/hello.py."""
+
+from flytekit import task, workflow
+
+
+@task
+def say_hello(name: str) -> str:
+    """Greet someone."""
+    return f"hello {name}"
+
+
+@task
+def shout(s: str, times: int = 1) -> str:
+    """Repeat a greeting, louder."""
+    return " ".join([s.upper()] * times)
+
+
+@workflow
+def wf(name: str = "world", times: int = 2) -> str:
+    """Say hello to NAME, TIMES times."""
+    return shout(s=say_hello(name=name), times=times)
+'''
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
+
+
+def setup_flytekit() -> Path:
+    if not (BENCH_VENV / "bin" / "pyflyte").exists():
+        print(f"creating {BENCH_VENV} with {FLYTEKIT} …", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", FLYTEKIT], check=True)
+    return BENCH_VENV / "bin" / "pyflyte"
+
+
+def find_pyflyte(explicit: str | None) -> Path | None:
+    for candidate in (explicit, BENCH_VENV / "bin" / "pyflyte"):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"failed ({result.returncode}): {' '.join(cmd)}\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--pyflyte", help="path to a pyflyte executable (flytekit 1.16.31)")
+    parser.add_argument("--setup", action="store_true", help=f"create {BENCH_VENV} with {FLYTEKIT}")
+    args = parser.parse_args()
+
+    asyncrun = shutil.which("asyncrun", path=str(Path(sys.executable).parent)) or shutil.which("asyncrun")
+    if asyncrun is None:
+        raise SystemExit("asyncrun is not installed in this environment (pip install .)")
+    pyflyte = setup_flytekit() if args.setup else find_pyflyte(args.pyflyte)
+
+    work = Path(tempfile.mkdtemp(prefix="asyncrun-bench-"))
+    (work / "a").mkdir()
+    (work / "f").mkdir()
+    (work / "a" / "hello.py").write_text(ASYNCRUN_HELLO)
+    (work / "f" / "hello.py").write_text(FLYTEKIT_HELLO)
+    env = {**os.environ, "ASYNCRUN_HOME": str(work / "state"), "HOME": str(work)}
+
+    cases = {
+        "run --help": ["run", "--help"],
+        "run hello.py wf --help": ["run", "hello.py", "wf", "--help"],
+        "run hello.py wf (local)": ["run", "hello.py", "wf"],
+    }
+    print(f"machine: {machine()}")
+    print(f"asyncrun: {asyncrun}")
+    print(f"pyflyte:  {pyflyte or 'not found (use --setup or --pyflyte)'}")
+    print(f"runs per command: {args.runs}, alternating asyncrun / pyflyte\n")
+    met_all = True
+    header = (
+        f"{'command':<26} {'asyncrun (s)':>12} {'pyflyte (s)':>12} {'ratio':>7}  target <= {TARGET_RATIO:.2f}"
+    )
+    print(header)
+    print("-" * len(header))
+    for label, argv in cases.items():
+        ours: list[float] = []
+        theirs: list[float] = []
+        # one warm-up each, not counted: fills the OS page cache and .pyc files
+        timed([asyncrun, *argv], work / "a", env)
+        if pyflyte:
+            timed([str(pyflyte), *argv], work / "f", env)
+        for _ in range(args.runs):
+            ours.append(timed([asyncrun, *argv], work / "a", env))
+            if pyflyte:
+                theirs.append(timed([str(pyflyte), *argv], work / "f", env))
+        a = statistics.median(ours)
+        if theirs:
+            b = statistics.median(theirs)
+            ratio = a / b
+            met = ratio <= TARGET_RATIO
+            met_all &= met
+            print(f"{label:<26} {a:>12.3f} {b:>12.3f} {ratio:>7.3f}  {'met' if met else 'NOT met'}")
+        else:
+            print(f"{label:<26} {a:>12.3f} {'-':>12} {'-':>7}")
+    shutil.rmtree(work, ignore_errors=True)
+    if pyflyte:
+        print(f"\nall targets {'met' if met_all else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
