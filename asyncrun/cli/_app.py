@@ -15,6 +15,7 @@ from .._version import __version__
 # name -> "module:attribute"; a subcommand's module is imported only when that subcommand is used.
 SUBCOMMANDS = {
     "run": ("asyncrun.cli._run:run", "Run a task, workflow or launch plan from a Python file."),
+    "sandbox": ("asyncrun.cli._sandbox:sandbox", "Start, stop or inspect the local sandbox (a FlyteAdmin)."),
 }
 
 

@@ -164,7 +164,8 @@ class JsonParamType(_NamedParamType):
 
     def __init__(self, tp: Any) -> None:
         self.tp = tp
-        self.name = f"JSON {te.type_name(tp).removesuffix(' (JSON object)')}"
+        shown = te.type_name(tp).removesuffix(" (JSON object)")
+        self.name = shown if shown.startswith("JSON") else f"JSON {shown}"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str):

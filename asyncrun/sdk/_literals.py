@@ -19,8 +19,8 @@ import functools
 import json
 import operator
 import struct
-import types
 import typing
+from types import GenericAlias
 from typing import Any
 
 from .._exceptions import InputError
@@ -68,6 +68,20 @@ _SIMPLE_TAGS: dict[Any, str] = {
     dt.timedelta: "timedelta",
     NoneType: "none",
 }
+
+
+def _duration_from_timedelta(delta: dt.timedelta) -> pb.Duration:
+    # protobuf wants `seconds` and `nanos` of the same sign; truncating division gives that.
+    micros = delta // dt.timedelta(microseconds=1)
+    seconds = abs(micros) // 1_000_000 * (1 if micros >= 0 else -1)
+    return pb.Duration(seconds=seconds, nanos=(micros - seconds * 1_000_000) * 1000)
+
+
+# betterproto2 0.10's generated `Duration.from_timedelta` gets negative durations with a fraction
+# wrong (timedelta(seconds=-1.5) is sent as -0.5 s). Primitive.duration is serialized through it, so
+# replace it while it is broken; the check makes this a no-op once the generator is fixed.
+if pb.Duration.from_timedelta(dt.timedelta(microseconds=-1)).nanos != -1000:
+    pb.Duration.from_timedelta = staticmethod(_duration_from_timedelta)  # type: ignore[method-assign,assignment]
 
 
 def _at(path: str) -> str:
@@ -242,7 +256,15 @@ def _to_literal(value: Any, tp: Any, path: str) -> core.Literal:
         value = tp(value)  # flytekit accepts the bare string value of an enum member, too
     if _is_sub(tp, (File, Directory)) and isinstance(value, str) and value:
         value = tp(value)
-    if not te.matches(value, tp):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is list and isinstance(value, list):
+        items = [_to_literal(v, te.strip_annotated(args[0]), f"{path}[{i}]") for i, v in enumerate(value)]
+        return core.Literal(collection=core.LiteralCollection(literals=items))
+    if origin is dict and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        vt = te.strip_annotated(args[1])
+        literals = {k: _to_literal(v, vt, f"{path}[{k!r}]") for k, v in value.items()}
+        return core.Literal(map=core.LiteralMap(literals=literals))
+    if origin in (list, dict) or not te.matches(value, tp):
         raise te.mismatch(value, tp, path)
     if tp is NoneType:
         return _scalar(none_type=core.Void())
@@ -268,15 +290,6 @@ def _to_literal(value: Any, tp: Any, path: str) -> core.Literal:
     if isinstance(value, File | Directory):
         blob = core.Blob(metadata=core.BlobMetadata(type=_blob_type(tp)), uri=value.uri)
         return _scalar(blob=blob)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is list:
-        items = [_to_literal(v, te.strip_annotated(args[0]), f"{path}[{i}]") for i, v in enumerate(value)]
-        return core.Literal(collection=core.LiteralCollection(literals=items))
-    if origin is dict:
-        vt = te.strip_annotated(args[1])
-        return core.Literal(
-            map=core.LiteralMap(literals={k: _to_literal(v, vt, f"{path}[{k!r}]") for k, v in value.items()})
-        )
     # Dataclasses and JSON objects: a Struct, files inside as {"path": uri} as flytekit writes them.
     data = te.to_jsonable(value, tp, files_as_objects=True)
     return _scalar(generic=pb.Struct.from_dict(data))
@@ -527,9 +540,9 @@ def python_type(lt: core.LiteralType) -> Any:
         if found is not None:
             return found
     elif lt.collection_type is not None:
-        return types.GenericAlias(list, (python_type(lt.collection_type),))
+        return GenericAlias(list, (python_type(lt.collection_type),))
     elif lt.map_value_type is not None:
-        return types.GenericAlias(dict, (str, python_type(lt.map_value_type)))
+        return GenericAlias(dict, (str, python_type(lt.map_value_type)))
     elif lt.blob is not None:
         return Directory if lt.blob.dimensionality == core.BlobTypeBlobDimensionality.MULTIPART else File
     elif lt.enum_type is not None:

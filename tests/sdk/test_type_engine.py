@@ -7,8 +7,8 @@ import datetime as dt
 import enum
 import json
 import random
-import subprocess
 import re
+import subprocess
 import sys
 import types
 import typing
@@ -231,7 +231,11 @@ def test_from_jsonable_accepts(value: Any, tp: Any, expected: Any) -> None:
         ([1], Point, "expected a JSON object (Point), got a list"),
         ({"x": 1, "z": 2}, Point, "unknown field 'z' for Point (x, y)"),
         ({"y": 2}, Point, "missing field 'x' for Point"),
-        ({"name": "s", "points": [{"x": "a"}]}, Shape, "points[0].x: expected an integer, got the string 'a'"),
+        (
+            {"name": "s", "points": [{"x": "a"}]},
+            Shape,
+            "points[0].x: expected an integer, got the string 'a'",
+        ),
         ({"n": -1}, Positive, "invalid Positive: n must be positive"),
         (5, File, "expected a file path or URI, got the number 5"),
         ("", File, "expected a file path or URI"),
@@ -523,7 +527,9 @@ def test_parse_duration(text: str, expected: dt.timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "-", "abc", "1x", "1h30", "P", "PT", "P1DT", "P1Y", "1:60", "1:60:00", "1..5"])
+@pytest.mark.parametrize(
+    "text", ["", "-", "abc", "1x", "1h30", "P", "PT", "P1DT", "P1Y", "1:60", "1:60:00", "1..5"]
+)
 def test_parse_duration_rejects_and_lists_accepted_forms(text: str) -> None:
     with pytest.raises(InputError) as info:
         parse_duration(text)

@@ -1,0 +1,198 @@
+"""`asyncrun-execute`: run one asyncrun task inside a container (or a sandbox subprocess).
+
+The same contract as flytekit's `pyflyte-execute` (flyteadmin-wire.md §4):
+
+    asyncrun-execute --inputs {{.input}} --output-prefix {{.outputPrefix}}
+        --raw-output-data-prefix {{.rawOutputDataPrefix}} [--distribution TAR.GZ --dest-dir DIR]
+        --task-module hello --task-name say_hello
+
+It unpacks the code distribution (safely), imports the task, reads `inputs.pb` (a LiteralMap), runs
+the task and writes `outputs.pb`, or `error.pb` (an ErrorDocument) when it fails. The exit status is 0
+in both cases, as with pyflyte-execute; it is non-zero only when not even `error.pb` could be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import os
+import shutil
+import sys
+import tarfile
+import traceback
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+_UNSET = ("", '""', "''")
+
+
+class SystemFailure(Exception):
+    """The platform side failed (distribution, module, inputs), not the user's task."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="asyncrun-execute", description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", required=True, help="path of inputs.pb (a LiteralMap)")
+    parser.add_argument("--output-prefix", required=True, help="folder for outputs.pb or error.pb")
+    parser.add_argument("--raw-output-data-prefix", default="", help="where File/Directory outputs go")
+    parser.add_argument("--checkpoint-path", default="")
+    parser.add_argument("--prev-checkpoint", default="")
+    parser.add_argument("--distribution", default="", help="code tarball to unpack before importing")
+    parser.add_argument("--dest-dir", default=".", help="where the distribution is unpacked")
+    parser.add_argument("--task-module", required=True)
+    parser.add_argument("--task-name", required=True)
+    return parser.parse_args(argv)
+
+
+def _given(value: str) -> str:
+    """Template variables a platform did not render count as unset."""
+    return "" if value in _UNSET or value.startswith("{{") else value
+
+
+def unpack(distribution: str, dest: Path) -> None:
+    """Extract the code tarball into `dest`, refusing absolute paths, `..` and links that point out."""
+    path = Path(distribution)
+    if not path.is_file():
+        raise SystemFailure(f"code distribution {distribution} not found")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "r:*") as archive:
+        for member in archive.getmembers():
+            # The "data" filter would quietly rewrite an absolute name; a code package has none, so refuse.
+            if member.name.startswith("/") or Path(member.name).is_absolute():
+                raise SystemFailure(f"unsafe code distribution {distribution}: absolute path {member.name}")
+        try:
+            archive.extractall(dest, filter="data")
+        except tarfile.FilterError as exc:
+            raise SystemFailure(f"unsafe code distribution {distribution}: {exc}") from exc
+
+
+def load_task(module_name: str, task_name: str) -> Any:
+    from .sdk import Task
+
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise SystemFailure(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from exc
+    task = getattr(module, task_name, None)
+    if not isinstance(task, Task):
+        raise SystemFailure(f"{module_name}.{task_name} is not an asyncrun task")
+    return task
+
+
+def persist_files(value: Any, tp: Any, raw_prefix: str) -> Any:
+    """Copy File/Directory outputs under the raw output prefix, so they outlive the task's folder."""
+    import typing
+
+    from .sdk import Directory, File
+
+    if isinstance(value, File | Directory) and raw_prefix and not value.remote_source:
+        source = Path(os.fspath(value))
+        target = Path(raw_prefix) / uuid.uuid4().hex / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(value, Directory):
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+        return type(value)(str(target))
+    args = typing.get_args(tp)
+    if isinstance(value, list) and args:
+        return [persist_files(item, args[0], raw_prefix) for item in value]
+    if isinstance(value, dict) and len(args) == 2:
+        return {key: persist_files(item, args[1], raw_prefix) for key, item in value.items()}
+    if args and value is not None and typing.get_origin(tp) is not None and not isinstance(value, list | dict):
+        for member in args:  # Optional[File] and other unions
+            if isinstance(member, type) and isinstance(value, member):
+                return persist_files(value, member, raw_prefix)
+    return value
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str, bool, str] | None, Any]:
+    """Returns (outputs, error, task); error = (code, message, recoverable, origin)."""
+    from .sdk._literals import python_values
+
+    if _given(args.distribution):
+        dest = Path(args.dest_dir).resolve()
+        unpack(args.distribution, dest)
+        sys.path.insert(0, str(dest))
+    else:
+        sys.path.insert(0, str(Path(args.dest_dir).resolve()))
+    task = load_task(args.task_module, args.task_name)
+    from ._proto.flyteidl import core
+
+    try:
+        literals = core.LiteralMap.parse(Path(args.inputs).read_bytes())
+        types = {spec.name: spec.type for spec in task.interface.inputs.values()}
+        inputs = python_values(literals, types)
+    except Exception as exc:
+        raise SystemFailure(f"cannot read inputs {args.inputs}: {type(exc).__name__}: {exc}") from exc
+    try:
+        returned = task.fn(**inputs)
+        if inspect.isawaitable(returned):
+            returned = asyncio.run(_await(returned))
+        outputs = task.interface.outputs_from_return(returned)
+    except Exception as exc:
+        message = "".join(traceback.format_exception(exc))
+        return None, (f"USER:{type(exc).__name__}", message, False, "USER"), task
+    raw = _given(args.raw_output_data_prefix)
+    outputs = {name: persist_files(value, task.interface.outputs[name], raw) for name, value in outputs.items()}
+    return outputs, None, task
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def write_error(prefix: Path, code: str, message: str, *, recoverable: bool, origin: str) -> None:
+    from ._proto.flyteidl import core
+
+    document = core.ErrorDocument(
+        error=core.ContainerError(
+            code=code,
+            message=message,
+            kind=core.ContainerErrorKind.RECOVERABLE if recoverable else core.ContainerErrorKind.NON_RECOVERABLE,
+            origin=core.ExecutionErrorErrorKind.USER if origin == "USER" else core.ExecutionErrorErrorKind.SYSTEM,
+            timestamp=datetime.now(UTC),
+        )
+    )
+    _atomic_write(prefix / "error.pb", bytes(document))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    args = parse_args(argv)
+    prefix = Path(args.output_prefix)
+    try:
+        try:
+            outputs, error, task = run(args)
+            if error is not None:
+                code, message, recoverable, origin = error
+                write_error(prefix, code, message, recoverable=recoverable, origin=origin)
+                return 0
+            from .sdk._literals import literal_map
+
+            assert outputs is not None
+            _atomic_write(prefix / "outputs.pb", bytes(literal_map(outputs, task.interface.outputs)))
+        except SystemFailure as exc:
+            write_error(prefix, "SYSTEM:LoadFailed", str(exc), recoverable=True, origin="SYSTEM")
+        except Exception as exc:  # a bug of ours: still leave an error document behind
+            message = "".join(traceback.format_exception(exc))
+            write_error(prefix, "SYSTEM:Unknown", message, recoverable=True, origin="SYSTEM")
+    except Exception as exc:
+        print(f"asyncrun-execute: cannot write to {prefix}: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""`asyncrun sandbox start|stop|status|serve`: the embedded single-machine FlyteAdmin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncclick as click
+
+from .._paths import state_home
+
+
+def _options(fn: Any) -> Any:
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default)."),
+        click.option("--port", type=int, default=30080, show_default=True, help="gRPC port (FlyteAdmin API)."),
+        click.option("--http-port", type=int, default=30081, show_default=True, help="HTTP port (uploads, console)."),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Where entities, executions and blobs live.  [default: $ASYNCRUN_HOME/sandbox]",
+        ),
+        click.option(
+            "--rpc-delay-ms", type=click.IntRange(min=0), default=0, help="Add this delay to every RPC (benchmarks)."
+        ),
+        click.option(
+            "--task-path",
+            multiple=True,
+            type=click.Path(file_okay=False),
+            help="Folder prepended to PATH of task processes (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _config(**options: Any) -> Any:
+    from ..sandbox._server import SandboxConfig
+
+    return SandboxConfig(
+        data_dir=options["data_dir"] or state_home() / "sandbox",
+        host=options["host"],
+        port=options["port"],
+        http_port=options["http_port"],
+        rpc_delay_ms=options["rpc_delay_ms"],
+        task_path=tuple(str(Path(p).resolve()) for p in options["task_path"]),
+    )
+
+
+def _data_dir_option(fn: Any) -> Any:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The sandbox's data folder.  [default: $ASYNCRUN_HOME/sandbox]",
+    )(fn)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def sandbox() -> None:
+    """The local sandbox: a single-machine FlyteAdmin that runs tasks as local processes."""
+
+
+@sandbox.command()
+@_options
+def start(**options: Any) -> None:
+    """Start the sandbox in the background (a no-op if it already runs)."""
+    from ..sandbox._control import start_background
+
+    info, started = start_background(_config(**options))
+    state = "started" if started else "already running"
+    click.echo(f"sandbox {state} (pid {info.pid})")
+    click.echo(f"  gRPC endpoint: {info.endpoint}")
+    click.echo(f"  console:       {info.console_url}")
+
+
+@sandbox.command()
+@_data_dir_option
+def stop(data_dir: Path | None) -> None:
+    """Stop the background sandbox."""
+    from ..sandbox._control import stop as stop_sandbox
+
+    info = stop_sandbox(data_dir or state_home() / "sandbox")
+    click.echo(f"sandbox stopped (pid {info.pid})" if info else "no sandbox is running")
+
+
+@sandbox.command()
+@_data_dir_option
+def status(data_dir: Path | None) -> None:
+    """Endpoint, pid, uptime and counts of the running sandbox."""
+    from ..sandbox._control import status as sandbox_status
+
+    current = sandbox_status(data_dir or state_home() / "sandbox")
+    if current is None:
+        click.echo("no sandbox is running (start one with: asyncrun sandbox start)")
+        raise SystemExit(1)
+    info = current.info
+    click.echo(f"endpoint: {info.endpoint}")
+    click.echo(f"console:  {info.console_url}")
+    click.echo(f"pid:      {info.pid}")
+    click.echo(f"uptime:   {int(current.uptime)} s")
+    click.echo(f"data dir: {info.data_dir}")
+    for table, count in current.counts.items():
+        click.echo(f"{table + ':':<14}{count}")
+
+
+@sandbox.command()
+@_options
+async def serve(**options: Any) -> None:
+    """Run the sandbox in the foreground until SIGTERM or SIGINT (for containers and services)."""
+    from ..sandbox._server import serve as serve_sandbox
+
+    def ready(info: Any) -> None:
+        click.echo(f"sandbox serving gRPC on {info.endpoint}, console at {info.console_url}", err=True)
+
+    await serve_sandbox(_config(**options), on_ready=ready)
