@@ -103,7 +103,12 @@ def persist_files(value: Any, tp: Any, raw_prefix: str) -> Any:
         return [persist_files(item, args[0], raw_prefix) for item in value]
     if isinstance(value, dict) and len(args) == 2:
         return {key: persist_files(item, args[1], raw_prefix) for key, item in value.items()}
-    if args and value is not None and typing.get_origin(tp) is not None and not isinstance(value, list | dict):
+    if (
+        args
+        and value is not None
+        and typing.get_origin(tp) is not None
+        and not isinstance(value, list | dict)
+    ):
         for member in args:  # Optional[File] and other unions
             if isinstance(member, type) and isinstance(value, member):
                 return persist_files(value, member, raw_prefix)
@@ -138,7 +143,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
         message = "".join(traceback.format_exception(exc))
         return None, (f"USER:{type(exc).__name__}", message, False, "USER"), task
     raw = _given(args.raw_output_data_prefix)
-    outputs = {name: persist_files(value, task.interface.outputs[name], raw) for name, value in outputs.items()}
+    outputs = {
+        name: persist_files(value, task.interface.outputs[name], raw) for name, value in outputs.items()
+    }
     return outputs, None, task
 
 
@@ -153,8 +160,12 @@ def write_error(prefix: Path, code: str, message: str, *, recoverable: bool, ori
         error=core.ContainerError(
             code=code,
             message=message,
-            kind=core.ContainerErrorKind.RECOVERABLE if recoverable else core.ContainerErrorKind.NON_RECOVERABLE,
-            origin=core.ExecutionErrorErrorKind.USER if origin == "USER" else core.ExecutionErrorErrorKind.SYSTEM,
+            kind=core.ContainerErrorKind.RECOVERABLE
+            if recoverable
+            else core.ContainerErrorKind.NON_RECOVERABLE,
+            origin=core.ExecutionErrorErrorKind.USER
+            if origin == "USER"
+            else core.ExecutionErrorErrorKind.SYSTEM,
             timestamp=datetime.now(UTC),
         )
     )

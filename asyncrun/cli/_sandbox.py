@@ -7,14 +7,20 @@ from typing import Any
 
 import asyncclick as click
 
-from .._paths import state_home
+from ..sandbox._config import default_data_dir
 
 
 def _options(fn: Any) -> Any:
     options = [
-        click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default)."),
-        click.option("--port", type=int, default=30080, show_default=True, help="gRPC port (FlyteAdmin API)."),
-        click.option("--http-port", type=int, default=30081, show_default=True, help="HTTP port (uploads, console)."),
+        click.option(
+            "--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default)."
+        ),
+        click.option(
+            "--port", type=int, default=30080, show_default=True, help="gRPC port (FlyteAdmin API)."
+        ),
+        click.option(
+            "--http-port", type=int, default=30081, show_default=True, help="HTTP port (uploads, console)."
+        ),
         click.option(
             "--data-dir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -22,7 +28,10 @@ def _options(fn: Any) -> Any:
             help="Where entities, executions and blobs live.  [default: $ASYNCRUN_HOME/sandbox]",
         ),
         click.option(
-            "--rpc-delay-ms", type=click.IntRange(min=0), default=0, help="Add this delay to every RPC (benchmarks)."
+            "--rpc-delay-ms",
+            type=click.IntRange(min=0),
+            default=0,
+            help="Add this delay to every RPC (benchmarks).",
         ),
         click.option(
             "--task-path",
@@ -37,10 +46,10 @@ def _options(fn: Any) -> Any:
 
 
 def _config(**options: Any) -> Any:
-    from ..sandbox._server import SandboxConfig
+    from ..sandbox._config import SandboxConfig
 
     return SandboxConfig(
-        data_dir=options["data_dir"] or state_home() / "sandbox",
+        data_dir=options["data_dir"] or default_data_dir(),
         host=options["host"],
         port=options["port"],
         http_port=options["http_port"],
@@ -82,7 +91,7 @@ def stop(data_dir: Path | None) -> None:
     """Stop the background sandbox."""
     from ..sandbox._control import stop as stop_sandbox
 
-    info = stop_sandbox(data_dir or state_home() / "sandbox")
+    info = stop_sandbox(data_dir or default_data_dir())
     click.echo(f"sandbox stopped (pid {info.pid})" if info else "no sandbox is running")
 
 
@@ -92,7 +101,7 @@ def status(data_dir: Path | None) -> None:
     """Endpoint, pid, uptime and counts of the running sandbox."""
     from ..sandbox._control import status as sandbox_status
 
-    current = sandbox_status(data_dir or state_home() / "sandbox")
+    current = sandbox_status(data_dir or default_data_dir())
     if current is None:
         click.echo("no sandbox is running (start one with: asyncrun sandbox start)")
         raise SystemExit(1)

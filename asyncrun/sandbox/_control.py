@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._exceptions import AsyncrunError, UsageError
-from ._server import STATE_FILE, SandboxConfig, SandboxInfo
+from ._config import STATE_FILE, SandboxConfig, SandboxInfo
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SandboxStartError(AsyncrunError):
@@ -62,9 +65,21 @@ def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[S
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     log_path = data_dir / "sandbox.log"
     cmd = [
-        sys.executable, "-m", "asyncrun.cli", "sandbox", "serve",
-        "--host", config.host, "--port", str(config.port), "--http-port", str(config.http_port),
-        "--data-dir", str(data_dir), "--rpc-delay-ms", str(config.rpc_delay_ms),
+        sys.executable,
+        "-m",
+        "asyncrun.cli",
+        "sandbox",
+        "serve",
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--http-port",
+        str(config.http_port),
+        "--data-dir",
+        str(data_dir),
+        "--rpc-delay-ms",
+        str(config.rpc_delay_ms),
     ]
     for folder in config.task_path:
         cmd += ["--task-path", folder]

@@ -2,95 +2,57 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import socket
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import uvicorn
 from grpclib.server import Server
 
-from .._paths import state_home
+from .._exceptions import UsageError
+from ._config import STATE_FILE, SandboxConfig, SandboxInfo
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 log = logging.getLogger("asyncrun.sandbox")
 
-DEFAULT_PORT = 30080
-DEFAULT_HTTP_PORT = 30081
-STATE_FILE = "sandbox.json"
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; binding here (not in the servers) makes port 0 and "in use" errors plain."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another port") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
 
 
-def default_data_dir() -> Path:
-    """`$ASYNCRUN_HOME/sandbox` (ASYNCRUN_HOME defaults to `$XDG_STATE_HOME/asyncrun`)."""
-    return state_home() / "sandbox"
+class _HTTPServer(uvicorn.Server):
+    """uvicorn, telling us when it accepts connections."""
 
+    def __init__(self, config: Any, ready: anyio.Event) -> None:
+        super().__init__(config)
+        self.ready = ready
 
-@dataclass(frozen=True)
-class SandboxConfig:
-    """How to run the sandbox. Port 0 picks a free port."""
-
-    data_dir: Path = field(default_factory=default_data_dir)
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    http_port: int = DEFAULT_HTTP_PORT
-    rpc_delay_ms: int = 0
-    task_path: tuple[str, ...] = ()
-    max_upload_bytes: int = 2 << 30
-
-
-@dataclass(frozen=True)
-class SandboxInfo:
-    """Where a running sandbox answers; also what `sandbox.json` in its data dir holds."""
-
-    pid: int
-    host: str
-    port: int
-    http_port: int
-    started_at: float
-    data_dir: str
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def console_url(self) -> str:
-        return f"http://{self.host}:{self.http_port}/console"
-
-    @classmethod
-    def read(cls, data_dir: Path) -> SandboxInfo | None:
-        try:
-            return cls(**json.loads((data_dir / STATE_FILE).read_text()))
-        except (OSError, ValueError, TypeError):
-            return None
-
-    def write(self) -> None:
-        path = Path(self.data_dir) / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
-        os.replace(tmp, path)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
 
 
 @asynccontextmanager
 async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
     """Run the sandbox in this event loop for the duration of the block (tests, `sandbox serve`)."""
-    import uvicorn
-
     from ._admin import AdminService
     from ._blobs import BlobStore
     from ._dataproxy import DataProxyService
@@ -101,8 +63,9 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
 
     data_dir = config.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    port = config.port or _free_port(config.host)
-    http_port = config.http_port or _free_port(config.host)
+    grpc_sock = _bind(config.host, config.port)
+    http_sock = _bind(config.host, config.http_port)
+    port, http_port = grpc_sock.getsockname()[1], http_sock.getsockname()[1]
     http_base = f"http://{config.host}:{http_port}"
 
     store = await Store.open(data_dir / "sandbox.db")
@@ -116,16 +79,14 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
         for service in (admin, dataproxy):
             service.rpc_delay = config.rpc_delay_ms / 1000
         grpc = Server([admin, dataproxy])
-        await grpc.start(config.host, port)
+        await grpc.start(sock=grpc_sock)
         app = create_app(blobs, signer, admin, max_upload_bytes=config.max_upload_bytes)
-        http = uvicorn.Server(
-            uvicorn.Config(app, host=config.host, port=http_port, log_level="warning", lifespan="off")
-        )
+        http_ready = anyio.Event()
+        http = _HTTPServer(uvicorn.Config(app, log_level="warning", lifespan="off"), http_ready)
         async with anyio.create_task_group() as tg:
             await tg.start(runner.run_forever)
-            tg.start_soon(http.serve)
-            while not http.started:
-                await anyio.sleep(0.01)
+            tg.start_soon(lambda: http.serve(sockets=[http_sock]))
+            await http_ready.wait()
             info = SandboxInfo(os.getpid(), config.host, port, http_port, time.time(), str(data_dir))
             try:
                 yield info
@@ -136,6 +97,8 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
                 tg.cancel_scope.cancel()
     finally:
         await store.close()
+        grpc_sock.close()
+        http_sock.close()
 
 
 async def serve(config: SandboxConfig, *, on_ready: Any = None) -> None:

@@ -18,7 +18,6 @@ import enum
 import functools
 import json
 import operator
-import struct
 import typing
 from types import GenericAlias
 from typing import Any
@@ -570,65 +569,18 @@ def _generated_enum(values: tuple[str, ...]) -> type[enum.Enum]:
     return generated
 
 
-# ---------------------------------------------------------------------------------------------
-# msgpack, read only: flytekit ≥1.14 sends dataclasses and dicts as msgpack bytes, and msgpack is
-# not a dependency of ours. Covers everything msgpack-python's packer emits except extension types.
-
-_FIXED = {0xCA: ">f", 0xCB: ">d", 0xCC: ">B", 0xCD: ">H", 0xCE: ">I", 0xCF: ">Q"}
-_FIXED |= {0xD0: ">b", 0xD1: ">h", 0xD2: ">i", 0xD3: ">q"}
-_SIZED = {0xC4: ("bin", ">B"), 0xC5: ("bin", ">H"), 0xC6: ("bin", ">I")}
-_SIZED |= {0xD9: ("str", ">B"), 0xDA: ("str", ">H"), 0xDB: ("str", ">I")}
-_SIZED |= {0xDC: ("array", ">H"), 0xDD: ("array", ">I"), 0xDE: ("map", ">H"), 0xDF: ("map", ">I")}
-
-
 def msgpack_loads(data: bytes) -> Any:
-    """Decode one msgpack object.
+    """Decode one msgpack object (flytekit >= 1.14 sends dataclasses and dicts as msgpack bytes).
 
     Raises:
-        ValueError: the bytes are not one well-formed msgpack object, or use extension types.
+        ValueError: the bytes are not one well-formed msgpack object.
     """
+    import msgpack  # only needed when reading flytekit's msgpack literals
+
+    def no_extensions(code: int, payload: bytes) -> Any:
+        raise ValueError(f"msgpack extension type {code} is not supported")
+
     try:
-        value, end = _mp_read(data, 0)
-    except (IndexError, TypeError, struct.error, UnicodeDecodeError) as exc:
-        raise ValueError(f"truncated or invalid data ({exc})") from None
-    if end != len(data):
-        raise ValueError(f"{len(data) - end} bytes after the object")
-    return value
-
-
-def _mp_read(data: bytes, pos: int) -> tuple[Any, int]:
-    byte = data[pos]
-    pos += 1
-    if byte <= 0x7F or byte >= 0xE0:  # positive / negative fixint
-        return (byte if byte <= 0x7F else byte - 0x100), pos
-    if byte in (0xC0, 0xC2, 0xC3):
-        return {0xC0: None, 0xC2: False, 0xC3: True}[byte], pos
-    if byte in _FIXED:
-        fmt = _FIXED[byte]
-        return struct.unpack_from(fmt, data, pos)[0], pos + struct.calcsize(fmt)
-    if 0x80 <= byte <= 0x9F:  # fixmap, fixarray
-        return _mp_container("map" if byte <= 0x8F else "array", byte & 0x0F, data, pos)
-    if 0xA0 <= byte <= 0xBF:  # fixstr
-        kind, size = "str", byte & 0x1F
-    elif byte in _SIZED:
-        kind, fmt = _SIZED[byte]
-        size = struct.unpack_from(fmt, data, pos)[0]
-        pos += struct.calcsize(fmt)
-        if kind in ("map", "array"):
-            return _mp_container(kind, size, data, pos)
-    else:
-        raise ValueError(f"unsupported msgpack type byte 0x{byte:02x}")
-    if pos + size > len(data):
-        raise IndexError("string runs past the end")
-    raw = data[pos : pos + size]
-    return (raw.decode() if kind == "str" else bytes(raw)), pos + size
-
-
-def _mp_container(kind: str, size: int, data: bytes, pos: int) -> tuple[Any, int]:
-    items: list[Any] = []
-    for _ in range(size * 2 if kind == "map" else size):
-        item, pos = _mp_read(data, pos)
-        items.append(item)
-    if kind == "array":
-        return items, pos
-    return dict(zip(items[::2], items[1::2], strict=True)), pos
+        return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=no_extensions)
+    except (msgpack.UnpackException, ValueError, TypeError) as exc:
+        raise ValueError(f"invalid msgpack data: {exc or type(exc).__name__}") from None

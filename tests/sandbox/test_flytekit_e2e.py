@@ -10,7 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asyncrun.sandbox._server import SandboxConfig, running_sandbox
+from asyncrun.sandbox._config import SandboxConfig
+from asyncrun.sandbox._server import running_sandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
@@ -18,7 +19,7 @@ BIN = Path(sys.executable).parent
 PYFLYTE = str(BIN / "pyflyte")
 
 WORKFLOWS = textwrap.dedent(
-    '''
+    """
     from flytekit import task, workflow
     from flytekit.types.file import FlyteFile
 
@@ -52,7 +53,7 @@ WORKFLOWS = textwrap.dedent(
     def count_lines(f: FlyteFile) -> int:
         with open(f) as handle:
             return sum(1 for _ in handle)
-    '''
+    """
 )
 
 
@@ -80,7 +81,10 @@ async def pyflyte(sandbox, project: Path, *args: str) -> tuple[int, str]:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     result = await anyio.run_process(
-        [PYFLYTE, "run", "--remote", "--wait", "--poll-interval", "1", *args], cwd=project, env=env, check=False
+        [PYFLYTE, "run", "--remote", "--wait", "--poll-interval", "1", *args],
+        cwd=project,
+        env=env,
+        check=False,
     )
     return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
 
@@ -90,7 +94,9 @@ def remote_outputs(endpoint: str, name: str, tp: type) -> dict:
     from flytekit.remote import FlyteRemote
 
     remote = FlyteRemote(
-        Config.for_endpoint(endpoint, insecure=True), default_project="flytesnacks", default_domain="development"
+        Config.for_endpoint(endpoint, insecure=True),
+        default_project="flytesnacks",
+        default_domain="development",
     )
     execution = remote.sync(remote.fetch_execution(name=name))
     assert execution.is_done
@@ -122,7 +128,9 @@ async def test_failing_workflow(sandbox, project: Path) -> None:
 async def test_flytefile_input(sandbox, project: Path) -> None:
     data = project / "three.txt"
     data.write_text("a\nb\nc\n")
-    code, out = await pyflyte(sandbox, project, "--name", "file-input", "wfs.py", "count_lines", "--f", str(data))
+    code, out = await pyflyte(
+        sandbox, project, "--name", "file-input", "wfs.py", "count_lines", "--f", str(data)
+    )
     assert code == 0, out
     outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "file-input", int)
     assert outputs == {"o0": 3}

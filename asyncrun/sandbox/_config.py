@@ -1,0 +1,65 @@
+"""Sandbox settings and the state file a running sandbox leaves in its data dir (cheap to import)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .._paths import state_home
+
+DEFAULT_PORT = 30080
+DEFAULT_HTTP_PORT = 30081
+STATE_FILE = "sandbox.json"
+
+
+def default_data_dir() -> Path:
+    """`$ASYNCRUN_HOME/sandbox` (ASYNCRUN_HOME defaults to `$XDG_STATE_HOME/asyncrun`)."""
+    return state_home() / "sandbox"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How to run the sandbox. Port 0 picks a free port."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    http_port: int = DEFAULT_HTTP_PORT
+    rpc_delay_ms: int = 0
+    task_path: tuple[str, ...] = ()
+    max_upload_bytes: int = 2 << 30
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """Where a running sandbox answers; also what `sandbox.json` in its data dir holds."""
+
+    pid: int
+    host: str
+    port: int
+    http_port: int
+    started_at: float
+    data_dir: str
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}/console"
+
+    @classmethod
+    def read(cls, data_dir: Path) -> SandboxInfo | None:
+        try:
+            return cls(**json.loads((data_dir / STATE_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write(self) -> None:
+        path = Path(self.data_dir) / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        os.replace(tmp, path)
