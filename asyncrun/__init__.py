@@ -13,16 +13,18 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._exceptions import AsyncrunError as AsyncrunError
+    from .client import Client as Client
     from .sdk import Directory as Directory
     from .sdk import File as File
     from .sdk import LaunchPlan as LaunchPlan
     from .sdk import task as task
     from .sdk import workflow as workflow
 
-__all__ = ("AsyncrunError", "Directory", "File", "LaunchPlan", "__version__", "task", "workflow")
+__all__ = ("AsyncrunError", "Client", "Directory", "File", "LaunchPlan", "__version__", "task", "workflow")
 
 _LAZY = {
     "AsyncrunError": "._exceptions",
+    "Client": ".client",
     "Directory": ".sdk",
     "File": ".sdk",
     "LaunchPlan": ".sdk",

@@ -113,7 +113,8 @@ class DataProxyService(GuardedService, DataProxyServiceBase):
             raise GRPCError(Status.INVALID_ARGUMENT, "content_md5 or filename_root is a required parameter")
         if md5 and len(md5) != _MD5_BYTES:
             raise GRPCError(
-                Status.INVALID_ARGUMENT, f"content_md5 must be a raw {_MD5_BYTES}-byte MD5, got {len(md5)} bytes"
+                Status.INVALID_ARGUMENT,
+                f"content_md5 must be a raw {_MD5_BYTES}-byte MD5, got {len(md5)} bytes",
             )
         expires_in = _check_expires_in(message.expires_in)
         if self._projects is not None and message.project not in self._projects():
@@ -175,7 +176,9 @@ class DataProxyService(GuardedService, DataProxyServiceBase):
             raise GRPCError(Status.INVALID_ARGUMENT, "node_execution_id is required")
         expires_in = _check_expires_in(message.expires_in)
         url, expires_at = await self._deck_link(message.node_execution_id, expires_in)
-        return CreateDownloadLinkResponse(pre_signed_urls=PreSignedUrLs(signed_url=[url], expires_at=expires_at))
+        return CreateDownloadLinkResponse(
+            pre_signed_urls=PreSignedUrLs(signed_url=[url], expires_at=expires_at)
+        )
 
     async def get_data(self, message: GetDataRequest) -> GetDataResponse:
         """The inputs, outputs (a whole map or one variable) or deck link behind a `flyte://` URL."""

@@ -1,0 +1,625 @@
+"""`Client`: every remote operation, async, used by the CLI, the daemon and users' apps alike."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._exceptions import AlreadyExistsError, NotFoundError, UsageError, WaitTimeoutError
+from .._proto.flyteidl import admin, core
+from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
+from ..sdk import Directory, File, LaunchPlan, Task, Workflow
+from . import _convert
+from ._channel import RetryPolicy, open_channel
+from ._config import ClientConfig, load_config
+from ._types import EntityId, Execution, ExecutionId, ExecutionOptions, Phase, RemoteEntity
+
+if TYPE_CHECKING:
+    import os
+
+    from grpclib.client import Channel
+
+    from ._package import CodePackage
+
+Progress = Callable[[str], None]
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # FlyteAdmin's own (the k8s rand.String alphabet)
+_LIST_PAGE = 100
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def new_execution_name() -> str:
+    """A name chosen before the first CreateExecution, so a retried create cannot start two runs."""
+    return "a" + "".join(random.choices(_NAME_ALPHABET, k=19))
+
+
+class Client:
+    """An async client of FlyteAdmin's v1 API (a real Flyte deployment or the local sandbox).
+
+    ```python
+    async with Client.from_config() as client:
+        lp = await client.fetch_launch_plan("hello.wf")
+        ex = await client.run(lp, {"name": "x"}, wait=True)
+        print(ex.phase, ex.outputs, ex.url)
+    ```
+    """
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self._channel: Channel | None = None
+        self._retry = RetryPolicy(unreachable_timeout=config.unreachable_timeout)
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        endpoint: str | None = None,
+        insecure: bool | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        console_endpoint: str | None = None,
+        unreachable_timeout: float | None = None,
+    ) -> Client:
+        """Build a client from flytectl config, `FLYTE_PLATFORM_*`, or the local sandbox default.
+
+        Explicit keyword arguments win over the file and the environment.
+        """
+        config = load_config(path)
+        if endpoint is not None:
+            config = config.with_overrides(endpoint=endpoint, source="argument", insecure=insecure)
+        return cls(
+            config.with_overrides(
+                insecure=insecure,
+                project=project,
+                domain=domain,
+                console_endpoint=console_endpoint,
+                unreachable_timeout=unreachable_timeout,
+            )
+        )
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection (the client reconnects if used again)."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    @property
+    def channel(self) -> Channel:
+        if self._channel is None:
+            self._channel = open_channel(self.config)
+        return self._channel
+
+    async def _admin(self, method: str, request: Any, *, read: bool) -> Any:
+        stub = AdminServiceStub(self.channel)
+        rpc = getattr(stub, method)
+        return await self._retry.call(
+            self.config.endpoint, lambda: rpc(request, timeout=self.config.call_timeout), read=read
+        )
+
+    def _where(self, project: str | None, domain: str | None) -> tuple[str, str]:
+        return project or self.config.project, domain or self.config.domain
+
+    # ---------------------------------------------------------------- fetch and list
+
+    async def fetch_launch_plan(
+        self, name: str, version: str | None = None, *, project: str | None = None, domain: str | None = None
+    ) -> RemoteEntity:
+        """A launch plan by name: the active version, else the newest; or exactly `version`."""
+        project, domain = self._where(project, domain)
+        if version:
+            lp_id = core.Identifier(
+                resource_type=core.ResourceType.LAUNCH_PLAN,
+                project=project,
+                domain=domain,
+                name=name,
+                version=version,
+            )
+            raw = await self._admin("get_launch_plan", admin.ObjectGetRequest(id=lp_id), read=True)
+            return _convert.remote_launch_plan(raw)
+        named = admin.NamedEntityIdentifier(project=project, domain=domain, name=name)
+        try:
+            raw = await self._admin(
+                "get_active_launch_plan", admin.ActiveLaunchPlanRequest(id=named), read=True
+            )
+        except NotFoundError:
+            newest = await self._newest("list_launch_plans", named)
+            if newest is None:
+                raise NotFoundError(f"no launch plan named {name} in {project}/{domain}") from None
+            raw = newest
+        return _convert.remote_launch_plan(raw)
+
+    async def fetch_workflow(
+        self, name: str, version: str | None = None, *, project: str | None = None, domain: str | None = None
+    ) -> RemoteEntity:
+        """A workflow by name (newest, or `version`); it is launched through its default launch plan."""
+        project, domain = self._where(project, domain)
+        if not version:
+            named = admin.NamedEntityIdentifier(project=project, domain=domain, name=name)
+            newest = await self._newest("list_workflows", named)
+            if newest is None:
+                raise NotFoundError(f"no workflow named {name} in {project}/{domain}")
+            version = newest.id.version
+        lp = await self.fetch_launch_plan(name, version, project=project, domain=domain)
+        wf_id = EntityId("workflow", project, domain, name, version)
+        return RemoteEntity(wf_id, lp.interface, lp.fixed_inputs, launch_id=lp.launch_id, raw=lp.raw)
+
+    async def fetch_task(
+        self, name: str, version: str | None = None, *, project: str | None = None, domain: str | None = None
+    ) -> RemoteEntity:
+        """A task by name (newest, or `version`); launched as a single-task execution."""
+        project, domain = self._where(project, domain)
+        if not version:
+            named = admin.NamedEntityIdentifier(project=project, domain=domain, name=name)
+            newest = await self._newest("list_tasks", named)
+            if newest is None:
+                raise NotFoundError(f"no task named {name} in {project}/{domain}")
+            version = newest.id.version
+        task_id = core.Identifier(
+            resource_type=core.ResourceType.TASK, project=project, domain=domain, name=name, version=version
+        )
+        raw = await self._admin("get_task", admin.ObjectGetRequest(id=task_id), read=True)
+        return _convert.remote_task(raw)
+
+    async def _newest(self, method: str, named: admin.NamedEntityIdentifier) -> Any:
+        request = admin.ResourceListRequest(
+            id=named, limit=1, sort_by=admin.Sort(key="created_at", direction=admin.SortDirection.DESCENDING)
+        )
+        page = await self._admin(method, request, read=True)
+        items = getattr(
+            page, {"list_launch_plans": "launch_plans", "list_workflows": "workflows"}.get(method, "tasks")
+        )
+        return items[0] if items else None
+
+    async def list_entities(
+        self, kind: str, *, limit: int = 50, project: str | None = None, domain: str | None = None
+    ) -> list[str]:
+        """Names of registered entities of `kind` ("task", "workflow" or "launch plan"), sorted, all pages."""
+        project, domain = self._where(project, domain)
+        method = {
+            "task": "list_task_ids",
+            "workflow": "list_workflow_ids",
+            "launch plan": "list_launch_plan_ids",
+        }[kind]
+        names: list[str] = []
+        token = ""
+        while len(names) < limit:
+            request = admin.NamedEntityIdentifierListRequest(
+                project=project,
+                domain=domain,
+                limit=min(_LIST_PAGE, limit - len(names)),
+                token=token,
+                sort_by=admin.Sort(key="name", direction=admin.SortDirection.ASCENDING),
+            )
+            page = await self._admin(method, request, read=True)
+            names += [entity.name for entity in page.entities]
+            token = page.token
+            if not token:
+                break
+        return sorted(names)
+
+    # ---------------------------------------------------------------- register
+
+    async def register(
+        self,
+        entity: Task | Workflow | LaunchPlan,
+        *,
+        root: Path | None = None,
+        copy: str = "auto",
+        image: str | None = None,
+        destination_dir: str = ".",
+        resource_requests: dict[str, str] | None = None,
+        resource_limits: dict[str, str] | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        progress: Progress = _quiet,
+    ) -> RemoteEntity:
+        """Package the code, upload it (unless stored already), and register everything `entity` needs.
+
+        Tasks are registered concurrently, then workflows, then launch plans; registering an
+        identical entity again counts as success.
+        """
+        from ._package import build_package, select_files
+        from ._serialize import DEFAULT_IMAGE, SerializationSettings, plan_registration
+
+        project, domain = self._where(project, domain)
+        root = root or _project_root_of(entity)
+        files = await anyio.to_thread.run_sync(select_files, root, copy)
+        with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp:
+            package = await anyio.to_thread.run_sync(build_package, root, files, Path(tmp))
+            progress(
+                f"packaged {len(package.files)} files ({package.size} bytes, md5 {package.md5_hex[:12]})"
+            )
+            native_url = await self._upload_package(package, project, domain, progress)
+        settings = SerializationSettings(
+            project=project,
+            domain=domain,
+            image=image or DEFAULT_IMAGE,
+            distribution=native_url,
+            destination_dir=destination_dir,
+            resource_requests=dict(resource_requests or {}),
+            resource_limits=dict(resource_limits or {}),
+        )
+        plan = plan_registration(entity, settings, code_md5=package.md5)
+
+        async def create(method: str, request: Any) -> None:
+            try:
+                await self._admin(method, request, read=False)
+            except AlreadyExistsError:
+                pass  # identical content under the same version: already registered
+
+        async with anyio.create_task_group() as tg:
+            for task_id, task_spec in plan.tasks:
+                tg.start_soon(create, "create_task", admin.TaskCreateRequest(id=task_id, spec=task_spec))
+        for wf_id, wf_spec in plan.workflows:
+            await create("create_workflow", admin.WorkflowCreateRequest(id=wf_id, spec=wf_spec))
+        for lp_id, lp_spec in plan.launch_plans:
+            await create("create_launch_plan", admin.LaunchPlanCreateRequest(id=lp_id, spec=lp_spec))
+        progress(
+            f"registered {len(plan.tasks)} tasks, {len(plan.workflows)} workflows and "
+            f"{len(plan.launch_plans)} launch plans at version {plan.version}"
+        )
+        target = _convert.entity_id(plan.target)
+        return RemoteEntity(
+            EntityId(entity.kind, target.project, target.domain, target.name, target.version),
+            entity.interface,
+            dict(getattr(entity, "fixed_inputs", {})),
+            launch_id=target,
+        )
+
+    async def _upload_package(
+        self, package: CodePackage, project: str, domain: str, progress: Progress
+    ) -> str:
+        location = await self._upload_location(project, domain, package.filename, package.md5)
+        if await self._already_stored(location):
+            progress("code unchanged: upload skipped")
+            return str(location.native_url)
+        await self._put(location, package.path, package.md5)
+        progress(f"uploaded {package.filename}")
+        return str(location.native_url)
+
+    async def _upload_location(
+        self, project: str, domain: str, filename: str, md5: bytes, filename_root: str = ""
+    ) -> Any:
+        stub = DataProxyServiceStub(self.channel)
+        request = CreateUploadLocationRequest(
+            project=project,
+            domain=domain,
+            filename=filename,
+            content_md5=md5,
+            filename_root=filename_root,
+            add_content_md5_metadata=True,
+        )
+        return await self._retry.call(
+            self.config.endpoint,
+            lambda: stub.create_upload_location(request, timeout=self.config.call_timeout),
+            read=False,
+        )
+
+    async def _already_stored(self, location: Any) -> bool:
+        # A plain path (the sandbox) can be checked directly; object stores would need a HEAD request.
+        native = str(location.native_url)
+        return native.startswith("/") and await anyio.Path(native).is_file()
+
+    async def _put(self, location: Any, path: Path, md5: bytes) -> None:
+        import httpx
+
+        data = await anyio.Path(path).read_bytes()
+        headers = {"Content-MD5": base64.b64encode(md5).decode(), "Content-Length": str(len(data))}
+        headers.update(dict(location.headers))
+        async with httpx.AsyncClient(timeout=self.config.call_timeout) as http:
+            try:
+                response = await http.put(str(location.signed_url), content=data, headers=headers)
+            except httpx.HTTPError as exc:
+                raise UsageError(f"upload of {path.name} failed: {exc}") from exc
+        if response.status_code not in (200, 201):
+            raise UsageError(
+                f"upload of {path.name} failed: HTTP {response.status_code} {response.text[:200]}"
+            )
+
+    async def upload_file(
+        self, path: str | os.PathLike[str], *, project: str | None = None, domain: str | None = None
+    ) -> str:
+        """Upload a local file through the data proxy; returns its native URL (usable as a File input)."""
+        project, domain = self._where(project, domain)
+        local = Path(path)
+        data = await anyio.Path(local).read_bytes()
+        md5 = hashlib.md5(data).digest()
+        root = base64.b32encode(md5).decode()
+        location = await self._upload_location(project, domain, local.name, md5, root)
+        if not await self._already_stored(location):
+            await self._put(location, local, md5)
+        return str(location.native_url)
+
+    async def upload_directory(
+        self, path: str | os.PathLike[str], *, project: str | None = None, domain: str | None = None
+    ) -> str:
+        """Upload every file of a folder under one root; returns the folder's native URL."""
+        project, domain = self._where(project, domain)
+        folder = Path(path)
+
+        def digest_all() -> tuple[list[Path], list[bytes]]:
+            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            return files, [hashlib.md5(p.read_bytes()).digest() for p in files]
+
+        files, digests = await anyio.to_thread.run_sync(digest_all)
+        root = base64.b32encode(hashlib.md5(b"".join(digests)).digest()).decode()
+        native_root = ""
+        for file, md5 in zip(files, digests, strict=True):
+            rel = file.relative_to(folder).as_posix()
+            location = await self._upload_location(project, domain, rel, md5, root)
+            if not await self._already_stored(location):
+                await self._put(location, file, md5)
+            native_root = str(location.native_url)[: -len(rel)].rstrip("/")
+        if not native_root:
+            raise UsageError(f"directory {folder} is empty; nothing to upload")
+        return native_root
+
+    async def _upload_inputs(self, values: dict[str, Any], project: str, domain: str) -> dict[str, Any]:
+        async def upload(value: Any) -> Any:
+            if isinstance(value, File) and not value.is_remote:
+                return File(await self.upload_file(value.path, project=project, domain=domain))
+            if isinstance(value, Directory) and not value.is_remote:
+                return Directory(await self.upload_directory(value.path, project=project, domain=domain))
+            if isinstance(value, list):
+                return [await upload(item) for item in value]
+            if isinstance(value, dict):
+                return {key: await upload(item) for key, item in value.items()}
+            return value
+
+        return {name: await upload(value) for name, value in values.items()}
+
+    # ---------------------------------------------------------------- launch
+
+    async def run(
+        self,
+        entity: RemoteEntity | Task | Workflow | LaunchPlan | str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        options: ExecutionOptions | None = None,
+        wait: bool = False,
+        poll_interval: float | None = None,
+        wait_timeout: float | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        progress: Progress = _quiet,
+        **register_options: Any,
+    ) -> Execution:
+        """Launch an execution and return it (finished, with outputs, if `wait`).
+
+        `entity` is a fetched `RemoteEntity`, a launch plan name, or a local `@task`, `@workflow` or
+        `LaunchPlan` (registered first). Inputs are Python values; local files are uploaded.
+        """
+        project, domain = self._where(project, domain)
+        if isinstance(entity, str):
+            entity = await self.fetch_launch_plan(entity, project=project, domain=domain)
+        elif isinstance(entity, Task | Workflow | LaunchPlan):
+            entity = await self.register(
+                entity, project=project, domain=domain, progress=progress, **register_options
+            )
+        values = dict(inputs or {})
+        unknown = set(values) - set(entity.interface.inputs)
+        if unknown:
+            fixed = unknown & set(entity.fixed_inputs)
+            what = "is fixed" if fixed else "is not an input"
+            raise UsageError(f"{', '.join(sorted(unknown))} {what} of {entity.id.kind} {entity.name}")
+        missing = [n for n, spec in entity.interface.inputs.items() if spec.required and n not in values]
+        if missing:
+            raise UsageError(f"{entity.name} needs input {', '.join(missing)}")
+        from ..sdk._literals import literal_map
+
+        values = await self._upload_inputs(values, project, domain)
+        types = {n: entity.interface.inputs[n].type for n in values}
+        literals = literal_map(values, types)
+        assert entity.launch_id is not None
+        target = _convert.identifier(entity.launch_id)
+        ex_name = (name or new_execution_name()).lower()
+        request = admin.ExecutionCreateRequest(
+            project=project,
+            domain=domain,
+            name=ex_name,
+            spec=_convert.execution_spec(target, options or ExecutionOptions()),
+            inputs=literals,
+        )
+        ex_id = ExecutionId(project, domain, ex_name)
+        try:
+            await self._admin("create_execution", request, read=False)
+        except AlreadyExistsError:
+            await self._check_same_execution(ex_id, target, literals)
+            progress(f"execution {ex_name} already exists with the same entity and inputs: attaching to it")
+        execution = await self.get_execution(ex_id, output_types=entity.interface.outputs, with_outputs=False)
+        if wait:
+            execution = await self.wait(execution, poll_interval=poll_interval, timeout=wait_timeout)
+        return execution
+
+    async def _check_same_execution(
+        self, ex_id: ExecutionId, target: core.Identifier, literals: core.LiteralMap
+    ) -> None:
+        existing = await self._admin(
+            "get_execution",
+            admin.WorkflowExecutionGetRequest(id=_convert.execution_identifier(ex_id)),
+            read=True,
+        )
+        same_target = (
+            existing.spec and existing.spec.launch_plan and bytes(existing.spec.launch_plan) == bytes(target)
+        )
+        data = await self._admin(
+            "get_execution_data",
+            admin.WorkflowExecutionGetDataRequest(id=_convert.execution_identifier(ex_id)),
+            read=True,
+        )
+        theirs = data.full_inputs.literals if data.full_inputs else {}
+        same_inputs = all(
+            name in theirs and bytes(theirs[name]) == bytes(lit) for name, lit in literals.literals.items()
+        )
+        if not (same_target and same_inputs):
+            raise AlreadyExistsError(
+                f"execution {ex_id.name} already exists in {ex_id.project}/{ex_id.domain} with a different "
+                "entity or inputs; choose another --name"
+            )
+
+    # ---------------------------------------------------------------- observe
+
+    async def get_execution(
+        self,
+        execution: Execution | ExecutionId | str,
+        *,
+        output_types: dict[str, Any] | None = None,
+        with_outputs: bool = True,
+    ) -> Execution:
+        """The execution's current state; outputs (as Python values) once it has succeeded."""
+        ex_id = self._execution_id(execution)
+        if output_types is None and isinstance(execution, Execution):
+            output_types = execution.output_types
+        raw = await self._admin(
+            "get_execution",
+            admin.WorkflowExecutionGetRequest(id=_convert.execution_identifier(ex_id)),
+            read=True,
+        )
+        result = _convert.execution(raw, self.config.console_url)
+        result.output_types = output_types
+        if with_outputs and result.phase is Phase.SUCCEEDED:
+            result.outputs = await self.fetch_outputs(ex_id, output_types)
+        return result
+
+    async def fetch_outputs(self, ex_id: ExecutionId, types: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Outputs of a finished execution: typed values when `types` is known, else plain JSON values."""
+        from ..sdk._literals import literal_to_jsonable, to_python
+
+        data = await self._admin(
+            "get_execution_data",
+            admin.WorkflowExecutionGetDataRequest(id=_convert.execution_identifier(ex_id)),
+            read=True,
+        )
+        literals = data.full_outputs.literals if data.full_outputs else {}
+        return {
+            name: to_python(lit, types[name]) if types and name in types else literal_to_jsonable(lit)
+            for name, lit in sorted(literals.items())
+        }
+
+    def _execution_id(self, execution: Execution | ExecutionId | str) -> ExecutionId:
+        if isinstance(execution, Execution):
+            return execution.id
+        if isinstance(execution, ExecutionId):
+            return execution
+        return ExecutionId.parse(execution, project=self.config.project, domain=self.config.domain)
+
+    async def wait(
+        self,
+        execution: Execution | ExecutionId | str,
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - ends the waiting only, with WaitTimeoutError
+        wait_for: str = "terminal",
+        on_change: Callable[[Execution], None] | None = None,
+    ) -> Execution:
+        """Poll until the execution is terminal (or running, with `wait_for="running"`).
+
+        The interval starts short and grows to `poll_interval` (default 5 s). Raises
+        `WaitTimeoutError` after `timeout` seconds; the execution itself goes on.
+        """
+        current = execution if isinstance(execution, Execution) else await self.get_execution(execution)
+        ceiling = poll_interval or 5.0
+        interval = min(0.25, ceiling)
+        last_phase: Phase | None = None
+        with anyio.move_on_after(timeout) as scope:
+            while True:
+                current = await self.get_execution(current, with_outputs=True)
+                if current.phase != last_phase:
+                    last_phase = current.phase
+                    if on_change is not None:
+                        on_change(current)
+                if current.phase.is_terminal or (wait_for == "running" and current.phase.has_started):
+                    return current
+                await anyio.sleep(interval)
+                interval = min(ceiling, interval * 1.5)
+        assert scope.cancelled_caught
+        raise WaitTimeoutError(
+            f"stopped waiting for {current.id.name} after {timeout} s; it is {current.phase}"
+        )
+
+    async def wait_all(self, executions: Iterable[Execution], **wait_options: Any) -> list[Execution]:
+        """Wait for every execution; results in the order given."""
+        items = list(executions)
+        results: list[Execution | None] = [None] * len(items)
+
+        async def one(index: int, ex: Execution) -> None:
+            results[index] = await self.wait(ex, **wait_options)
+
+        async with anyio.create_task_group() as tg:
+            for index, ex in enumerate(items):
+                tg.start_soon(one, index, ex)
+        return [r for r in results if r is not None]
+
+    async def as_completed(
+        self, executions: Iterable[Execution], **wait_options: Any
+    ) -> AsyncIterator[Execution]:
+        """Yield executions as they finish (waits still pending are cancelled if the caller stops early)."""
+        import asyncio  # grpclib is asyncio-only, so the client is too
+
+        waits = [asyncio.ensure_future(self.wait(ex, **wait_options)) for ex in executions]
+        try:
+            for finished in asyncio.as_completed(waits):
+                yield await finished
+        finally:
+            for pending in waits:
+                pending.cancel()
+
+    async def terminate(
+        self, execution: Execution | ExecutionId | str, cause: str = "terminated by asyncrun"
+    ) -> None:
+        """Abort a running execution."""
+        ex_id = self._execution_id(execution)
+        request = admin.ExecutionTerminateRequest(id=_convert.execution_identifier(ex_id), cause=cause)
+        await self._admin("terminate_execution", request, read=False)
+
+    async def list_executions(
+        self,
+        *,
+        names: Iterable[str] = (),
+        limit: int = 100,
+        token: str = "",
+        project: str | None = None,
+        domain: str | None = None,
+    ) -> tuple[list[Execution], str]:
+        """One page of executions, newest first; `names` narrows it with `value_in(name, …)`."""
+        project, domain = self._where(project, domain)
+        wanted = list(names)
+        request = admin.ResourceListRequest(
+            id=admin.NamedEntityIdentifier(project=project, domain=domain),
+            limit=limit,
+            token=token,
+            filters=f"value_in(name,{';'.join(wanted)})" if wanted else "",
+            sort_by=admin.Sort(key="created_at", direction=admin.SortDirection.DESCENDING),
+        )
+        page = await self._admin("list_executions", request, read=True)
+        return [_convert.execution(raw, self.config.console_url) for raw in page.executions], page.token
+
+
+def _project_root_of(entity: Task | Workflow | LaunchPlan) -> Path:
+    import sys
+
+    from ..sdk._loader import project_root
+
+    target = entity.workflow if isinstance(entity, LaunchPlan) else entity
+    module = sys.modules.get(target.fn.__module__)
+    file = getattr(module, "__file__", None)
+    if not file:
+        raise UsageError(f"cannot find the source file of {target.name} to package it")
+    return project_root(Path(file).resolve())
