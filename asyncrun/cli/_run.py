@@ -24,6 +24,11 @@ class RunGroup(click.Group):
         return sorted(p.name for p in Path.cwd().glob("*.py") if p.name != "__init__.py")
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name.startswith("remote-"):
+            from ._remote import REMOTE_KINDS, RemoteEntityGroup
+
+            if cmd_name in REMOTE_KINDS:
+                return RemoteEntityGroup(cmd_name)
         path = Path(cmd_name)
         if not path.is_file():
             if path.suffix == ".py" or "/" in cmd_name:
@@ -100,7 +105,10 @@ class EntityCommand(click.Command):
         params: RunParams = ctx.find_object(RunParams) or RunParams()
         inputs = merge_inputs(ctx, self.entity.interface)
         if params.remote:
-            raise click.UsageError("--remote is not available in this version yet", ctx)
+            from ._remote import launch
+
+            await launch(ctx, self.entity, inputs)
+            return
         from ..sdk._executor import LocalExecutor
 
         executor = LocalExecutor(overwrite_cache=params.overwrite_cache, envvars=params.envvars)

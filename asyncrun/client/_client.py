@@ -95,6 +95,10 @@ class Client:
 
     async def aclose(self) -> None:
         """Close the connection (the client reconnects if used again)."""
+        self.close()
+
+    def close(self) -> None:
+        """`aclose` for synchronous callers (closing the channel does not block)."""
         if self._channel is not None:
             self._channel.close()
             self._channel = None

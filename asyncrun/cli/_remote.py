@@ -1,0 +1,244 @@
+"""`--remote` and the `remote-*` targets: parse, call `Client`, render. No remote logic lives here."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import asyncclick as click
+
+from .._exceptions import ExecutionAbortedError, ExecutionError, ExecutionTimedOutError
+from ._inputs import entity_params, merge_inputs
+from ._options import RunParams
+
+if TYPE_CHECKING:
+    from ..client import Client, Execution, ExecutionOptions, RemoteEntity
+    from ..sdk._graph import Entity
+
+REMOTE_KINDS = {"remote-launchplan": "launch plan", "remote-workflow": "workflow", "remote-task": "task"}
+
+
+def say(message: str) -> None:
+    """Progress for people, on stderr, so stdout stays clean for outputs and JSON."""
+    click.echo(message, err=True)
+
+
+def client_for(ctx: click.Context) -> Client:
+    """One client per command line, closed when the command ends; the sandbox is started if needed."""
+    root = ctx.find_root()
+    client: Client | None = root.meta.get("asyncrun.client")
+    if client is None:
+        from ..client import Client
+
+        params: RunParams = ctx.find_object(RunParams) or RunParams()
+        client = Client.from_config(root.params.get("config"), project=params.project, domain=params.domain)
+        if client.config.is_default_sandbox:
+            ensure_sandbox(*client.config.host_port)
+        root.meta["asyncrun.client"] = client
+        root.call_on_close(client.close)
+    return client
+
+
+def ensure_sandbox(host: str, port: int) -> None:
+    """With no Flyte config at all, `--remote` means the local sandbox: start it if nothing answers."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return
+    except OSError:
+        pass
+    say(f"No Flyte config found and nothing answers at {host}:{port}: starting the local sandbox…")
+    result = subprocess.run(
+        [sys.executable, "-m", "asyncrun.cli", "sandbox", "start", "--port", str(port)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise click.ClickException(
+            f"could not start the sandbox: {result.stderr.strip() or result.stdout.strip()}"
+        )
+    for line in result.stdout.splitlines()[1:]:
+        say(line)
+
+
+def execution_options(params: RunParams) -> ExecutionOptions:
+    from ..client import ExecutionOptions
+
+    return ExecutionOptions(
+        service_account=params.service_account,
+        envs=params.envvars,
+        tags=params.tags,
+        labels=params.labels,
+        annotations=params.annotations,
+        raw_output_data_prefix=params.raw_output_data_prefix,
+        max_parallelism=params.max_parallelism,
+        disable_notifications=params.disable_notifications,
+        overwrite_cache=params.overwrite_cache,
+        interruptible=params.interruptible,
+        cluster_pool=params.cluster_pool,
+        execution_cluster_label=params.execution_cluster_label,
+    )
+
+
+async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict[str, Any]) -> None:
+    """Register (for local entities) and launch; with --wait, follow the run and render its result."""
+    params: RunParams = ctx.find_object(RunParams) or RunParams()
+    client = client_for(ctx)
+    human = params.output == "human"
+    register_options: dict[str, Any] = {}
+    if not hasattr(entity, "launch_id"):
+        register_options = {
+            "copy": params.copy,
+            "image": params.images[0] if params.images else None,
+            "destination_dir": params.destination_dir,
+            "resource_requests": params.resource_requests,
+            "resource_limits": params.resource_limits,
+        }
+    execution = await client.run(
+        entity,
+        inputs,
+        name=params.name,
+        options=execution_options(params),
+        progress=say if human else (lambda _: None),
+        **register_options,
+    )
+    if human:
+        say(f"Execution {execution.id.name} created: {execution.url}")
+    if params.wait:
+        execution = await client.wait(
+            execution,
+            poll_interval=params.poll_interval,
+            on_change=(lambda ex: say(f"  {ex.id.name}: {ex.phase}")) if human else None,
+        )
+    if params.output == "json":
+        click.echo(json.dumps(execution_json(execution)))
+    elif execution.is_done and execution.outputs is not None:
+        from ._render import render_outputs
+
+        render_outputs(execution.outputs, execution.output_types or {}, "human")
+    if params.dump_snippet:
+        click.echo(snippet(execution), err=human)
+    if execution.is_done:
+        fail_on(execution)
+
+
+def execution_json(execution: Execution) -> dict[str, Any]:
+    from ..sdk._type_engine import to_jsonable
+
+    types = execution.output_types or {}
+    outputs = None
+    if execution.outputs is not None:
+        outputs = {
+            name: to_jsonable(value, types[name]) if name in types else value
+            for name, value in execution.outputs.items()
+        }
+    return {
+        "execution": {
+            "project": execution.id.project,
+            "domain": execution.id.domain,
+            "name": execution.id.name,
+        },
+        "phase": str(execution.phase),
+        "url": execution.url,
+        "outputs": outputs,
+        "error": None
+        if execution.error is None
+        else {"code": execution.error.code, "message": execution.error.message, "kind": execution.error.kind},
+    }
+
+
+def fail_on(execution: Execution) -> None:
+    """Turn a run that did not succeed into its exit code (1 failed, 3 aborted, 4 timed out)."""
+    phase = str(execution.phase)
+    if phase == "SUCCEEDED":
+        return
+    detail = execution.error.message.strip() if execution.error else execution.abort_cause
+    message = f"execution {execution.id.name} {phase.lower().replace('_', ' ')}"
+    if detail:
+        message += f": {detail.splitlines()[-1] if len(detail) > 300 else detail}"
+    error = {"ABORTED": ExecutionAbortedError, "TIMED_OUT": ExecutionTimedOutError}.get(phase, ExecutionError)
+    raise error(message)
+
+
+def snippet(execution: Execution) -> str:
+    """Working asyncrun code that fetches this execution."""
+    return (
+        "import asyncio\n"
+        "from asyncrun import Client\n\n"
+        "async def main():\n"
+        "    async with Client.from_config() as client:\n"
+        f"        ex = await client.wait({str(execution.id)!r})\n"
+        "        print(ex.phase, ex.outputs)\n\n"
+        "asyncio.run(main())"
+    )
+
+
+@click.pass_context
+async def list_remote_entities(ctx: click.Context) -> None:
+    """With no NAME: print the registered names, sorted (all pages up to --limit)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    group = ctx.command
+    assert isinstance(group, RemoteEntityGroup)
+    params: RunParams = ctx.find_object(RunParams) or RunParams()
+    names = await client_for(ctx).list_entities(group.kind, limit=params.limit)
+    if params.output == "json":
+        click.echo(json.dumps(names))
+    elif names:
+        click.echo("\n".join(names))
+    else:
+        say(f"no {group.kind}s in {params.project}/{params.domain}")
+
+
+class RemoteEntityGroup(click.Group):
+    """`remote-launchplan|remote-workflow|remote-task [NAME[:VERSION]]`: list, or launch one."""
+
+    def __init__(self, target: str) -> None:
+        self.kind = REMOTE_KINDS[target]
+        super().__init__(
+            name=target,
+            help=f"Launch a registered {self.kind}; with no name, list them.",
+            invoke_without_command=True,
+            callback=list_remote_entities,
+        )
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return RemoteEntityCommand(cmd_name, self.kind)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+class RemoteEntityCommand(click.Command):
+    """Options come from the registered interface, fetched before arguments are parsed."""
+
+    def __init__(self, ref: str, kind: str) -> None:
+        super().__init__(name=ref, help=f"Launch the registered {kind} {ref}.")
+        self.ref = ref
+        self.kind = kind
+        self.entity: RemoteEntity | None = None
+
+    async def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        assert parent is not None
+        name, sep, version = self.ref.rpartition(":")
+        if not sep:
+            name, version = version, ""
+        client = client_for(parent)
+        params: RunParams = parent.find_object(RunParams) or RunParams()
+        fetch = {
+            "launch plan": client.fetch_launch_plan,
+            "workflow": client.fetch_workflow,
+            "task": client.fetch_task,
+        }[self.kind]
+        self.entity = await fetch(name, version or None, project=params.project, domain=params.domain)
+        self.params = entity_params(self.entity.interface)
+        self.help = f"{self.kind} {self.entity.id.name}:{self.entity.id.version}"
+        return await super().make_context(info_name, args, parent=parent, **extra)
+
+    async def invoke(self, ctx: click.Context) -> Any:
+        assert self.entity is not None
+        await launch(ctx, self.entity, merge_inputs(ctx, self.entity.interface))
