@@ -12,3 +12,30 @@ def anyio_backend() -> str:
 def _isolated_state(tmp_path, monkeypatch):
     """Every test gets its own state folder, so caches and journals never leak between tests."""
     monkeypatch.setenv("ASYNCRUN_HOME", str(tmp_path / "state"))
+
+
+@pytest.fixture
+async def sandbox(tmp_path):
+    """A real sandbox (gRPC + HTTP on loopback, free ports) in this event loop; task processes find
+    `asyncrun-execute` and `pyflyte-execute` next to this Python."""
+    import sys
+    from pathlib import Path
+
+    from asyncrun.sandbox._config import SandboxConfig
+    from asyncrun.sandbox._server import running_sandbox
+
+    config = SandboxConfig(
+        data_dir=tmp_path / "sandbox", port=0, http_port=0, task_path=(str(Path(sys.executable).parent),)
+    )
+    async with running_sandbox(config) as info:
+        yield info
+
+
+@pytest.fixture
+def sandbox_env(sandbox, monkeypatch, tmp_path):
+    """Point FLYTE_PLATFORM_URL at the test sandbox, with no user config in the way."""
+    monkeypatch.setenv("FLYTE_PLATFORM_URL", sandbox.endpoint)
+    monkeypatch.setenv("FLYTE_PLATFORM_INSECURE", "true")
+    monkeypatch.delenv("FLYTECTL_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return sandbox

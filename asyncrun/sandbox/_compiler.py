@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import betterproto2
 
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._typecheck import describe_type, literal_matches, types_castable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = [
     "END_NODE",
@@ -67,7 +69,8 @@ def format_id(identifier: core.Identifier | IdKey) -> str:
 
 
 def _sort_maps(message: betterproto2.Message) -> None:
-    meta_by_name: dict[str, Any] = message._betterproto.meta_by_field_name
+    # betterproto2 keeps field metadata (map or not) on a class property mypy cannot type.
+    meta_by_name: dict[str, Any] = cast("Any", message)._betterproto.meta_by_field_name
     for name, meta in meta_by_name.items():
         value = getattr(message, name)
         if meta.map_meta:
@@ -210,12 +213,15 @@ class _WorkflowCompiler:
             if reference is None:
                 raise CompileError(f"node {node.id!r} has a task node without a reference_id")
             if reference.resource_type not in (core.ResourceType.TASK, core.ResourceType.UNSPECIFIED):
-                raise CompileError(f"node {node.id!r} references {reference.resource_type.name} "
-                                   f"{format_id(reference)} where a task is expected")
+                raise CompileError(
+                    f"node {node.id!r} references {reference.resource_type.name} "
+                    f"{format_id(reference)} where a task is expected"
+                )
             task = self.tasks.get(id_key(reference))
             if task is None:
-                raise CompileError(f"node {node.id!r} references task {format_id(reference)}, "
-                                   "which is not registered")
+                raise CompileError(
+                    f"node {node.id!r} references task {format_id(reference)}, which is not registered"
+                )
             # The closure's task list must hold an Identifier equal to the reference (flytekit compares).
             reference.resource_type = core.ResourceType.TASK
             self.used_tasks.setdefault(id_key(reference), task)
@@ -223,19 +229,26 @@ class _WorkflowCompiler:
         sub_workflow, launch_plan = _workflow_refs(node)
         if sub_workflow is not None:
             if id_key(sub_workflow) not in self.sub_workflows:
-                raise CompileError(f"node {node.id!r} references sub-workflow {format_id(sub_workflow)}, "
-                                   "which is not among the spec's sub_workflows")
+                raise CompileError(
+                    f"node {node.id!r} references sub-workflow {format_id(sub_workflow)}, "
+                    "which is not among the spec's sub_workflows"
+                )
             return
         if launch_plan is not None:
             if id_key(launch_plan) not in self.launch_plans:
-                raise CompileError(f"node {node.id!r} references launch plan {format_id(launch_plan)}, "
-                                   "which is not registered")
+                raise CompileError(
+                    f"node {node.id!r} references launch plan {format_id(launch_plan)}, "
+                    "which is not registered"
+                )
             return
-        raise CompileError(f"node {node.id!r} has no task or workflow target; branch, gate and array nodes "
-                           "are not supported by the asyncrun sandbox")
+        raise CompileError(
+            f"node {node.id!r} has no task or workflow target; branch, gate and array nodes "
+            "are not supported by the asyncrun sandbox"
+        )
 
-    def _check_bindings(self, node: core.Node, outputs_by_node: Mapping[str, dict[str, core.Variable] | None]) \
-            -> None:
+    def _check_bindings(
+        self, node: core.Node, outputs_by_node: Mapping[str, dict[str, core.Variable] | None]
+    ) -> None:
         inputs = self._inputs_of(node)
         if inputs is not None:
             bound = {binding.var for binding in node.inputs}
@@ -247,14 +260,19 @@ class _WorkflowCompiler:
         self._check_promises(f"node {node.id!r}", node.inputs, outputs_by_node)
 
     @staticmethod
-    def _check_promises(where: str, bindings: Iterable[core.Binding],
-                        outputs_by_node: Mapping[str, dict[str, core.Variable] | None]) -> None:
+    def _check_promises(
+        where: str,
+        bindings: Iterable[core.Binding],
+        outputs_by_node: Mapping[str, dict[str, core.Variable] | None],
+    ) -> None:
         for promise in _promises(bindings):
             if promise.node_id not in outputs_by_node:
                 raise CompileError(f"{where} reads from node {promise.node_id!r}, which does not exist")
             outputs = outputs_by_node[promise.node_id]
             if outputs is not None and promise.var not in outputs:
-                source = "the workflow inputs" if promise.node_id == START_NODE else f"node {promise.node_id!r}"
+                source = (
+                    "the workflow inputs" if promise.node_id == START_NODE else f"node {promise.node_id!r}"
+                )
                 raise CompileError(f"{where} reads {promise.var!r}, which is not an output of {source}")
 
     def compile(self, source: core.WorkflowTemplate) -> core.CompiledWorkflow:
@@ -281,7 +299,9 @@ class _WorkflowCompiler:
             self._check_bindings(node, outputs_by_node)
             for dependency in node.upstream_node_ids:
                 if dependency not in outputs_by_node:
-                    raise CompileError(f"node {node.id!r} waits for node {dependency!r}, which does not exist")
+                    raise CompileError(
+                        f"node {node.id!r} waits for node {dependency!r}, which does not exist"
+                    )
         declared = _variables(template.interface, outputs=True)
         bound = {binding.var for binding in template.outputs}
         for name in sorted(bound ^ declared.keys()):
@@ -292,8 +312,11 @@ class _WorkflowCompiler:
         upstream = {node.id: node_dependencies(node) for node in template.nodes}
         _check_acyclic(upstream)
         connections = _connections(template, upstream)
-        template.nodes = [core.Node(id=START_NODE), *template.nodes,
-                          core.Node(id=END_NODE, inputs=[core.Binding.parse(bytes(b)) for b in template.outputs])]
+        template.nodes = [
+            core.Node(id=START_NODE),
+            *template.nodes,
+            core.Node(id=END_NODE, inputs=[core.Binding.parse(bytes(b)) for b in template.outputs]),
+        ]
         return core.CompiledWorkflow(template=template, connections=connections)
 
 
@@ -364,8 +387,9 @@ def compile_workflow(
 # ----------------------------------------------------------------------------------------------------
 
 
-def expected_launch_plan_inputs(workflow_inputs: core.VariableMap | None,
-                                spec: admin.LaunchPlanSpec) -> core.ParameterMap:
+def expected_launch_plan_inputs(
+    workflow_inputs: core.VariableMap | None, spec: admin.LaunchPlanSpec
+) -> core.ParameterMap:
     """Validate a launch plan's default and fixed inputs against its workflow and build `expected_inputs`.
 
     Every workflow input that is neither a default nor fixed becomes `{var, required: true}`; fixed inputs
@@ -383,17 +407,22 @@ def expected_launch_plan_inputs(workflow_inputs: core.VariableMap | None,
             raise CompileError(f"unexpected default_input {name}")
         declared = parameter.var.type if parameter.var is not None else None
         if not types_castable(declared, variable.type):
-            raise CompileError(f"invalid default_input wrong type {name}, expected {describe_type(variable.type)}, "
-                               f"got {describe_type(declared)} instead")
+            raise CompileError(
+                f"invalid default_input wrong type {name}, expected {describe_type(variable.type)}, "
+                f"got {describe_type(declared)} instead"
+            )
         if parameter.default is not None and not literal_matches(parameter.default, variable.type):
-            raise CompileError(f"invalid default_input wrong type {name}, expected "
-                               f"{describe_type(variable.type)}")
+            raise CompileError(
+                f"invalid default_input wrong type {name}, expected {describe_type(variable.type)}"
+            )
     for name, literal in sorted(fixed.items()):
         variable = variables.get(name)
         if variable is None:
             raise CompileError(f"unexpected fixed_input {name}")
         if not literal_matches(literal, variable.type):
-            raise CompileError(f"invalid fixed_input wrong type {name}, expected {describe_type(variable.type)}")
+            raise CompileError(
+                f"invalid fixed_input wrong type {name}, expected {describe_type(variable.type)}"
+            )
     expected: dict[str, core.Parameter] = {}
     for name, variable in variables.items():
         if name in defaults:
@@ -422,8 +451,11 @@ def flytegen_workflow(task: core.TaskTemplate) -> core.WorkflowTemplate:
     """The one-node workflow that runs `task` (its id: `.flytegen.<task name>`, the task's version)."""
     assert task.id is not None
     workflow_id = core.Identifier(
-        resource_type=core.ResourceType.WORKFLOW, project=task.id.project, domain=task.id.domain,
-        name=flytegen_name(task.id.name), version=task.id.version,
+        resource_type=core.ResourceType.WORKFLOW,
+        project=task.id.project,
+        domain=task.id.domain,
+        name=flytegen_name(task.id.name),
+        version=task.id.version,
     )
     node_id = flytegen_node_id(task.id.name)
     interface = core.TypedInterface.parse(bytes(task.interface or core.TypedInterface()))
@@ -436,8 +468,12 @@ def flytegen_workflow(task: core.TaskTemplate) -> core.WorkflowTemplate:
     node = core.Node(
         id=node_id,
         metadata=core.NodeMetadata(name=node_id, retries=retries),
-        inputs=[core.Binding(var=name, binding=core.BindingData(promise=core.OutputReference(node_id="", var=name)))
-                for name in inputs],
+        inputs=[
+            core.Binding(
+                var=name, binding=core.BindingData(promise=core.OutputReference(node_id="", var=name))
+            )
+            for name in inputs
+        ],
         task_node=core.TaskNode(reference_id=reference),
     )
     return core.WorkflowTemplate(
@@ -445,9 +481,12 @@ def flytegen_workflow(task: core.TaskTemplate) -> core.WorkflowTemplate:
         metadata=core.WorkflowMetadata(),
         interface=interface,
         nodes=[node],
-        outputs=[core.Binding(var=name, binding=core.BindingData(promise=core.OutputReference(node_id=node_id,
-                                                                                             var=name)))
-                 for name in outputs],
+        outputs=[
+            core.Binding(
+                var=name, binding=core.BindingData(promise=core.OutputReference(node_id=node_id, var=name))
+            )
+            for name in outputs
+        ],
         metadata_defaults=core.WorkflowMetadataDefaults(),
     )
 
@@ -455,13 +494,17 @@ def flytegen_workflow(task: core.TaskTemplate) -> core.WorkflowTemplate:
 def flytegen_launch_plan_spec(workflow: core.WorkflowTemplate) -> admin.LaunchPlanSpec:
     """The launch plan spec of a generated workflow: every input required, nothing fixed."""
     assert workflow.id is not None
-    variables = workflow.interface.inputs.variables if workflow.interface and workflow.interface.inputs else {}
+    variables = (
+        workflow.interface.inputs.variables if workflow.interface and workflow.interface.inputs else {}
+    )
     return admin.LaunchPlanSpec(
         workflow_id=core.Identifier.parse(bytes(workflow.id)),
         entity_metadata=admin.LaunchPlanMetadata(),
-        default_inputs=core.ParameterMap(parameters={
-            name: core.Parameter(var=core.Variable.parse(bytes(variable)), required=True)
-            for name, variable in sorted(variables.items())
-        }),
+        default_inputs=core.ParameterMap(
+            parameters={
+                name: core.Parameter(var=core.Variable.parse(bytes(variable)), required=True)
+                for name, variable in sorted(variables.items())
+            }
+        ),
         fixed_inputs=core.LiteralMap(),
     )

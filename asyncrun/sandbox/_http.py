@@ -32,6 +32,8 @@ import errno
 import functools
 import logging
 import mimetypes
+import re
+import stat
 from typing import TYPE_CHECKING
 
 import anyio
@@ -51,6 +53,7 @@ from asyncrun.sandbox._blobs import BlobDigestError, BlobPathError, BlobTooLarge
 from asyncrun.sandbox._signing import SignatureError, SignatureExpiredError
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Iterator
 
     from anyio.abc import TaskStatus
@@ -67,6 +70,7 @@ log = logging.getLogger("asyncrun.sandbox")
 DEFAULT_PROJECT = "flytesnacks"
 DEFAULT_DOMAIN = "development"
 
+_COUNT = re.compile(r"[0-9]{1,19}")
 _WRITE_BATCH = 1024 * 1024  # bytes handed to the writer thread at once; fewer thread hops than per chunk
 _DEFAULT_LIST_LIMIT = 50
 _MAX_LIST_LIMIT = 500
@@ -175,9 +179,10 @@ class _Endpoints:
         limit = min(self._max_upload_bytes, self._blobs.max_bytes, grant.max_bytes or self._blobs.max_bytes)
         length_header = request.headers.get("content-length")
         if length_header is not None:
-            if not length_header.isdigit():
+            length = _parse_count(length_header)
+            if length is None:
                 return _text(400, "malformed Content-Length")
-            if int(length_header) > limit:
+            if length > limit:
                 return _text(413, f"upload larger than {limit} bytes")
 
         try:
@@ -233,7 +238,7 @@ class _Endpoints:
             stat_result = await anyio.to_thread.run_sync(path.stat)
         except OSError:
             return _text(404, "no such blob")
-        if not path.is_file():
+        if not stat.S_ISREG(stat_result.st_mode):
             return _text(404, "no such blob")
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media_type, stat_result=stat_result, headers=_BLOB_HEADERS)
@@ -244,10 +249,9 @@ class _Endpoints:
         project = request.query_params.get("project") or DEFAULT_PROJECT
         domain = request.query_params.get("domain") or DEFAULT_DOMAIN
         token = request.query_params.get("token", "")
-        limit_text = request.query_params.get("limit") or str(_DEFAULT_LIST_LIMIT)
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= _MAX_LIST_LIMIT:
+        limit = _parse_count(request.query_params.get("limit") or str(_DEFAULT_LIST_LIMIT))
+        if limit is None or not 1 <= limit <= _MAX_LIST_LIMIT:
             return _html_error(400, "Bad request", f"limit must be a number from 1 to {_MAX_LIST_LIMIT}")
-        limit = int(limit_text)
         request_pb = admin_pb.ResourceListRequest(
             id=admin_pb.NamedEntityIdentifier(project=project, domain=domain),
             limit=limit,
@@ -341,6 +345,11 @@ class _Endpoints:
             notes.append(f"inputs and outputs unavailable: {_status_text(exc)}")
 
 
+def _parse_count(text: str) -> int | None:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then rejects.
+    return int(text) if _COUNT.fullmatch(text) else None
+
+
 def _decode_md5(text: str) -> bytes | None:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
@@ -381,10 +390,23 @@ def _internal_error_page(request: Request, exc: Exception) -> Response:
 
 
 class _EmbeddedServer(uvicorn.Server):
+    """uvicorn that leaves signals to the host process and says when startup is over."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.startup_done = anyio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         # The host process owns SIGINT/SIGTERM; this server stops when its task is cancelled.
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            # Also on failure (uvicorn then raises SystemExit), so the waiter wakes up either way.
+            self.startup_done.set()
 
 
 async def serve_http(
@@ -392,14 +414,18 @@ async def serve_http(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    sock: socket.socket | None = None,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `app` with uvicorn until cancelled: `url = await tg.start(serve_http, app)`.
+
+    Cancelling the task shuts the server down gracefully (open requests get up to 5 s).
 
     Args:
         app: the ASGI app, e.g. from `create_app`.
         host: the address to bind; loopback by default.
         port: the port; 0 picks a free one.
+        sock: an already bound socket to serve on instead of `host`/`port`; closed on exit.
         task_status: receives the base URL, e.g. `http://127.0.0.1:41234`, once it accepts connections.
 
     Raises:
@@ -416,15 +442,16 @@ async def serve_http(
         timeout_graceful_shutdown=5,
     )
     server = _EmbeddedServer(config)
-    finished = anyio.Event()
+    sockets = [sock] if sock is not None else None
     startup_failed = False
+    finished = anyio.Event()
 
     async def run() -> None:
         nonlocal startup_failed
         try:
             # Shielded so a cancellation becomes a graceful shutdown (should_exit) below.
             with anyio.CancelScope(shield=True):
-                await server.serve()
+                await server.serve(sockets=sockets)
         except SystemExit:  # uvicorn calls sys.exit() when it cannot bind
             startup_failed = True
         finally:
@@ -433,15 +460,16 @@ async def serve_http(
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
         try:
-            # uvicorn offers no startup event, only this flag.
-            while not server.started:
-                if finished.is_set():
-                    problem = "cannot bind" if startup_failed else "stopped during startup"
-                    raise OSError(f"HTTP server on {host}:{port} {problem}")
-                await anyio.sleep(0.01)
-            bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
-            url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-            task_status.started(f"http://{url_host}:{bound_port}")
-            await finished.wait()
+            await server.startup_done.wait()
+            if server.started:
+                bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
+                url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+                task_status.started(f"http://{url_host}:{bound_port}")
+                await finished.wait()  # normally until cancelled
         finally:
             server.should_exit = True
+    if server.started:
+        return
+    # Raised outside the task group, so callers see a plain OSError rather than a group.
+    problem = "cannot bind" if startup_failed else "stopped during startup"
+    raise OSError(f"HTTP server on {host}:{port} {problem}")

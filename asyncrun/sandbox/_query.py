@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from asyncrun._proto.flyteidl import admin, core
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
     "Query",
@@ -65,7 +67,14 @@ def parse_timestamp(text: str) -> datetime.datetime:
 _SECONDS = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _GO_UNITS: Final = {
-    "ns": 1e-3, "us": 1.0, "µs": 1.0, "μs": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6,
+    "ns": 1e-3,
+    "us": 1.0,
+    "µs": 1.0,
+    "μs": 1.0,
+    "ms": 1e3,
+    "s": 1e6,
+    "m": 60e6,
+    "h": 3600e6,
 }
 
 
@@ -115,8 +124,9 @@ def _timestamp(value: str) -> int:
     return to_micros(parse_timestamp(value))
 
 
-def _enum_name(enum: type[core.WorkflowExecutionPhase | core.NodeExecutionPhase | core.TaskExecutionPhase]) \
-        -> Callable[[str], str]:
+def _enum_name(
+    enum: type[core.WorkflowExecutionPhase | core.NodeExecutionPhase | core.TaskExecutionPhase],
+) -> Callable[[str], str]:
     """Phases are stored by enum *name* (as flyteadmin does); accept the name or its number."""
 
     def convert(value: str) -> str:
@@ -132,8 +142,9 @@ def _enum_name(enum: type[core.WorkflowExecutionPhase | core.NodeExecutionPhase 
     return convert
 
 
-def _enum_number(enum: type[admin.ExecutionState | admin.LaunchPlanState | admin.ProjectProjectState],
-                 *prefixes: str) -> Callable[[str], int]:
+def _enum_number(
+    enum: type[admin.ExecutionState | admin.LaunchPlanState | admin.ProjectProjectState], *prefixes: str
+) -> Callable[[str], int]:
     """States are stored by number (`eq(state,0)` as flytekit and flytectl send); names are accepted too."""
 
     def convert(value: str) -> int:
@@ -180,51 +191,88 @@ def _id_fields(prefix: str) -> dict[str, _Field]:
 
 
 _ENTITY_COMMON = _fields(
-    id=_int("id"), project="project", domain="domain", name="name", version="version",
-    created_at=_ts("created_at"), updated_at=_ts("updated_at"),
+    id=_int("id"),
+    project="project",
+    domain="domain",
+    name="name",
+    version="version",
+    created_at=_ts("created_at"),
+    updated_at=_ts("updated_at"),
 )
 
 _EXECUTION = _fields(
     id=_int("id"),
-    execution_project="execution_project", execution_domain="execution_domain", execution_name="execution_name",
+    execution_project="execution_project",
+    execution_domain="execution_domain",
+    execution_name="execution_name",
     # flyteadmin maps the short names onto the execution_* columns for execution-like entities.
-    project="execution_project", domain="execution_domain", name="execution_name",
+    project="execution_project",
+    domain="execution_domain",
+    name="execution_name",
     phase=_Field("phase", _enum_name(core.WorkflowExecutionPhase)),
     state=_Field("state", _enum_number(admin.ExecutionState, "EXECUTION_"), textual=False),
-    mode=_int("mode"), principal="principal", user="principal",
-    error_kind="error_kind", error_code="error_code",
-    created_at=_ts("created_at"), updated_at=_ts("updated_at"),
-    execution_created_at=_ts("created_at"), execution_updated_at=_ts("updated_at"),
-    started_at=_ts("started_at"), duration=_DURATION,
+    mode=_int("mode"),
+    principal="principal",
+    user="principal",
+    error_kind="error_kind",
+    error_code="error_code",
+    created_at=_ts("created_at"),
+    updated_at=_ts("updated_at"),
+    execution_created_at=_ts("created_at"),
+    execution_updated_at=_ts("updated_at"),
+    started_at=_ts("started_at"),
+    duration=_DURATION,
 )
 
 _NODE_EXECUTION = _fields(
     id=_int("id"),
-    execution_project="execution_project", execution_domain="execution_domain", execution_name="execution_name",
-    project="execution_project", domain="execution_domain", name="execution_name",
-    node_id="node_id", spec_node_id="spec_node_id", parent_id="parent_node_id",
+    execution_project="execution_project",
+    execution_domain="execution_domain",
+    execution_name="execution_name",
+    project="execution_project",
+    domain="execution_domain",
+    name="execution_name",
+    node_id="node_id",
+    spec_node_id="spec_node_id",
+    parent_id="parent_node_id",
     phase=_Field("phase", _enum_name(core.NodeExecutionPhase)),
-    error_kind="error_kind", error_code="error_code",
-    created_at=_ts("created_at"), updated_at=_ts("updated_at"),
-    node_execution_created_at=_ts("created_at"), node_execution_updated_at=_ts("updated_at"),
-    started_at=_ts("started_at"), duration=_DURATION,
+    error_kind="error_kind",
+    error_code="error_code",
+    created_at=_ts("created_at"),
+    updated_at=_ts("updated_at"),
+    node_execution_created_at=_ts("created_at"),
+    node_execution_updated_at=_ts("updated_at"),
+    started_at=_ts("started_at"),
+    duration=_DURATION,
 )
 
 _TASK_EXECUTION = _fields(
     id=_int("id"),
-    execution_project="execution_project", execution_domain="execution_domain", execution_name="execution_name",
-    project="execution_project", domain="execution_domain", name="execution_name",
-    node_id="node_id", retry_attempt=_int("retry_attempt"),
+    execution_project="execution_project",
+    execution_domain="execution_domain",
+    execution_name="execution_name",
+    project="execution_project",
+    domain="execution_domain",
+    name="execution_name",
+    node_id="node_id",
+    retry_attempt=_int("retry_attempt"),
     phase=_Field("phase", _enum_name(core.TaskExecutionPhase)),
-    created_at=_ts("created_at"), updated_at=_ts("updated_at"),
-    task_execution_created_at=_ts("created_at"), task_execution_updated_at=_ts("updated_at"),
-    started_at=_ts("started_at"), duration=_DURATION,
+    created_at=_ts("created_at"),
+    updated_at=_ts("updated_at"),
+    task_execution_created_at=_ts("created_at"),
+    task_execution_updated_at=_ts("updated_at"),
+    started_at=_ts("started_at"),
+    duration=_DURATION,
 )
 
 _PROJECT = _fields(
-    id="id", identifier="id", name="name", description="description",
+    id="id",
+    identifier="id",
+    name="name",
+    description="description",
     state=_Field("state", _enum_number(admin.ProjectProjectState), textual=False),
-    created_at=_ts("created_at"), updated_at=_ts("updated_at"),
+    created_at=_ts("created_at"),
+    updated_at=_ts("updated_at"),
 )
 
 
@@ -238,8 +286,13 @@ class _Entity:
     default_order: str
 
 
-def _entity(name: str, table: str, own: dict[str, _Field], default_order: str,
-            joins: Mapping[str, Mapping[str, _Field]] | None = None) -> _Entity:
+def _entity(
+    name: str,
+    table: str,
+    own: dict[str, _Field],
+    default_order: str,
+    joins: Mapping[str, Mapping[str, _Field]] | None = None,
+) -> _Entity:
     sort_keys = {key: f.column for key, f in own.items()}
     return _Entity(table, {name: own, **(joins or {})}, sort_keys, default_order)
 
@@ -248,26 +301,46 @@ ENTITIES: Final[Mapping[str, _Entity]] = {
     "task": _entity("task", "tasks", {**_ENTITY_COMMON, "type": _Field("type")}, "created_at DESC, id DESC"),
     "workflow": _entity("workflow", "workflows", dict(_ENTITY_COMMON), "created_at DESC, id DESC"),
     "launch_plan": _entity(
-        "launch_plan", "launch_plans",
+        "launch_plan",
+        "launch_plans",
         {**_ENTITY_COMMON, "state": _Field("state", _enum_number(admin.LaunchPlanState), textual=False)},
         "created_at DESC, id DESC",
         joins={"workflow": _id_fields("workflow")},
     ),
     "execution": _entity(
-        "execution", "executions", _EXECUTION, "created_at DESC, id DESC",
-        joins={"launch_plan": _id_fields("launch_plan"), "workflow": _id_fields("workflow"),
-               "task": _id_fields("task")},
+        "execution",
+        "executions",
+        _EXECUTION,
+        "created_at DESC, id DESC",
+        joins={
+            "launch_plan": _id_fields("launch_plan"),
+            "workflow": _id_fields("workflow"),
+            "task": _id_fields("task"),
+        },
     ),
     "node_execution": _entity(
-        "node_execution", "node_executions", _NODE_EXECUTION, "created_at ASC, id ASC",
-        joins={"execution": _fields(project="execution_project", domain="execution_domain",
-                                    name="execution_name")},
+        "node_execution",
+        "node_executions",
+        _NODE_EXECUTION,
+        "created_at ASC, id ASC",
+        joins={
+            "execution": _fields(
+                project="execution_project", domain="execution_domain", name="execution_name"
+            )
+        },
     ),
     "task_execution": _entity(
-        "task_execution", "task_executions", _TASK_EXECUTION, "created_at ASC, id ASC",
-        joins={"task": _id_fields("task"), "node_execution": _fields(node_id="node_id"),
-               "execution": _fields(project="execution_project", domain="execution_domain",
-                                    name="execution_name")},
+        "task_execution",
+        "task_executions",
+        _TASK_EXECUTION,
+        "created_at ASC, id ASC",
+        joins={
+            "task": _id_fields("task"),
+            "node_execution": _fields(node_id="node_id"),
+            "execution": _fields(
+                project="execution_project", domain="execution_domain", name="execution_name"
+            ),
+        },
     ),
     "project": _entity("project", "projects", _PROJECT, "created_at ASC, id ASC"),
 }
@@ -305,7 +378,9 @@ class Query:
     def and_where(self, condition: str, *params: object) -> Query:
         """A copy with one more condition ANDed in front (callers pass literal SQL with `?` placeholders)."""
         where = f"{condition} AND ({self.where})" if self.where else condition
-        return Query(where, (*params, *self.params), self.order_by, self.limit, self.offset, self.filtered_fields)
+        return Query(
+            where, (*params, *self.params), self.order_by, self.limit, self.offset, self.filtered_fields
+        )
 
 
 def _escape_like(value: str) -> str:
@@ -318,7 +393,9 @@ def _compile_filter(entity_name: str, entity: _Entity, expression: str) -> tuple
         raise QueryError(f"invalid filter expression {expression.strip()!r}: expected func(field,value)")
     function, path, raw_value = match.group(1).lower(), match.group(2), match.group(3)
     if function not in _FUNCTIONS:
-        raise QueryError(f"unrecognized filter function {function!r}; expected one of {', '.join(_FUNCTIONS)}")
+        raise QueryError(
+            f"unrecognized filter function {function!r}; expected one of {', '.join(_FUNCTIONS)}"
+        )
     prefix, _, name = path.rpartition(".")
     prefix = prefix or entity_name
     fields = entity.fields.get(prefix)
@@ -402,7 +479,9 @@ def build_query(
             raise QueryError(f"invalid sort key {sort_by.key!r}; allowed: {', '.join(sorted(keys))}")
         direction = "ASC" if sort_by.direction == admin.SortDirection.ASCENDING else "DESC"
         # A unique tie-breaker keeps pages stable when many rows share a timestamp.
-        order_by = f"{column} {direction}, name {direction}" if ids else f"{column} {direction}, id {direction}"
+        order_by = (
+            f"{column} {direction}, name {direction}" if ids else f"{column} {direction}, id {direction}"
+        )
     return Query(
         where=" AND ".join(f"({clause})" for clause in clauses),
         params=tuple(params),

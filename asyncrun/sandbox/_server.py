@@ -8,11 +8,11 @@ import signal
 import socket
 import time
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import uvicorn
 from grpclib.server import Server
 
 from .._exceptions import UsageError
@@ -38,25 +38,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _HTTPServer(uvicorn.Server):
-    """uvicorn, telling us when it accepts connections."""
-
-    def __init__(self, config: Any, ready: anyio.Event) -> None:
-        super().__init__(config)
-        self.ready = ready
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
 @asynccontextmanager
 async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
     """Run the sandbox in this event loop for the duration of the block (tests, `sandbox serve`)."""
     from ._admin import AdminService
     from ._blobs import BlobStore
     from ._dataproxy import DataProxyService
-    from ._http import create_app
+    from ._http import create_app, serve_http
     from ._runner import Runner
     from ._signing import Signer
     from ._store import Store
@@ -66,7 +54,9 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
     grpc_sock = _bind(config.host, config.port)
     http_sock = _bind(config.host, config.http_port)
     port, http_port = grpc_sock.getsockname()[1], http_sock.getsockname()[1]
-    http_base = f"http://{config.host}:{http_port}"
+    # Signed URLs must name an address clients can reach, not a wildcard bind address.
+    public_host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    http_base = f"http://{public_host}:{http_port}"
 
     store = await Store.open(data_dir / "sandbox.db")
     try:
@@ -75,23 +65,19 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
         admin = AdminService(store, runner, console_url=f"{http_base}/console")
         blobs = BlobStore(data_dir / "blobs")
         signer = Signer.load_or_create(data_dir / "secret")
-        dataproxy = DataProxyService(blobs, signer, http_base)
+        dataproxy = DataProxyService(blobs, signer, http_base, admin=admin)
         for service in (admin, dataproxy):
             service.rpc_delay = config.rpc_delay_ms / 1000
         grpc = Server([admin, dataproxy])
         await grpc.start(sock=grpc_sock)
         app = create_app(blobs, signer, admin, max_upload_bytes=config.max_upload_bytes)
-        http_ready = anyio.Event()
-        http = _HTTPServer(uvicorn.Config(app, log_level="warning", lifespan="off"), http_ready)
         async with anyio.create_task_group() as tg:
             await tg.start(runner.run_forever)
-            tg.start_soon(lambda: http.serve(sockets=[http_sock]))
-            await http_ready.wait()
+            await tg.start(partial(serve_http, app, sock=http_sock))
             info = SandboxInfo(os.getpid(), config.host, port, http_port, time.time(), str(data_dir))
             try:
                 yield info
             finally:
-                http.should_exit = True
                 grpc.close()
                 await grpc.wait_closed()
                 tg.cancel_scope.cancel()

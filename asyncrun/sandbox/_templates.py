@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import betterproto2
 
-from asyncrun._proto.flyteidl import core
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from asyncrun._proto.flyteidl import core
 
 __all__ = ["TemplateError", "TemplateValues", "format_go_duration", "render_args", "render_primitive"]
 

@@ -75,8 +75,10 @@ def literal_matches(literal: core.Literal, literal_type: core.LiteralType | None
     if type_kind == "enum_type":
         assert isinstance(type_value, core.EnumType)
         primitive = scalar.primitive
-        return primitive is not None and primitive.string_value is not None and (
-            not type_value.values or primitive.string_value in type_value.values
+        return (
+            primitive is not None
+            and primitive.string_value is not None
+            and (not type_value.values or primitive.string_value in type_value.values)
         )
     if type_kind == "schema":
         return scalar_kind == "schema"
@@ -125,7 +127,9 @@ def types_castable(source: core.LiteralType | None, target: core.LiteralType | N
         assert isinstance(target_value, core.UnionType)
         if source_kind == "union_type":
             assert isinstance(source_value, core.UnionType)
-            return all(any(types_castable(s, t) for t in target_value.variants) for s in source_value.variants)
+            return all(
+                any(types_castable(s, t) for t in target_value.variants) for s in source_value.variants
+            )
         return any(types_castable(source, variant) for variant in target_value.variants)
     if source_kind != target_kind:
         return source.simple == core.SimpleType.INTEGER and target.simple == core.SimpleType.FLOAT

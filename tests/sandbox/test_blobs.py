@@ -67,13 +67,17 @@ def test_native_url_is_a_plain_absolute_path_inside_the_root(store: BlobStore) -
     "relative",
     ["", "/etc/passwd", "..", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\nb"],
 )
-def test_resolve_rejects_paths_that_are_not_canonical_or_leave_the_root(store: BlobStore, relative: str) -> None:
+def test_resolve_rejects_paths_that_are_not_canonical_or_leave_the_root(
+    store: BlobStore, relative: str
+) -> None:
     with pytest.raises(BlobPathError):
         store.resolve(relative)
     assert issubclass(BlobPathError, ValueError)
 
 
-def test_resolve_refuses_symlinks_that_lead_out_but_follows_those_inside(store: BlobStore, tmp_path: Path) -> None:
+def test_resolve_refuses_symlinks_that_lead_out_but_follows_those_inside(
+    store: BlobStore, tmp_path: Path
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (store.root / "p").mkdir()
@@ -91,7 +95,12 @@ def test_relative_from_native_accepts_only_paths_inside_the_root(store: BlobStor
     store.write_bytes("p/d/X/f", b"data")
     assert store.relative_from_native(store.native_url("p/d/X/f")) == "p/d/X/f"
     assert store.relative_from_native("file://" + store.native_url("p/d/X/f")) == "p/d/X/f"
-    for bad in [str(tmp_path / "elsewhere"), "relative/path", str(store.root), store.native_url("p") + "/../../x"]:
+    for bad in [
+        str(tmp_path / "elsewhere"),
+        "relative/path",
+        str(store.root),
+        store.native_url("p") + "/../../x",
+    ]:
         with pytest.raises(BlobPathError):
             store.relative_from_native(bad)
 

@@ -10,8 +10,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asyncrun.sandbox._config import SandboxConfig
-from asyncrun.sandbox._server import running_sandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
@@ -55,13 +53,6 @@ WORKFLOWS = textwrap.dedent(
             return sum(1 for _ in handle)
     """
 )
-
-
-@pytest.fixture
-async def sandbox(tmp_path: Path):
-    config = SandboxConfig(data_dir=tmp_path / "sandbox", port=0, http_port=0, task_path=(str(BIN),))
-    async with running_sandbox(config) as info:
-        yield info
 
 
 @pytest.fixture

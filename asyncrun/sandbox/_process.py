@@ -1,0 +1,238 @@
+"""Run one task attempt as a local subprocess, the way flytepropeller runs a pod, and read what it left.
+
+The process gets a fresh working folder, its own process group (so a timeout or an abort kills everything
+it started), stdout and stderr in a log file, and the propeller environment. Its verdict is read from the
+output prefix afterwards: `error.pb` (an ErrorDocument) wins, then `outputs.pb` (a LiteralMap); exiting
+non-zero or leaving neither file is a system failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+
+from asyncrun._proto.flyteidl import core
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+__all__ = [
+    "AttemptPaths",
+    "AttemptResult",
+    "ProcessExit",
+    "kill_process_group",
+    "prepare_attempt",
+    "read_attempt_result",
+    "run_process",
+    "safe_component",
+    "system_error",
+]
+
+_LOG_TAIL_BYTES = 4000
+
+
+def safe_component(name: str) -> str:
+    """A node id made safe as one path component (ids are user-chosen strings)."""
+    cleaned = "".join(char if char.isalnum() or char in "-_." else "_" for char in name)
+    return cleaned if cleaned.strip(".") else f"_{cleaned}"
+
+
+@dataclass(frozen=True)
+class AttemptPaths:
+    """Where one attempt of a node runs and leaves its files.
+
+    Attributes:
+        cwd: the attempt's fresh working folder (`<node>/<attempt>/`).
+        input_prefix: the node's data folder holding `inputs.pb` (`<node>/data`).
+        output_prefix: where the task writes `outputs.pb` / `error.pb` (`<node>/data/<attempt>`).
+        raw_output_prefix: where the task writes files it returns.
+        checkpoint_prefix: this attempt's checkpoint folder.
+        prev_checkpoint_prefix: the previous attempt's checkpoint folder, or "".
+        log: stdout and stderr of the process (`<node>/<attempt>.log`).
+    """
+
+    cwd: Path
+    input_prefix: Path
+    output_prefix: Path
+    raw_output_prefix: str
+    checkpoint_prefix: Path
+    prev_checkpoint_prefix: str
+    log: Path
+
+
+def prepare_attempt(node_dir: Path, attempt: int, *, raw_output_prefix: str = "") -> AttemptPaths:
+    """Create (emptying any leftovers of) the folders of one attempt. Blocking: call in a worker thread."""
+    cwd = node_dir / str(attempt)
+    output_prefix = node_dir / "data" / str(attempt)
+    for folder in (cwd, output_prefix):
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    checkpoint = output_prefix / "checkpoint"
+    previous = node_dir / "data" / str(attempt - 1) / "checkpoint"
+    if not raw_output_prefix:
+        (output_prefix / "raw").mkdir()
+        raw_output_prefix = str(output_prefix / "raw")
+    return AttemptPaths(
+        cwd=cwd,
+        input_prefix=node_dir / "data",
+        output_prefix=output_prefix,
+        raw_output_prefix=raw_output_prefix,
+        checkpoint_prefix=checkpoint,
+        prev_checkpoint_prefix=str(previous) if attempt > 0 and previous.is_dir() else "",
+        log=node_dir / f"{attempt}.log",
+    )
+
+
+@dataclass(frozen=True)
+class ProcessExit:
+    """How the process ended: its return code (negative: killed by that signal), or a timeout."""
+
+    returncode: int | None
+    timed_out: bool = False
+
+
+def kill_process_group(pid: int) -> None:
+    """SIGKILL the process group led by `pid`; a group that is already gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def run_process(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path, time_limit: float | None = None
+) -> ProcessExit:
+    """Run `argv` in its own session and wait for it; on timeout or cancellation kill its whole group.
+
+    Args:
+        argv: the program and its arguments (the program is looked up on `env`'s PATH).
+        cwd: the working folder.
+        env: the complete environment.
+        log: the file receiving stdout and stderr.
+        time_limit: seconds before the group is killed and a timeout reported.
+
+    Raises:
+        OSError: the program cannot be started (e.g. FileNotFoundError when it is not on PATH).
+    """
+    with log.open("ab") as output:
+        process = await anyio.open_process(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        with anyio.move_on_after(time_limit) as deadline:
+            await process.wait()
+        if deadline.cancelled_caught:
+            return ProcessExit(None, timed_out=True)
+        return ProcessExit(process.returncode)
+    finally:
+        # Also after a normal exit: children the task left running in its group die with it, as in a pod.
+        kill_process_group(process.pid)
+        with anyio.CancelScope(shield=True):
+            await process.wait()
+        await process.aclose()
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """The verdict of one attempt.
+
+    Attributes:
+        outputs: the task's outputs when it succeeded.
+        error: why it failed, as recorded on task, node and workflow closures.
+        retryable: the failure may be retried (a RECOVERABLE ContainerError).
+    """
+
+    outputs: core.LiteralMap | None = None
+    error: core.ExecutionError | None = None
+    retryable: bool = False
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _log_tail(log: Path) -> str:
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(0, log.stat().st_size - _LOG_TAIL_BYTES))
+            tail = handle.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+    return f"\n--- last lines of {log} ---\n{tail}" if tail else ""
+
+
+def system_error(code: str, message: str) -> core.ExecutionError:
+    """An ExecutionError of kind SYSTEM stamped now."""
+    return core.ExecutionError(
+        code=code,
+        message=message,
+        kind=core.ExecutionErrorErrorKind.SYSTEM,
+        timestamp=datetime.datetime.now(datetime.UTC),
+    )
+
+
+def read_attempt_result(
+    paths: AttemptPaths, exit_: ProcessExit, *, timeout: float | None = None
+) -> AttemptResult:
+    """How an attempt ended, from its exit and the files in its output prefix. Blocking (reads files)."""
+    if exit_.timed_out:
+        error = core.ExecutionError(
+            code="Timeout",
+            message=f"task active timeout [{timeout:g}s] expired; the process group was killed",
+            kind=core.ExecutionErrorErrorKind.USER,
+            timestamp=datetime.datetime.now(datetime.UTC),
+        )
+        return AttemptResult(error=error)
+    error_file = paths.output_prefix / "error.pb"
+    if error_file.is_file():
+        try:
+            document = core.ErrorDocument.parse(error_file.read_bytes())
+        except Exception as exc:  # a malformed file is the task's fault, not the sandbox's
+            return AttemptResult(error=system_error("BadErrorDocument", f"cannot read {error_file}: {exc}"))
+        container = document.error or core.ContainerError()
+        error = core.ExecutionError(
+            code=container.code,
+            message=container.message,
+            kind=container.origin,
+            timestamp=container.timestamp or datetime.datetime.now(datetime.UTC),
+            worker=container.worker,
+        )
+        return AttemptResult(error=error, retryable=container.kind == core.ContainerErrorKind.RECOVERABLE)
+    returncode = exit_.returncode
+    if returncode:
+        how = (
+            f"was killed by signal {_signal_name(-returncode)}"
+            if returncode < 0
+            else f"exited with code {returncode}"
+        )
+        return AttemptResult(error=system_error("NonZeroExit", f"task process {how}{_log_tail(paths.log)}"))
+    outputs_file = paths.output_prefix / "outputs.pb"
+    if not outputs_file.is_file():
+        return AttemptResult(
+            error=system_error(
+                "MissingOutputs",
+                f"task process exited without writing outputs.pb or error.pb to {paths.output_prefix}"
+                f"{_log_tail(paths.log)}",
+            )
+        )
+    try:
+        return AttemptResult(outputs=core.LiteralMap.parse(outputs_file.read_bytes()))
+    except Exception as exc:  # a malformed file is the task's fault, not the sandbox's
+        return AttemptResult(error=system_error("BadOutputs", f"cannot read {outputs_file}: {exc}"))

@@ -1,0 +1,138 @@
+"""`asyncrun run --remote` and `remote-*` against a real sandbox started by the test."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from asyncclick.testing import CliRunner
+
+from asyncrun.cli import cli
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+HELLO = str(EXAMPLES / "hello.py")
+TYPES = str(EXAMPLES / "types_demo.py")
+
+
+async def asyncrun(*args: str) -> tuple[int, str, str]:
+    result = await CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+async def test_workflow_with_wait_prints_outputs(sandbox_env) -> None:
+    code, out, err = await asyncrun("run", "--remote", "--wait", "--name", "hello-wf", HELLO, "wf", "--name", "x")
+    assert code == 0, err
+    assert out.strip() == "HELLO X HELLO X"
+    assert "Execution hello-wf created" in err and "SUCCEEDED" in err
+
+
+async def test_task_and_launch_plan(sandbox_env) -> None:
+    code, out, err = await asyncrun("run", "--remote", "--wait", HELLO, "say_hello", "--name", "y")
+    assert (code, out.strip()) == (0, "hello y"), err
+    code, out, err = await asyncrun("run", "--remote", "--wait", "--output", "json", TYPES, "summarize_lp")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["phase"] == "SUCCEEDED"
+    assert result["outputs"] == {"o0": 1, "o1": 5.0, "o2": "short"}
+
+
+async def test_failing_workflow_exits_1_with_the_task_error(sandbox_env, tmp_path) -> None:
+    bad = tmp_path / "failing_wf.py"
+    bad.write_text(
+        "from asyncrun import task, workflow\n\n"
+        "@task\ndef boom(n: int) -> int:\n    raise ValueError(f'kaboom {n}')\n\n"
+        "@workflow\ndef wf(n: int = 3) -> int:\n    return boom(n=n)\n"
+    )
+    code, out, err = await asyncrun("run", "--remote", "--wait", str(bad), "wf", "--n", "4")
+    assert code == 1
+    assert "failed" in err and "kaboom 4" in err
+
+
+async def test_remote_entities(sandbox_env) -> None:
+    code, _, err = await asyncrun("run", "--remote", HELLO, "wf")
+    assert code == 0, err
+    code, out, err = await asyncrun("run", "remote-launchplan")
+    assert code == 0, err
+    assert "hello.wf" in out.split()
+    code, out, err = await asyncrun("run", "--wait", "remote-launchplan", "hello.wf", "--name", "lp")
+    assert (code, out.strip()) == (0, "HELLO LP HELLO LP"), err
+    code, out, _ = await asyncrun("run", "remote-workflow")
+    assert "hello.wf" in out.split()
+    code, out, err = await asyncrun("run", "--wait", "remote-workflow", "hello.wf", "--times", "1")
+    assert (code, out.strip()) == (0, "HELLO WORLD"), err
+    code, out, _ = await asyncrun("run", "remote-task")
+    assert {"hello.say_hello", "hello.shout"} <= set(out.split())
+    code, out, err = await asyncrun("run", "--wait", "remote-task", "hello.shout", "--s", "hey", "--times", "2")
+    assert (code, out.strip()) == (0, "HEY HEY"), err
+
+
+async def test_remote_launchplan_with_version(sandbox_env) -> None:
+    from asyncrun import Client
+
+    code, _, err = await asyncrun("run", "--remote", HELLO, "wf")
+    assert code == 0, err
+    async with Client.from_config() as client:
+        lp = await client.fetch_launch_plan("hello.wf")
+    version = lp.id.version
+    code, out, err = await asyncrun("run", "--wait", "remote-launchplan", f"hello.wf:{version}", "--name", "v")
+    assert (code, out.strip()) == (0, "HELLO V HELLO V"), err
+    code, out, err = await asyncrun("run", "remote-launchplan", "hello.wf:nosuchversion")
+    assert code == 1 and "Traceback" not in err
+
+
+async def test_python_api_local_and_fetched_entities(sandbox_env) -> None:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import hello  # the README example
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        ex = await client.run(hello.wf, {"name": "api"}, wait=True)
+        assert ex.phase == "SUCCEEDED" and ex.outputs == {"o0": "HELLO API HELLO API"}
+        assert ex.url.endswith(f"/executions/{ex.id.name}")
+        lp = await client.fetch_launch_plan("hello.wf")
+        ex2 = await client.run(lp, {"name": "again", "times": 1})
+        done = await client.wait_all([ex2])
+        assert done[0].outputs == {"o0": "HELLO AGAIN"}
+        finished = [e async for e in client.as_completed([await client.run(lp, {"name": "c"})])]
+        assert finished[0].phase == "SUCCEEDED"
+
+
+async def test_same_name_same_inputs_attaches_different_inputs_fails(sandbox_env) -> None:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import hello
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    from asyncrun import Client
+    from asyncrun._exceptions import AlreadyExistsError
+
+    async with Client.from_config() as client:
+        first = await client.run(hello.wf, {"name": "same"}, name="dup-check")
+        again = await client.run(hello.wf, {"name": "same"}, name="dup-check")
+        assert again.id == first.id
+        with pytest.raises(AlreadyExistsError, match="different"):
+            await client.run(hello.wf, {"name": "other"}, name="dup-check")
+
+
+async def test_endpoint_down_is_one_line_within_seconds(monkeypatch, tmp_path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("FLYTE_PLATFORM_URL", f"127.0.0.1:{port}")
+    monkeypatch.setenv("FLYTE_PLATFORM_INSECURE", "true")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    start = time.monotonic()
+    code, out, err = await asyncrun("run", "remote-launchplan")
+    assert time.monotonic() - start < 8
+    assert code == 6
+    assert len(err.strip().splitlines()) == 1 and "cannot reach" in err
