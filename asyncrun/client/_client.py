@@ -270,10 +270,12 @@ class Client:
         async with anyio.create_task_group() as tg:
             for task_id, task_spec in plan.tasks:
                 tg.start_soon(create, "create_task", admin.TaskCreateRequest(id=task_id, spec=task_spec))
-        for wf_id, wf_spec in plan.workflows:
-            await create("create_workflow", admin.WorkflowCreateRequest(id=wf_id, spec=wf_spec))
-        for lp_id, lp_spec in plan.launch_plans:
-            await create("create_launch_plan", admin.LaunchPlanCreateRequest(id=lp_id, spec=lp_spec))
+        # Workflows and launch plans one by one, each after what it references.
+        for entity_id, spec in plan.ordered:
+            if isinstance(spec, admin.WorkflowSpec):
+                await create("create_workflow", admin.WorkflowCreateRequest(id=entity_id, spec=spec))
+            else:
+                await create("create_launch_plan", admin.LaunchPlanCreateRequest(id=entity_id, spec=spec))
         progress(
             f"registered {len(plan.tasks)} tasks, {len(plan.workflows)} workflows and "
             f"{len(plan.launch_plans)} launch plans at version {plan.version}"

@@ -116,6 +116,10 @@ class Store(ExecutionRecords):
         """The state of a project, or None if it does not exist (no I/O)."""
         return self._projects.get(project)
 
+    def known_projects(self) -> list[str]:
+        """Ids of every project (no I/O)."""
+        return list(self._projects)
+
     async def ensure_project(self, project: str, *, name: str = "", description: str = "") -> None:
         """Create an ACTIVE project unless one with this id exists.
 

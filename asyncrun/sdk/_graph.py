@@ -75,8 +75,8 @@ class WorkflowBuilder:
                     raise self.error(line, f"{entity.name} needs input '{spec.name}'")
                 continue
             value = kwargs[spec.name]
-            for promise in promises_in(value):
-                self.check_promise(line, entity.name, spec.name, promise, spec.type)
+            for promise, expected in typed_promises(value, spec.type):
+                self.check_promise(line, entity.name, spec.name, promise, expected)
                 if promise.node_id != START and promise.node_id not in upstream:
                     upstream.append(promise.node_id)
             bindings[spec.name] = value
@@ -121,6 +121,25 @@ def node_outputs(node_id: str, interface: Interface) -> Any:
     return tuple(promises)
 
 
+def typed_promises(value: Any, tp: Any) -> list[tuple[Promise, Any]]:
+    """Every promise inside a binding value, each with the type its position expects.
+
+    `[p, 3]` bound to `list[int]` expects `int` of `p`; `{"k": p}` bound to `dict[str, T]` expects `T`.
+    """
+    import typing
+
+    if isinstance(value, Promise):
+        return [(value, tp)]
+    args = typing.get_args(tp)
+    if isinstance(value, list | tuple):
+        element = args[0] if args else Any
+        return [found for item in value for found in typed_promises(item, element)]
+    if isinstance(value, dict):
+        element = args[1] if len(args) == 2 else Any
+        return [found for item in value.values() for found in typed_promises(item, element)]
+    return []
+
+
 def promises_in(value: Any) -> list[Promise]:
     """Every promise inside a binding value (which may nest lists and dicts)."""
     if isinstance(value, Promise):
@@ -134,7 +153,7 @@ def promises_in(value: Any) -> list[Promise]:
 
 def types_compatible(source: Any, target: Any) -> bool:
     """Whether an output of type `source` may feed an input of type `target`."""
-    if source == target:
+    if source == target or target is Any:
         return True
     import typing
 

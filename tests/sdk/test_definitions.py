@@ -211,3 +211,27 @@ def test_missing_required_input_in_workflow_call() -> None:
         @workflow
         def wf(a: int) -> int:
             return add(a=a)
+
+
+def test_lists_and_dicts_of_promises_check_element_types() -> None:
+    @task
+    def total(values: list[int], named: dict[str, int]) -> int:
+        return sum(values) + sum(named.values())
+
+    @workflow
+    def wf(a: int, b: int) -> int:
+        h = add(a=a, b=b)
+        return total(values=[h, 3, a], named={"x": h})
+
+    assert wf.nodes[1].upstream == ["n0"]
+    assert wf(a=1, b=2) == 3 + 3 + 1 + 3
+
+    @task
+    def text(a: int) -> str:
+        return str(a)
+
+    with pytest.raises(DefinitionError, match="expects"):
+
+        @workflow
+        def bad(a: int) -> int:
+            return total(values=[text(a=a)], named={})
