@@ -90,7 +90,7 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
     register_options: dict[str, Any] = {}
     if not hasattr(entity, "launch_id"):
         register_options = {
-            "copy": params.copy,
+            "copy": "all" if params.copy == "all" else "auto",
             "image": params.images[0] if params.images else None,
             "destination_dir": params.destination_dir,
             "resource_requests": params.resource_requests,

@@ -8,7 +8,7 @@ import random
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -224,7 +224,7 @@ class Client:
         entity: Task | Workflow | LaunchPlan,
         *,
         root: Path | None = None,
-        copy: str = "auto",
+        copy: Literal["auto", "all"] = "auto",
         image: str | None = None,
         destination_dir: str = ".",
         resource_requests: dict[str, str] | None = None,

@@ -91,7 +91,11 @@ def validate_project_domain(store: Store, project: str, domain: str, *, must_exi
 
 
 def validate_identifier(
-    store: Store, identifier: core.Identifier | None, resource_type: core.ResourceType, *, must_exist: bool = False
+    store: Store,
+    identifier: core.Identifier | None,
+    resource_type: core.ResourceType,
+    *,
+    must_exist: bool = False,
 ) -> IdKey:
     """Check an entity identifier: present, of `resource_type`, every part non-empty (project/domain too
     when `must_exist`).

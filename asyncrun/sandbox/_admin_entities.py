@@ -6,6 +6,8 @@ ALREADY_EXISTS (which flytekit treats as success), with different content INVALI
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun._version import __version__
 from asyncrun.sandbox._admin_common import (
@@ -23,10 +25,12 @@ from asyncrun.sandbox._compiler import (
     compile_workflow,
     expected_launch_plan_inputs,
     format_id,
-    id_key,
     referenced_entities,
 )
 from asyncrun.sandbox._store import CreateOutcome
+
+if TYPE_CHECKING:
+    from asyncrun.sandbox._query import Query
 
 __all__ = ["EntityHandlers"]
 
@@ -82,7 +86,9 @@ class EntityHandlers(AdminState):
         template = core.TaskTemplate.parse(bytes(message.spec.template))
         # FlyteAdmin registers the template under the request's id, whatever the template said.
         template.id = core.Identifier.parse(bytes(message.id))
-        outcome = await self.store.create_task(template, short_description=_short_description(message.spec.description))
+        outcome = await self.store.create_task(
+            template, short_description=_short_description(message.spec.description)
+        )
         _answer_outcome(outcome, "task")
         return admin.TaskCreateResponse()
 
@@ -93,7 +99,9 @@ class EntityHandlers(AdminState):
             not_found(f"task [{format_id(key)}] does not exist")
         return task
 
-    async def list_task_ids(self, message: admin.NamedEntityIdentifierListRequest) -> admin.NamedEntityIdentifierList:
+    async def list_task_ids(
+        self, message: admin.NamedEntityIdentifierListRequest
+    ) -> admin.NamedEntityIdentifierList:
         return await self._list_ids("task", message)
 
     async def list_tasks(self, message: admin.ResourceListRequest) -> admin.TaskList:
@@ -146,7 +154,9 @@ class EntityHandlers(AdminState):
     # Launch plans
     # ------------------------------------------------------------------------------------------------
 
-    async def create_launch_plan(self, message: admin.LaunchPlanCreateRequest) -> admin.LaunchPlanCreateResponse:
+    async def create_launch_plan(
+        self, message: admin.LaunchPlanCreateRequest
+    ) -> admin.LaunchPlanCreateResponse:
         validate_identifier(self.store, message.id, LAUNCH_PLAN, must_exist=True)
         assert message.id is not None
         if message.spec is None:
@@ -200,7 +210,9 @@ class EntityHandlers(AdminState):
         launch_plans = await self.store.list_launch_plans(query)
         return admin.LaunchPlanList(launch_plans=launch_plans, token=page_token(query, len(launch_plans)))
 
-    async def update_launch_plan(self, message: admin.LaunchPlanUpdateRequest) -> admin.LaunchPlanUpdateResponse:
+    async def update_launch_plan(
+        self, message: admin.LaunchPlanUpdateRequest
+    ) -> admin.LaunchPlanUpdateResponse:
         key = validate_identifier(self.store, message.id, LAUNCH_PLAN)
         if not await self.store.set_launch_plan_state(key, message.state):
             not_found(f"launch plan [{format_id(key)}] does not exist")
@@ -210,7 +222,7 @@ class EntityHandlers(AdminState):
     # Listing helpers
     # ------------------------------------------------------------------------------------------------
 
-    def _resource_query(self, entity: str, message: admin.ResourceListRequest):  # type: ignore[no-untyped-def]
+    def _resource_query(self, entity: str, message: admin.ResourceListRequest) -> Query:
         named = message.id
         if named is None:
             invalid("missing id")
@@ -257,12 +269,13 @@ class EntityHandlers(AdminState):
         return admin.Projects(projects=projects, token=page_token(query, len(projects)))
 
     async def get_domains(self, message: admin.GetDomainRequest) -> admin.GetDomainsResponse:
-        return admin.GetDomainsResponse(domains=[admin.Domain(id=domain, name=domain) for domain in self.store.domains])
+        return admin.GetDomainsResponse(
+            domains=[admin.Domain(id=domain, name=domain) for domain in self.store.domains]
+        )
 
     async def get_version(self, message: admin.GetVersionRequest) -> admin.GetVersionResponse:
         return admin.GetVersionResponse(
-            control_plane_version=admin.Version(build="", version=f"asyncrun-sandbox {__version__}", build_time="")
+            control_plane_version=admin.Version(
+                build="", version=f"asyncrun-sandbox {__version__}", build_time=""
+            )
         )
-
-
-_ = id_key  # re-exported helper used by sibling handler modules

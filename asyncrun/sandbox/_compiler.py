@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import betterproto2
 
 from asyncrun._proto.flyteidl import admin, core
-from asyncrun.sandbox._typecheck import describe_type, literal_matches, types_castable
+from asyncrun.sandbox._typecheck import describe_literal, describe_type, literal_matches, types_castable
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +27,7 @@ __all__ = [
     "START_NODE",
     "CompileError",
     "IdKey",
+    "InputError",
     "canonical_bytes",
     "compile_workflow",
     "content_digest",
@@ -37,6 +38,7 @@ __all__ = [
     "flytegen_workflow",
     "format_id",
     "id_key",
+    "merge_launch_inputs",
     "node_dependencies",
     "referenced_entities",
 ]
@@ -50,6 +52,10 @@ IdKey = tuple[str, str, str, str]
 
 class CompileError(ValueError):
     """The workflow (or launch plan) cannot be compiled; answered as INVALID_ARGUMENT."""
+
+
+class InputError(ValueError):
+    """Launch inputs do not fit a launch plan; answered as INVALID_ARGUMENT."""
 
 
 def id_key(identifier: core.Identifier) -> IdKey:
@@ -430,6 +436,41 @@ def expected_launch_plan_inputs(
         elif name not in fixed:
             expected[name] = core.Parameter(var=core.Variable.parse(bytes(variable)), required=True)
     return core.ParameterMap(parameters=expected)
+
+
+def merge_launch_inputs(
+    inputs: core.LiteralMap | None, expected: core.ParameterMap | None, fixed: core.LiteralMap | None
+) -> core.LiteralMap:
+    """Merge launch inputs with a launch plan's defaults and fixed inputs, as FlyteAdmin does.
+
+    Raises:
+        InputError: "invalid input x" (unknown or fixed), "expected_inputs x missing",
+            "invalid x input wrong type…" or "fixed_inputs x cannot be overridden".
+    """
+    parameters = dict(expected.parameters) if expected is not None else {}
+    provided = dict(inputs.literals) if inputs is not None else {}
+    for name in sorted(provided):
+        if name not in parameters:
+            raise InputError(f"invalid input {name}")
+    merged: dict[str, core.Literal] = {}
+    for name, parameter in sorted(parameters.items()):
+        literal_type = parameter.var.type if parameter.var is not None else None
+        if name in provided:
+            if not literal_matches(provided[name], literal_type):
+                raise InputError(
+                    f"invalid {name} input wrong type. Expected {describe_type(literal_type)}, "
+                    f"but got {describe_literal(provided[name])}"
+                )
+            merged[name] = provided[name]
+        elif parameter.required:
+            raise InputError(f"expected_inputs {name} missing")
+        elif parameter.default is not None:
+            merged[name] = parameter.default
+    for name, literal in (fixed.literals if fixed is not None else {}).items():
+        if name in merged:
+            raise InputError(f"fixed_inputs {name} cannot be overridden")
+        merged[name] = literal
+    return core.LiteralMap(literals=merged)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -479,9 +479,10 @@ def build_query(
             raise QueryError(f"invalid sort key {sort_by.key!r}; allowed: {', '.join(sorted(keys))}")
         direction = "ASC" if sort_by.direction == admin.SortDirection.ASCENDING else "DESC"
         # A unique tie-breaker keeps pages stable when many rows share a timestamp.
-        order_by = (
-            f"{column} {direction}, name {direction}" if ids else f"{column} {direction}, id {direction}"
-        )
+        tie_breaker = "name" if ids else "id"
+        order_by = f"{column} {direction}"
+        if column != tie_breaker:
+            order_by += f", {tie_breaker} {direction}"
     return Query(
         where=" AND ".join(f"({clause})" for clause in clauses),
         params=tuple(params),

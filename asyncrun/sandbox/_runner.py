@@ -21,11 +21,10 @@ A sub-workflow's nodes get the ids `<parent>-0-<node>`, as propeller names them.
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import logging
 import math
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,53 +34,43 @@ import anyio.to_thread
 
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._bindings import BindingError, resolve_bindings
-from asyncrun.sandbox._compiler import END_NODE, START_NODE, IdKey, id_key, node_dependencies
+from asyncrun.sandbox._compiler import (
+    END_NODE,
+    START_NODE,
+    InputError,
+    format_id,
+    id_key,
+    merge_launch_inputs,
+    node_dependencies,
+)
 from asyncrun.sandbox._process import (
-    AttemptPaths,
-    AttemptResult,
-    prepare_attempt,
-    read_attempt_result,
-    run_process,
     safe_component,
     system_error,
 )
 from asyncrun.sandbox._store import WORKFLOW_TERMINAL, ExecutionKey, Store, utc_now
-from asyncrun.sandbox._templates import TemplateError, TemplateValues, render_args
+from asyncrun.sandbox._task_nodes import (
+    ExecutionContext,
+    NodeFailed,
+    NodeRecord,
+    TaskNodeRunner,
+    env_pairs,
+    write_bytes,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 __all__ = ["Runner"]
 
+
 log = logging.getLogger("asyncrun.sandbox")
+
+# Launch plans may start launch plans; a cycle among them must end somewhere.
+_MAX_NESTING = 10
 
 Phase = core.WorkflowExecutionPhase
 NodePhase = core.NodeExecutionPhase
 TaskPhase = core.TaskExecutionPhase
-
-
-class _NodeFailed(Exception):
-    """A node ended unsuccessfully; carries what the workflow's closure should say."""
-
-    def __init__(self, error: core.ExecutionError, phase: core.NodeExecutionPhase = NodePhase.FAILED) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.phase = phase
-
-
-@dataclass
-class _Context:
-    """What every node of one execution needs."""
-
-    key: ExecutionKey
-    directory: Path
-    tasks: dict[IdKey, core.TaskTemplate]
-    sub_workflows: dict[IdKey, core.WorkflowTemplate]
-    workflow_name: str
-    launch_plan_name: str
-    envs: dict[str, str]
-    raw_output_prefix: str
-    parallelism: anyio.CapacityLimiter | None
 
 
 @dataclass
@@ -90,73 +79,6 @@ class _Outcome:
     error: core.ExecutionError | None = None
     outputs: core.LiteralMap | None = None
     outputs_uri: str = ""
-
-
-@dataclass
-class _NodeRecord:
-    """A node execution as the runner keeps it in memory and writes it, whole, at each transition."""
-
-    store: Store
-    execution: admin.NodeExecution
-    parent: str | None
-    closure: admin.NodeExecutionClosure = field(init=False)
-
-    def __post_init__(self) -> None:
-        assert self.execution.closure is not None
-        self.closure = self.execution.closure
-
-    async def save(self, **data: core.LiteralMap | None) -> None:
-        self.closure.updated_at = utc_now()
-        await self.store.put_node_execution(self.execution, parent_node_id=self.parent, **data)
-
-    async def start(self) -> None:
-        if self.closure.phase == NodePhase.QUEUED:
-            self.closure.phase, self.closure.started_at = NodePhase.RUNNING, utc_now()
-            await self.save()
-
-    async def finish(
-        self,
-        phase: core.NodeExecutionPhase,
-        *,
-        error: core.ExecutionError | None = None,
-        outputs: core.LiteralMap | None = None,
-    ) -> None:
-        now = utc_now()
-        self.closure.phase, self.closure.error = phase, error
-        self.closure.duration = now - (self.closure.started_at or self.closure.created_at or now)
-        await self.save(outputs=outputs)
-
-
-def _kv(pairs: Sequence[core.KeyValuePair]) -> dict[str, str]:
-    return {pair.key: pair.value for pair in pairs}
-
-
-def _timeout(node: core.Node, task: core.TaskTemplate) -> float | None:
-    candidates = [
-        t.total_seconds()
-        for t in (
-            node.metadata.timeout if node.metadata else None,
-            task.metadata.timeout if task.metadata else None,
-        )
-        if t is not None and t.total_seconds() > 0
-    ]
-    return min(candidates) if candidates else None
-
-
-def _retries(node: core.Node, task: core.TaskTemplate) -> int:
-    # A node's retry strategy overrides its task's, as in propeller.
-    if node.metadata is not None and node.metadata.retries is not None:
-        return node.metadata.retries.retries
-    if task.metadata is not None and task.metadata.retries is not None:
-        return task.metadata.retries.retries
-    return 0
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
 
 
 class Runner:
@@ -179,7 +101,7 @@ class Runner:
         self.store = store
         self.data_dir = Path(data_dir)
         self.task_path = [str(entry) for entry in task_path]
-        self._task_limiter = anyio.CapacityLimiter(max_concurrent_tasks)
+        self._task_nodes = TaskNodeRunner(store, self.task_path, anyio.CapacityLimiter(max_concurrent_tasks))
         self._send, self._receive = anyio.create_memory_object_stream[ExecutionKey](math.inf)
         self._running: dict[ExecutionKey, anyio.CancelScope] = {}
         # Executions handed to this runner; recover() leaves these alone.
@@ -321,16 +243,16 @@ class Runner:
         context, template, inputs = loaded
         try:
             outputs = await self._run_graph(context, template, inputs, parent=None)
-        except _NodeFailed as failed:
+        except NodeFailed as failed:
             return _Outcome(Phase.FAILED, error=failed.error)
         literal_map = core.LiteralMap(literals=outputs)
         path = context.directory / "outputs.pb"
-        await anyio.to_thread.run_sync(_write_bytes, path, bytes(literal_map))
+        await anyio.to_thread.run_sync(write_bytes, path, bytes(literal_map))
         return _Outcome(Phase.SUCCEEDED, outputs=literal_map, outputs_uri=str(path))
 
     async def _load(
         self, key: ExecutionKey
-    ) -> tuple[_Context, core.WorkflowTemplate, dict[str, core.Literal]] | _Outcome:
+    ) -> tuple[ExecutionContext, core.WorkflowTemplate, dict[str, core.Literal]] | _Outcome:
         execution = await self.store.get_execution(key)
         launch = await self.store.get_execution_launch(key)
         data = await self.store.get_execution_data(key)
@@ -353,13 +275,16 @@ class Runner:
             if launch_plan is not None and launch_plan.spec is not None
             else admin.LaunchPlanSpec()
         )
-        envs = {**_kv(plan.envs.values if plan.envs else []), **_kv(spec.envs.values if spec.envs else [])}
+        envs = {
+            **env_pairs(plan.envs.values if plan.envs else []),
+            **env_pairs(spec.envs.values if spec.envs else []),
+        }
         raw_config = spec.raw_output_data_config or plan.raw_output_data_config
         parallelism = spec.max_parallelism or plan.max_parallelism
         directory = self.data_dir / "executions" / key.project / key.domain / key.name
         inputs, _ = data
-        await anyio.to_thread.run_sync(_write_bytes, directory / "inputs.pb", bytes(inputs))
-        context = _Context(
+        await anyio.to_thread.run_sync(write_bytes, directory / "inputs.pb", bytes(inputs))
+        context = ExecutionContext(
             key=key,
             directory=directory,
             tasks={id_key(t.template.id): t.template for t in compiled.tasks if t.template and t.template.id},
@@ -373,6 +298,8 @@ class Runner:
             envs=envs,
             raw_output_prefix=raw_config.output_location_prefix if raw_config else "",
             parallelism=anyio.CapacityLimiter(parallelism) if parallelism > 0 else None,
+            nesting=spec.metadata.nesting if spec.metadata is not None else 0,
+            principal=spec.metadata.principal if spec.metadata is not None else "",
         )
         return context, compiled.primary.template, dict(inputs.literals)
 
@@ -382,7 +309,7 @@ class Runner:
 
     async def _run_graph(
         self,
-        context: _Context,
+        context: ExecutionContext,
         template: core.WorkflowTemplate,
         inputs: Mapping[str, core.Literal],
         *,
@@ -393,7 +320,7 @@ class Runner:
         known = {node.id for node in nodes}
         results: dict[str, Mapping[str, core.Literal]] = {START_NODE: inputs}
         finished = {node.id: anyio.Event() for node in nodes}
-        failures: list[_NodeFailed] = []
+        failures: list[NodeFailed] = []
         fail_fast = (
             template.metadata is None
             or template.metadata.on_failure == core.WorkflowMetadataOnFailurePolicy.FAIL_IMMEDIATELY
@@ -407,7 +334,7 @@ class Runner:
                 # A node whose upstream failed is never started (propeller does not create it either).
                 if all(dependency in results for dependency in dependencies):
                     results[node.id] = await self._run_node(context, node, results, parent=parent)
-            except _NodeFailed as failed:
+            except NodeFailed as failed:
                 failures.append(failed)
                 if fail_fast:
                     task_group.cancel_scope.cancel()
@@ -422,11 +349,11 @@ class Runner:
         try:
             return resolve_bindings(template.outputs, results, "workflow output")
         except BindingError as exc:
-            raise _NodeFailed(system_error("BindingError", str(exc))) from None
+            raise NodeFailed(system_error("BindingError", str(exc))) from None
 
     async def _run_node(
         self,
-        context: _Context,
+        context: ExecutionContext,
         node: core.Node,
         results: Mapping[str, Mapping[str, core.Literal]],
         *,
@@ -436,7 +363,9 @@ class Runner:
         node_dir = context.directory / safe_component(unique_id)
         now = utc_now()
         is_task = node.task_node is not None
-        record = _NodeRecord(
+        workflow_node = node.workflow_node or core.WorkflowNode()
+        sub_workflow, launch_plan = workflow_node.sub_workflow_ref, workflow_node.launchplan_ref
+        record = NodeRecord(
             self.store,
             admin.NodeExecution(
                 id=core.NodeExecutionIdentifier(node_id=unique_id, execution_id=context.key.to_id()),
@@ -448,7 +377,11 @@ class Runner:
                     # An empty message, but set: flytekit checks HasField("task_node_metadata").
                     task_node_metadata=admin.TaskNodeMetadata() if is_task else None,
                 ),
-                metadata=admin.NodeExecutionMetaData(spec_node_id=node.id, is_parent_node=not is_task),
+                # A sub-workflow is a parent node; a launch plan node points at its child execution instead
+                # (flytekit follows workflow_node_metadata only when is_parent_node is false).
+                metadata=admin.NodeExecutionMetaData(
+                    spec_node_id=node.id, is_parent_node=sub_workflow is not None
+                ),
             ),
             parent,
         )
@@ -458,21 +391,23 @@ class Runner:
                     literals=resolve_bindings(node.inputs, results, f"node {node.id!r} input")
                 )
             except BindingError as exc:
-                raise _NodeFailed(system_error("BindingError", str(exc))) from None
-            await anyio.to_thread.run_sync(_write_bytes, node_dir / "data" / "inputs.pb", bytes(inputs))
+                raise NodeFailed(system_error("BindingError", str(exc))) from None
+            await anyio.to_thread.run_sync(write_bytes, node_dir / "data" / "inputs.pb", bytes(inputs))
             await record.save(inputs=inputs)
             if node.task_node is not None:
-                outputs = await self._run_task_node(context, node, record, node_dir, inputs)
-            elif node.workflow_node is not None and node.workflow_node.sub_workflow_ref is not None:
+                outputs = await self._task_nodes.run(context, node, record, node_dir, inputs)
+            elif sub_workflow is not None:
                 outputs = await self._run_sub_workflow(context, node, record, inputs, unique_id)
+            elif launch_plan is not None:
+                outputs = await self._run_child_execution(context, record, inputs, launch_plan)
             else:
-                raise _NodeFailed(
+                raise NodeFailed(
                     system_error(
                         "UnsupportedNode",
-                        f"node {node.id!r}: the sandbox cannot run launch plan, branch, gate or array nodes",
+                        f"node {node.id!r}: the sandbox cannot run branch, gate or array nodes",
                     )
                 )
-        except _NodeFailed as failed:
+        except NodeFailed as failed:
             with anyio.CancelScope(shield=True):
                 await record.finish(failed.phase, error=failed.error)
             raise
@@ -485,211 +420,96 @@ class Runner:
             error = system_error("SandboxError", f"{type(exc).__name__}: {exc}")
             with anyio.CancelScope(shield=True):
                 await record.finish(NodePhase.FAILED, error=error)
-            raise _NodeFailed(error) from exc
+            raise NodeFailed(error) from exc
         await record.finish(NodePhase.SUCCEEDED, outputs=outputs)
         return dict(outputs.literals)
 
     async def _run_sub_workflow(
-        self, context: _Context, node: core.Node, record: _NodeRecord, inputs: core.LiteralMap, unique_id: str
+        self,
+        context: ExecutionContext,
+        node: core.Node,
+        record: NodeRecord,
+        inputs: core.LiteralMap,
+        unique_id: str,
     ) -> core.LiteralMap:
         assert node.workflow_node is not None and node.workflow_node.sub_workflow_ref is not None
         template = context.sub_workflows.get(id_key(node.workflow_node.sub_workflow_ref))
         if template is None:
-            raise _NodeFailed(
+            raise NodeFailed(
                 system_error("NotFound", f"node {node.id!r}: its sub-workflow is not in the closure")
             )
         await record.start()
         outputs = await self._run_graph(context, template, inputs.literals, parent=unique_id)
         return core.LiteralMap(literals=outputs)
 
-    async def _run_task_node(
-        self, context: _Context, node: core.Node, record: _NodeRecord, node_dir: Path, inputs: core.LiteralMap
+    async def _run_child_execution(
+        self,
+        context: ExecutionContext,
+        record: NodeRecord,
+        inputs: core.LiteralMap,
+        reference: core.Identifier,
     ) -> core.LiteralMap:
-        assert node.task_node is not None and node.task_node.reference_id is not None
-        task = context.tasks.get(id_key(node.task_node.reference_id))
-        if task is None:
-            raise _NodeFailed(system_error("NotFound", f"node {node.id!r}: its task is not in the closure"))
-        if task.container is None:
-            raise _NodeFailed(
-                system_error(
-                    "UnsupportedTask",
-                    f"task {task.id.name if task.id else '?'} (type {task.type!r}) has no container; "
-                    "the sandbox runs container tasks only",
-                )
+        """Run a launch plan node as a child execution (its own row, as in FlyteAdmin), waiting for it."""
+        assert record.execution.id is not None
+        if context.nesting >= _MAX_NESTING:
+            raise NodeFailed(system_error("TooDeep", f"launch plans nest deeper than {_MAX_NESTING} levels"))
+        launch_plan = await self.store.get_launch_plan(id_key(reference))
+        if launch_plan is None or launch_plan.spec is None or launch_plan.spec.workflow_id is None:
+            raise NodeFailed(
+                system_error("NotFound", f"launch plan {format_id(reference)} is not registered")
             )
-        retries, timeout = _retries(node, task), _timeout(node, task)
-        for attempt in range(retries + 1):
-            result = await self._run_attempt(context, task, record, node_dir, attempt, inputs, timeout)
-            if result.outputs is not None:
-                return result.outputs
-            assert result.error is not None
-            if result.retryable and attempt < retries:
-                continue
-            raise _NodeFailed(result.error, NodePhase.TIMED_OUT if result.timed_out else NodePhase.FAILED)
-        raise AssertionError("unreachable")
-
-    # ------------------------------------------------------------------------------------------------
-    # Attempts
-    # ------------------------------------------------------------------------------------------------
-
-    def _environment(
-        self, context: _Context, task: core.TaskTemplate, node_id: str, attempt: int
-    ) -> dict[str, str]:
-        """Sandbox env (task_path first on PATH), then container env, LP and execution envs, propeller's."""
-        env = dict(os.environ)
-        env["PATH"] = os.pathsep.join([*self.task_path, env.get("PATH", "")]).strip(os.pathsep)
-        assert task.container is not None and task.id is not None
-        env.update(_kv(task.container.env))
-        env.update(context.envs)
-        key, task_id = context.key, task.id
-        internal = {
-            "FLYTE_INTERNAL_EXECUTION_ID": key.name,
-            "FLYTE_INTERNAL_EXECUTION_PROJECT": key.project,
-            "FLYTE_INTERNAL_EXECUTION_DOMAIN": key.domain,
-            "FLYTE_INTERNAL_EXECUTION_WORKFLOW": context.workflow_name,
-            "FLYTE_INTERNAL_EXECUTION_LAUNCHPLAN": context.launch_plan_name,
-            "FLYTE_ATTEMPT_NUMBER": str(attempt),
-            "_F_PRJ": key.project,
-            "_F_DM": key.domain,
-            "_F_NM": key.name,
-            "_F_WF": context.workflow_name,
-            "_F_LP": context.launch_plan_name,
-        }
-        for prefixes, value in (
-            (("FLYTE_INTERNAL_TASK_PROJECT", "FLYTE_INTERNAL_PROJECT", "_F_TK_PRJ"), task_id.project),
-            (("FLYTE_INTERNAL_TASK_DOMAIN", "FLYTE_INTERNAL_DOMAIN", "_F_TK_DM"), task_id.domain),
-            (("FLYTE_INTERNAL_TASK_NAME", "FLYTE_INTERNAL_NAME", "_F_TK_NM"), task_id.name),
-            (("FLYTE_INTERNAL_TASK_VERSION", "FLYTE_INTERNAL_VERSION", "_F_TK_V"), task_id.version),
-        ):
-            internal.update(dict.fromkeys(prefixes, value))
-        env.update(internal)
-        env["FLYTE_INTERNAL_NODE_ID"] = node_id
-        return env
-
-    async def _run_attempt(
-        self,
-        context: _Context,
-        task: core.TaskTemplate,
-        record: _NodeRecord,
-        node_dir: Path,
-        attempt: int,
-        inputs: core.LiteralMap,
-        time_limit: float | None,
-    ) -> _AttemptOutcome:
-        assert task.container is not None and task.id is not None and record.execution.id is not None
+        expected = launch_plan.closure.expected_inputs if launch_plan.closure is not None else None
+        try:
+            merged = merge_launch_inputs(inputs, expected, launch_plan.spec.fixed_inputs)
+        except InputError as exc:
+            raise NodeFailed(
+                system_error("BadInputs", f"launch plan {format_id(reference)}: {exc}")
+            ) from None
+        # Named after parent and node, so it is stable and unique; lowercase hex fits FlyteAdmin's name rule.
         node_id = record.execution.id.node_id
-        parallelism = context.parallelism if context.parallelism is not None else contextlib.nullcontext()
-        async with parallelism, self._task_limiter:
-            raw_prefix = context.raw_output_prefix
-            if raw_prefix:
-                raw_prefix = (
-                    f"{raw_prefix.rstrip('/')}/{context.key.name}/{safe_component(node_id)}/{attempt}"
-                )
-            paths = await anyio.to_thread.run_sync(
-                lambda: prepare_attempt(node_dir, attempt, raw_output_prefix=raw_prefix)
-            )
-            now = utc_now()
-            execution = admin.TaskExecution(
-                id=core.TaskExecutionIdentifier(
-                    task_id=task.id, node_execution_id=record.execution.id, retry_attempt=attempt
-                ),
-                input_uri=record.execution.input_uri,
-                closure=admin.TaskExecutionClosure(
-                    phase=TaskPhase.QUEUED,
-                    created_at=now,
-                    updated_at=now,
-                    task_type=task.type,
-                    logs=[core.TaskLog(name="Sandbox log (stdout and stderr)", uri=str(paths.log))],
-                ),
-            )
-            await self.store.put_task_execution(execution, inputs=inputs)
-            try:
-                result = await self._spawn(
-                    context, task, paths, node_id, attempt, inputs, time_limit, record, execution
-                )
-            except anyio.get_cancelled_exc_class():
-                with anyio.CancelScope(shield=True):
-                    await self._finish_attempt(execution, TaskPhase.ABORTED)
-                raise
-            phase = TaskPhase.SUCCEEDED if result.outputs is not None else TaskPhase.FAILED
-            await self._finish_attempt(execution, phase, error=result.error, outputs=result.outputs)
-            return result
-
-    async def _spawn(
-        self,
-        context: _Context,
-        task: core.TaskTemplate,
-        paths: AttemptPaths,
-        node_id: str,
-        attempt: int,
-        inputs: core.LiteralMap,
-        time_limit: float | None,
-        record: _NodeRecord,
-        execution: admin.TaskExecution,
-    ) -> _AttemptOutcome:
-        assert task.container is not None and execution.closure is not None
-        command = [*task.container.command, *task.container.args]
-        template_path = ""
-        if any("tasktemplatepath" in part.lower() for part in command):
-            template_path = str(paths.output_prefix / "task.pb")
-            await anyio.to_thread.run_sync(_write_bytes, Path(template_path), bytes(task))
-        values = TemplateValues(
-            input_prefix=str(paths.input_prefix),
-            output_prefix=str(paths.output_prefix),
-            raw_output_data_prefix=paths.raw_output_prefix,
-            checkpoint_output_prefix=str(paths.checkpoint_prefix),
-            prev_checkpoint_prefix=paths.prev_checkpoint_prefix,
-            per_retry_unique_key=f"{context.key.name}-{node_id}-{attempt}",
-            task_template_path=template_path,
-            namespace=f"{context.key.project}-{context.key.domain}",
-            inputs=inputs.literals,
-        )
-        try:
-            argv = render_args(command, values)
-        except TemplateError as exc:
-            return _AttemptOutcome(error=system_error("TemplateError", str(exc)))
-        if not argv:
-            return _AttemptOutcome(
-                error=system_error("EmptyCommand", "the task's container has no command or args")
-            )
-        env = self._environment(context, task, node_id, attempt)
-        await record.start()
-        execution.closure.phase, execution.closure.started_at = TaskPhase.RUNNING, utc_now()
-        execution.closure.updated_at = execution.closure.started_at
-        await self.store.put_task_execution(execution)
-        try:
-            exit_ = await run_process(argv, cwd=paths.cwd, env=env, log=paths.log, time_limit=time_limit)
-        except OSError as exc:
-            return _AttemptOutcome(
-                error=system_error(
-                    "LaunchFailed",
-                    f"cannot start {argv[0]!r}: {exc.strerror or exc}; PATH={env.get('PATH', '')}",
-                )
-            )
-        result: AttemptResult = await anyio.to_thread.run_sync(
-            lambda: read_attempt_result(paths, exit_, timeout=time_limit)
-        )
-        return _AttemptOutcome(result.outputs, result.error, result.retryable, exit_.timed_out)
-
-    async def _finish_attempt(
-        self,
-        execution: admin.TaskExecution,
-        phase: core.TaskExecutionPhase,
-        *,
-        error: core.ExecutionError | None = None,
-        outputs: core.LiteralMap | None = None,
-    ) -> None:
-        closure = execution.closure
-        assert closure is not None
+        digest = hashlib.sha256(f"{context.key.name}/{node_id}".encode()).hexdigest()
+        child = ExecutionKey(context.key.project, context.key.domain, "c" + digest[:19])
         now = utc_now()
-        closure.phase, closure.error, closure.updated_at = phase, error, now
-        closure.duration = now - (closure.started_at or closure.created_at or now)
-        await self.store.put_task_execution(execution, outputs=outputs)
-
-
-@dataclass(frozen=True)
-class _AttemptOutcome:
-    outputs: core.LiteralMap | None = None
-    error: core.ExecutionError | None = None
-    retryable: bool = False
-    timed_out: bool = False
+        spec = admin.ExecutionSpec(
+            launch_plan=core.Identifier.parse(bytes(reference)),
+            metadata=admin.ExecutionMetadata(
+                mode=admin.ExecutionMetadataExecutionMode.CHILD_WORKFLOW,
+                principal=context.principal,
+                nesting=context.nesting + 1,
+                parent_node_execution=record.execution.id,
+            ),
+        )
+        closure = admin.ExecutionClosure(
+            phase=Phase.QUEUED,
+            created_at=now,
+            updated_at=now,
+            workflow_id=launch_plan.spec.workflow_id,
+            state_change_details=admin.ExecutionStateChangeDetails(
+                state=admin.ExecutionState.EXECUTION_ACTIVE, occurred_at=now, principal=context.principal
+            ),
+        )
+        execution = admin.Execution(id=child.to_id(), spec=spec, closure=closure)
+        self._owned.add(child)
+        if not await self.store.create_execution(
+            execution, merged, launch_plan=id_key(reference), workflow=id_key(launch_plan.spec.workflow_id)
+        ):
+            raise NodeFailed(system_error("AlreadyExists", f"child execution {child.name} already exists"))
+        record.closure.workflow_node_metadata = admin.WorkflowNodeMetadata(execution_id=child.to_id())
+        await record.start()
+        try:
+            await self._run_execution(child)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self.abort(child, "the parent execution was aborted")
+            raise
+        ended = await self.store.get_execution(child)
+        ended_closure = ended.closure if ended is not None else None
+        if ended_closure is None or ended_closure.phase != Phase.SUCCEEDED:
+            phase = ended_closure.phase.name if ended_closure is not None else "missing"
+            error = ended_closure.error if ended_closure is not None else None
+            raise NodeFailed(
+                error or system_error("ChildFailed", f"child execution {child.name} ended {phase}")
+            )
+        data = await self.store.get_execution_data(child)
+        outputs = data[1] if data is not None else None
+        return outputs if outputs is not None else core.LiteralMap()

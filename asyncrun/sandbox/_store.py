@@ -364,7 +364,7 @@ class Store(ExecutionRecords):
         for key in keys:
             launch_plan = await self.get_launch_plan(key)
             if launch_plan is not None:
-                found[key] = launch_plan.closure.expected_outputs if launch_plan.closure else None
+                found[key] = launch_plan.closure.expected_outputs if launch_plan.closure is not None else None
         return found
 
     async def get_active_launch_plan(self, project: str, domain: str, name: str) -> admin.LaunchPlan | None:

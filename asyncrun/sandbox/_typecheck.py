@@ -70,7 +70,9 @@ def literal_matches(literal: core.Literal, literal_type: core.LiteralType | None
         assert isinstance(type_value, core.BlobType)
         if scalar.blob is None:
             return False
-        blob_type = scalar.blob.metadata.type if scalar.blob.metadata and scalar.blob.metadata.type else None
+        # `is not None`: an all-default message is falsy in betterproto, but a SINGLE blob type is still set.
+        metadata = scalar.blob.metadata
+        blob_type = metadata.type if metadata is not None else None
         return blob_type is None or blob_type.dimensionality == type_value.dimensionality
     if type_kind == "enum_type":
         assert isinstance(type_value, core.EnumType)
@@ -131,8 +133,10 @@ def types_castable(source: core.LiteralType | None, target: core.LiteralType | N
                 any(types_castable(s, t) for t in target_value.variants) for s in source_value.variants
             )
         return any(types_castable(source, variant) for variant in target_value.variants)
+    if source.simple == core.SimpleType.INTEGER and target.simple == core.SimpleType.FLOAT:
+        return True
     if source_kind != target_kind:
-        return source.simple == core.SimpleType.INTEGER and target.simple == core.SimpleType.FLOAT
+        return False
     if source_kind in ("collection_type", "map_value_type"):
         assert isinstance(source_value, core.LiteralType) and isinstance(target_value, core.LiteralType)
         return types_castable(source_value, target_value)

@@ -39,7 +39,9 @@ WORKFLOWS = textwrap.dedent(
 
     @task
     def explode(n: int) -> int:
-        raise ValueError(f"exploded with {n}")
+        if n > 0:
+            raise ValueError(f"exploded with {n}")
+        return n
 
 
     @workflow

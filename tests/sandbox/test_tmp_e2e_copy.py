@@ -1,0 +1,162 @@
+"""flytekit 1.16.31's real `pyflyte run --remote --wait` and FlyteRemote against a sandbox started here."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
+
+BIN = Path(sys.executable).parent
+PYFLYTE = str(BIN / "pyflyte")
+
+WORKFLOWS = textwrap.dedent(
+    """
+    from flytekit import task, workflow
+    from flytekit.types.file import FlyteFile
+
+
+    @task
+    def say_hello(name: str) -> str:
+        return f"hello {name}"
+
+
+    @task
+    def shout(s: str, times: int = 1) -> str:
+        return " ".join([s.upper()] * times)
+
+
+    @workflow
+    def wf(name: str = "world", times: int = 2) -> str:
+        return shout(s=say_hello(name=name), times=times)
+
+
+    @task
+    def explode(n: int) -> int:
+        if n > 0:
+            raise ValueError(f"exploded with {n}")
+        return n
+
+
+    @workflow
+    def failing(n: int = 3) -> int:
+        return explode(n=n)
+
+
+    @workflow
+    def inner(name: str) -> str:
+        return say_hello(name=name)
+
+
+    @workflow
+    def nested(name: str = "sub") -> str:
+        return shout(s=inner(name=name), times=1)
+
+
+    from flytekit import LaunchPlan
+    inner_lp = LaunchPlan.get_or_create(inner, name="inner_lp")
+
+
+    @workflow
+    def with_lp(name: str = "lp") -> str:
+        return shout(s=inner_lp(name=name), times=2)
+
+
+    @task
+    def count_lines(f: FlyteFile) -> int:
+        with open(f) as handle:
+            return sum(1 for _ in handle)
+    """
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "wfs.py").write_text(WORKFLOWS)
+    return folder
+
+
+async def pyflyte(sandbox, project: Path, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "FLYTE_PLATFORM_URL": sandbox.endpoint,
+        "FLYTE_PLATFORM_INSECURE": "True",
+        "HOME": str(project.parent),  # no ~/.flyte config of the machine's user
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = await anyio.run_process(
+        [PYFLYTE, "run", "--remote", "--wait", "--poll-interval", "1", *args],
+        cwd=project,
+        env=env,
+        check=False,
+    )
+    return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
+
+
+def remote_outputs(endpoint: str, name: str, tp: type) -> dict:
+    from flytekit.configuration import Config
+    from flytekit.remote import FlyteRemote
+
+    remote = FlyteRemote(
+        Config.for_endpoint(endpoint, insecure=True),
+        default_project="flytesnacks",
+        default_domain="development",
+    )
+    execution = remote.sync(remote.fetch_execution(name=name))
+    assert execution.is_done
+    return {key: execution.outputs.get(key, as_type=tp) for key in execution.outputs}
+
+
+async def test_two_task_workflow(sandbox, project: Path) -> None:
+    code, out = await pyflyte(sandbox, project, "--name", "two-task", "wfs.py", "wf", "--name", "x")
+    assert code == 0, out
+    assert "has succeeded" in out
+    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "two-task", str)
+    assert outputs == {"o0": "HELLO X HELLO X"}
+
+
+async def test_single_task(sandbox, project: Path) -> None:
+    code, out = await pyflyte(sandbox, project, "--name", "single-task", "wfs.py", "say_hello", "--name", "y")
+    assert code == 0, out
+    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "single-task", str)
+    assert outputs == {"o0": "hello y"}
+
+
+async def test_failing_workflow(sandbox, project: Path) -> None:
+    code, out = await pyflyte(sandbox, project, "--name", "fails", "wfs.py", "failing", "--n", "7")
+    assert code != 0
+    assert "did not complete successfully" in out and "FAILED" in out
+    assert "exploded with 7" in out
+
+
+async def test_flytefile_input(sandbox, project: Path) -> None:
+    data = project / "three.txt"
+    data.write_text("a\nb\nc\n")
+    code, out = await pyflyte(
+        sandbox, project, "--name", "file-input", "wfs.py", "count_lines", "--f", str(data)
+    )
+    assert code == 0, out
+    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "file-input", int)
+    assert outputs == {"o0": 3}
+
+
+async def test_nested(sandbox, project: Path) -> None:
+    code, out = await pyflyte(sandbox, project, "--name", "nested", "wfs.py", "nested")
+    assert code == 0, out
+    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "nested", str)
+    assert outputs == {"o0": "HELLO SUB"}
+
+
+async def test_with_lp(sandbox, project: Path) -> None:
+    code, out = await pyflyte(sandbox, project, "--name", "with-lp", "wfs.py", "with_lp")
+    assert code == 0, out
+    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "with-lp", str)
+    assert outputs == {"o0": "HELLO LP HELLO LP"}
