@@ -184,10 +184,20 @@ def execution_spec(launch: core.Identifier, *, max_parallelism: int = 0) -> admi
 # and does what its first argument says.
 TASK_SCRIPT = textwrap.dedent(
     """
-    import os, sys, time, subprocess, datetime
-    from asyncrun._proto.flyteidl import core
+    import os, sys, time, subprocess
 
     inputs_path, output_prefix, action, *rest = sys.argv[1:]
+    if action == "hang":
+        # Before any heavy import, so even a short timeout finds the pids recorded: start a grandchild in
+        # the same process group, record both pids, then hang.
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open(rest[0] + ".tmp", "w") as handle:
+            handle.write(f"{os.getpid()} {child.pid}")
+        os.replace(rest[0] + ".tmp", rest[0])
+        time.sleep(600)
+
+    from asyncrun._proto.flyteidl import core
+
     inputs = core.LiteralMap.parse(open(inputs_path, "rb").read())
 
     def write(name, message):
@@ -235,13 +245,6 @@ TASK_SCRIPT = textwrap.dedent(
         open(mine, "w").close()
         wait_for(other, *map(float, limit))
         write("outputs.pb", core.LiteralMap(literals={"o0": integer(1)}))
-    elif action == "hang":
-        # Start a grandchild in the same process group, record both pids, then hang.
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        with open(rest[0] + ".tmp", "w") as handle:
-            handle.write(f"{os.getpid()} {child.pid}")
-        os.replace(rest[0] + ".tmp", rest[0])
-        time.sleep(600)
     """
 )
 

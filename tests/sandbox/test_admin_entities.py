@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -63,7 +64,7 @@ def add_task(version: str = "v1", *, image: str = "python:3.11", name: str = "ad
 
 def create_task(
     stub: AdminServiceStub, template: core.TaskTemplate, identifier: core.Identifier | None = None
-):  # type: ignore[no-untyped-def]
+) -> Coroutine[Any, Any, admin.TaskCreateResponse]:
     chosen = identifier if identifier is not None else template.id
     return stub.create_task(admin.TaskCreateRequest(id=chosen, spec=admin.TaskSpec(template=template)))
 

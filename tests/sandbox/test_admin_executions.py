@@ -99,12 +99,17 @@ def get(name: str) -> admin.WorkflowExecutionGetRequest:
     return admin.WorkflowExecutionGetRequest(id=ExecutionKey(PROJECT, DOMAIN, name).to_id())
 
 
-async def names_listed(stub: AdminServiceStub, **request: object) -> list[str]:
+async def names_listed(
+    stub: AdminServiceStub, filters: str = "", sort_by: admin.Sort | None = None
+) -> list[str]:
     listing = await stub.list_executions(
         admin.ResourceListRequest(
-            id=admin.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN), limit=100, **request
+            id=admin.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN),
+            limit=100,
+            filters=filters,
+            sort_by=sort_by,
         )
-    )  # type: ignore[arg-type]
+    )
     return [execution.id.name for execution in listing.executions if execution.id]
 
 
@@ -122,7 +127,8 @@ async def test_an_execution_is_created_queued_with_merged_inputs(stub: AdminServ
     assert closure.state_change_details.state == admin.ExecutionState.EXECUTION_ACTIVE
     assert closure.error is None and closure.outputs is None and closure.abort_metadata is None
     # The spec comes back as sent, byte for byte (notably spec.launch_plan and disable_all=false).
-    assert execution.spec is not None and bytes(execution.spec) == bytes(request.spec)
+    assert execution.spec is not None and request.spec is not None
+    assert bytes(execution.spec) == bytes(request.spec)
     data = await stub.get_execution_data(admin.WorkflowExecutionGetDataRequest(id=response.id))
     assert data.full_inputs is not None
     assert data.full_inputs.literals == {"x": integer(1), "y": integer(5), "z": integer(7)}

@@ -127,3 +127,40 @@ async def test_flytefile_input(sandbox, project: Path) -> None:
     assert code == 0, out
     outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "file-input", int)
     assert outputs == {"o0": 3}
+
+
+async def asyncrun_cli(sandbox, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "FLYTE_PLATFORM_URL": sandbox.endpoint,
+        "FLYTE_PLATFORM_INSECURE": "True",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = await anyio.run_process([str(BIN / "asyncrun"), *args], env=env, check=False)
+    return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
+
+
+async def test_asyncrun_launches_a_launch_plan_registered_by_pyflyte(sandbox, project: Path) -> None:
+    code, out = await pyflyte(sandbox, project, "--name", "by-pyflyte", "wfs.py", "wf", "--name", "p")
+    assert code == 0, out
+    code, out = await asyncrun_cli(sandbox, "run", "remote-launchplan")
+    assert "wfs.wf" in out.split(), out
+    code, out = await asyncrun_cli(
+        sandbox, "run", "--wait", "--output", "json", "remote-launchplan", "wfs.wf", "--name", "from-asyncrun"
+    )
+    assert code == 0, out
+    import json
+
+    result = json.loads(out.strip().splitlines()[-1])
+    # the launch plan's default (times=2) applied, the given name used
+    assert result["outputs"] == {"o0": "HELLO FROM-ASYNCRUN HELLO FROM-ASYNCRUN"}
+
+
+async def test_pyflyte_launches_a_launch_plan_registered_by_asyncrun(sandbox, project: Path) -> None:
+    hello = Path(__file__).resolve().parents[2] / "examples" / "hello.py"
+    code, out = await asyncrun_cli(sandbox, "run", "--remote", str(hello), "wf")
+    assert code == 0, out
+    code, out = await pyflyte(sandbox, project, "--name", "pyflyte-on-ours", "remote-launchplan", "hello.wf", "--name", "q")
+    assert code == 0, out
+    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "pyflyte-on-ours", str)
+    assert outputs == {"o0": "HELLO Q HELLO Q"}

@@ -330,23 +330,24 @@ def _pids_alive(pid_file: Path) -> list[int]:
     return alive
 
 
-async def test_a_timeout_kills_the_process_group(
+async def test_a_timeout_kills_the_process_group_and_is_retried(
     service: AdminService, task_script: Path, tmp_path: Path
 ) -> None:
-    pid_file = tmp_path / "pids"
-    slow = task_template(task_id("slow"), args=script_args(task_script, "hang", str(pid_file)), timeout=1.0)
+    # One pid file per attempt, named through the propeller template variable.
+    pid_pattern = str(tmp_path / "pids-{{.perRetryUniqueKey}}")
+    slow = task_template(
+        task_id("slow"), args=script_args(task_script, "hang", pid_pattern), timeout=1.0, retries=1
+    )
     key = await launch(service, "slow", one_task_workflow("slow", slow), [slow])
     execution = await finished(service, key)
     assert execution.closure is not None and execution.closure.phase == Phase.FAILED
-    assert execution.closure.error is not None and execution.closure.error.code == "Timeout"
+    assert execution.closure.error is not None and execution.closure.error.code == "TimeoutExpired"
     (node,) = await nodes_of(service, key)
     assert node.closure is not None and node.closure.phase == NodePhase.TIMED_OUT
-
-    async def all_dead() -> bool:
-        return not _pids_alive(pid_file)
-
-    assert pid_file.exists()
-    await assert_eventually(all_dead, within=10, what="the task and its child to be killed")
+    attempts = await attempts_of(service, key, "n0")
+    assert [a.closure.phase for a in attempts if a.closure] == [TaskPhase.FAILED, TaskPhase.FAILED]
+    # Both attempts started (their pid files exist) and nothing of either is left running.
+    assert [_pids_alive(tmp_path / f"pids-slow-n0-{attempt}") for attempt in (0, 1)] == [[], []]
 
 
 async def test_terminate_kills_the_process_group_and_ends_aborted(
