@@ -22,6 +22,7 @@ AsyncrunError
     ├── ResourceExhaustedError
     ├── DeadlineExceededError
     ├── ServerError            INTERNAL, UNIMPLEMENTED, DATA_LOSS and other server faults
+    ├── UploadError            the blob store refused or failed an upload
     └── UnreachableError       UNAVAILABLE or no connection at all                        (exit 6)
 ```
 
@@ -51,6 +52,7 @@ __all__ = (
     "ServerError",
     "TaskFailedError",
     "UnreachableError",
+    "UploadError",
     "UsageError",
     "WaitTimeoutError",
 )
@@ -162,6 +164,10 @@ class DeadlineExceededError(RemoteError):
 
 class ServerError(RemoteError):
     """The control plane failed to handle the request."""
+
+
+class UploadError(RemoteError):
+    """The blob store refused or failed an upload (code package or file input)."""
 
 
 class UnreachableError(RemoteError):

@@ -120,7 +120,7 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
         render_outputs(execution.outputs, execution.output_types or {}, "human")
     if params.dump_snippet:
         click.echo(snippet(execution), err=human)
-    if execution.is_done:
+    if params.wait:
         fail_on(execution)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 import ssl
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from grpclib.client import Channel
 from grpclib.config import Configuration
+from grpclib.encoding.base import StatusDetailsCodecBase
 
 from .._exceptions import DeadlineExceededError, ResourceExhaustedError, UnreachableError
 from ._errors import map_grpc_errors
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 20 << 20  # as flytekit
+
+
+class _NoStatusDetails(StatusDetailsCodecBase):
+    """FlyteAdmin's messages say it all; skipping rich status details spares importing google.protobuf."""
+
+    def encode(self, status: Any, message: str | None, details: Any) -> bytes:
+        return b""
+
+    def decode(self, status: Any, message: str | None, data: bytes) -> Any:
+        return None
 
 
 def open_channel(config: ClientConfig) -> Channel:
@@ -37,7 +48,7 @@ def open_channel(config: ClientConfig) -> Channel:
         _keepalive_permit_without_calls=True,
         _http2_max_pings_without_data=0,
     )
-    return Channel(host, port, ssl=ssl_context, config=grpc_config)
+    return Channel(host, port, ssl=ssl_context, config=grpc_config, status_details_codec=_NoStatusDetails())
 
 
 class RetryPolicy:

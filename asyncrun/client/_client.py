@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from .._exceptions import AlreadyExistsError, NotFoundError, UsageError, WaitTimeoutError
+from .._exceptions import AlreadyExistsError, NotFoundError, UploadError, UsageError, WaitTimeoutError
 from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from grpclib.client import Channel
 
     from ._package import CodePackage
+    from ._serialize import RegistrationPlan
 
 Progress = Callable[[str], None]
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # FlyteAdmin's own (the k8s rand.String alphabet)
@@ -236,31 +237,49 @@ class Client:
         """Package the code, upload it (unless stored already), and register everything `entity` needs.
 
         Tasks are registered concurrently, then workflows, then launch plans; registering an
-        identical entity again counts as success.
+        identical entity again counts as success. The upload runs while entities are registered
+        (they only need its URL); this returns once both are done.
         """
         from ._package import build_package, select_files
         from ._serialize import DEFAULT_IMAGE, SerializationSettings, plan_registration
 
         project, domain = self._where(project, domain)
         root = root or _project_root_of(entity)
-        files = await anyio.to_thread.run_sync(select_files, root, copy)
         with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp:
-            package = await anyio.to_thread.run_sync(build_package, root, files, Path(tmp))
-            progress(
-                f"packaged {len(package.files)} files ({package.size} bytes, md5 {package.md5_hex[:12]})"
-            )
-            native_url = await self._upload_package(package, project, domain, progress)
-        settings = SerializationSettings(
-            project=project,
-            domain=domain,
-            image=image or DEFAULT_IMAGE,
-            distribution=native_url,
-            destination_dir=destination_dir,
-            resource_requests=dict(resource_requests or {}),
-            resource_limits=dict(resource_limits or {}),
+            async with anyio.create_task_group() as uploads:
+                files = await anyio.to_thread.run_sync(select_files, root, copy)
+                package = await anyio.to_thread.run_sync(build_package, root, files, Path(tmp))
+                size = f"{package.size} bytes, md5 {package.md5_hex[:12]}"
+                progress(f"packaged {len(package.files)} files ({size})")
+                location = await self._upload_location(project, domain, package.filename, package.md5)
+                if await self._already_stored(location):
+                    progress("code unchanged: upload skipped")
+                else:
+                    uploads.start_soon(self._put_and_report, location, package, progress)
+                settings = SerializationSettings(
+                    project=project,
+                    domain=domain,
+                    image=image or DEFAULT_IMAGE,
+                    distribution=str(location.native_url),
+                    destination_dir=destination_dir,
+                    resource_requests=dict(resource_requests or {}),
+                    resource_limits=dict(resource_limits or {}),
+                )
+                plan = plan_registration(entity, settings, code_md5=package.md5)
+                await self._create_all(plan)
+        progress(
+            f"registered {len(plan.tasks)} tasks, {len(plan.workflows)} workflows and "
+            f"{len(plan.launch_plans)} launch plans at version {plan.version}"
         )
-        plan = plan_registration(entity, settings, code_md5=package.md5)
+        target = _convert.entity_id(plan.target)
+        return RemoteEntity(
+            EntityId(entity.kind, target.project, target.domain, target.name, target.version),
+            entity.interface,
+            dict(getattr(entity, "fixed_inputs", {})),
+            launch_id=target,
+        )
 
+    async def _create_all(self, plan: RegistrationPlan) -> None:
         async def create(method: str, request: Any) -> None:
             try:
                 await self._admin(method, request, read=False)
@@ -276,28 +295,10 @@ class Client:
                 await create("create_workflow", admin.WorkflowCreateRequest(id=entity_id, spec=spec))
             else:
                 await create("create_launch_plan", admin.LaunchPlanCreateRequest(id=entity_id, spec=spec))
-        progress(
-            f"registered {len(plan.tasks)} tasks, {len(plan.workflows)} workflows and "
-            f"{len(plan.launch_plans)} launch plans at version {plan.version}"
-        )
-        target = _convert.entity_id(plan.target)
-        return RemoteEntity(
-            EntityId(entity.kind, target.project, target.domain, target.name, target.version),
-            entity.interface,
-            dict(getattr(entity, "fixed_inputs", {})),
-            launch_id=target,
-        )
 
-    async def _upload_package(
-        self, package: CodePackage, project: str, domain: str, progress: Progress
-    ) -> str:
-        location = await self._upload_location(project, domain, package.filename, package.md5)
-        if await self._already_stored(location):
-            progress("code unchanged: upload skipped")
-            return str(location.native_url)
+    async def _put_and_report(self, location: Any, package: CodePackage, progress: Progress) -> None:
         await self._put(location, package.path, package.md5)
         progress(f"uploaded {package.filename}")
-        return str(location.native_url)
 
     async def _upload_location(
         self, project: str, domain: str, filename: str, md5: bytes, filename_root: str = ""
@@ -323,20 +324,27 @@ class Client:
         return native.startswith("/") and await anyio.Path(native).is_file()
 
     async def _put(self, location: Any, path: Path, md5: bytes) -> None:
-        import httpx
+        # httpcore (httpx's own transport) rather than httpx: the same HTTP stack, without the
+        # ~40 ms httpx spends importing its command-line tool on every start.
+        import ssl
+
+        import httpcore
 
         data = await anyio.Path(path).read_bytes()
         headers = {"Content-MD5": base64.b64encode(md5).decode(), "Content-Length": str(len(data))}
-        headers.update(dict(location.headers))
-        async with httpx.AsyncClient(timeout=self.config.call_timeout) as http:
-            try:
-                response = await http.put(str(location.signed_url), content=data, headers=headers)
-            except httpx.HTTPError as exc:
-                raise UsageError(f"upload of {path.name} failed: {exc}") from exc
-        if response.status_code not in (200, 201):
-            raise UsageError(
-                f"upload of {path.name} failed: HTTP {response.status_code} {response.text[:200]}"
-            )
+        headers.update(dict(location.headers))  # the server's required headers win
+        context = ssl.create_default_context(cafile=self.config.ca_cert_path)
+        try:
+            async with httpcore.AsyncConnectionPool(ssl_context=context) as http:
+                with anyio.fail_after(self.config.call_timeout):
+                    response = await http.request(
+                        "PUT", str(location.signed_url), headers=list(headers.items()), content=data
+                    )
+        except (httpcore.NetworkError, httpcore.ProtocolError, TimeoutError, OSError) as exc:
+            raise UploadError(f"upload of {path.name} failed: {exc or type(exc).__name__}") from exc
+        if response.status not in (200, 201):
+            detail = response.content[:200].decode(errors="replace")
+            raise UploadError(f"upload of {path.name} failed: HTTP {response.status} {detail}")
 
     async def upload_file(
         self, path: str | os.PathLike[str], *, project: str | None = None, domain: str | None = None

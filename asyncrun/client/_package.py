@@ -115,17 +115,24 @@ def select_files(
 def _loaded_module_files(root: Path, modules: Iterable[ModuleType]) -> set[Path]:
     roots = _same_folder_spellings(root)
     excluded = _environment_dirs(roots)
+    root_prefixes = tuple(str(r) + os.sep for r in roots)
+    excluded_prefixes = tuple(str(e) + os.sep for e in excluded)
     found: set[Path] = set()
     for module in list(modules):  # sys.modules may change while we look (imports in other threads)
         file = getattr(module, "__file__", None)
         if not isinstance(file, str) or not file:
             continue  # builtins, namespace packages, frozen modules
-        path = Path(os.path.abspath(file))
+        absolute = os.path.abspath(file)
+        # Installed code (most of sys.modules) is ruled out by a string test, before any syscall.
+        if absolute.startswith(excluded_prefixes) and not absolute.startswith(root_prefixes):
+            continue
+        path = Path(absolute)
+        relative = _relative_to_any(path, roots)
+        if relative is None:
+            continue
         if not path.is_file() or any(_is_within(p, excluded) for p in (path, Path(os.path.realpath(path)))):
             continue
-        relative = _relative_to_any(path, roots)
-        if relative is not None:
-            found.add(relative)
+        found.add(relative)
     return found
 
 

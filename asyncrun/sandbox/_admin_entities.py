@@ -78,6 +78,7 @@ class EntityHandlers(AdminState):
     # ------------------------------------------------------------------------------------------------
 
     async def create_task(self, message: admin.TaskCreateRequest) -> admin.TaskCreateResponse:
+        """Register a task (idempotent by content; the template takes the request id)."""
         validate_identifier(self.store, message.id, TASK, must_exist=True)
         assert message.id is not None
         if message.spec is None or message.spec.template is None:
@@ -93,6 +94,7 @@ class EntityHandlers(AdminState):
         return admin.TaskCreateResponse()
 
     async def get_task(self, message: admin.ObjectGetRequest) -> admin.Task:
+        """A registered task; NOT_FOUND when missing."""
         key = validate_identifier(self.store, message.id, TASK)
         task = await self.store.get_task(key)
         if task is None:
@@ -102,9 +104,11 @@ class EntityHandlers(AdminState):
     async def list_task_ids(
         self, message: admin.NamedEntityIdentifierListRequest
     ) -> admin.NamedEntityIdentifierList:
+        """Names of the tasks of a project/domain, sorted by name, paged."""
         return await self._list_ids("task", message)
 
     async def list_tasks(self, message: admin.ResourceListRequest) -> admin.TaskList:
+        """Task versions of a project/domain (optionally one name), filtered, sorted, paged."""
         query = self._resource_query("task", message)
         tasks = await self.store.list_tasks(query)
         return admin.TaskList(tasks=tasks, token=page_token(query, len(tasks)))
@@ -114,6 +118,7 @@ class EntityHandlers(AdminState):
     # ------------------------------------------------------------------------------------------------
 
     async def create_workflow(self, message: admin.WorkflowCreateRequest) -> admin.WorkflowCreateResponse:
+        """Compile and register a workflow; every referenced task must be registered."""
         validate_identifier(self.store, message.id, WORKFLOW, must_exist=True)
         assert message.id is not None
         if message.spec is None or message.spec.template is None:
@@ -134,6 +139,7 @@ class EntityHandlers(AdminState):
         return admin.WorkflowCreateResponse()
 
     async def get_workflow(self, message: admin.ObjectGetRequest) -> admin.Workflow:
+        """A registered workflow with its compiled closure; NOT_FOUND when missing."""
         key = validate_identifier(self.store, message.id, WORKFLOW)
         workflow = await self.store.get_workflow(key)
         if workflow is None:
@@ -143,9 +149,11 @@ class EntityHandlers(AdminState):
     async def list_workflow_ids(
         self, message: admin.NamedEntityIdentifierListRequest
     ) -> admin.NamedEntityIdentifierList:
+        """Names of the workflows of a project/domain, sorted by name, paged."""
         return await self._list_ids("workflow", message)
 
     async def list_workflows(self, message: admin.ResourceListRequest) -> admin.WorkflowList:
+        """Workflow versions of a project/domain (optionally one name), filtered, sorted, paged."""
         query = self._resource_query("workflow", message)
         workflows = await self.store.list_workflows(query)
         return admin.WorkflowList(workflows=workflows, token=page_token(query, len(workflows)))
@@ -157,6 +165,7 @@ class EntityHandlers(AdminState):
     async def create_launch_plan(
         self, message: admin.LaunchPlanCreateRequest
     ) -> admin.LaunchPlanCreateResponse:
+        """Register a launch plan (INACTIVE) for a registered workflow, validating its inputs."""
         validate_identifier(self.store, message.id, LAUNCH_PLAN, must_exist=True)
         assert message.id is not None
         if message.spec is None:
@@ -182,6 +191,7 @@ class EntityHandlers(AdminState):
         return admin.LaunchPlanCreateResponse()
 
     async def get_launch_plan(self, message: admin.ObjectGetRequest) -> admin.LaunchPlan:
+        """A registered launch plan; NOT_FOUND when missing."""
         key = validate_identifier(self.store, message.id, LAUNCH_PLAN)
         launch_plan = await self.store.get_launch_plan(key)
         if launch_plan is None:
@@ -189,6 +199,7 @@ class EntityHandlers(AdminState):
         return launch_plan
 
     async def get_active_launch_plan(self, message: admin.ActiveLaunchPlanRequest) -> admin.LaunchPlan:
+        """The ACTIVE version of a launch plan name; NOT_FOUND when none is active."""
         named = message.id
         if named is None:
             invalid("missing id")
@@ -203,9 +214,11 @@ class EntityHandlers(AdminState):
     async def list_launch_plan_ids(
         self, message: admin.NamedEntityIdentifierListRequest
     ) -> admin.NamedEntityIdentifierList:
+        """Names of the launch plans of a project/domain, sorted by name, paged."""
         return await self._list_ids("launch_plan", message)
 
     async def list_launch_plans(self, message: admin.ResourceListRequest) -> admin.LaunchPlanList:
+        """Launch plan versions of a project/domain (optionally one name), filtered, sorted, paged."""
         query = self._resource_query("launch_plan", message)
         launch_plans = await self.store.list_launch_plans(query)
         return admin.LaunchPlanList(launch_plans=launch_plans, token=page_token(query, len(launch_plans)))
@@ -213,6 +226,7 @@ class EntityHandlers(AdminState):
     async def update_launch_plan(
         self, message: admin.LaunchPlanUpdateRequest
     ) -> admin.LaunchPlanUpdateResponse:
+        """Activate (deactivating the other versions) or deactivate a launch plan."""
         key = validate_identifier(self.store, message.id, LAUNCH_PLAN)
         if not await self.store.set_launch_plan_state(key, message.state):
             not_found(f"launch plan [{format_id(key)}] does not exist")
@@ -257,6 +271,7 @@ class EntityHandlers(AdminState):
     # ------------------------------------------------------------------------------------------------
 
     async def list_projects(self, message: admin.ProjectListRequest) -> admin.Projects:
+        """Registered projects, each with the configured domains."""
         query = list_query(
             "project",
             filters=message.filters,
@@ -269,11 +284,13 @@ class EntityHandlers(AdminState):
         return admin.Projects(projects=projects, token=page_token(query, len(projects)))
 
     async def get_domains(self, message: admin.GetDomainRequest) -> admin.GetDomainsResponse:
+        """The configured domains."""
         return admin.GetDomainsResponse(
             domains=[admin.Domain(id=domain, name=domain) for domain in self.store.domains]
         )
 
     async def get_version(self, message: admin.GetVersionRequest) -> admin.GetVersionResponse:
+        """The control plane version: `asyncrun-sandbox <version>`."""
         return admin.GetVersionResponse(
             control_plane_version=admin.Version(
                 build="", version=f"asyncrun-sandbox {__version__}", build_time=""

@@ -97,6 +97,7 @@ class ExecutionHandlers(AdminState):
     # ------------------------------------------------------------------------------------------------
 
     async def create_execution(self, message: admin.ExecutionCreateRequest) -> admin.ExecutionCreateResponse:
+        """Create and queue an execution of a launch plan or of a single task."""
         validate_project_domain(self.store, message.project, message.domain)
         if message.name:
             validate_execution_name(message.name)
@@ -185,6 +186,7 @@ class ExecutionHandlers(AdminState):
         return _Launch(id_key(launch_plan_id), id_key(workflow.id), merged, task=key)
 
     async def get_execution(self, message: admin.WorkflowExecutionGetRequest) -> admin.Execution:
+        """An execution with its spec (as sent) and closure; NOT_FOUND when missing."""
         key = validate_execution_id(message.id)
         execution = await self.store.get_execution(key)
         if execution is None:
@@ -194,6 +196,7 @@ class ExecutionHandlers(AdminState):
     async def get_execution_data(
         self, message: admin.WorkflowExecutionGetDataRequest
     ) -> admin.WorkflowExecutionGetDataResponse:
+        """An execution's inputs and outputs, inline."""
         key = validate_execution_id(message.id)
         data = await self.store.get_execution_data(key)
         if data is None:
@@ -204,6 +207,7 @@ class ExecutionHandlers(AdminState):
         )
 
     async def list_executions(self, message: admin.ResourceListRequest) -> admin.ExecutionList:
+        """Executions of a project/domain: filtered, sorted, paged; ACTIVE only unless `state` is filtered."""
         named = message.id
         if named is None:
             invalid("missing id")
@@ -231,6 +235,7 @@ class ExecutionHandlers(AdminState):
     async def terminate_execution(
         self, message: admin.ExecutionTerminateRequest
     ) -> admin.ExecutionTerminateResponse:
+        """Abort a running execution; FAILED_PRECONDITION when it has already ended."""
         key = validate_execution_id(message.id)
         if await self.store.get_execution(key) is None:
             not_found(f"execution [{':'.join(key)}] does not exist")
@@ -245,6 +250,7 @@ class ExecutionHandlers(AdminState):
     # ------------------------------------------------------------------------------------------------
 
     async def get_node_execution(self, message: admin.NodeExecutionGetRequest) -> admin.NodeExecution:
+        """One node execution by its (unique) node id."""
         key, node_id = validate_node_execution_id(message.id)
         node = await self.store.get_node_execution(key, node_id)
         if node is None:
@@ -252,6 +258,7 @@ class ExecutionHandlers(AdminState):
         return node
 
     async def list_node_executions(self, message: admin.NodeExecutionListRequest) -> admin.NodeExecutionList:
+        """Top-level node executions of an execution, or the children of `unique_parent_id`."""
         key = validate_execution_id(message.workflow_execution_id)
         conditions: list[tuple[str, list[object]]] = [
             ("execution_project = ?", [key.project]),
@@ -276,6 +283,7 @@ class ExecutionHandlers(AdminState):
     async def get_node_execution_data(
         self, message: admin.NodeExecutionGetDataRequest
     ) -> admin.NodeExecutionGetDataResponse:
+        """A node execution's inputs and outputs, inline."""
         key, node_id = validate_node_execution_id(message.id)
         data = await self.store.get_node_execution_data(key, node_id)
         if data is None:
@@ -309,6 +317,7 @@ class ExecutionHandlers(AdminState):
         validate_node_execution_id(identifier.node_execution_id)
 
     async def get_task_execution(self, message: admin.TaskExecutionGetRequest) -> admin.TaskExecution:
+        """One attempt of a task node."""
         self._validate_task_execution_id(message.id)
         assert message.id is not None
         task = await self.store.get_task_execution(message.id)
@@ -317,6 +326,7 @@ class ExecutionHandlers(AdminState):
         return self._with_console_link(task)
 
     async def list_task_executions(self, message: admin.TaskExecutionListRequest) -> admin.TaskExecutionList:
+        """The attempts of a node execution."""
         key, node_id = validate_node_execution_id(message.node_execution_id)
         conditions: list[tuple[str, list[object]]] = [
             ("execution_project = ?", [key.project]),
@@ -338,6 +348,7 @@ class ExecutionHandlers(AdminState):
     async def get_task_execution_data(
         self, message: admin.TaskExecutionGetDataRequest
     ) -> admin.TaskExecutionGetDataResponse:
+        """An attempt's inputs and outputs, inline."""
         self._validate_task_execution_id(message.id)
         assert message.id is not None
         data = await self.store.get_task_execution_data(message.id)

@@ -78,10 +78,12 @@ def utc_now() -> datetime.datetime:
 
 
 def micros(when: datetime.datetime | None) -> int | None:
+    """A timestamp column value: microseconds since the epoch, or None."""
     return to_micros(when) if when is not None else None
 
 
 def duration_micros(delta: datetime.timedelta | None) -> int | None:
+    """A duration column value in microseconds, or None."""
     return delta // datetime.timedelta(microseconds=1) if delta is not None else None
 
 
@@ -245,6 +247,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
 
 
 def page_sql(sql: str, query: Query, *, group_by: str = "") -> tuple[str, tuple[object, ...]]:
+    """`sql` with the query's WHERE, an optional GROUP BY, its ORDER BY and LIMIT/OFFSET; and the params."""
     where = f" WHERE {query.where}" if query.where else ""
     group = f" GROUP BY {group_by}" if group_by else ""
     return f"{sql}{where}{group} ORDER BY {query.order_by} LIMIT ? OFFSET ?", (
@@ -255,6 +258,7 @@ def page_sql(sql: str, query: Query, *, group_by: str = "") -> tuple[str, tuple[
 
 
 def error_columns(error: core.ExecutionError | None) -> tuple[str, str]:
+    """The (error_kind, error_code) columns of a closure's error."""
     if error is None:
         return "", ""
     return error.kind.name or "", error.code

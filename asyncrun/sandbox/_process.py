@@ -153,7 +153,7 @@ class AttemptResult:
     Attributes:
         outputs: the task's outputs when it succeeded.
         error: why it failed, as recorded on task, node and workflow closures.
-        retryable: the failure may be retried (a RECOVERABLE ContainerError).
+        retryable: the failure may be retried (a RECOVERABLE ContainerError, or a timeout).
     """
 
     outputs: core.LiteralMap | None = None
@@ -194,12 +194,13 @@ def read_attempt_result(
     """How an attempt ended, from its exit and the files in its output prefix. Blocking (reads files)."""
     if exit_.timed_out:
         error = core.ExecutionError(
-            code="Timeout",
-            message=f"task active timeout [{timeout:g}s] expired; the process group was killed",
+            code="TimeoutExpired",
+            message=f"task execution timeout [{timeout:g}s] expired; the process group was killed",
             kind=core.ExecutionErrorErrorKind.USER,
             timestamp=datetime.datetime.now(datetime.UTC),
         )
-        return AttemptResult(error=error)
+        # Propeller retries an attempt that outlived the task's timeout, within the retry budget.
+        return AttemptResult(error=error, retryable=True)
     error_file = paths.output_prefix / "error.pb"
     if error_file.is_file():
         try:

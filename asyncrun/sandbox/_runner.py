@@ -158,17 +158,22 @@ class Runner:
     async def recover(self) -> int:
         """End what a previous sandbox process left unfinished, so nothing stays RUNNING forever.
 
-        QUEUED executions never started and are submitted again; RUNNING ones are marked FAILED
-        ("sandbox restarted") and ABORTING ones ABORTED, together with their unfinished nodes and attempts.
+        QUEUED executions never started and are submitted again (child executions of launch plan nodes
+        excepted); RUNNING ones are marked FAILED ("sandbox restarted") and ABORTING ones ABORTED, together
+        with their unfinished nodes and attempts.
 
         Returns:
             How many executions were marked FAILED or ABORTED.
         """
         ended = 0
-        for key, phase in await self.store.unfinished_executions():
+        for key, phase, mode in await self.store.unfinished_executions():
             if key in self._owned:
                 continue
-            if phase in (Phase.QUEUED, Phase.UNDEFINED):
+            # A child execution belongs to its parent's node, which is gone; only top-level ones resume.
+            if (
+                phase in (Phase.QUEUED, Phase.UNDEFINED)
+                and mode != admin.ExecutionMetadataExecutionMode.CHILD_WORKFLOW
+            ):
                 self.submit(key)
                 continue
             error = system_error("SandboxRestarted", "sandbox restarted")

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from contextlib import asynccontextmanager
 from functools import partial
@@ -26,7 +27,10 @@ log = logging.getLogger("asyncrun.sandbox")
 
 def _bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket; binding here (not in the servers) makes port 0 and "in use" errors plain."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets of that proto, and
+    # without it Nagle's algorithm adds ~40 ms to every small gRPC reply.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -60,8 +64,9 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
 
     store = await Store.open(data_dir / "sandbox.db")
     try:
-        runner = Runner(store, data_dir, task_path=list(config.task_path))
-        await runner.recover()
+        # Task processes find `asyncrun-execute` (installed next to this Python) without an activated venv.
+        task_path = [*config.task_path, str(Path(sys.executable).parent)]
+        runner = Runner(store, data_dir, task_path=task_path)  # run_forever recovers interrupted runs first
         admin = AdminService(store, runner, console_url=f"{http_base}/console")
         blobs = BlobStore(data_dir / "blobs")
         signer = Signer.load_or_create(data_dir / "secret")

@@ -58,12 +58,11 @@ _PROJECT_ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 class _EntityTable(NamedTuple):
     table: str
-    resource_type: core.ResourceType
 
 
-_TASKS = _EntityTable("tasks", core.ResourceType.TASK)
-_WORKFLOWS = _EntityTable("workflows", core.ResourceType.WORKFLOW)
-_LAUNCH_PLANS = _EntityTable("launch_plans", core.ResourceType.LAUNCH_PLAN)
+_TASKS = _EntityTable("tasks")
+_WORKFLOWS = _EntityTable("workflows")
+_LAUNCH_PLANS = _EntityTable("launch_plans")
 _ENTITY_TABLES = {"task": _TASKS, "workflow": _WORKFLOWS, "launch_plan": _LAUNCH_PLANS}
 
 
@@ -124,13 +123,16 @@ class Store(ExecutionRecords):
         """Create an ACTIVE project unless one with this id exists.
 
         Raises:
-            ValueError: the id is not a DNS-1123 label, or the description is longer than 300 characters.
+            ValueError: the id is not a DNS-1123 label, the name is longer than 64 characters or the
+                description longer than 300.
         """
         if not _PROJECT_ID.match(project):
             raise ValueError(
                 f"invalid project id {project!r}: use lowercase letters, digits and '-' "
                 "(a DNS-1123 label, at most 63 characters)"
             )
+        if len(name) > 64:
+            raise ValueError("a project name has at most 64 characters")
         if len(description) > 300:
             raise ValueError("a project description has at most 300 characters")
         if project in self._projects:

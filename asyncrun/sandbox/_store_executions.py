@@ -207,16 +207,22 @@ class ExecutionRecords(Database):
 
         return await self._write(work)
 
-    async def unfinished_executions(self) -> list[tuple[ExecutionKey, core.WorkflowExecutionPhase]]:
-        """Executions not in a terminal phase, oldest first."""
+    async def unfinished_executions(
+        self,
+    ) -> list[tuple[ExecutionKey, core.WorkflowExecutionPhase, admin.ExecutionMetadataExecutionMode]]:
+        """Executions not in a terminal phase, oldest first: (key, phase, launch mode)."""
         terminal = [phase.name for phase in WORKFLOW_TERMINAL]
         sql = (
-            f"SELECT execution_project, execution_domain, execution_name, phase FROM executions "
+            f"SELECT execution_project, execution_domain, execution_name, phase, mode FROM executions "
             f"WHERE phase NOT IN ({', '.join('?' * len(terminal))}) ORDER BY created_at, id"
         )
         return await self._read(
             lambda connection: [
-                (ExecutionKey(*row[:3]), core.WorkflowExecutionPhase[row[3]])
+                (
+                    ExecutionKey(*row[:3]),
+                    core.WorkflowExecutionPhase[row[3]],
+                    admin.ExecutionMetadataExecutionMode(row[4]),
+                )
                 for row in connection.execute(sql, terminal)
             ]
         )

@@ -1,9 +1,11 @@
 """Task nodes: each attempt of a node runs its task's container as a subprocess (see `_process`).
 
 Also the per-execution state the runner's node code shares (`ExecutionContext`, `NodeRecord`, `NodeFailed`).
-Attempts are bounded by the execution's `max_parallelism` and the runner's `max_concurrent_tasks`; a
-RECOVERABLE error is retried up to the node's (else the task's) retry budget; a timeout kills the
-process group and ends the node TIMED_OUT.
+Attempts are bounded by the execution's `max_parallelism` and the runner's `max_concurrent_tasks`. A
+RECOVERABLE error, or an attempt killed for outliving the task's timeout, is retried up to the node's (else
+the task's) retry budget; a node whose last attempt timed out ends TIMED_OUT. Non-zero exits and missing
+outputs are SYSTEM failures and are not retried (propeller would, but locally they are deterministic:
+a missing `pyflyte-execute` fails the same way every time).
 """
 
 from __future__ import annotations
@@ -80,10 +82,12 @@ class NodeRecord:
         self.closure = self.execution.closure
 
     async def save(self, **data: core.LiteralMap | None) -> None:
+        """Write the row (with `inputs=`/`outputs=` when given), stamping updated_at."""
         self.closure.updated_at = utc_now()
         await self.store.put_node_execution(self.execution, parent_node_id=self.parent, **data)
 
     async def start(self) -> None:
+        """QUEUED → RUNNING, stamping started_at (no-op once running)."""
         if self.closure.phase == NodePhase.QUEUED:
             self.closure.phase, self.closure.started_at = NodePhase.RUNNING, utc_now()
             await self.save()
@@ -95,6 +99,7 @@ class NodeRecord:
         error: core.ExecutionError | None = None,
         outputs: core.LiteralMap | None = None,
     ) -> None:
+        """Record a terminal phase (with its error or outputs) and the duration since it started."""
         now = utc_now()
         self.closure.phase, self.closure.error = phase, error
         self.closure.duration = now - (self.closure.started_at or self.closure.created_at or now)
@@ -102,6 +107,7 @@ class NodeRecord:
 
 
 def env_pairs(pairs: Sequence[core.KeyValuePair]) -> dict[str, str]:
+    """KeyValuePairs (container env, Envs) as a dict; later pairs win."""
     return {pair.key: pair.value for pair in pairs}
 
 
@@ -127,6 +133,7 @@ def _retries(node: core.Node, task: core.TaskTemplate) -> int:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
+    """Write a file atomically (temp file, then rename), creating its folder. Blocking."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(data)

@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCH_VENV = ROOT / ".bench-venv" / "flytekit"
-FLYTEKIT = "flytekit==1.16.31"
+from _common import BENCH_VENV, FLYTEKIT, ROOT, flytekit_bin, machine, timed
+
 TARGET_RATIO = 0.25
 
 ASYNCRUN_HELLO = (ROOT / "examples" / "hello.py").read_text()
@@ -57,43 +53,6 @@ def wf(name: str = "world", times: int = 2) -> str:
 '''
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
-
-
-def setup_flytekit() -> Path:
-    if not (BENCH_VENV / "bin" / "pyflyte").exists():
-        print(f"creating {BENCH_VENV} with {FLYTEKIT} …", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
-        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", FLYTEKIT], check=True)
-    return BENCH_VENV / "bin" / "pyflyte"
-
-
-def find_pyflyte(explicit: str | None) -> Path | None:
-    for candidate in (explicit, BENCH_VENV / "bin" / "pyflyte"):
-        if candidate and Path(candidate).exists():
-            return Path(candidate)
-    return None
-
-
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"failed ({result.returncode}): {' '.join(cmd)}\n{result.stderr[-2000:]}")
-    return elapsed
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -106,7 +65,8 @@ def main() -> int:
     asyncrun = shutil.which("asyncrun", path=str(Path(sys.executable).parent)) or shutil.which("asyncrun")
     if asyncrun is None:
         raise SystemExit("asyncrun is not installed in this environment (pip install .)")
-    pyflyte = setup_flytekit() if args.setup else find_pyflyte(args.pyflyte)
+    fk_bin = flytekit_bin(str(Path(args.pyflyte).parent) if args.pyflyte else None, setup=args.setup)
+    pyflyte = fk_bin / "pyflyte" if fk_bin else None
 
     work = Path(tempfile.mkdtemp(prefix="asyncrun-bench-"))
     (work / "a").mkdir()
@@ -134,13 +94,13 @@ def main() -> int:
         ours: list[float] = []
         theirs: list[float] = []
         # one warm-up each, not counted: fills the OS page cache and .pyc files
-        timed([asyncrun, *argv], work / "a", env)
+        timed([asyncrun, *argv], cwd=work / "a", env=env)
         if pyflyte:
-            timed([str(pyflyte), *argv], work / "f", env)
+            timed([str(pyflyte), *argv], cwd=work / "f", env=env)
         for _ in range(args.runs):
-            ours.append(timed([asyncrun, *argv], work / "a", env))
+            ours.append(timed([asyncrun, *argv], cwd=work / "a", env=env))
             if pyflyte:
-                theirs.append(timed([str(pyflyte), *argv], work / "f", env))
+                theirs.append(timed([str(pyflyte), *argv], cwd=work / "f", env=env))
         a = statistics.median(ours)
         if theirs:
             b = statistics.median(theirs)

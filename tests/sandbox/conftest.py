@@ -14,7 +14,9 @@ from pathlib import Path
 
 import anyio
 import pytest
+from grpclib import GRPCError
 from grpclib.client import Channel
+from grpclib.const import Status
 from grpclib.server import Server
 
 from asyncrun._proto.flyteidl import admin, core
@@ -252,6 +254,15 @@ TASK_SCRIPT = textwrap.dedent(
 def script_args(script: Path, action: str, *rest: str) -> list[str]:
     """Container args running the test task script (rendered by the runner like propeller would)."""
     return [sys.executable, str(script), "{{.input}}", "{{ .outputPrefix }}", action, *rest]
+
+
+async def expect_status(call: object, status: Status, match: str = "") -> str:
+    """Await `call` and check it fails with `status` (and a message containing `match`)."""
+    with pytest.raises(GRPCError) as caught:
+        await call  # type: ignore[misc]
+    assert caught.value.status == status, caught.value.message
+    assert match in (caught.value.message or ""), caught.value.message
+    return caught.value.message or ""
 
 
 async def assert_eventually(

@@ -23,6 +23,7 @@ from .conftest import (
     STR,
     bind,
     default_parameters,
+    expect_status,
     ident,
     integer,
     launch_plan_id,
@@ -45,15 +46,6 @@ pytestmark = pytest.mark.anyio
 async def runner(store: Store, tmp_path: Path) -> AsyncIterator[Runner]:
     """Entity tests run nothing: a runner that is never started."""
     yield Runner(store, tmp_path / "data")
-
-
-async def expect_status(call: object, status: Status, match: str = "") -> str:
-    """Await `call` and check it fails with `status` (and a message containing `match`)."""
-    with pytest.raises(GRPCError) as caught:
-        await call  # type: ignore[misc]
-    assert caught.value.status == status, caught.value.message
-    assert match in (caught.value.message or ""), caught.value.message
-    return caught.value.message or ""
 
 
 def add_task(version: str = "v1", *, image: str = "python:3.11", name: str = "add") -> core.TaskTemplate:
@@ -499,3 +491,28 @@ async def test_a_server_fault_is_internal_never_unknown(
     monkeypatch.setattr(store, "get_task", broken)
     message = await expect_status(stub.get_task(admin.ObjectGetRequest(id=task_id("add"))), Status.INTERNAL)
     assert "disk on fire" in message
+
+
+async def test_registrations_survive_a_restart_and_newer_schemas_are_refused(tmp_path: Path) -> None:
+    import contextlib
+    import sqlite3
+
+    from asyncrun.sandbox._store import MIGRATIONS, StoreError
+
+    path = tmp_path / "restart" / "sandbox.db"
+    async with Store(path) as first:
+        await first.create_task(add_task())
+        await first.ensure_project("team-b")
+    reopened = await Store.open(path)
+    try:
+        task = await reopened.get_task(("flytesnacks", "development", "add", "v1"))
+        assert task is not None and task.id == task_id("add")
+        assert reopened.project_state("team-b") == admin.ProjectProjectState.ACTIVE
+    finally:
+        await reopened.close()
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
+        connection.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS) + 1,))
+    with pytest.raises(StoreError, match="newer than this asyncrun"):
+        await Store.open(path)

@@ -26,6 +26,7 @@ from .conftest import (
     bind,
     default_parameters,
     execution_spec,
+    expect_status,
     integer,
     launch_plan_id,
     launch_plan_spec,
@@ -39,7 +40,6 @@ from .conftest import (
     workflow_id,
     workflow_template,
 )
-from .test_admin_entities import expect_status
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,407 @@
+"""The batched poller: one per (endpoint, project, domain), one `ListExecutions` call per page per tick.
+
+Each tick asks for every due execution of one project/domain at once, `page_size` names per call
+(`value_in(name, a;b;…)`), instead of one `GetExecution` per run. Runs are due on an adaptive
+interval (quick while young or just changed, slower while nothing happens); a tick also takes runs
+due within half their interval, so runs line up on shared ticks and pages stay full. Outputs are
+fetched once, at the end, and only for runs someone asked outputs of.
+
+Every poller of an endpoint shares its `Endpoint`: the clients, one token bucket, and one health
+record. A failed call backs the whole endpoint off with jitter; an endpoint that stops answering
+is reported as unreachable since the first failed call, and its runs keep their last known phase.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+
+from .._exceptions import (
+    AsyncrunError,
+    DeadlineExceededError,
+    NotFoundError,
+    ResourceExhaustedError,
+    UnreachableError,
+)
+from ..client import Client, ExecutionId
+from ._tracked import OUTPUTS_DONE, OUTPUTS_FAILED, OUTPUTS_NONE, OUTPUTS_PENDING
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from anyio.abc import TaskStatus
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from ..client import ClientConfig, Execution
+    from ._settings import DaemonSettings
+    from ._tracked import Tracked
+
+log = logging.getLogger("asyncrun.daemon")
+
+MAX_OUTPUTS_BYTES = 1 << 20  # larger outputs are not kept; the caller fetches them with the client
+MISSES_BEFORE_CHECK = 3  # a run absent from this many lists is looked up once, to tell "gone" from "lagging"
+OUTPUT_ATTEMPTS = 5
+
+
+class TokenBucket:
+    """`rate` calls per second with bursts of up to `burst`, shared by every user of one endpoint.
+
+    `reserve` lets low-priority work (outputs) wait until the bucket is comfortably full, so it never
+    starves the polls that deliver phase changes.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = burst
+        self._stamp = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    async def acquire(self, *, reserve: float = 0.0) -> None:
+        while True:
+            self._refill()
+            missing = 1 + reserve - self._tokens
+            if missing <= 1e-9:  # a tolerance: float rounding must not make a full bucket look short
+                self._tokens -= 1
+                return
+            await self._sleep(max(missing / self.rate, 1e-3))
+
+
+class Endpoint:
+    """One control plane as the daemon sees it: its clients, rate limit, backoff and health.
+
+    `poll_client` does not retry (the poller backs off itself and must notice an outage quickly);
+    `client` is a normal `Client` with its own retries, for launches, terminations and lookups.
+    """
+
+    def __init__(self, config: ClientConfig, settings: DaemonSettings) -> None:
+        self.name = config.endpoint
+        self.config = config
+        self.settings = settings
+        self.poll_client = Client(
+            config.with_overrides(call_timeout=settings.call_timeout, unreachable_timeout=0.0)
+        )
+        self.client = Client(config)
+        self.limiter = TokenBucket(settings.rate, settings.burst)
+        self.state = "ok"  # ok | unreachable | throttled | error
+        self.unreachable_since: float | None = None
+        self.last_error: str | None = None
+        self.failures = 0
+        self.resume_at = 0.0
+        self.calls = 0
+        self.outputs_in: MemoryObjectSendStream[Tracked]
+        self.outputs_out: MemoryObjectReceiveStream[Tracked]
+        self.outputs_in, self.outputs_out = anyio.create_memory_object_stream[Any](math.inf)
+
+    async def call_slot(self, *, reserve: float = 0.0) -> None:
+        """Wait out any backoff, then take a token; every admin call of the daemon goes through here."""
+        while (pause := self.resume_at - time.monotonic()) > 0:  # noqa: ASYNC110 - a deadline, not an event
+            await anyio.sleep(pause)
+        await self.limiter.acquire(reserve=reserve)
+        self.calls += 1
+
+    def succeeded(self) -> bool:
+        """Record a successful call; True if that ends an outage or throttling."""
+        self.failures = 0
+        if self.state == "ok":
+            return False
+        log.info("control plane at %s answers again", self.name)
+        self.state, self.unreachable_since, self.last_error = "ok", None, None
+        return True
+
+    def failed(self, exc: BaseException, started_at: float) -> bool:
+        """Record a failed call started at wall time `started_at`; back off; True if the health changed."""
+        self.failures += 1
+        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (self.failures - 1))
+        self.resume_at = max(self.resume_at, time.monotonic() + random.uniform(ceiling / 2, ceiling))
+        if isinstance(exc, UnreachableError | DeadlineExceededError):
+            state = "unreachable"
+            if self.unreachable_since is None:
+                self.unreachable_since = started_at
+        else:
+            state = "throttled" if isinstance(exc, ResourceExhaustedError) else "error"
+            self.unreachable_since = None
+        self.last_error = str(exc) or type(exc).__name__
+        changed = state != self.state
+        if changed:
+            log.warning("control plane at %s is %s: %s", self.name, state, self.last_error)
+        self.state = state
+        return changed
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.name,
+            "state": self.state,
+            "unreachable_since": self.unreachable_since,
+            "last_error": self.last_error,
+            "calls": self.calls,
+        }
+
+    def close(self) -> None:
+        self.poll_client.close()
+        self.client.close()
+
+
+class PollSink(Protocol):
+    """Where pollers report: the service journals, then tells subscribers."""
+
+    async def states_changed(self, items: list[Tracked]) -> None: ...
+
+    async def endpoint_changed(self, endpoint: Endpoint) -> None: ...
+
+
+class Poller:
+    """Polls the tracked executions of one (endpoint, project, domain) in batched ticks."""
+
+    def __init__(
+        self, endpoint: Endpoint, project: str, domain: str, settings: DaemonSettings, sink: PollSink
+    ) -> None:
+        self.endpoint = endpoint
+        self.project = project
+        self.domain = domain
+        self.settings = settings
+        self.sink = sink
+        self.items: dict[str, Tracked] = {}
+        self._wake = anyio.Event()
+        self._pages = anyio.Semaphore(settings.page_concurrency)
+        self.ticks = 0
+        self.list_calls = 0
+        self.last_tick_calls = 0
+        self.max_tick_calls = 0
+        self.last_tick_at: float | None = None
+        self.last_tick_seconds = 0.0
+
+    def add(self, item: Tracked) -> None:
+        """Poll `item` from the next tick on; a short delay lets a burst of tracks share that tick."""
+        self.items[item.name] = item
+        if item.needs_polling:
+            item.next_due = time.monotonic() + 0.05
+            item.interval = 0.0
+            self._wake.set()
+
+    def discard(self, name: str) -> None:
+        self.items.pop(name, None)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint.name,
+            "project": self.project,
+            "domain": self.domain,
+            "tracked": len(self.items),
+            "active": sum(1 for t in self.items.values() if t.needs_polling),
+            "ticks": self.ticks,
+            "list_calls": self.list_calls,
+            "last_tick_calls": self.last_tick_calls,
+            "max_tick_calls": self.max_tick_calls,
+            "last_tick_at": self.last_tick_at,
+            "last_tick_seconds": self.last_tick_seconds,
+        }
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Tick forever; a failure of one tick is logged and never ends the poller."""
+        task_status.started()
+        while True:
+            try:
+                await self.step()
+            except Exception:
+                log.exception("poller %s/%s/%s failed a tick", self.endpoint.name, self.project, self.domain)
+                await anyio.sleep(1.0)
+
+    async def step(self) -> None:
+        """Sleep until the first run is due (or a new one is added), then poll what is due."""
+        active = [t for t in self.items.values() if t.needs_polling]
+        self._wake = anyio.Event()
+        if not active:
+            await self._wake.wait()
+            return
+        now = time.monotonic()
+        wake_at = max(min(t.next_due for t in active), self.endpoint.resume_at)
+        if wake_at > now:
+            with anyio.move_on_after(wake_at - now):
+                await self._wake.wait()
+            return
+        await self.poll_once(active, now)
+
+    async def poll_once(self, active: list[Tracked], now: float) -> int:
+        """One tick: every due run (and those due within half their interval), one call per page."""
+        due = sorted((t for t in active if t.next_due <= now + t.interval / 2), key=lambda t: t.next_due)
+        size = self.settings.page_size
+        pages = [due[i : i + size] for i in range(0, len(due), size)]
+        calls_before = self.list_calls
+        started = time.monotonic()
+        if self.endpoint.state != "ok" and len(pages) > 1:
+            # After a failure, one page probes the endpoint before the whole tick is spent on it.
+            await self._poll_page(pages.pop(0), started)
+            if self.endpoint.state != "ok":
+                pages = []
+        async with anyio.create_task_group() as tg:
+            for page in pages:
+                tg.start_soon(self._poll_page, page, started)
+        calls = self.list_calls - calls_before
+        self.ticks += 1
+        self.last_tick_calls = calls
+        self.max_tick_calls = max(self.max_tick_calls, calls)
+        self.last_tick_at = time.time()
+        self.last_tick_seconds = time.monotonic() - started
+        return calls
+
+    async def _poll_page(self, page: list[Tracked], tick_started: float) -> None:
+        async with self._pages:
+            names = [t.name for t in page]
+            found: dict[str, Execution] = {}
+            started_at = time.time()
+            try:
+                token = ""
+                while True:
+                    await self.endpoint.call_slot()
+                    self.list_calls += 1
+                    executions, token = await self.endpoint.poll_client.list_executions(
+                        names=names,
+                        limit=self.settings.page_size,
+                        token=token,
+                        project=self.project,
+                        domain=self.domain,
+                    )
+                    found.update((ex.id.name, ex) for ex in executions)
+                    if not token or len(found) >= len(names):
+                        break
+            except AsyncrunError as exc:
+                if self.endpoint.failed(exc, started_at):
+                    await self.sink.endpoint_changed(self.endpoint)
+                return
+            if self.endpoint.succeeded():
+                await self.sink.endpoint_changed(self.endpoint)
+            wall = time.time()
+            changed: list[Tracked] = []
+            lost: list[Tracked] = []
+            for item in page:
+                execution = found.get(item.name)
+                if execution is None:
+                    item.misses += 1
+                    if item.misses >= MISSES_BEFORE_CHECK:
+                        lost.append(item)
+                elif apply_execution(item, execution, wall):
+                    changed.append(item)
+                item.interval = item.poll_interval(
+                    wall, self.settings.min_interval, self.settings.max_interval
+                )
+                item.next_due = tick_started + item.interval
+            for item in lost:
+                if await self._confirm(item, wall):
+                    changed.append(item)
+            if changed:
+                await self.sink.states_changed(changed)
+            for item in changed:
+                if item.phase == "SUCCEEDED" and item.outputs_state == OUTPUTS_PENDING:
+                    self.endpoint.outputs_in.send_nowait(item)
+
+    async def _confirm(self, item: Tracked, wall: float) -> bool:
+        """A run missing from several lists: one GetExecution tells whether it exists at all."""
+        await self.endpoint.call_slot()
+        try:
+            execution = await self.endpoint.poll_client.get_execution(
+                ExecutionId(self.project, self.domain, item.name), with_outputs=False
+            )
+        except NotFoundError:
+            item.found = False
+            item.terminal_at = wall
+            item.outputs_state = OUTPUTS_NONE if item.outputs_state == OUTPUTS_PENDING else item.outputs_state
+            item.error = {
+                "code": "NOT_FOUND",
+                "message": f"no execution {item.name} in {self.project}/{self.domain}"
+                f" at {self.endpoint.name}",
+                "kind": "USER",
+            }
+            return True
+        except AsyncrunError:
+            return False  # the next tick retries
+        return apply_execution(item, execution, wall)
+
+
+def apply_execution(item: Tracked, execution: Execution, wall: float) -> bool:
+    """Copy what the list said into `item`; True if a subscriber would see a difference."""
+    item.misses = 0
+    item.seen_at = wall
+    phase = str(execution.phase)
+    error: dict[str, Any] | None = None
+    if execution.error is not None:
+        error = {
+            "code": execution.error.code,
+            "message": execution.error.message,
+            "kind": execution.error.kind,
+        }
+    elif execution.abort_cause:
+        error = {"code": "ABORTED", "message": execution.abort_cause, "kind": "USER"}
+    changed = (phase, error, execution.url, True) != (item.phase, item.error, item.url, item.found)
+    if phase != item.phase:
+        item.phase_changed_at = wall
+    item.phase, item.error, item.url, item.found = phase, error, execution.url, True
+    if item.settled and item.terminal_at is None:
+        item.terminal_at = wall
+    if item.terminal and phase != "SUCCEEDED" and item.outputs_state == OUTPUTS_PENDING:
+        item.outputs_state = OUTPUTS_NONE  # only a success has outputs
+    return changed
+
+
+async def fetch_outputs_forever(endpoint: Endpoint, sink: PollSink) -> None:
+    """Fetch the outputs of succeeded runs that someone asked outputs of, once each, at low priority."""
+    async for item in endpoint.outputs_out:
+        if item.outputs_state != OUTPUTS_PENDING:
+            continue
+        for attempt in range(OUTPUT_ATTEMPTS):
+            await endpoint.call_slot(reserve=endpoint.limiter.burst / 2)
+            started_at = time.time()
+            try:
+                outputs = await endpoint.poll_client.fetch_outputs(
+                    ExecutionId(item.project, item.domain, item.name)
+                )
+            except AsyncrunError as exc:
+                if endpoint.failed(exc, started_at):
+                    await sink.endpoint_changed(endpoint)
+                log.info("outputs of %s: attempt %d failed: %s", item.name, attempt + 1, exc)
+                continue
+            except Exception:
+                log.exception("outputs of %s could not be read", item.name)
+                break
+            if endpoint.succeeded():
+                await sink.endpoint_changed(endpoint)
+            item.outputs, item.outputs_state = _jsonable(outputs), OUTPUTS_DONE
+            if item.outputs is None:
+                item.outputs_state = OUTPUTS_FAILED
+            break
+        else:
+            item.outputs_state = OUTPUTS_FAILED
+        if item.outputs_state == OUTPUTS_PENDING:
+            item.outputs_state = OUTPUTS_FAILED
+        await sink.states_changed([item])
+
+
+def _jsonable(outputs: dict[str, Any]) -> dict[str, Any] | None:
+    """Outputs as JSON values, or None when they cannot be encoded or are too large to keep."""
+    try:
+        text = json.dumps(outputs, default=str)
+    except (TypeError, ValueError):
+        return None
+    if len(text) > MAX_OUTPUTS_BYTES:
+        return None
+    value: dict[str, Any] = json.loads(text)
+    return value

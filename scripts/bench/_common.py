@@ -1,0 +1,127 @@
+"""Shared benchmark plumbing: the machine line, the flytekit virtualenv, a sandbox process, medians."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_VENV = ROOT / ".bench-venv" / "flytekit"
+FLYTEKIT = "flytekit==1.16.31"
+BIN = Path(sys.executable).parent
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
+
+
+def flytekit_bin(explicit: str | None = None, *, setup: bool = False) -> Path | None:
+    """The bin folder of a virtualenv with flytekit 1.16.31 (created with `setup`)."""
+    if explicit:
+        return Path(explicit)
+    if setup and not (BENCH_VENV / "bin" / "pyflyte").exists():
+        print(f"creating {BENCH_VENV} with {FLYTEKIT} …", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", FLYTEKIT], check=True)
+    found = BENCH_VENV / "bin"
+    return found if (found / "pyflyte").exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class SandboxProcess:
+    endpoint: str
+    data_dir: Path
+
+
+@contextlib.contextmanager
+def sandbox(*, rpc_delay_ms: int = 0, extra_path: list[Path] | None = None) -> Iterator[SandboxProcess]:
+    """`asyncrun sandbox start` in a fresh data dir on free ports; stopped afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix="asyncrun-bench-sb-"))
+    port, http_port = free_port(), free_port()
+    cmd = [
+        str(BIN / "asyncrun"),
+        "sandbox",
+        "start",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--http-port",
+        str(http_port),
+        "--rpc-delay-ms",
+        str(rpc_delay_ms),
+        "--task-path",
+        str(BIN),
+    ]
+    for folder in extra_path or []:
+        cmd += ["--task-path", str(folder)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    try:
+        yield SandboxProcess(f"127.0.0.1:{port}", data_dir)
+    finally:
+        subprocess.run(
+            [str(BIN / "asyncrun"), "sandbox", "stop", "--data-dir", str(data_dir)], capture_output=True
+        )
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def timed(cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(
+            f"failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout[-1500:]}{result.stderr[-1500:]}"
+        )
+    return elapsed
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def wait_idle(endpoint: str, timeout: float = 120.0) -> None:
+    """Block until no execution on the sandbox is still running, so the next timing runs on a quiet
+    machine (the runs a command starts would otherwise compete with the next command for the CPU)."""
+    import asyncio
+
+    from asyncrun import Client
+
+    async def check() -> None:
+        async with Client.from_config(endpoint=endpoint, insecure=True) as client:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                page, _ = await client.list_executions(limit=200)
+                if all(ex.phase.is_terminal for ex in page):
+                    return
+                await asyncio.sleep(0.2)
+
+    asyncio.run(check())

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Wall time from command start to execution created: `asyncrun run --remote` vs `pyflyte run --remote`.
+
+    python scripts/bench/remote.py [--rounds 5] [--setup]
+
+Same sandbox for both, the hello workflow and its flytekit twin. "cold": the code changed since the
+last run (new package, upload, registration); "unchanged": the same code again. Runs alternate
+A B A B, each on a quiet machine (the runs a command starts are let finish first); medians and
+the ratio. Target: asyncrun <= 1/3 of pyflyte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import BIN, ROOT, flytekit_bin, machine, median, sandbox, timed, verdict, wait_idle
+
+TARGET = 1 / 3
+FLYTEKIT_HELLO = '''from flytekit import task, workflow
+
+
+@task
+def say_hello(name: str) -> str:
+    return f"hello {name}"
+
+
+@task
+def shout(s: str, times: int = 1) -> str:
+    return " ".join([s.upper()] * times)
+
+
+@workflow
+def wf(name: str = "world", times: int = 2) -> str:
+    return shout(s=say_hello(name=name), times=times)
+'''
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
+    parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
+    args = parser.parse_args()
+    fk = flytekit_bin(args.flytekit_bin, setup=args.setup)
+    work = Path(tempfile.mkdtemp(prefix="asyncrun-bench-remote-"))
+    (work / "a").mkdir()
+    (work / "f").mkdir()
+    ours_hello = (ROOT / "examples" / "hello.py").read_text()
+    results: dict[str, dict[str, list[float]]] = {"cold": {"a": [], "f": []}, "unchanged": {"a": [], "f": []}}
+    with sandbox(extra_path=[fk] if fk else None) as sb:
+        env = {
+            **os.environ,
+            "FLYTE_PLATFORM_URL": sb.endpoint,
+            "FLYTE_PLATFORM_INSECURE": "True",
+            "HOME": str(work),
+            "ASYNCRUN_HOME": str(work / "state"),
+        }
+        for round_ in range(args.rounds):
+            # A changed comment is changed code: a new digest, upload, version and registration.
+            (work / "a" / "hello.py").write_text(f"# round {round_}\n{ours_hello}")
+            (work / "f" / "hello.py").write_text(f"# round {round_}\n{FLYTEKIT_HELLO}")
+            for state in ("cold", "unchanged"):
+                results[state]["a"].append(
+                    timed([str(BIN / "asyncrun"), "run", "--remote", "hello.py", "wf"], cwd=work / "a", env=env)
+                )
+                wait_idle(sb.endpoint)
+                if fk:
+                    results[state]["f"].append(
+                        timed([str(fk / "pyflyte"), "run", "--remote", "hello.py", "wf"], cwd=work / "f", env=env)
+                    )
+                    wait_idle(sb.endpoint)
+    print(f"machine: {machine()}")
+    print(f"rounds: {args.rounds}, alternating asyncrun / pyflyte, same sandbox\n")
+    print(f"{'case':<12} {'asyncrun (s)':>12} {'pyflyte (s)':>12} {'ratio':>7}  target <= {TARGET:.2f}")
+    for state, runs in results.items():
+        a = median(runs["a"])
+        if runs["f"]:
+            f = median(runs["f"])
+            print(f"{state:<12} {a:>12.3f} {f:>12.3f} {a / f:>7.3f}  {verdict(a / f <= TARGET)}")
+        else:
+            print(f"{state:<12} {a:>12.3f} {'-':>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
