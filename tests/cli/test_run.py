@@ -262,3 +262,41 @@ async def test_remote_only_options_parse(run_cli) -> None:
 async def test_bad_resource_requests(run_cli) -> None:
     result = await run_cli("run", "--resource-requests", "cpu=1,disk=2", HELLO, "wf")
     assert result.exit_code == 2 and "unknown resource 'disk'" in result.stderr
+
+
+async def test_non_entity_attribute_is_a_usage_error(run_cli, write_module) -> None:
+    path = write_module(
+        """
+        from asyncrun import task
+
+        def helper(x: int) -> int:
+            return x
+
+        @task
+        def real(x: int) -> int:
+            return x
+        """
+    )
+    result = await run_cli("run", str(path), "helper", "--x", "1")
+    assert result.exit_code == 2
+    assert "'helper' is not a task, workflow or launch plan" in result.stderr and "real" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["sandbox", "--help"],
+        ["sandbox", "start", "--help"],
+        ["sandbox", "stop", "--help"],
+        ["sandbox", "status", "--help"],
+        ["sandbox", "serve", "--help"],
+        ["run", "remote-launchplan", "--help"],
+    ],
+    ids=" ".join,
+)
+async def test_every_subcommand_has_help(run_cli, args) -> None:
+    result = await run_cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert "Usage:" in result.stdout
