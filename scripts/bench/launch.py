@@ -50,7 +50,10 @@ async def asyncrun_round(endpoint: str, count: int, tag: str) -> float:
 
 def flytekit_round(python: Path, endpoint: str, count: int, tag: str) -> float:
     out = subprocess.run(
-        [str(python), "-c", FLYTEKIT_LOOP, endpoint, str(count), tag], check=True, capture_output=True, text=True
+        [str(python), "-c", FLYTEKIT_LOOP, endpoint, str(count), tag],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return count / json.loads(out.strip().splitlines()[-1])["seconds"]
 
@@ -62,9 +65,13 @@ async def register(endpoint: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--executions", type=int, default=500)
-    parser.add_argument("--flytekit-executions", type=int, default=60, help="flytekit is slow: fewer, same rate")
+    parser.add_argument(
+        "--flytekit-executions", type=int, default=60, help="flytekit is slow: fewer, same rate"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rpc-delay-ms", type=int, default=50)
     parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
@@ -78,13 +85,16 @@ def main() -> int:
         for round_ in range(args.rounds):
             ours.append(asyncio.run(asyncrun_round(sb.endpoint, args.executions, f"a{round_}x")))
             if fk:
-                theirs.append(flytekit_round(fk / "python", sb.endpoint, args.flytekit_executions, f"f{round_}x"))
+                theirs.append(
+                    flytekit_round(fk / "python", sb.endpoint, args.flytekit_executions, f"f{round_}x")
+                )
     print(f"machine: {machine()}")
     print(f"sandbox rpc delay: {args.rpc_delay_ms} ms; rounds: {args.rounds} (alternating)")
     print(f"asyncrun client.run x{args.executions}:        median {median(ours):8.1f} launches/s  {ours}")
     if theirs:
         ratio = median(ours) / median(theirs)
-        print(f"flytekit FlyteRemote.execute x{args.flytekit_executions}: median {median(theirs):8.1f} launches/s  {theirs}")
+        label = f"flytekit FlyteRemote.execute x{args.flytekit_executions}:"
+        print(f"{label} median {median(theirs):8.1f} launches/s  {theirs}")
         print(f"ratio {ratio:.1f}x; target >= {TARGET:.0f}x: {verdict(ratio >= TARGET)}")
     else:
         print("flytekit not found (use --setup or --flytekit-bin): no comparison")

@@ -20,7 +20,7 @@ from pathlib import Path
 from _common import BIN, ROOT, flytekit_bin, machine, median, sandbox, timed, verdict, wait_idle
 
 TARGET = 1 / 3
-FLYTEKIT_HELLO = '''from flytekit import task, workflow
+FLYTEKIT_HELLO = """from flytekit import task, workflow
 
 
 @task
@@ -36,11 +36,13 @@ def shout(s: str, times: int = 1) -> str:
 @workflow
 def wf(name: str = "world", times: int = 2) -> str:
     return shout(s=say_hello(name=name), times=times)
-'''
+"""
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
@@ -65,12 +67,18 @@ def main() -> int:
             (work / "f" / "hello.py").write_text(f"# round {round_}\n{FLYTEKIT_HELLO}")
             for state in ("cold", "unchanged"):
                 results[state]["a"].append(
-                    timed([str(BIN / "asyncrun"), "run", "--remote", "hello.py", "wf"], cwd=work / "a", env=env)
+                    timed(
+                        [str(BIN / "asyncrun"), "run", "--remote", "hello.py", "wf"], cwd=work / "a", env=env
+                    )
                 )
                 wait_idle(sb.endpoint)
                 if fk:
                     results[state]["f"].append(
-                        timed([str(fk / "pyflyte"), "run", "--remote", "hello.py", "wf"], cwd=work / "f", env=env)
+                        timed(
+                            [str(fk / "pyflyte"), "run", "--remote", "hello.py", "wf"],
+                            cwd=work / "f",
+                            env=env,
+                        )
                     )
                     wait_idle(sb.endpoint)
     print(f"machine: {machine()}")

@@ -57,7 +57,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 task_id.version = f"bench-{i}"
                 spec.template.id = task_id
                 async with semaphore:
-                    await client._admin("create_task", admin.TaskCreateRequest(id=task_id, spec=spec), read=False)
+                    await client._admin(
+                        "create_task", admin.TaskCreateRequest(id=task_id, spec=spec), read=False
+                    )
 
             start = time.perf_counter()
             await asyncio.gather(*(register(i) for i in range(args.registrations)))
@@ -77,9 +79,10 @@ async def main_async(args: argparse.Namespace) -> None:
 
     task_process = _time_task_process(project)
     print(f"machine: {machine()}")
-    print(f"registrations:       {reg_rate:8.1f} /s  ({args.registrations} CreateTask, {args.concurrency} at a time)")
-    print(f"executions (e2e):    {exec_rate:8.1f} /s  ({args.executions} single-task runs, {args.concurrency} at a time)")
-    print(f"one task process:    {task_process * 1000:8.0f} ms wall (asyncrun-execute: start Python, import, run)")
+    at_once = f"{args.concurrency} at a time"
+    print(f"registrations:       {reg_rate:8.1f} /s  ({args.registrations} CreateTask, {at_once})")
+    print(f"executions (e2e):    {exec_rate:8.1f} /s  ({args.executions} single-task runs, {at_once})")
+    print(f"one task process:    {task_process * 1000:8.0f} ms wall (asyncrun-execute: start, import, run)")
     print(f"target >= {TARGET:.0f} executions/s: {verdict(exec_rate >= TARGET)}")
     print(
         "where the time goes: each execution is one task process; with 2 cores about "
@@ -104,8 +107,19 @@ def _time_task_process(project: Path) -> float:
     for _ in range(5):
         start = time.perf_counter()
         subprocess.run(
-            [str(BIN / "asyncrun-execute"), "--inputs", str(work / "inputs.pb"), "--output-prefix", str(work / "out"),
-             "--dest-dir", str(project), "--task-module", "bench_tasks", "--task-name", "inc"],
+            [
+                str(BIN / "asyncrun-execute"),
+                "--inputs",
+                str(work / "inputs.pb"),
+                "--output-prefix",
+                str(work / "out"),
+                "--dest-dir",
+                str(project),
+                "--task-module",
+                "bench_tasks",
+                "--task-name",
+                "inc",
+            ],
             check=True,
             cwd=work,
         )
@@ -114,7 +128,9 @@ def _time_task_process(project: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--executions", type=int, default=100)
     parser.add_argument("--registrations", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)

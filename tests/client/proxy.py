@@ -59,7 +59,9 @@ class _Forwarding:
             lose_reply = fail and self.plan.rng.random() < self.plan.lost_reply_share
             if fail and not lose_reply:
                 raise GRPCError(Status.UNAVAILABLE, "injected: unavailable before the call")
-            async with self.upstream.request(path, handler.cardinality, handler.request_type, handler.reply_type) as up:
+            async with self.upstream.request(
+                path, handler.cardinality, handler.request_type, handler.reply_type
+            ) as up:
                 await up.send_message(request, end=True)
                 reply = await up.recv_message()
             if lose_reply:
@@ -76,7 +78,9 @@ class Proxy:
     plan: FaultPlan
 
 
-async def start_proxy(upstream_host: str, upstream_port: int, plan: FaultPlan | None = None) -> tuple[Proxy, Server, Channel]:
+async def start_proxy(
+    upstream_host: str, upstream_port: int, plan: FaultPlan | None = None
+) -> tuple[Proxy, Server, Channel]:
     plan = plan or FaultPlan()
     log: list[Recorded] = []
     upstream = Channel(upstream_host, upstream_port)

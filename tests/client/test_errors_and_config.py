@@ -43,7 +43,10 @@ def test_specific_mappings() -> None:
 
 
 def test_connection_refused_is_unreachable() -> None:
-    with pytest.raises(UnreachableError, match="cannot reach the control plane at h:1"), map_grpc_errors("h:1"):
+    with (
+        pytest.raises(UnreachableError, match="cannot reach the control plane at h:1"),
+        map_grpc_errors("h:1"),
+    ):
         raise ConnectionRefusedError(111, "Connection refused")
 
 
@@ -93,9 +96,15 @@ def test_no_config_means_the_local_sandbox(tmp_path) -> None:
 
 def test_flytectl_yaml_and_environment(tmp_path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("admin:\n  endpoint: dns:///flyte.example.com:443\n  insecure: false\nconsole:\n  endpoint: https://c\n")
+    path.write_text(
+        "admin:\n  endpoint: dns:///flyte.example.com:443\n  insecure: false\nconsole:\n  endpoint: https://c\n"
+    )
     config = load_config(path, env={"HOME": str(tmp_path)})
-    assert (config.endpoint, config.insecure, config.console_url) == ("flyte.example.com:443", False, "https://c/console")
+    assert (config.endpoint, config.insecure, config.console_url) == (
+        "flyte.example.com:443",
+        False,
+        "https://c/console",
+    )
     via_env = load_config(env={"HOME": str(tmp_path), "FLYTECTL_CONFIG": str(path)})
     assert via_env.endpoint == "flyte.example.com:443"
     home_default = tmp_path / ".flyte" / "config.yaml"

@@ -24,7 +24,9 @@ async def asyncrun(*args: str) -> tuple[int, str, str]:
 
 
 async def test_workflow_with_wait_prints_outputs(sandbox_env) -> None:
-    code, out, err = await asyncrun("run", "--remote", "--wait", "--name", "hello-wf", HELLO, "wf", "--name", "x")
+    code, out, err = await asyncrun(
+        "run", "--remote", "--wait", "--name", "hello-wf", HELLO, "wf", "--name", "x"
+    )
     assert code == 0, err
     assert out.strip() == "HELLO X HELLO X"
     assert "Execution hello-wf created" in err and "SUCCEEDED" in err
@@ -66,7 +68,9 @@ async def test_remote_entities(sandbox_env) -> None:
     assert (code, out.strip()) == (0, "HELLO WORLD"), err
     code, out, _ = await asyncrun("run", "remote-task")
     assert {"hello.say_hello", "hello.shout"} <= set(out.split())
-    code, out, err = await asyncrun("run", "--wait", "remote-task", "hello.shout", "--s", "hey", "--times", "2")
+    code, out, err = await asyncrun(
+        "run", "--wait", "remote-task", "hello.shout", "--s", "hey", "--times", "2"
+    )
     assert (code, out.strip()) == (0, "HEY HEY"), err
 
 
@@ -78,7 +82,9 @@ async def test_remote_launchplan_with_version(sandbox_env) -> None:
     async with Client.from_config() as client:
         lp = await client.fetch_launch_plan("hello.wf")
     version = lp.id.version
-    code, out, err = await asyncrun("run", "--wait", "remote-launchplan", f"hello.wf:{version}", "--name", "v")
+    code, out, err = await asyncrun(
+        "run", "--wait", "remote-launchplan", f"hello.wf:{version}", "--name", "v"
+    )
     assert (code, out.strip()) == (0, "HELLO V HELLO V"), err
     code, out, err = await asyncrun("run", "remote-launchplan", "hello.wf:nosuchversion")
     assert code == 1 and "Traceback" not in err

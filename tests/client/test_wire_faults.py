@@ -27,10 +27,9 @@ def import_hello():
 
 def official_request_type(path: str):
     """The official flyteidl request class of an RPC, from the installed descriptors."""
-    from google.protobuf import descriptor_pool, message_factory
-
-    import flyteidl.service.admin_pb2  # noqa: F401 - registers the descriptors
+    import flyteidl.service.admin_pb2
     import flyteidl.service.dataproxy_pb2  # noqa: F401
+    from google.protobuf import descriptor_pool, message_factory
 
     service_name, method_name = path.strip("/").split("/")
     service = descriptor_pool.Default().FindServiceByName(service_name)
@@ -60,9 +59,22 @@ async def test_every_request_decodes_with_official_flyteidl(proxy, sandbox, monk
             pass  # it may have finished already; the request itself is what is checked
     paths = {record.path for record in proxy.log}
     for expected in (
-        "CreateUploadLocation", "CreateTask", "CreateWorkflow", "CreateLaunchPlan", "CreateExecution",
-        "GetExecution", "GetExecutionData", "GetActiveLaunchPlan", "ListWorkflows", "GetLaunchPlan",
-        "ListTasks", "GetTask", "ListLaunchPlanIds", "ListWorkflowIds", "ListTaskIds", "ListExecutions",
+        "CreateUploadLocation",
+        "CreateTask",
+        "CreateWorkflow",
+        "CreateLaunchPlan",
+        "CreateExecution",
+        "GetExecution",
+        "GetExecutionData",
+        "GetActiveLaunchPlan",
+        "ListWorkflows",
+        "GetLaunchPlan",
+        "ListTasks",
+        "GetTask",
+        "ListLaunchPlanIds",
+        "ListWorkflowIds",
+        "ListTaskIds",
+        "ListExecutions",
         "TerminateExecution",
     ):
         assert any(p.endswith("/" + expected) for p in paths), expected

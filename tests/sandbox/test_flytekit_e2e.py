@@ -10,11 +10,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
 BIN = Path(sys.executable).parent
 PYFLYTE = str(BIN / "pyflyte")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 WORKFLOWS = textwrap.dedent(
     """
@@ -157,10 +157,11 @@ async def test_asyncrun_launches_a_launch_plan_registered_by_pyflyte(sandbox, pr
 
 
 async def test_pyflyte_launches_a_launch_plan_registered_by_asyncrun(sandbox, project: Path) -> None:
-    hello = Path(__file__).resolve().parents[2] / "examples" / "hello.py"
-    code, out = await asyncrun_cli(sandbox, "run", "--remote", str(hello), "wf")
+    code, out = await asyncrun_cli(sandbox, "run", "--remote", str(EXAMPLES / "hello.py"), "wf")
     assert code == 0, out
-    code, out = await pyflyte(sandbox, project, "--name", "pyflyte-on-ours", "remote-launchplan", "hello.wf", "--name", "q")
+    code, out = await pyflyte(
+        sandbox, project, "--name", "pyflyte-on-ours", "remote-launchplan", "hello.wf", "--name", "q"
+    )
     assert code == 0, out
     outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "pyflyte-on-ours", str)
     assert outputs == {"o0": "HELLO Q HELLO Q"}

@@ -31,7 +31,14 @@ def free_port() -> int:
 def sandbox_cmd(action: str, data_dir: Path, port: int, http_port: int) -> list[str]:
     cmd = [ASYNCRUN, "sandbox", action, "--data-dir", str(data_dir)]
     if action == "start":
-        cmd += ["--port", str(port), "--http-port", str(http_port), "--task-path", str(Path(sys.executable).parent)]
+        cmd += [
+            "--port",
+            str(port),
+            "--http-port",
+            str(http_port),
+            "--task-path",
+            str(Path(sys.executable).parent),
+        ]
     return cmd
 
 
