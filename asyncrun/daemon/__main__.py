@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from functools import partial
 from pathlib import Path
 
 from ._paths import DaemonAlreadyRunningError, DaemonPathError, acquire_daemon_lock
-from ._settings import DaemonSettings
+from ._settings import ENV_PREFIX, FIELD_HELP, DaemonSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     for f in fields(DaemonSettings):
         kind = {"Path": Path, "int": int}.get(str(f.type), float)
-        serve.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None)
+        variable = "ASYNCRUN_DAEMON_SOCKET" if f.name == "socket_path" else ENV_PREFIX + f.name.upper()
+        default = f.default if f.default is not MISSING else "the per-user default"
+        help_text = f"{FIELD_HELP[f.name]} Default: ${variable}, else {default}."
+        serve.add_argument(
+            f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None, help=help_text
+        )
     serve.add_argument(
         "--socket", dest="socket_path", type=Path, default=None, help="Alias of --socket-path."
     )

@@ -15,9 +15,9 @@ grpclib, betterproto2 or httpx, so `asyncrun wait/status/watch` start fast.
 
 from __future__ import annotations
 
+import os
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,6 @@ from ._control import ensure_running, resolve_socket
 from ._protocol import DaemonError, DaemonRequestError, DaemonUnavailableError, Target
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import AsyncIterator, Callable, Iterable
 
     from anyio.abc import SocketStream, TaskGroup
@@ -181,17 +180,18 @@ class DaemonConnection:
         await self._tg.__aenter__()
         try:
             await self._connect()
-        except BaseException as exc:
-            await self.__aexit__(type(exc), exc, exc.__traceback__)
+        except BaseException:
+            await self.__aexit__(None, None, None)
             raise
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self._drop_stream()
         if self._tg is not None:
-            self._tg.cancel_scope.cancel()
-            await self._tg.__aexit__(*exc_info)
-            self._tg = None
+            tg, self._tg = self._tg, None
+            tg.cancel_scope.cancel()
+            # The block's own exception propagates as it is, not wrapped in an ExceptionGroup.
+            await tg.__aexit__(None, None, None)
 
     @property
     def connected(self) -> bool:
@@ -421,7 +421,7 @@ class DaemonConnection:
         are terminated. The result's `exit_code` is what the CLI should exit with.
         """
         wanted = list(ids)
-        subscriber = uuid.uuid4().hex  # the same across reconnects, so the daemon counts one waiter
+        subscriber = os.urandom(16).hex()  # the same across reconnects, so the daemon counts one waiter
         deadline = None if timeout is None else time.monotonic() + timeout
         target_json = _target(target).to_json()
         rounds = 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from ._paths import (
 from ._protocol import DaemonError, DaemonUnavailableError
 
 if TYPE_CHECKING:
+    import subprocess
+
     from ._settings import DaemonSettings
 
 _SPAWNED: list[subprocess.Popen[bytes]] = []  # kept so they are reaped, not left as zombies
@@ -91,6 +92,8 @@ def spawn_command(socket_path: Path, settings: DaemonSettings | None = None) -> 
 
 
 def _spawn(socket_path: Path, settings: DaemonSettings | None) -> subprocess.Popen[bytes]:
+    import subprocess  # only when a daemon has to be started
+
     for old in list(_SPAWNED):
         if old.poll() is not None:
             _SPAWNED.remove(old)

@@ -265,8 +265,12 @@ class Journal:
         ]
 
     def prune(self, finished_before: float) -> list[Key]:
-        """Drop settled executions that finished before `finished_before` and have no journaled waiter."""
+        """Drop settled executions that finished before `finished_before` and have no journaled waiter.
+
+        Journaled waits older than that go first: their CLI died with an old daemon and never came back.
+        """
         with self._transaction():
+            self._conn.execute("DELETE FROM subscribers WHERE created_at < ?", (finished_before,))
             keys: list[Key] = [
                 (e, p, d, n)
                 for e, p, d, n in self._conn.execute(

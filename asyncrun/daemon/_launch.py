@@ -13,7 +13,7 @@ from ..client import ExecutionId, ExecutionOptions
 if TYPE_CHECKING:
     from ..client import Execution, RemoteEntity
     from ._poller import Endpoint
-    from ._protocol import Launch
+    from ._requests import Launch
 
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the one FlyteAdmin and Client.new_execution_name use
 _PINNED_TTL = 3600.0  # a registered version never changes

@@ -14,11 +14,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,6 +57,9 @@ def short_enough(path: Path) -> Path:
     """`path`, or a short stand-in under /tmp when it does not fit in a socket address."""
     if len(os.fsencode(path)) <= _MAX_SUN_PATH:
         return path
+    import hashlib  # imported here: the CLI's usual path never needs it
+    import tempfile
+
     digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"asyncrun-{os.getuid()}-{digest}" / SOCKET_NAME
 

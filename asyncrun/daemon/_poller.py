@@ -47,6 +47,7 @@ log = logging.getLogger("asyncrun.daemon")
 MAX_OUTPUTS_BYTES = 1 << 20  # larger outputs are not kept; the caller fetches them with the client
 MISSES_BEFORE_CHECK = 3  # a run absent from this many lists is looked up once, to tell "gone" from "lagging"
 OUTPUT_ATTEMPTS = 5
+JOIN_WINDOW = 0.05  # runs tracked this close together share their first tick
 
 
 class TokenBucket:
@@ -194,7 +195,7 @@ class Poller:
         """Poll `item` from the next tick on; a short delay lets a burst of tracks share that tick."""
         self.items[item.name] = item
         if item.needs_polling:
-            item.next_due = time.monotonic() + 0.05
+            item.next_due = time.monotonic() + JOIN_WINDOW
             item.interval = 0.0
             self._wake.set()
 
@@ -243,7 +244,10 @@ class Poller:
 
     async def poll_once(self, active: list[Tracked], now: float) -> int:
         """One tick: every due run (and those due within half their interval), one call per page."""
-        due = sorted((t for t in active if t.next_due <= now + t.interval / 2), key=lambda t: t.next_due)
+        due = sorted(
+            (t for t in active if t.next_due <= now + max(t.interval / 2, JOIN_WINDOW)),
+            key=lambda t: t.next_due,
+        )
         size = self.settings.page_size
         pages = [due[i : i + size] for i in range(0, len(due), size)]
         calls_before = self.list_calls

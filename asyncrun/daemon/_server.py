@@ -23,6 +23,7 @@ from anyio.abc import SocketAttribute
 
 from .._version import __version__
 from . import _protocol as p
+from . import _requests as r
 from ._journal import Journal
 from ._paths import PidInfo, acquire_daemon_lock, ensure_private_dir, pid_path
 from ._service import Service
@@ -125,18 +126,18 @@ class Connection:
 
     async def _on_line(self, line: bytes, requests: TaskGroup) -> None:
         try:
-            request = p.parse_request(p.decode(line))
+            request = r.parse_request(p.decode(line))
         except p.ProtocolError as exc:
             await self.send_reply(p.error_reply(exc.request_id, exc.code, exc.message))
             return
         rid = request.request_id
-        if isinstance(request, p.Hello):
+        if isinstance(request, r.Hello):
             await self.send_reply(self._hello(request))
         elif not self.greeted:
             await self.send_reply(
                 p.error_reply(rid, p.HANDSHAKE_REQUIRED, 'send {"op": "hello", "version": 1} first')
             )
-        elif isinstance(request, p.Cancel):
+        elif isinstance(request, r.Cancel):
             entry = self.requests.get(request.request)
             if entry is not None:
                 entry[1].cancel()
@@ -152,7 +153,7 @@ class Connection:
             self.requests[key] = (request.op, scope)
             requests.start_soon(self._run, request, key, scope)
 
-    def _hello(self, request: p.Hello) -> JSON:
+    def _hello(self, request: r.Hello) -> JSON:
         if request.version not in p.SUPPORTED_VERSIONS:
             return p.error_reply(
                 request.request_id,
@@ -164,7 +165,7 @@ class Connection:
         self.greeted = True
         return p.reply(request.request_id, version=request.version, daemon=self.service.daemon_info())
 
-    async def _run(self, request: p.Request, key: object, scope: anyio.CancelScope) -> None:
+    async def _run(self, request: r.Request, key: object, scope: anyio.CancelScope) -> None:
         with scope:
             try:
                 answer = await self.service.handle(self, request)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+    from . import _requests as r
     from ._journal import Journal
     from ._protocol import JSON
     from ._settings import DaemonSettings
@@ -148,7 +149,7 @@ class Service:
 
     # ---------------------------------------------------------------- dispatch
 
-    async def handle(self, sink: EventSink, request: p.Request) -> JSON:
+    async def handle(self, sink: EventSink, request: r.Request) -> JSON:
         """The final reply to `request`; every failure becomes an error reply."""
         handler = getattr(self, f"_on_{request.op}", None)
         if handler is None:
@@ -173,7 +174,7 @@ class Service:
 
     # ---------------------------------------------------------------- handlers
 
-    async def _on_track(self, sink: EventSink, request: p.Track) -> JSON:
+    async def _on_track(self, sink: EventSink, request: r.Track) -> JSON:
         endpoint, keys = await self._resolve(request.target, request.ids)
         items = [self._ensure(key, endpoint) for key in keys]
         for item in items:
@@ -183,7 +184,7 @@ class Service:
         await self._save_and_poll(items)
         return p.reply(request.request_id, executions=[self._state(t) for t in items])
 
-    async def _on_untrack(self, sink: EventSink, request: p.Untrack) -> JSON:
+    async def _on_untrack(self, sink: EventSink, request: r.Untrack) -> JSON:
         _, keys = await self._resolve(request.target, request.ids)
         forgotten = 0
         changed = []
@@ -201,19 +202,9 @@ class Service:
         await self.journal.call(self.journal.delete, [k for k in keys if k not in self.items])
         return p.reply(request.request_id, untracked=forgotten, still_wanted=len(changed))
 
-    async def _on_wait(self, sink: EventSink, request: p.Wait) -> JSON:
+    async def _on_wait(self, sink: EventSink, request: r.Wait) -> JSON:
         endpoint, keys = await self._resolve(request.target, request.ids)
         items = [self._ensure(key, endpoint) for key in keys]
-        if request.outputs:
-            for item in items:
-                self._want_outputs(item)
-        await self._save_and_poll(items)
-        subscriber_id = request.subscriber or uuid.uuid4().hex
-        fresh = set(
-            await self.journal.call(self.journal.add_subscriber, subscriber_id, keys, request.wait_for)
-        )
-        for item in items:
-            item.durable_subscribers += item.key in fresh
         sub = Subscriber(
             sink,
             request.request_id,
@@ -222,10 +213,21 @@ class Service:
             outputs=request.outputs,
             events=request.events,
         )
+        # Subscribed before the first await, so no other request can forget these runs under us.
         for item in items:
             item.subscribers.add(sub)
+        subscriber_id = request.subscriber or uuid.uuid4().hex
         finished = False
         try:
+            if request.outputs:
+                for item in items:
+                    self._want_outputs(item)
+            await self._save_and_poll(items)
+            fresh = set(
+                await self.journal.call(self.journal.add_subscriber, subscriber_id, keys, request.wait_for)
+            )
+            for item in items:
+                item.durable_subscribers += item.key in fresh
             sub.deliver([self._state(t, with_outputs=request.outputs) for t in items])
             self._tell_endpoint_health(sub, {endpoint.name})
             with anyio.move_on_after(request.timeout):
@@ -252,7 +254,7 @@ class Service:
             executions=[self._state(t, with_outputs=request.outputs) for t in items],
         )
 
-    async def _on_status(self, sink: EventSink, request: p.Status) -> JSON:
+    async def _on_status(self, sink: EventSink, request: r.Status) -> JSON:
         info = self.daemon_info()
         if request.ids:
             endpoint, keys = await self._resolve(request.target, request.ids)
@@ -265,12 +267,11 @@ class Service:
         )
         return p.reply(request.request_id, daemon=info, executions=states)
 
-    async def _on_watch(self, sink: EventSink, request: p.Watch) -> JSON:
+    async def _on_watch(self, sink: EventSink, request: r.Watch) -> JSON:
         items: list[Tracked]
         if request.ids:
             endpoint, keys = await self._resolve(request.target, request.ids)
             items = [self._ensure(key, endpoint) for key in keys]
-            await self._save_and_poll(items)
             sub = Subscriber(sink, request.request_id, None)  # a watch ends only when cancelled
             for item in items:
                 item.subscribers.add(sub)
@@ -281,6 +282,8 @@ class Service:
             self.watchers.add(sub)
             names = set(self.endpoints)
         try:
+            if request.ids:
+                await self._save_and_poll(items)
             for start in range(0, max(len(items), 1), _SNAPSHOT_CHUNK):
                 chunk = items[start : start + _SNAPSHOT_CHUNK]
                 sub.send("snapshot", executions=[self._state(t) for t in chunk], total=len(items))
@@ -294,7 +297,7 @@ class Service:
                     self._forget(item)
         raise AssertionError("unreachable")  # pragma: no cover - sleep_forever only ends by cancellation
 
-    async def _on_launch(self, sink: EventSink, request: p.Launch) -> JSON:
+    async def _on_launch(self, sink: EventSink, request: r.Launch) -> JSON:
         config = self._config(request.target)
         endpoint = await self._endpoint(config)
         execution, created = await self.launcher.launch(endpoint, config.project, config.domain, request)
@@ -307,7 +310,7 @@ class Service:
         await self._save_and_poll([item])
         return p.reply(request.request_id, execution=self._state(item), created=created)
 
-    async def _on_terminate(self, sink: EventSink, request: p.Terminate) -> JSON:
+    async def _on_terminate(self, sink: EventSink, request: r.Terminate) -> JSON:
         endpoint, keys = await self._resolve(request.target, request.ids)
         results: list[JSON] = []
         for key in keys:
@@ -328,7 +331,7 @@ class Service:
                 self._poll(item)  # poll it again soon: ABORTED should show without waiting a full interval
         return p.reply(request.request_id, results=results)
 
-    async def _on_shutdown(self, sink: EventSink, request: p.Shutdown) -> JSON:
+    async def _on_shutdown(self, sink: EventSink, request: r.Shutdown) -> JSON:
         self.shutdown_requested.set()
         return p.reply(request.request_id, stopping=True)
 
@@ -336,6 +339,7 @@ class Service:
 
     async def states_changed(self, items: list[Tracked]) -> None:
         """Journal, then fan one `update` event per subscriber out over every changed run."""
+        items = [item for item in items if self.items.get(item.key) is item]  # not resurrect forgotten ones
         await self.journal.call(self.journal.save, items)
         plain: dict[Key, JSON] = {}
         full: dict[Key, JSON] = {}

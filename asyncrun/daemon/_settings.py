@@ -17,6 +17,23 @@ from ._paths import default_journal_path, default_socket_path
 
 ENV_PREFIX = "ASYNCRUN_DAEMON_"
 
+# One line of help per knob, for `python -m asyncrun.daemon serve --help` and the CLI's options.
+FIELD_HELP = {
+    "socket_path": "Unix socket to serve on.",
+    "journal_path": "SQLite journal of tracked executions.",
+    "idle_timeout": "Exit after this many seconds with no connection and nothing to poll (0: never).",
+    "min_interval": "Poll interval, in seconds, of a run that is young or just changed phase.",
+    "max_interval": "Poll interval a long, unchanging run slows down to.",
+    "page_size": "Execution names per ListExecutions call.",
+    "page_concurrency": "List calls of one tick in flight at once.",
+    "rate": "Admin calls per second per endpoint, shared by every poller and launch.",
+    "burst": "Calls an idle endpoint may make at once.",
+    "call_timeout": "Deadline of one poll call, in seconds; past it the endpoint counts as unreachable.",
+    "backoff_base": "First backoff after a failed call, in seconds (doubles, with jitter).",
+    "backoff_cap": "Longest backoff, in seconds.",
+    "retention": "Seconds a finished run stays in the journal.",
+}
+
 
 @dataclass(frozen=True)
 class DaemonSettings:

@@ -1,0 +1,170 @@
+"""A scripted FlyteAdmin for daemon tests: phases per execution, call counting, silence and faults.
+
+A real grpclib server on 127.0.0.1 implementing the four AdminService calls the daemon makes
+(ListExecutions with `value_in(name, …)`, GetExecution, GetExecutionData, TerminateExecution).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections import Counter
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+from grpclib.server import Server
+
+from asyncrun._proto.flyteidl import admin, core
+from asyncrun._proto.flyteidl.service import AdminServiceBase
+
+PROJECT = "flytesnacks"
+DOMAIN = "development"
+_VALUE_IN = re.compile(r"value_in\(name,([^)]*)\)")
+
+
+@dataclass
+class StubRun:
+    name: str
+    phase: str = "RUNNING"
+    error: tuple[str, str] | None = None
+    outputs: dict[str, int] = field(default_factory=dict)
+    changed_at: float = 0.0  # time.monotonic() of the last scripted change
+
+
+class StubAdmin(AdminServiceBase):
+    """Scripted executions of one project/domain; every call is counted per method."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, StubRun] = {}
+        self.calls: Counter[str] = Counter()
+        self.list_sizes: list[int] = []  # names asked for by each ListExecutions call
+        self.list_names: list[list[str]] = []  # and the names themselves, in call order
+        self.fail_with: Status | None = None
+        self._silence: anyio.Event | None = None
+
+    # ---------------------------------------------------------------- scripting
+
+    def add(self, name: str, phase: str = "RUNNING", **outputs: int) -> StubRun:
+        run = self.runs[name] = StubRun(name, phase, outputs=dict(outputs), changed_at=time.monotonic())
+        return run
+
+    def set_phase(self, name: str, phase: str, *, error: tuple[str, str] | None = None) -> float:
+        """Change a run's phase; returns the monotonic time of the change."""
+        run = self.runs[name]
+        run.phase, run.error, run.changed_at = phase, error, time.monotonic()
+        return run.changed_at
+
+    def silence(self) -> None:
+        """Stop answering: every call hangs until `resume()` (like a wedged control plane)."""
+        if self._silence is None:
+            self._silence = anyio.Event()
+
+    def resume(self) -> None:
+        if self._silence is not None:
+            self._silence.set()
+            self._silence = None
+
+    def reset_counts(self) -> None:
+        self.calls.clear()
+        self.list_sizes.clear()
+        self.list_names.clear()
+
+    def calls_per_sweep(self) -> list[int]:
+        """ListExecutions calls per sweep, as seen from here: a sweep ends when a name is asked again."""
+        sweeps: list[int] = []
+        seen: set[str] = set()
+        for names in self.list_names:
+            if not sweeps or seen.intersection(names):
+                sweeps.append(0)
+                seen = set()
+            sweeps[-1] += 1
+            seen.update(names)
+        return sweeps
+
+    async def _gate(self, method: str) -> None:
+        self.calls[method] += 1
+        if self._silence is not None:
+            await self._silence.wait()
+        if self.fail_with is not None:
+            raise GRPCError(self.fail_with, f"stub says {self.fail_with.name}")
+
+    def _message(self, run: StubRun) -> admin.Execution:
+        error = None
+        if run.error is not None:
+            error = core.ExecutionError(
+                code=run.error[0], message=run.error[1], kind=core.ExecutionErrorErrorKind.USER
+            )
+        return admin.Execution(
+            id=core.WorkflowExecutionIdentifier(project=PROJECT, domain=DOMAIN, name=run.name),
+            closure=admin.ExecutionClosure(phase=core.WorkflowExecutionPhase[run.phase], error=error),
+        )
+
+    # ---------------------------------------------------------------- AdminService
+
+    async def list_executions(self, message: admin.ResourceListRequest) -> admin.ExecutionList:
+        await self._gate("list_executions")
+        match = _VALUE_IN.search(message.filters)
+        names = match.group(1).split(";") if match else list(self.runs)
+        self.list_sizes.append(len(names))
+        self.list_names.append(names)
+        if message.id is None or (message.id.project, message.id.domain) != (PROJECT, DOMAIN):
+            return admin.ExecutionList()
+        rows = [self._message(self.runs[n]) for n in names if n in self.runs]
+        offset = int(message.token or 0)
+        limit = message.limit or 100
+        page = rows[offset : offset + limit]
+        token = str(offset + limit) if offset + limit < len(rows) else ""
+        return admin.ExecutionList(executions=page, token=token)
+
+    async def get_execution(self, message: admin.WorkflowExecutionGetRequest) -> admin.Execution:
+        await self._gate("get_execution")
+        run = self.runs.get(message.id.name if message.id else "")
+        if run is None:
+            raise GRPCError(Status.NOT_FOUND, "no such execution")
+        return self._message(run)
+
+    async def get_execution_data(
+        self, message: admin.WorkflowExecutionGetDataRequest
+    ) -> admin.WorkflowExecutionGetDataResponse:
+        await self._gate("get_execution_data")
+        run = self.runs.get(message.id.name if message.id else "")
+        if run is None:
+            raise GRPCError(Status.NOT_FOUND, "no such execution")
+        literals = {
+            key: core.Literal(scalar=core.Scalar(primitive=core.Primitive(integer=value)))
+            for key, value in run.outputs.items()
+        }
+        return admin.WorkflowExecutionGetDataResponse(full_outputs=core.LiteralMap(literals=literals))
+
+    async def terminate_execution(
+        self, message: admin.ExecutionTerminateRequest
+    ) -> admin.ExecutionTerminateResponse:
+        await self._gate("terminate_execution")
+        run = self.runs.get(message.id.name if message.id else "")
+        if run is None:
+            raise GRPCError(Status.NOT_FOUND, "no such execution")
+        self.set_phase(run.name, "ABORTED")
+        return admin.ExecutionTerminateResponse()
+
+
+@asynccontextmanager
+async def serving(stub: StubAdmin) -> Any:
+    """Serve `stub` on a free loopback port; yields its `host:port`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    server = Server([stub])
+    await server.start(sock=sock)
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stub.resume()
+        server.close()
+        await server.wait_closed()
+        sock.close()
