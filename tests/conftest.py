@@ -10,8 +10,20 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path, monkeypatch):
-    """Every test gets its own state folder, so caches and journals never leak between tests."""
+    """Every test gets its own state folder (caches, journals, its own daemon); a daemon the test
+    started is stopped afterwards."""
     monkeypatch.setenv("ASYNCRUN_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("ASYNCRUN_DAEMON_SOCKET", raising=False)
+    yield
+    from asyncrun.daemon._paths import default_socket_path
+
+    socket_path = default_socket_path()
+    if socket_path.exists():
+        import anyio
+
+        from asyncrun.daemon import stop_daemon
+
+        anyio.run(lambda: stop_daemon(socket_path=socket_path, grace=5))
 
 
 @pytest.fixture

@@ -16,6 +16,13 @@ from .._version import __version__
 SUBCOMMANDS = {
     "run": ("asyncrun.cli._run:run", "Run a task, workflow or launch plan from a Python file."),
     "sandbox": ("asyncrun.cli._sandbox:sandbox", "Start, stop or inspect the local sandbox (a FlyteAdmin)."),
+    "daemon": (
+        "asyncrun.cli._daemon:daemon",
+        "Start, stop or inspect the per-user daemon that follows runs.",
+    ),
+    "wait": ("asyncrun.cli._wait:wait", "Wait for executions (through the daemon)."),
+    "status": ("asyncrun.cli._wait:status", "One line per tracked execution."),
+    "watch": ("asyncrun.cli._wait:watch", "Follow every tracked run live."),
 }
 
 

@@ -104,8 +104,9 @@ def _convert(data: dict[str, Any], interface: Interface, source: str, ctx: click
     return values
 
 
-def merge_inputs(ctx: click.Context, interface: Interface) -> dict[str, Any]:
-    """Inputs from the file, stdin and flags (in rising precedence); required ones enforced."""
+def merge_inputs(ctx: click.Context, interface: Interface, *, batch: bool = False) -> dict[str, Any]:
+    """Inputs from the file, stdin and flags (in rising precedence); required ones enforced
+    (except for `--batch`, whose lines supply the rest)."""
     values: dict[str, Any] = {}
     path = ctx.params.get(INPUTS_FILE)
     if path:

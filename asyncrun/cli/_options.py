@@ -44,6 +44,12 @@ class RunParams:
     cluster_pool: str = ""
     execution_cluster_label: str = ""
     output: str = "human"
+    wait_for: str = "terminal"
+    wait_timeout: float | None = None
+    abort_on_timeout: bool = False
+    no_daemon: bool = False
+    batch: str | None = None
+    max_inflight: int = 16
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunParams:
@@ -77,6 +83,12 @@ class RunParams:
             cluster_pool=options["cluster_pool"],
             execution_cluster_label=options["execution_cluster_label"],
             output=options["output"],
+            wait_for=options["wait_for"],
+            wait_timeout=options["wait_timeout"],
+            abort_on_timeout=options["abort_on_timeout"],
+            no_daemon=options["no_daemon"],
+            batch=options["batch"],
+            max_inflight=options["max_inflight"],
         )
 
 
@@ -212,6 +224,38 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default="human",
             show_default=True,
             help="`json` prints exactly one JSON object on stdout.",
+        ),
+        click.option(
+            "--wait-for",
+            type=click.Choice(["terminal", "running"]),
+            default="terminal",
+            show_default=True,
+            help="With --wait: return when the run has finished, or once it runs.",
+        ),
+        click.option(
+            "--wait-timeout",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="With --wait: stop waiting after this many seconds (exit 5); the run goes on.",
+        ),
+        click.option(
+            "--abort-on-timeout", is_flag=True, help="With --wait-timeout: terminate the run instead."
+        ),
+        click.option(
+            "--no-daemon", is_flag=True, help="With --wait: poll from this process, not the daemon."
+        ),
+        click.option(
+            "--batch",
+            default=None,
+            metavar="FILE.jsonl|-",
+            help="Launch one execution per JSON line of inputs (remote); a re-run starts nothing twice.",
+        ),
+        click.option(
+            "--max-inflight",
+            type=click.IntRange(min=1),
+            default=16,
+            show_default=True,
+            help="Batch runs at once.",
         ),
     ]
     for option in reversed(options):

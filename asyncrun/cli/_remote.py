@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from .._exceptions import ExecutionAbortedError, ExecutionError, ExecutionTimedOutError
+from .._exceptions import ExecutionAbortedError, ExecutionError, ExecutionTimedOutError, WaitTimeoutError
 from ._inputs import entity_params, merge_inputs
 from ._options import RunParams
 
@@ -106,12 +106,11 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
     )
     if human:
         say(f"Execution {execution.id.name} created: {execution.url}")
-    if params.wait:
-        execution = await client.wait(
-            execution,
-            poll_interval=params.poll_interval,
-            on_change=(lambda ex: say(f"  {ex.id.name}: {ex.phase}")) if human else None,
-        )
+    timed_out = False
+    if params.wait and params.no_daemon:
+        execution, timed_out = await wait_here(client, execution, params, human)
+    elif params.wait:
+        execution, timed_out = await wait_with_daemon(ctx, execution, params)
     if params.output == "json":
         click.echo(json.dumps(execution_json(execution)))
     elif execution.is_done and execution.outputs is not None:
@@ -120,8 +119,72 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
         render_outputs(execution.outputs, execution.output_types or {}, "human")
     if params.dump_snippet:
         click.echo(snippet(execution), err=human)
-    if params.wait:
+    if timed_out:
+        raise WaitTimeoutError(
+            f"stopped waiting for {execution.id.name} (--wait-timeout); it is {execution.phase}"
+        )
+    if params.wait and params.wait_for == "terminal":
         fail_on(execution)
+
+
+async def wait_here(
+    client: Client, execution: Execution, params: RunParams, human: bool
+) -> tuple[Execution, bool]:
+    """`--no-daemon`: poll from this process."""
+    try:
+        done = await client.wait(
+            execution,
+            poll_interval=params.poll_interval,
+            timeout=params.wait_timeout,
+            wait_for=params.wait_for,
+            on_change=(lambda ex: say(f"  {ex.id.name}: {ex.phase}")) if human else None,
+        )
+        return done, False
+    except WaitTimeoutError:
+        if params.abort_on_timeout:
+            await client.terminate(execution, "aborted: --wait-timeout passed")
+            say(f"terminated {execution.id.name} (--abort-on-timeout)")
+        return await client.get_execution(execution, with_outputs=False), True
+
+
+async def wait_with_daemon(
+    ctx: click.Context, execution: Execution, params: RunParams
+) -> tuple[Execution, bool]:
+    """The daemon follows the run (one poller for every waiting CLI); this process only listens."""
+    from ..client import ExecutionError as RunError
+    from ..client import Phase
+    from ._wait import wait_through_daemon
+
+    result = await wait_through_daemon(
+        ctx,
+        [str(execution.id)],
+        wait_for=params.wait_for,
+        timeout=params.wait_timeout,
+        abort_on_timeout=params.abort_on_timeout,
+        output=params.output,
+        project=params.project,
+        domain=params.domain,
+    )
+    state = result.executions[0]
+    error = None
+    if isinstance(state.error, dict):
+        error = RunError(
+            str(state.error.get("code", "")),
+            str(state.error.get("message", "")),
+            str(state.error.get("kind", "UNKNOWN")),
+        )
+    execution.phase = Phase(state.phase) if state.phase else execution.phase
+    execution.error = error
+    execution.outputs = state.outputs if isinstance(state.outputs, dict) else None
+    if execution.outputs is not None and execution.output_types:
+        from ..sdk._type_engine import from_jsonable
+
+        types = execution.output_types
+        execution.outputs = {
+            name: from_jsonable(value, types[name]) if name in types else value
+            for name, value in execution.outputs.items()
+        }
+    return execution, result.timed_out
 
 
 def execution_json(execution: Execution) -> dict[str, Any]:
@@ -241,4 +304,108 @@ class RemoteEntityCommand(click.Command):
 
     async def invoke(self, ctx: click.Context) -> Any:
         assert self.entity is not None
+        params: RunParams = ctx.find_object(RunParams) or RunParams()
+        if params.batch:
+            await launch_batch(ctx, self.entity, merge_inputs(ctx, self.entity.interface, batch=True))
+            return
         await launch(ctx, self.entity, merge_inputs(ctx, self.entity.interface))
+
+
+def read_batch(source: str) -> list[dict[str, Any]]:
+    """JSON lines of inputs from a file or `-` (stdin); blank lines are skipped."""
+    try:
+        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {source}: {exc.strerror}", param_hint="--batch") from None
+    lines: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"line {number} is not JSON: {exc.msg}", param_hint="--batch") from None
+        if not isinstance(value, dict):
+            raise click.BadParameter(f"line {number} must be a JSON object of inputs", param_hint="--batch")
+        lines.append(value)
+    return lines
+
+
+def batch_name(launch_id: Any, index: int, inputs: dict[str, Any]) -> str:
+    """The execution name of one batch line: the same line of the same batch always gets the same name,
+    so running a batch again attaches to its runs instead of starting them twice."""
+    import base64
+    import hashlib
+
+    key = json.dumps([str(launch_id), index, inputs], sort_keys=True, default=str)
+    digest = base64.b32encode(hashlib.sha256(key.encode()).digest()).decode().lower()
+    return "b" + digest[:19]
+
+
+async def launch_batch(ctx: click.Context, entity: Entity | RemoteEntity, flags: dict[str, Any]) -> None:
+    """`--batch`: one execution per line (flags apply to every line), at most --max-inflight at once,
+    each tracked by the daemon; a manifest line per execution at the end."""
+    import anyio
+
+    from .._exceptions import ExecutionError as RunFailed
+    from ..sdk._type_engine import from_jsonable, to_jsonable
+
+    params: RunParams = ctx.find_object(RunParams) or RunParams()
+    assert params.batch is not None
+    lines = read_batch(params.batch)
+    client = client_for(ctx)
+    remote = entity
+    if not hasattr(entity, "launch_id"):
+        remote = await client.register(entity, progress=say if params.output == "human" else (lambda _: None))
+    assert hasattr(remote, "launch_id")
+    specs = remote.interface.inputs
+    prepared: list[tuple[int, dict[str, Any], str]] = []
+    for index, line in enumerate(lines):
+        unknown = set(line) - set(specs)
+        if unknown:
+            raise click.BadParameter(
+                f"line {index + 1}: unknown input {', '.join(sorted(unknown))}", param_hint="--batch"
+            )
+        try:
+            values = {**flags, **{key: from_jsonable(value, specs[key].type) for key, value in line.items()}}
+        except Exception as exc:
+            raise click.BadParameter(f"line {index + 1}: {exc}", param_hint="--batch") from None
+        canonical = {key: to_jsonable(value, specs[key].type) for key, value in values.items()}
+        prepared.append((index, values, batch_name(remote.launch_id, index, canonical)))
+    limit = anyio.Semaphore(params.max_inflight)
+    manifest: list[dict[str, Any] | None] = [None] * len(prepared)
+
+    async def one(index: int, values: dict[str, Any], name: str) -> None:
+        async with limit:
+            execution = await client.run(remote, values, name=name, options=execution_options(params))
+            if params.wait:
+                execution, _ = await wait_with_daemon(ctx, execution, params)
+            manifest[index] = {"line": index + 1, **execution_json(execution)}
+
+    async with anyio.create_task_group() as tg:
+        for index, values, name in prepared:
+            tg.start_soon(one, index, values, name)
+    if not params.wait:
+        from ..daemon import DaemonConnection
+        from ._wait import target_for
+
+        async with DaemonConnection() as daemon:
+            await daemon.track(
+                [
+                    f"{m['execution']['project']}:{m['execution']['domain']}:{m['execution']['name']}"
+                    for m in manifest
+                    if m
+                ],
+                target=target_for(ctx, params.project, params.domain),
+            )
+    for entry in manifest:
+        click.echo(json.dumps(entry))
+    failed = [m for m in manifest if m and m["phase"] in ("FAILED", "ABORTED", "TIMED_OUT")]
+    if params.output == "human":
+        say(
+            f"{len(manifest)} executions ({len(failed)} did not succeed)"
+            if params.wait
+            else f"{len(manifest)} executions launched and tracked"
+        )
+    if failed:
+        raise RunFailed(f"{len(failed)} of {len(manifest)} batch executions did not succeed")

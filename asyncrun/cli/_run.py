@@ -103,6 +103,13 @@ class EntityCommand(click.Command):
 
     async def invoke(self, ctx: click.Context) -> Any:
         params: RunParams = ctx.find_object(RunParams) or RunParams()
+        if params.batch:
+            if not params.remote:
+                raise click.UsageError("--batch launches remote executions: add --remote", ctx)
+            from ._remote import launch_batch
+
+            await launch_batch(ctx, self.entity, merge_inputs(ctx, self.entity.interface, batch=True))
+            return
         inputs = merge_inputs(ctx, self.entity.interface)
         if params.remote:
             from ._remote import launch

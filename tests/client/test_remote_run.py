@@ -142,3 +142,44 @@ async def test_endpoint_down_is_one_line_within_seconds(monkeypatch, tmp_path) -
     assert time.monotonic() - start < 8
     assert code == 6
     assert len(err.strip().splitlines()) == 1 and "cannot reach" in err
+
+
+async def test_wait_without_daemon_and_wait_timeout(sandbox_env, tmp_path) -> None:
+    code, out, err = await asyncrun("run", "--remote", "--wait", "--no-daemon", HELLO, "wf", "--name", "nd")
+    assert (code, out.strip()) == (0, "HELLO ND HELLO ND"), err
+    slow = tmp_path / "slow_mod.py"
+    slow.write_text("import time\nfrom asyncrun import task\n\n@task\ndef nap(s: int) -> int:\n    time.sleep(s)\n    return s\n")
+    for extra in ([], ["--no-daemon"]):
+        code, out, err = await asyncrun(
+            "run", "--remote", "--wait", "--wait-timeout", "0.5", *extra, str(slow), "nap", "--s", "30"
+        )
+        assert code == 5, err
+        assert "stopped waiting" in err
+
+
+async def test_batch_launches_each_line_once(sandbox_env, tmp_path) -> None:
+    batch = tmp_path / "inputs.jsonl"
+    batch.write_text('{"name": "a"}\n{"name": "b", "times": 1}\n\n{"name": "c"}\n')
+    code, out, err = await asyncrun("run", "--remote", "--wait", "--batch", str(batch), HELLO, "wf")
+    assert code == 0, err
+    manifest = [json.loads(line) for line in out.splitlines()]
+    assert [m["line"] for m in manifest] == [1, 2, 3]
+    assert [m["outputs"] for m in manifest] == [
+        {"o0": "HELLO A HELLO A"},
+        {"o0": "HELLO B"},
+        {"o0": "HELLO C HELLO C"},
+    ]
+    # The same batch again attaches to the same executions: nothing new is started.
+    code, out2, err = await asyncrun("run", "--remote", "--wait", "--batch", str(batch), HELLO, "wf")
+    assert code == 0, err
+    again = [json.loads(line) for line in out2.splitlines()]
+    assert [m["execution"]["name"] for m in again] == [m["execution"]["name"] for m in manifest]
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        page, _ = await client.list_executions(limit=100)
+    assert len({ex.id.name for ex in page}) == 3
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"name": "a"}\nnot json\n')
+    code, out, err = await asyncrun("run", "--remote", "--batch", str(bad), HELLO, "wf")
+    assert code == 2 and "line 2 is not JSON" in err

@@ -1,0 +1,236 @@
+"""`asyncrun wait|status|watch` and the daemon path of `run --wait`: talk to the daemon, render.
+
+Import-light on purpose: nothing here (nor in `asyncrun.daemon`'s CLI side) loads grpclib,
+betterproto2 or httpx, so these commands start in a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import asyncclick as click
+
+if TYPE_CHECKING:
+    from ..daemon import ExecutionState, Target, WaitResult
+
+FINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
+
+
+def target_for(ctx: click.Context, project: str | None = None, domain: str | None = None) -> Target:
+    """What the daemon should resolve: this process's config, Flyte variables, project and domain."""
+    from ..daemon import Target
+
+    return Target.from_environment(ctx.find_root().params.get("config"), project=project, domain=domain)
+
+
+def wait_options(fn: Any) -> Any:
+    options = [
+        click.option(
+            "--wait-for",
+            type=click.Choice(["terminal", "running"]),
+            default="terminal",
+            show_default=True,
+            help="Return when the runs have finished, or once they run.",
+        ),
+        click.option(
+            "--wait-timeout",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="Stop waiting after this many seconds (exit 5); the runs go on.",
+        ),
+        click.option(
+            "--abort-on-timeout", is_flag=True, help="With --wait-timeout: terminate the runs instead."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _describe(state: ExecutionState) -> str:
+    phase = state.phase or ("NOT FOUND" if not state.found else "UNKNOWN")
+    line = f"{state.name}  {phase}"
+    if state.unreachable_since:
+        since = time.strftime("%H:%M:%S", time.localtime(state.unreachable_since))
+        line += f"  (control plane unreachable since {since})"
+    if state.url:
+        line += f"  {state.url}"
+    return line
+
+
+def _event_printer(output: str) -> Any:
+    def on_event(event: dict[str, Any]) -> None:
+        if output == "ndjson":
+            click.echo(json.dumps(event))
+            return
+        if output != "human":
+            return  # --output json: one object at the end, nothing else
+        kind = event.get("event")
+        if kind == "update":
+            for state in event.get("executions", []):
+                click.echo(f"  {state.get('name')}: {state.get('phase')}", err=True)
+        elif kind == "endpoint" and event.get("state") == "unreachable":
+            since = event.get("unreachable_since")
+            when = time.strftime("%H:%M:%S", time.localtime(since)) if since else "now"
+            click.echo(
+                f"  control plane {event.get('endpoint', '')} unreachable since {when}; still waiting",
+                err=True,
+            )
+        elif kind == "endpoint" and event.get("state") == "ok":
+            click.echo(f"  control plane {event.get('endpoint', '')} reachable again", err=True)
+        elif kind == "reconnected":
+            click.echo("  daemon restarted; reconnected", err=True)
+
+    return on_event
+
+
+async def wait_through_daemon(
+    ctx: click.Context,
+    ids: list[str],
+    *,
+    wait_for: str,
+    timeout: float | None,  # noqa: ASYNC109 - ends the waiting only; the runs go on
+    abort_on_timeout: bool,
+    output: str,
+    project: str | None = None,
+    domain: str | None = None,
+) -> WaitResult:
+    from ..daemon import wait
+
+    return await wait(
+        ids,
+        wait_for=wait_for,
+        timeout=timeout,
+        outputs=True,
+        target=target_for(ctx, project, domain),
+        on_event=_event_printer(output),
+        abort_on_timeout=abort_on_timeout,
+    )
+
+
+def render_wait(result: WaitResult, output: str) -> None:
+    """The end of a wait: a summary line per run (and outputs of a lone run); exit code set by caller."""
+    if output in ("json", "ndjson"):
+        summary = {
+            "summary": {
+                "timed_out": result.timed_out,
+                "exit_code": result.exit_code,
+                "terminated": result.terminated,
+                "executions": [state.raw for state in result.executions],
+            }
+        }
+        click.echo(json.dumps(summary))
+        return
+    for state in result.executions:
+        click.echo(_describe(state), err=len(result.executions) == 1 and state.outputs is not None)
+        if state.error:
+            message = state.error.get("message", "") if isinstance(state.error, dict) else str(state.error)
+            click.echo(
+                f"  error: {message.strip().splitlines()[-1] if message.strip() else message}", err=True
+            )
+    if len(result.executions) == 1 and isinstance(result.executions[0].outputs, dict):
+        outputs = result.executions[0].outputs
+        if len(outputs) == 1:
+            click.echo(_plain(next(iter(outputs.values()))))
+        else:
+            for name, value in outputs.items():
+                click.echo(f"{name}: {_plain(value)}")
+    if result.timed_out:
+        click.echo("stopped waiting (--wait-timeout); the runs go on", err=True)
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("ids", nargs=-1, required=True)
+@wait_options
+@click.option("-p", "--project", default=None, help="Project of bare execution names.")
+@click.option("-d", "--domain", default=None, help="Domain of bare execution names.")
+@click.option(
+    "-o", "--output", type=click.Choice(["human", "json", "ndjson"]), default="human", show_default=True
+)
+@click.pass_context
+async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **options: Any) -> None:
+    """Wait for executions: NAME, PROJECT:DOMAIN:NAME or a console URL.
+
+    Exit code: 0 all succeeded, 1 one failed, 3 aborted, 4 timed out, 5 --wait-timeout passed.
+    """
+    result = await wait_through_daemon(
+        ctx,
+        list(ids),
+        wait_for=options["wait_for"],
+        timeout=options["wait_timeout"],
+        abort_on_timeout=options["abort_on_timeout"],
+        output=output,
+        project=options["project"],
+        domain=options["domain"],
+    )
+    render_wait(result, output)
+    sys.exit(result.exit_code)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("ids", nargs=-1)
+@click.option("-p", "--project", default=None, help="Project of bare execution names.")
+@click.option("-d", "--domain", default=None, help="Domain of bare execution names.")
+@click.option("-o", "--output", type=click.Choice(["human", "json"]), default="human", show_default=True)
+@click.pass_context
+async def status(
+    ctx: click.Context, /, ids: tuple[str, ...], project: str | None, domain: str | None, output: str
+) -> None:
+    """One line per execution (every tracked one when no IDs are given)."""
+    from ..daemon import status as daemon_status
+
+    result = await daemon_status(ids, target=target_for(ctx, project, domain))
+    if output == "json":
+        click.echo(json.dumps([state.raw for state in result.executions]))
+        return
+    if not result.executions:
+        click.echo("no tracked executions", err=True)
+    for state in result.executions:
+        click.echo(_describe(state))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("ids", nargs=-1)
+@click.option("-o", "--output", type=click.Choice(["human", "ndjson"]), default="human", show_default=True)
+@click.pass_context
+async def watch(ctx: click.Context, /, ids: tuple[str, ...], output: str) -> None:
+    """Follow every tracked run (or IDs): a live table on a terminal, one line per change otherwise."""
+    from contextlib import aclosing
+
+    from ..daemon import watch as daemon_watch
+
+    live = output == "human" and sys.stdout.isatty()
+    states: dict[str, dict[str, Any]] = {}
+    async with aclosing(daemon_watch(ids, target=target_for(ctx))) as events:  # type: ignore[type-var]
+        async for event in events:
+            if output == "ndjson":
+                click.echo(json.dumps(event))
+                continue
+            changed = event.get("executions", []) if event.get("event") in ("snapshot", "update") else []
+            for state in changed:
+                states[str(state.get("id") or state.get("name"))] = state
+            if live:
+                _draw(states)
+            else:
+                for state in changed:
+                    click.echo(f"{state.get('name')}  {state.get('phase')}  {state.get('url', '')}".rstrip())
+
+
+def _draw(states: dict[str, dict[str, Any]]) -> None:
+    counts: dict[str, int] = {}
+    for state in states.values():
+        phase = str(state.get("phase") or "UNKNOWN")
+        counts[phase] = counts.get(phase, 0) + 1
+    lines = ["  ".join(f"{phase}: {n}" for phase, n in sorted(counts.items())) or "no tracked executions", ""]
+    rows = sorted(states.values(), key=lambda s: (str(s.get("phase")) in FINAL, str(s.get("name"))))
+    lines += [f"{str(s.get('name')):<24} {str(s.get('phase')):<10} {s.get('url', '')}" for s in rows[:40]]
+    if len(rows) > 40:
+        lines.append(f"… and {len(rows) - 40} more")
+    click.echo("\x1b[H\x1b[2J" + "\n".join(lines), nl=True)

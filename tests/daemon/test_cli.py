@@ -1,0 +1,108 @@
+"""The thin CLI over the daemon: `asyncrun wait|status` as real processes, against a scripted admin."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
+
+ASYNCRUN = str(Path(sys.executable).parent / "asyncrun")
+
+
+def cli_env(stub, settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ASYNCRUN_DAEMON_SOCKET": str(settings.socket_path),
+        "FLYTE_PLATFORM_URL": stub.endpoint,
+        "FLYTE_PLATFORM_INSECURE": "true",
+    }
+
+
+async def test_200_concurrent_wait_processes_exit_with_the_right_code(stub, spawned) -> None:
+    expected: dict[str, int] = {}
+    for i in range(200):
+        name = f"w{i:03d}"
+        stub.add(name, "RUNNING", o0=i)
+        expected[name] = (0, 1, 3)[i % 3]
+    env = cli_env(stub, spawned)
+    codes: dict[str, int] = {}
+
+    async def one(name: str) -> None:
+        result = await anyio.run_process([ASYNCRUN, "wait", name], env=env, check=False)
+        codes[name] = result.returncode
+
+    async with anyio.create_task_group() as tg:
+        for name in expected:
+            tg.start_soon(one, name)
+        await anyio.sleep(2)  # let most of them connect; late ones see the final phase at once
+        for i, name in enumerate(expected):
+            phase = ("SUCCEEDED", "FAILED", "ABORTED")[i % 3]
+            stub.set_phase(name, phase, error=("USER:Boom", "boom") if phase == "FAILED" else None)
+    assert codes == expected
+    # one poller for all of them: far fewer list calls than processes × polls
+    assert stub.calls["GetExecution"] == 0
+
+
+async def test_wait_timeout_exits_5_and_abort_on_timeout_terminates(stub, spawned) -> None:
+    stub.add("slowpoke", "RUNNING")
+    env = cli_env(stub, spawned)
+    result = await anyio.run_process([ASYNCRUN, "wait", "slowpoke", "--wait-timeout", "1"], env=env, check=False)
+    assert result.returncode == 5
+    assert stub.runs["slowpoke"].phase == "RUNNING"
+    result = await anyio.run_process(
+        [ASYNCRUN, "wait", "slowpoke", "--wait-timeout", "1", "--abort-on-timeout"], env=env, check=False
+    )
+    assert result.returncode == 5
+    assert stub.runs["slowpoke"].phase == "ABORTED"
+
+
+async def test_ndjson_events_and_summary(stub, spawned) -> None:
+    stub.add("nd1", "RUNNING", o0=7)
+    env = cli_env(stub, spawned)
+    async with await anyio.open_process([ASYNCRUN, "wait", "nd1", "--output", "ndjson"], env=env) as process:
+        await anyio.sleep(1)
+        stub.set_phase("nd1", "SUCCEEDED")
+        out = await process.stdout.receive(1 << 20) if process.stdout else b""
+        chunks = [out]
+        async for chunk in process.stdout:  # type: ignore[union-attr]
+            chunks.append(chunk)
+        await process.wait()
+    lines = [json.loads(line) for line in b"".join(chunks).decode().splitlines() if line.strip()]
+    assert process.returncode == 0
+    assert any(line.get("event") == "update" for line in lines)
+    summary = lines[-1]["summary"]
+    assert summary["exit_code"] == 0 and summary["executions"][0]["phase"] == "SUCCEEDED"
+
+
+async def test_status_one_line_per_execution(stub, spawned) -> None:
+    stub.add("st1", "RUNNING")
+    stub.add("st2", "SUCCEEDED")
+    env = cli_env(stub, spawned)
+    result = await anyio.run_process([ASYNCRUN, "status", "st1", "flytesnacks:development:st2"], env=env, check=False)
+    assert result.returncode == 0
+    lines = result.stdout.decode().splitlines()
+    assert [line.split()[:2] for line in lines] == [["st1", "RUNNING"], ["st2", "SUCCEEDED"]]
+
+
+async def test_wait_status_watch_paths_load_no_grpc_stack(stub, spawned) -> None:
+    code = (
+        "import sys\n"
+        "from asyncrun.cli import main\n"
+        "sys.argv = ['asyncrun'] + sys.argv[1:]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('grpclib', 'betterproto2', 'httpx'))\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    stub.add("light", "SUCCEEDED")
+    env = cli_env(stub, spawned)
+    for args in (["status"], ["wait", "light"], ["watch", "--help"]):
+        out = await anyio.run_process([sys.executable, "-c", code, *args], env=env, check=False)
+        stdout = out.stdout.decode()
+        heavy_line = [line for line in stdout.splitlines() if line.startswith("HEAVY=")]
+        assert heavy_line == ["HEAVY="], (args, stdout, out.stderr.decode())
