@@ -148,7 +148,10 @@ async def test_wait_without_daemon_and_wait_timeout(sandbox_env, tmp_path) -> No
     code, out, err = await asyncrun("run", "--remote", "--wait", "--no-daemon", HELLO, "wf", "--name", "nd")
     assert (code, out.strip()) == (0, "HELLO ND HELLO ND"), err
     slow = tmp_path / "slow_mod.py"
-    slow.write_text("import time\nfrom asyncrun import task\n\n@task\ndef nap(s: int) -> int:\n    time.sleep(s)\n    return s\n")
+    slow.write_text(
+        "import time\nfrom asyncrun import task\n\n"
+        "@task\ndef nap(s: int) -> int:\n    time.sleep(s)\n    return s\n"
+    )
     for extra in ([], ["--no-daemon"]):
         code, out, err = await asyncrun(
             "run", "--remote", "--wait", "--wait-timeout", "0.5", *extra, str(slow), "nap", "--s", "30"

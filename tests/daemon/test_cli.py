@@ -52,7 +52,9 @@ async def test_200_concurrent_wait_processes_exit_with_the_right_code(stub, spaw
 async def test_wait_timeout_exits_5_and_abort_on_timeout_terminates(stub, spawned) -> None:
     stub.add("slowpoke", "RUNNING")
     env = cli_env(stub, spawned)
-    result = await anyio.run_process([ASYNCRUN, "wait", "slowpoke", "--wait-timeout", "1"], env=env, check=False)
+    result = await anyio.run_process(
+        [ASYNCRUN, "wait", "slowpoke", "--wait-timeout", "1"], env=env, check=False
+    )
     assert result.returncode == 5
     assert stub.runs["slowpoke"].phase == "RUNNING"
     result = await anyio.run_process(
@@ -84,7 +86,9 @@ async def test_status_one_line_per_execution(stub, spawned) -> None:
     stub.add("st1", "RUNNING")
     stub.add("st2", "SUCCEEDED")
     env = cli_env(stub, spawned)
-    result = await anyio.run_process([ASYNCRUN, "status", "st1", "flytesnacks:development:st2"], env=env, check=False)
+    result = await anyio.run_process(
+        [ASYNCRUN, "status", "st1", "flytesnacks:development:st2"], env=env, check=False
+    )
     assert result.returncode == 0
     lines = result.stdout.decode().splitlines()
     assert [line.split()[:2] for line in lines] == [["st1", "RUNNING"], ["st2", "SUCCEEDED"]]
