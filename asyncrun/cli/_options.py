@@ -226,22 +226,6 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="`json` prints exactly one JSON object on stdout.",
         ),
         click.option(
-            "--wait-for",
-            type=click.Choice(["terminal", "running"]),
-            default="terminal",
-            show_default=True,
-            help="With --wait: return when the run has finished, or once it runs.",
-        ),
-        click.option(
-            "--wait-timeout",
-            type=click.FloatRange(min=0),
-            default=None,
-            help="With --wait: stop waiting after this many seconds (exit 5); the run goes on.",
-        ),
-        click.option(
-            "--abort-on-timeout", is_flag=True, help="With --wait-timeout: terminate the run instead."
-        ),
-        click.option(
             "--no-daemon", is_flag=True, help="With --wait: poll from this process, not the daemon."
         ),
         click.option(
@@ -256,6 +240,31 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=16,
             show_default=True,
             help="Batch runs at once.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return wait_options(fn)
+
+
+def wait_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--wait-for`, `--wait-timeout`, `--abort-on-timeout`: shared by `run --wait` and `wait`."""
+    options = [
+        click.option(
+            "--wait-for",
+            type=click.Choice(["terminal", "running"]),
+            default="terminal",
+            show_default=True,
+            help="Return when the runs have finished, or once they run.",
+        ),
+        click.option(
+            "--wait-timeout",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="Stop waiting after this many seconds (exit 5); the runs go on.",
+        ),
+        click.option(
+            "--abort-on-timeout", is_flag=True, help="With --wait-timeout: terminate the runs instead."
         ),
     ]
     for option in reversed(options):

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
+from ._options import wait_options
+
 if TYPE_CHECKING:
     from ..daemon import ExecutionState, Target, WaitResult
 
@@ -24,30 +26,6 @@ def target_for(ctx: click.Context, project: str | None = None, domain: str | Non
     from ..daemon import Target
 
     return Target.from_environment(ctx.find_root().params.get("config"), project=project, domain=domain)
-
-
-def wait_options(fn: Any) -> Any:
-    options = [
-        click.option(
-            "--wait-for",
-            type=click.Choice(["terminal", "running"]),
-            default="terminal",
-            show_default=True,
-            help="Return when the runs have finished, or once they run.",
-        ),
-        click.option(
-            "--wait-timeout",
-            type=click.FloatRange(min=0),
-            default=None,
-            help="Stop waiting after this many seconds (exit 5); the runs go on.",
-        ),
-        click.option(
-            "--abort-on-timeout", is_flag=True, help="With --wait-timeout: terminate the runs instead."
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 def _describe(state: ExecutionState) -> str:

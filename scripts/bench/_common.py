@@ -21,6 +21,30 @@ BENCH_VENV = ROOT / ".bench-venv" / "flytekit"
 FLYTEKIT = "flytekit==1.16.31"
 BIN = Path(sys.executable).parent
 
+# The flytekit twin of examples/hello.py: same tasks, same workflow, same defaults.
+FLYTEKIT_HELLO = '''"""flytekit twin of examples/hello.py."""
+
+from flytekit import task, workflow
+
+
+@task
+def say_hello(name: str) -> str:
+    """Greet someone."""
+    return f"hello {name}"
+
+
+@task
+def shout(s: str, times: int = 1) -> str:
+    """Repeat a greeting, louder."""
+    return " ".join([s.upper()] * times)
+
+
+@workflow
+def wf(name: str = "world", times: int = 2) -> str:
+    """Say hello to NAME, TIMES times."""
+    return shout(s=say_hello(name=name), times=times)
+'''
+
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()

@@ -17,26 +17,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import BIN, ROOT, flytekit_bin, machine, median, sandbox, timed, verdict, wait_idle
+from _common import (
+    BIN,
+    FLYTEKIT_HELLO,
+    ROOT,
+    flytekit_bin,
+    machine,
+    median,
+    sandbox,
+    timed,
+    verdict,
+    wait_idle,
+)
 
 TARGET = 1 / 3
-FLYTEKIT_HELLO = """from flytekit import task, workflow
-
-
-@task
-def say_hello(name: str) -> str:
-    return f"hello {name}"
-
-
-@task
-def shout(s: str, times: int = 1) -> str:
-    return " ".join([s.upper()] * times)
-
-
-@workflow
-def wf(name: str = "world", times: int = 2) -> str:
-    return shout(s=say_hello(name=name), times=times)
-"""
 
 
 def main() -> int:

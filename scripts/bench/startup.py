@@ -24,33 +24,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import BENCH_VENV, FLYTEKIT, ROOT, flytekit_bin, machine, timed
+from _common import BENCH_VENV, FLYTEKIT, FLYTEKIT_HELLO, ROOT, flytekit_bin, machine, timed
 
 TARGET_RATIO = 0.25
 
 ASYNCRUN_HELLO = (ROOT / "examples" / "hello.py").read_text()
-FLYTEKIT_HELLO = '''"""flytekit twin of examples/hello.py."""
-
-from flytekit import task, workflow
-
-
-@task
-def say_hello(name: str) -> str:
-    """Greet someone."""
-    return f"hello {name}"
-
-
-@task
-def shout(s: str, times: int = 1) -> str:
-    """Repeat a greeting, louder."""
-    return " ".join([s.upper()] * times)
-
-
-@workflow
-def wf(name: str = "world", times: int = 2) -> str:
-    """Say hello to NAME, TIMES times."""
-    return shout(s=say_hello(name=name), times=times)
-'''
 
 
 def main() -> int:
