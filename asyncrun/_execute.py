@@ -14,7 +14,6 @@ in both cases, as with pyflyte-execute; it is non-zero only when not even `error
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import inspect
 import os
@@ -137,6 +136,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
     try:
         returned = task.fn(**inputs)
         if inspect.isawaitable(returned):
+            import asyncio  # only async tasks pay for the event loop
+
             returned = asyncio.run(_await(returned))
         outputs = task.interface.outputs_from_return(returned)
     except Exception as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DefinitionError, UsageError
@@ -86,6 +85,8 @@ class Workflow:
         async def run() -> Any:
             outputs = await LocalExecutor().run(self, values)
             return self.interface.return_from_outputs(outputs)
+
+        import asyncio
 
         try:
             asyncio.get_running_loop()

@@ -40,11 +40,13 @@ import math
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ from asyncrun.daemon import DaemonConnection, DaemonSettings, Target
 from asyncrun.daemon._control import ensure_running
 
 sys.path.insert(0, str(ROOT / "tests" / "daemon"))
+import stub_admin
 from stub_admin import DOMAIN, PROJECT, StubAdmin, serving
 
 MIN_INTERVAL = 0.5
@@ -98,12 +101,41 @@ while time.monotonic() < give_up:
 sys.exit(5)
 """
 
+
+class _NoDelaySocket(socket.socket):
+    """A listening socket whose accepted connections have TCP_NODELAY (Linux copies it to them)."""
+
+    def listen(self, *args: int) -> None:
+        self.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().listen(*args)
+
+
+def stub_without_nagle() -> None:
+    """Make `stub_admin.serving` listen with TCP_NODELAY, as a real (Go gRPC) FlyteAdmin does.
+
+    As the tests serve it, every unary call to the stub waits ~40 ms for a delayed ACK (Nagle on the
+    accepted socket), for flytekit's grpcio client and asyncrun's grpclib client alike; a benchmark
+    would then mostly measure that. Only the stub module's `socket` name is replaced.
+    """
+    stub_admin.socket = types.SimpleNamespace(  # type: ignore[attr-defined]
+        socket=_NoDelaySocket, AF_INET=socket.AF_INET, SOCK_STREAM=socket.SOCK_STREAM
+    )
+
+
 # ---------------------------------------------------------------- processes we started (and only those)
 
 STARTED: set[int] = set()
 
 
 def _kill_started() -> None:
+    # Safety net: a daemon that a CLI of ours would have started by itself, in our ASYNCRUN_HOME.
+    home = os.environ.get("ASYNCRUN_HOME")
+    if home:
+        from asyncrun.daemon._paths import PidInfo
+
+        info = PidInfo.read(Path(home) / "run" / "daemon.pid")
+        if info is not None and info.socket.startswith(home):
+            STARTED.add(info.pid)
     for pid in list(STARTED):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
@@ -166,6 +198,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def gaps(start: dict[str, float], end: dict[str, float]) -> list[float]:
+    return [end[name] - at for name, at in start.items() if name in end]
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -200,6 +236,7 @@ class DaemonRun:
     sweeps: list[int] = field(default_factory=list)
     other_calls: int = 0
     calls_per_s: float = 0.0
+    cpu_cores: float = 0.0  # the daemon's CPU time per second in the window
     latencies: list[float] = field(default_factory=list)
     missing: int = 0
     wrong: int = 0
@@ -216,7 +253,10 @@ class ClientRound:
     daemon_pss_mb: float = 0.0
     calls_per_interval: float = 0.0
     calls: dict[str, int] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
+    cpu_cores: float = 0.0  # CPU time of the clients (and daemon) per second, in the window
+    latencies: list[float] = field(default_factory=list)  # flip -> the process printed its result
+    daemon_latencies: list[float] = field(default_factory=list)  # flip -> the daemon announced the end
+    outputs_latencies: list[float] = field(default_factory=list)  # flip -> the daemon had the outputs
     missing: int = 0
     bad_exit: int = 0
 
@@ -314,14 +354,17 @@ async def bench_daemon(stub: StubAdmin, endpoint: str, n: int, settle: float, wi
             with anyio.fail_after(60):
                 for ready in readies:
                     await ready.wait()
-            # Let the interval ramp to its maximum (a tenth of the time since the last change).
-            await anyio.sleep(max(0.0, started + settle - time.monotonic()))
+            # Let the interval ramp up (to a tenth of the time since the last change, at most
+            # MAX_INTERVAL): the flip comes `settle` seconds after tracking, the window just before.
+            await anyio.sleep(max(1.0, started + settle - window - time.monotonic()))
             before = await poller_stats(conn, target)
+            cpu_before = cpu_seconds(pid)
             stub.reset_counts()
             window_start = time.monotonic()
             await anyio.sleep(window)
             after = await poller_stats(conn, target)
             elapsed = time.monotonic() - window_start
+            run.cpu_cores = (cpu_seconds(pid) - cpu_before) / elapsed
             calls = dict(stub.calls)
             sweeps = stub.calls_per_sweep()
             memory = memory_kb(pid)
@@ -356,8 +399,13 @@ async def bench_clients(
     fk_python: Path | None,
     settle: float,
     window: float,
+    start_within: float,
 ) -> ClientRound:
-    """N processes each waiting on one run: `asyncrun wait` through a daemon, or a flytekit poller."""
+    """N processes each waiting on one run: `asyncrun wait` through a daemon, or a flytekit poller.
+
+    The runs flip to SUCCEEDED `settle` seconds after the first process started (or once all have
+    started, if that takes longer); calls, CPU and memory are measured in the `window` before.
+    """
     names = [f"{kind[0]}{tag}x{i:04d}" for i in range(n)]
     for name in names:
         stub.add(name, "RUNNING")
@@ -370,7 +418,7 @@ async def bench_clients(
         "FLYTE_PLATFORM_INSECURE": "true",
         "PYTHONUNBUFFERED": "1",
     }
-    timeout = settle + window + 120
+    timeout = start_within + settle + window + 120
     procs: dict[str, anyio.abc.Process] = {}
 
     async def read(name: str, proc: anyio.abc.Process) -> None:
@@ -387,8 +435,11 @@ async def bench_clients(
             elif line.startswith((b"done", b"{")):
                 done_at.setdefault(name, now)
 
-    async def run_all(pid: int | None, readiness: Callable) -> None:
+    async def run_all(
+        pid: int | None, readiness: Callable, extra_env: dict[str, str], observe: Callable | None
+    ) -> dict[str, float]:
         started = time.monotonic()
+        flipped: dict[str, float] = {}
         try:
             async with anyio.create_task_group() as tg:
                 for name in names:
@@ -400,18 +451,24 @@ async def bench_clients(
                         cmd = [str(fk_python), "-c", FLYTEKIT_POLLER, endpoint, PROJECT, DOMAIN, name]
                         cmd += [str(MAX_INTERVAL), str(timeout)]
                     proc = await anyio.open_process(
-                        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+                        cmd, env={**env, **extra_env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
                     )
                     STARTED.add(proc.pid)
                     procs[name] = proc
                     tg.start_soon(read, name, proc)
-                await eventually(readiness, bool, within=240, what=f"{n} {kind} waits to start", every=0.25)
+                what = f"{n} {kind} waits to start"
+                await eventually(readiness, bool, within=start_within, what=what, every=0.25)
                 result.start_s = time.monotonic() - started
-                await anyio.sleep(max(0.0, started + settle - time.monotonic()))
+                if observe is not None:
+                    await tg.start(observe)
+                await anyio.sleep(max(1.0, started + settle - window - time.monotonic()))
+                pids = [p.pid for p in procs.values()] + ([pid] if pid is not None else [])
+                cpu_before = sum(cpu_seconds(p) for p in pids)
                 stub.reset_counts()
                 window_start = time.monotonic()
                 await anyio.sleep(window)
                 elapsed = time.monotonic() - window_start
+                result.cpu_cores = (sum(cpu_seconds(p) for p in pids) - cpu_before) / elapsed
                 result.calls = dict(stub.calls)
                 result.calls_per_interval = sum(result.calls.values()) / elapsed * MAX_INTERVAL
                 mems = [memory_kb(p.pid) for p in procs.values()]
@@ -421,7 +478,7 @@ async def bench_clients(
                     mem = memory_kb(pid)
                     result.daemon_mb = mem.get("VmRSS", 0) / 1024
                     result.daemon_pss_mb = mem.get("Pss", 0) / 1024
-                flipped = {name: stub.set_phase(name, "SUCCEEDED") for name in names}
+                flipped.update((name, stub.set_phase(name, "SUCCEEDED")) for name in names)
                 with anyio.move_on_after(LATENCY_BOUND + 30):
                     while len(done_at) < n:  # noqa: ASYNC110 - the readers fill done_at
                         await anyio.sleep(0.05)
@@ -443,18 +500,36 @@ async def bench_clients(
         result.latencies = [done_at[name] - flipped[name] for name in names if name in done_at]
         result.missing = n - len(result.latencies)
         result.bad_exit = sum(1 for p in procs.values() if p.returncode != 0)
+        return flipped
 
     if kind == "asyncrun":
         target = Target(endpoint=endpoint, insecure=True, project=PROJECT, domain=DOMAIN)
-        async with daemon_process() as (_settings, conn, pid):
+        phase_at: dict[str, float] = {}
+        outputs_at: dict[str, float] = {}
+        async with daemon_process() as (settings, conn, pid):
 
             async def subscribed() -> bool:
                 states = (await conn.status(names, target=target)).executions
                 return sum(1 for s in states if s.tracked and s.raw.get("subscribers", 0) >= 1) == n
 
-            await run_all(pid, subscribed)
+            async def observe(*, task_status: anyio.abc.TaskStatus) -> None:
+                """When the daemon announced each run's end, and when it had its outputs."""
+                async with DaemonConnection(settings=settings, autostart=False, client="bench") as wconn:
+                    task_status.started()
+                    async for message in wconn.watch(names, target=target):
+                        now = time.monotonic()
+                        for state in message.get("executions", ()) if message["event"] == "update" else ():
+                            if state["terminal"]:
+                                phase_at.setdefault(state["name"], now)
+                            if state.get("outputs_state") in ("done", "failed"):
+                                outputs_at.setdefault(state["name"], now)
+
+            socket = {"ASYNCRUN_DAEMON_SOCKET": str(settings.socket_path)}
+            flipped = await run_all(pid, subscribed, socket, observe)
+        result.daemon_latencies = gaps(flipped, phase_at)
+        result.outputs_latencies = gaps(flipped, outputs_at)
     else:
-        await run_all(None, lambda: _async_value(len(ready_at) == n))
+        await run_all(None, lambda: _async_value(len(ready_at) == n), {}, None)
     return result
 
 
@@ -561,25 +636,42 @@ def compare(
 async def main_async(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     rounds = args.rounds
-    settle, window = (10.0, 5.0) if args.quick else (20.0, 8.0)
-    client_settle, client_window = (6.0, 4.0) if args.quick else (12.0, 6.0)
+    # Seconds from tracking (from starting the clients) to the flip, and the measuring window before it.
+    settle, window = (12.0, 5.0) if args.quick else (21.0, 6.0)
+    client_settle, client_window = (12.0, 4.0) if args.quick else (21.0, 6.0)
     fk_bin = flytekit_bin(args.flytekit_bin, setup=args.setup)
     if fk_bin is None and (DEFAULT_FLYTEKIT_BIN / "python").exists():
         fk_bin = DEFAULT_FLYTEKIT_BIN
     fk_python = fk_bin / "python" if fk_bin else None
+    if not args.stub_as_is:
+        stub_without_nagle()
 
     print(f"machine: {machine()}")
+    load = os.getloadavg()[0]
+    print(
+        f"load average (1 min) at start: {load:.2f}"
+        + (" — other processes are busy; expect noisy numbers" if load > 1.0 else "")
+    )
     print(
         f"daemon: min_interval {MIN_INTERVAL} s, max_interval {MAX_INTERVAL} s, page_size {PAGE}, "
         f"rate = burst = {RATE:.0f} calls/s (defaults: max_interval 10 s, rate 20/s, burst 100)"
     )
     print(
-        f"section 1: {WAITERS} wait connections in this process, each on N/{WAITERS} runs; window of "
-        f"{window:.0f} s after {settle:.0f} s of polling, then all N runs flip to SUCCEEDED at once"
+        f"section 1: {WAITERS} wait connections in this process, each on N/{WAITERS} runs; all N runs "
+        f"flip to SUCCEEDED at once {settle:.0f} s after tracking; calls measured in the {window:.0f} s "
+        f"before"
     )
     print(
         f"flytekit-style: {fk_python or 'no flytekit virtualenv found (--flytekit-bin / --setup)'}, "
         f"SynchronousFlyteClient, GetExecution + GetExecutionData every {MAX_INTERVAL:.0f} s per process"
+    )
+    print(
+        "stub FlyteAdmin: in this process, "
+        + (
+            "served as the tests serve it (Nagle on: ~40 ms per call)"
+            if args.stub_as_is
+            else "listening with TCP_NODELAY (as tests serve it, each call stalls ~40 ms on a delayed ACK)"
+        )
     )
     print(flush=True)
 
@@ -627,7 +719,15 @@ async def main_async(args: argparse.Namespace) -> int:
                     print(f"[2] N={n:,} round {r + 1}/{rounds}: {kind} …", flush=True)
                     client_rounds[n].append(
                         await bench_clients(
-                            stub, endpoint, kind, n, f"{n}r{r}", fk_python, client_settle, client_window
+                            stub,
+                            endpoint,
+                            kind,
+                            n,
+                            f"{n}r{r}",
+                            fk_python,
+                            client_settle,
+                            client_window,
+                            start_within=60 + 3 * n * estimates[kind][1] / (os.cpu_count() or 1),
                         )
                     )
 
@@ -637,23 +737,27 @@ async def main_async(args: argparse.Namespace) -> int:
 
     # ---------------------------------------------------------------- tables
     print()
-    print("1. One daemon process, N tracked runs, 10 waiters")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
+    print()
+    print(f"1. One daemon process, N tracked runs, {WAITERS} waiters")
     print(
-        f"{'N':>7} {'track s':>8} {'RSS MB':>7} {'peak MB':>8} {'ticks':>6} {'calls/tick':>11} "
+        f"{'N':>7} {'track s':>8} {'RSS MB':>7} {'peak MB':>8} {'CPU':>5} {'ticks':>6} {'calls/tick':>11} "
         f"{'sweep med/max':>14} {'bound':>6} {'calls/s':>8} {'latency s p50/p99/max':>22} {'heard':>8}"
     )
     for d in daemon_runs:
         bound = math.ceil(d.n / PAGE)
         sweep = f"{median(d.sweeps):.0f}/{max(d.sweeps)}" if d.sweeps else "-"
         print(
-            f"{d.n:>7,} {d.track_s:>8.2f} {d.rss_mb:>7.0f} {d.hwm_mb:>8.0f} {d.ticks:>6} "
+            f"{d.n:>7,} {d.track_s:>8.3f} {d.rss_mb:>7.0f} {d.hwm_mb:>8.0f} {d.cpu_cores:>5.2f} {d.ticks:>6} "
             f"{d.calls_per_tick:>11.1f} {sweep:>14} {bound:>6} {d.calls_per_s:>8.1f} "
             f"{lat(d.latencies):>22} {d.n - d.missing:>8,}"
         )
-    print("   calls/tick: ListExecutions per daemon tick in the window (daemon counters); sweep: the stub's")
-    print("   count of calls until a name is asked again; bound: ceil(N / page size). Other admin calls in")
+    print("   RSS: VmRSS before the flip; peak: VmHWM at the end; CPU: daemon CPU seconds per second in")
+    print("   the window; calls/tick: ListExecutions per daemon tick in the window (daemon counters);")
+    print("   sweep: the stub's count of calls until a name is asked again; bound: ceil(N / page size);")
+    print("   latency: flip -> a waiter heard the terminal phase. Other admin calls in the window: ")
     print(
-        "   the window: "
+        "   "
         + ", ".join(f"N={d.n:,}: {d.other_calls}" for d in daemon_runs)
         + "; daemon max calls in any tick: "
         + ", ".join(f"N={d.n:,}: {d.max_tick_calls}" for d in daemon_runs)
@@ -668,22 +772,35 @@ async def main_async(args: argparse.Namespace) -> int:
         for reason in reasons:
             print(f"   N={n:,}: {reason}")
     for n, rs in client_rounds.items():
+        pad = " " * len(f"N={n:,}")
         print(
             f"   N={n:,}  {'kind':<9} {'start s':>7} {'clients MB':>10} {'(PSS)':>7} {'daemon MB':>9} "
-            f"{'total MB':>8} {'(PSS)':>7} {'calls/2s':>8} {'latency s p50/p99/max':>22} {'missing':>7}"
-            f" {'bad exit':>8}"
+            f"{'total MB':>8} {'(PSS)':>7} {'CPU':>5} {'calls/2s':>8} {'latency s p50/p99/max':>22} "
+            f"{'missing':>7} {'bad exit':>8}"
         )
         for c in rs:
             print(
-                f"   {'':>{len(f'N={n:,}')}}  {c.kind:<9} {c.start_s:>7.1f} {c.clients_mb:>10.0f} "
+                f"   {pad}  {c.kind:<9} {c.start_s:>7.1f} {c.clients_mb:>10.0f} "
                 f"{c.clients_pss_mb:>7.0f} {c.daemon_mb:>9.0f} {c.total_mb:>8.0f} {c.total_pss_mb:>7.0f} "
-                f"{c.calls_per_interval:>8.1f} {lat(c.latencies):>22} {c.missing:>7} {c.bad_exit:>8}"
+                f"{c.cpu_cores:>5.2f} {c.calls_per_interval:>8.1f} {lat(c.latencies):>22} {c.missing:>7} "
+                f"{c.bad_exit:>8}"
             )
+            if c.kind == "asyncrun":
+                print(
+                    f"   {pad}    of which: daemon announced the end {lat(c.daemon_latencies)} s, had the "
+                    f"outputs {lat(c.outputs_latencies)} s"
+                )
+        print(
+            f"   {pad}  start: until every wait is subscribed / has polled once; CPU: CPU seconds per second"
+        )
+        print(f"   {pad}  of the clients and the daemon in the window; latency: flip -> the process printed")
+        print(f"   {pad}  its result (`asyncrun wait` also waits for the outputs, fetched one run at a time)")
         a = [c for c in rs if c.kind == "asyncrun"]
         b = [c for c in rs if c.kind == "flytekit"]
         if a and b:
             compare(a, b, "total memory (VmRSS sum)", lambda c: c.total_mb, "MB")
             compare(a, b, "total memory (PSS sum)", lambda c: c.total_pss_mb, "MB")
+            compare(a, b, "CPU cores while waiting", lambda c: c.cpu_cores, "", ".2f")
             compare(a, b, "admin calls per 2 s", lambda c: c.calls_per_interval, "", ".1f")
             compare(a, b, "latency median", lambda c: median(c.latencies or [0]), "s", ".2f")
             compare(a, b, "latency max", lambda c: max(c.latencies or [0]), "s", ".2f")
@@ -730,9 +847,12 @@ async def main_async(args: argparse.Namespace) -> int:
         a = [c for c in rs if c.kind == "asyncrun"]
         worst = max((max(c.latencies) if c.latencies else float("inf")) for c in a)
         bad = sum(c.missing + c.bad_exit for c in a)
+        announced = max((max(c.daemon_latencies) if c.daemon_latencies else float("inf")) for c in a)
         print(
-            f"  `asyncrun wait` processes, N={n:,}: latency max {worst:.2f} s <= {LATENCY_BOUND:.0f} s, "
-            f"{bad} missing/bad exits — {verdict(worst <= LATENCY_BOUND and not bad)}"
+            f"  `asyncrun wait` processes, N={n:,}: daemon announced every end within {announced:.2f} s "
+            f"<= {LATENCY_BOUND:.0f} s — {verdict(announced <= LATENCY_BOUND)}; every process printed "
+            f"its result within {worst:.2f} s — {verdict(worst <= LATENCY_BOUND and not bad)}"
+            + (f" ({bad} missing/bad exits)" if bad else "")
         )
     met = verdict(st * 1000 <= STATUS_TARGET_MS)
     print(f"  `asyncrun status` median <= {STATUS_TARGET_MS} ms: {ms(st)} ms — {met}")
@@ -753,6 +873,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N = 100, 1000, one round, shorter windows")
     parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
+    parser.add_argument(
+        "--stub-as-is", action="store_true", help="serve the stub exactly as the tests do (Nagle on)"
+    )
     args = parser.parse_args()
     if args.quick and args.sizes == parser.get_default("sizes"):
         args.sizes = "100,1000"
