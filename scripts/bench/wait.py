@@ -198,6 +198,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(idle, total) jiffies of all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return values[3] + values[4], sum(values[:8])
+
+
+async def machine_busy(seconds: float) -> float:
+    """The share of the machine's CPU time spent busy over `seconds` (by anyone)."""
+    idle0, total0 = _cpu_ticks()
+    await anyio.sleep(seconds)
+    idle1, total1 = _cpu_ticks()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
 def gaps(start: dict[str, float], end: dict[str, float]) -> list[float]:
     return [end[name] - at for name, at in start.items() if name in end]
 
@@ -637,8 +651,8 @@ async def main_async(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     rounds = args.rounds
     # Seconds from tracking (from starting the clients) to the flip, and the measuring window before it.
-    settle, window = (12.0, 5.0) if args.quick else (21.0, 6.0)
-    client_settle, client_window = (12.0, 4.0) if args.quick else (21.0, 6.0)
+    settle, window = (12.0, 5.0) if args.quick else (20.0, 6.0)
+    client_settle, client_window = (12.0, 4.0) if args.quick else (20.0, 5.0)
     fk_bin = flytekit_bin(args.flytekit_bin, setup=args.setup)
     if fk_bin is None and (DEFAULT_FLYTEKIT_BIN / "python").exists():
         fk_bin = DEFAULT_FLYTEKIT_BIN
@@ -647,10 +661,10 @@ async def main_async(args: argparse.Namespace) -> int:
         stub_without_nagle()
 
     print(f"machine: {machine()}")
-    load = os.getloadavg()[0]
+    busy = await machine_busy(1.0)
     print(
-        f"load average (1 min) at start: {load:.2f}"
-        + (" — other processes are busy; expect noisy numbers" if load > 1.0 else "")
+        f"CPU busy before starting (1 s sample, all cores): {busy:.0%}"
+        + (" — other processes are busy; expect noisy numbers" if busy > 0.15 else "")
     )
     print(
         f"daemon: min_interval {MIN_INTERVAL} s, max_interval {MAX_INTERVAL} s, page_size {PAGE}, "
@@ -736,8 +750,6 @@ async def main_async(args: argparse.Namespace) -> int:
         status_s, baseline_s, _shown = await bench_status(stub, endpoint, args.status_runs)
 
     # ---------------------------------------------------------------- tables
-    print()
-    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
     print()
     print(f"1. One daemon process, N tracked runs, {WAITERS} waiters")
     print(
@@ -888,8 +900,12 @@ def main() -> int:
     atexit.register(shutil.rmtree, home, True)
     atexit.register(_kill_started)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     try:
         return anyio.run(main_async, args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every process this benchmark started", file=sys.stderr)
+        return 130
     finally:
         _kill_started()
 
