@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from typing import Any
 
 import asyncclick as click
@@ -68,6 +67,8 @@ def report(exc: AsyncrunError, *, verbose: int) -> None:
         else:
             click.echo("(run with -v to see the traceback)", err=True)
     elif verbose and (exc.__cause__ is not None or exc.__traceback__ is not None):
+        import traceback
+
         click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
 
 

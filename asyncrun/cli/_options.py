@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
+from ._wait_options import wait_options
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -245,28 +247,3 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         fn = option(fn)
     return wait_options(fn)
-
-
-def wait_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`--wait-for`, `--wait-timeout`, `--abort-on-timeout`: shared by `run --wait` and `wait`."""
-    options = [
-        click.option(
-            "--wait-for",
-            type=click.Choice(["terminal", "running"]),
-            default="terminal",
-            show_default=True,
-            help="Return when the runs have finished, or once they run.",
-        ),
-        click.option(
-            "--wait-timeout",
-            type=click.FloatRange(min=0),
-            default=None,
-            help="Stop waiting after this many seconds (exit 5); the runs go on.",
-        ),
-        click.option(
-            "--abort-on-timeout", is_flag=True, help="With --wait-timeout: terminate the runs instead."
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from ._options import wait_options
+from ._wait_options import wait_options
 
 if TYPE_CHECKING:
     from ..daemon import ExecutionState, Target, WaitResult
