@@ -10,6 +10,7 @@ import asyncclick as click
 
 from .._exceptions import AsyncrunError, TaskFailedError
 from .._version import __version__
+from . import _loopfree
 
 # name -> "module:attribute"; a subcommand's module is imported only when that subcommand is used.
 SUBCOMMANDS = {
@@ -42,6 +43,14 @@ class LazyGroup(click.Group):
             assert isinstance(command, click.Command)
             return command
         return super().get_command(ctx, cmd_name)
+
+    async def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = await super().resolve_command(ctx, args)
+        if _loopfree.active() and name not in _loopfree.LOOP_FREE:
+            raise _loopfree.NeedsEventLoop(name)
+        return name, command, rest
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help comes from the table, so listing commands imports none of them.
@@ -87,5 +96,6 @@ def cli(verbose: int, config: str | None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="asyncrun")
+    """Console-script entry point: without an event loop if the command allows (see `_loopfree`)."""
+    if not _loopfree.run(cli.main(prog_name="asyncrun")):
+        cli(prog_name="asyncrun")

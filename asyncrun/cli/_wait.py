@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
+from ._loopfree import in_event_loop
 from ._wait_options import wait_options
 
 if TYPE_CHECKING:
@@ -162,9 +163,14 @@ async def status(
     ctx: click.Context, /, ids: tuple[str, ...], project: str | None, domain: str | None, output: str
 ) -> None:
     """One line per execution (every tracked one when no IDs are given)."""
-    from ..daemon import status as daemon_status
+    from ..daemon import status_now
 
-    result = await daemon_status(ids, target=target_for(ctx, project, domain))
+    target = target_for(ctx, project, domain)
+    result = status_now(ids, target=target)  # a blocking request to a running daemon: no event loop
+    if result is None:  # no daemon yet, or it just went away: the full connection starts or finds one
+        from ..daemon import status as daemon_status
+
+        result = await in_event_loop(daemon_status, ids, target=target)
     if output == "json":
         click.echo(json.dumps([state.raw for state in result.executions]))
         return

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._control import start as start_daemon
     from ._control import status as daemon_status
     from ._control import stop as stop_daemon
+    from ._oneshot import status as status_now
     from ._paths import default_socket_path as default_socket_path
     from ._protocol import DaemonError as DaemonError
     from ._protocol import DaemonRequestError as DaemonRequestError
@@ -52,6 +53,7 @@ __all__ = (
     "serve",
     "start_daemon",
     "status",
+    "status_now",
     "stop_daemon",
     "wait",
     "watch",
@@ -76,6 +78,7 @@ _LAZY = {
     "serve": ("._server", "serve"),
     "start_daemon": ("._control", "start"),
     "status": ("._connect", "status"),
+    "status_now": ("._oneshot", "status"),
     "stop_daemon": ("._control", "stop"),
     "wait": ("._connect", "wait"),
     "watch": ("._connect", "watch"),

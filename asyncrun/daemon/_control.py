@@ -12,7 +12,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -21,17 +20,18 @@ from ._paths import (
     FileLock,
     PidInfo,
     default_log_path,
-    default_socket_path,
     ensure_private_dir,
     is_locked,
     lock_path,
     pid_path,
+    resolve_socket,
     start_lock_path,
 )
 from ._protocol import DaemonError, DaemonUnavailableError
 
 if TYPE_CHECKING:
     import subprocess
+    from pathlib import Path
 
     from ._settings import DaemonSettings
 
@@ -69,10 +69,6 @@ class DaemonStatus:
             endpoints=list(info.get("endpoints", [])),
             pollers=list(info.get("pollers", [])),
         )
-
-
-def resolve_socket(socket_path: str | os.PathLike[str] | None) -> Path:
-    return Path(socket_path).expanduser() if socket_path else default_socket_path()
 
 
 async def answers(socket_path: Path) -> bool:

@@ -39,6 +39,11 @@ class DaemonAlreadyRunningError(AsyncrunError):
     """Another daemon holds the lock of this socket or journal."""
 
 
+def resolve_socket(socket_path: str | os.PathLike[str] | None) -> Path:
+    """`socket_path` if given, else `default_socket_path()`."""
+    return Path(socket_path).expanduser() if socket_path else default_socket_path()
+
+
 def default_socket_path() -> Path:
     """The socket this user's CLI and daemon meet at (see the module docstring for the order)."""
     explicit = os.environ.get(SOCKET_ENV)

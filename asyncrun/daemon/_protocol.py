@@ -107,6 +107,19 @@ def decode(line: bytes) -> JSON:
     return value
 
 
+def raise_for_error(message: JSON) -> JSON:
+    """Return a reply; an error reply (`"ok": false`) raises `DaemonRequestError` instead."""
+    if message.get("ok") is False:
+        error = message.get("error") or {}
+        raise DaemonRequestError(
+            str(error.get("code", "error")),
+            str(error.get("message", "the daemon refused the request")),
+            exit_code=int(error.get("exit_code", 1)),
+            details=error,
+        )
+    return message
+
+
 def reply(request_id: Any, **fields: Any) -> JSON:
     return {"ok": True, "id": request_id, **fields}
 

@@ -110,3 +110,34 @@ async def test_wait_status_watch_paths_load_no_grpc_stack(stub, spawned) -> None
         stdout = out.stdout.decode()
         heavy_line = [line for line in stdout.splitlines() if line.startswith("HEAVY=")]
         assert heavy_line == ["HEAVY="], (args, stdout, out.stderr.decode())
+
+
+async def test_status_with_a_running_daemon_needs_no_event_loop(stub, spawned) -> None:
+    """`asyncrun status` talks to a running daemon over a blocking socket: asyncio is never imported."""
+    code = (
+        "import sys\n"
+        "from asyncrun.cli import main\n"
+        "sys.argv = ['asyncrun', 'status', 'quick']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    print('EXIT=' + str(exc.code))\n"
+        "loops = sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'anyio'))\n"
+        "print('LOOPS=' + ','.join(loops))\n"
+    )
+    stub.add("quick", "RUNNING")
+    out = await anyio.run_process([sys.executable, "-c", code], env=cli_env(stub, spawned), check=False)
+    lines = out.stdout.decode().splitlines()
+    assert lines[0].split()[:2] == ["quick", "RUNNING"], (lines, out.stderr.decode())
+    assert "LOOPS=" in lines, lines
+
+
+async def test_status_starts_a_daemon_when_none_runs(stub, settings) -> None:
+    """No daemon: the blocking path steps aside and the full connection starts one."""
+    stub.add("late", "QUEUED")
+    env = cli_env(stub, settings)
+    env.update({f"ASYNCRUN_DAEMON_{k}": v for k, v in {"IDLE_TIMEOUT": "0", "MIN_INTERVAL": "0.2"}.items()})
+    try:
+        result = await anyio.run_process([ASYNCRUN, "status", "late"], env=env, check=False)
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout.decode().split()[:2] == ["late", "QUEUED"]
+        assert settings.socket_path.exists()
+    finally:
+        await anyio.run_process([ASYNCRUN, "daemon", "stop"], env=env, check=False)
