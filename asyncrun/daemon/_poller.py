@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("asyncrun.daemon")
 
+OUTPUT_WORKERS = 8  # outputs fetched at once per endpoint
 MAX_OUTPUTS_BYTES = 1 << 20  # larger outputs are not kept; the caller fetches them with the client
 MISSES_BEFORE_CHECK = 3  # a run absent from this many lists is looked up once, to tell "gone" from "lagging"
 OUTPUT_ATTEMPTS = 5
@@ -366,8 +367,17 @@ def apply_execution(item: Tracked, execution: Execution, wall: float) -> bool:
     return changed
 
 
-async def fetch_outputs_forever(endpoint: Endpoint, sink: PollSink) -> None:
-    """Fetch the outputs of succeeded runs that someone asked outputs of, once each, at low priority."""
+async def fetch_outputs_forever(endpoint: Endpoint, sink: PollSink, *, workers: int = OUTPUT_WORKERS) -> None:
+    """Fetch the outputs of succeeded runs that someone asked outputs of, once each, at low priority.
+
+    `workers` fetches run at once (runs often end together), all within the endpoint's rate limit.
+    """
+    async with anyio.create_task_group() as tg:
+        for _ in range(workers):
+            tg.start_soon(_fetch_outputs, endpoint, sink)
+
+
+async def _fetch_outputs(endpoint: Endpoint, sink: PollSink) -> None:
     async for item in endpoint.outputs_out:
         if item.outputs_state != OUTPUTS_PENDING:
             continue

@@ -45,6 +45,9 @@ class StubAdmin(AdminServiceBase):
         self.list_sizes: list[int] = []  # names asked for by each ListExecutions call
         self.list_names: list[list[str]] = []  # and the names themselves, in call order
         self.fail_with: Status | None = None
+        self.data_delay = 0.0  # seconds each GetExecutionData takes
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight: Counter[str] = Counter()  # the most calls of a method at once
         self._silence: anyio.Event | None = None
 
     # ---------------------------------------------------------------- scripting
@@ -135,6 +138,14 @@ class StubAdmin(AdminServiceBase):
         run = self.runs.get(message.id.name if message.id else "")
         if run is None:
             raise GRPCError(Status.NOT_FOUND, "no such execution")
+        self.in_flight["get_execution_data"] += 1
+        self.most_in_flight["get_execution_data"] = max(
+            self.most_in_flight["get_execution_data"], self.in_flight["get_execution_data"]
+        )
+        try:
+            await anyio.sleep(self.data_delay)
+        finally:
+            self.in_flight["get_execution_data"] -= 1
         literals = {
             key: core.Literal(scalar=core.Scalar(primitive=core.Primitive(integer=value)))
             for key, value in run.outputs.items()

@@ -83,6 +83,20 @@ async def test_outputs_fetched_once_and_only_when_asked(stub, target, daemon, se
     assert stub.calls["get_execution_data"] == 1
 
 
+async def test_outputs_of_runs_ending_together_are_fetched_at_once(stub, target, daemon, settings) -> None:
+    from asyncrun.daemon._poller import OUTPUT_WORKERS
+
+    stub.data_delay = 0.3
+    names = [f"many{i}" for i in range(24)]
+    for i, name in enumerate(names):
+        stub.add(name, "SUCCEEDED", o0=i)
+    async with DaemonConnection(settings=settings, autostart=False) as conn:
+        result = await conn.wait(names, target=target, outputs=True, timeout=60)
+    assert [ex.outputs for ex in result.executions] == [{"o0": i} for i in range(len(names))]
+    assert stub.calls["get_execution_data"] == len(names)
+    assert stub.most_in_flight["get_execution_data"] == OUTPUT_WORKERS
+
+
 async def test_unknown_execution_is_reported_not_found(stub, target, daemon, settings) -> None:
     async with DaemonConnection(settings=settings, autostart=False) as conn:
         result = await conn.wait(["nosuchrun"], target=target, timeout=20)
