@@ -35,6 +35,7 @@ __all__ = [
     "join",
     "local_path",
     "read_bytes",
+    "credentials_configured",
     "s3_options",
     "scheme",
     "upload",
@@ -87,6 +88,26 @@ def s3_options() -> dict[str, Any]:
         options["key"] = env["FLYTE_AWS_ACCESS_KEY_ID"]
         options["secret"] = env.get("FLYTE_AWS_SECRET_ACCESS_KEY", "")
     return options
+
+
+def credentials_configured(uri: str) -> bool:
+    """Whether this machine is set up to reach the store of `uri` itself (not just via signed URLs).
+
+    Lets a client skip an optional lookup instead of waiting for a driver to give up on
+    instance-metadata credentials that are not there.
+    """
+    env = os.environ
+    if scheme(uri) in ("s3", "s3a"):
+        names = (
+            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "FLYTE_AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        )  # fmt: skip
+        files = env.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+        return any(env.get(name) for name in names) or Path(files).expanduser().is_file()
+    if scheme(uri) in ("gs", "gcs"):
+        adc = Path("~/.config/gcloud/application_default_credentials.json").expanduser()
+        return bool(env.get("GOOGLE_APPLICATION_CREDENTIALS")) or adc.is_file()
+    return is_local(uri)
 
 
 def filesystem(uri: str, *, verb: str = "read", options: Mapping[str, Any] | None = None) -> tuple[Any, str]:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from ._serialize import RegistrationPlan
 
 Progress = Callable[[str], None]
+
+# Seconds the optional "is the code package already in the store?" lookup may take before we upload.
+_STORE_CHECK_TIMEOUT = 5.0
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # FlyteAdmin's own (the k8s rand.String alphabet)
 _LIST_PAGE = 100
 
@@ -326,7 +329,9 @@ class Client:
         native = str(location.native_url)
         if _storage.is_local(native):
             return native.startswith("/") and await anyio.Path(native).is_file()
-        with anyio.move_on_after(self.config.call_timeout):
+        if not _storage.credentials_configured(native):
+            return False
+        with anyio.move_on_after(min(self.config.call_timeout, _STORE_CHECK_TIMEOUT)):
             try:
                 return await anyio.to_thread.run_sync(_storage.exists, native, abandon_on_cancel=True)
             except StorageError:
