@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import anyio
 import httpx
 import pytest
 from grpclib import GRPCError
@@ -106,8 +107,8 @@ async def test_sandbox_start_with_blob_store(s3_env, bucket, s3_client, tmp_path
         asyncrun, "sandbox", "start", "--data-dir", str(data_dir), "--port", str(port),
         "--http-port", str(http_port), "--blob-store", f"s3://{bucket}/bg", "--s3-endpoint", s3_env,
     ]  # fmt: skip
-    started = subprocess.run(start, capture_output=True, text=True, timeout=60, env=sandbox_env)
-    assert started.returncode == 0, started.stderr
+    started = await anyio.run_process(start, env=sandbox_env, check=False)
+    assert started.returncode == 0, started.stderr.decode()
     try:
         (tmp_path / "proj").mkdir()
         (tmp_path / "proj" / "bg_tasks.py").write_text(
@@ -126,7 +127,7 @@ async def test_sandbox_start_with_blob_store(s3_env, bucket, s3_client, tmp_path
         assert any(key.endswith("/data/0/outputs.pb") for key in run_keys), keys
     finally:
         stop = [asyncrun, "sandbox", "stop", "--data-dir", str(data_dir)]
-        subprocess.run(stop, capture_output=True, text=True, timeout=60)
+        await anyio.run_process(stop, check=False)
 
 
 def test_missing_bucket_name_is_a_usage_error(tmp_path: Path) -> None:
