@@ -373,7 +373,7 @@ class Client:
         project, domain = self._where(project, domain)
         if _is_remote_uri(os.fspath(path)):
             return os.fspath(path)
-        local = Path(path)
+        local = _local_path(path)
         data = await anyio.Path(local).read_bytes()
         md5 = hashlib.md5(data).digest()
         root = base64.b32encode(md5).decode()
@@ -392,7 +392,7 @@ class Client:
         project, domain = self._where(project, domain)
         if _is_remote_uri(os.fspath(path)):
             return os.fspath(path)
-        folder = Path(path)
+        folder = _local_path(path)
 
         def digest_all() -> tuple[list[Path], list[bytes]]:
             files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -413,9 +413,10 @@ class Client:
 
     async def _upload_inputs(self, values: dict[str, Any], project: str, domain: str) -> dict[str, Any]:
         async def upload(value: Any) -> Any:
-            if isinstance(value, File) and not value.is_remote:
+            # Local paths and file:// URLs are uploaded; s3://, gs://, … are passed on as they are.
+            if isinstance(value, File) and not _is_remote_uri(value.path):
                 return File(await self.upload_file(value.path, project=project, domain=domain))
-            if isinstance(value, Directory) and not value.is_remote:
+            if isinstance(value, Directory) and not _is_remote_uri(value.path):
                 return Directory(await self.upload_directory(value.path, project=project, domain=domain))
             if isinstance(value, list):
                 return [await upload(item) for item in value]
@@ -708,3 +709,9 @@ def _is_remote_uri(path: str) -> bool:
     from .. import _storage
 
     return not _storage.is_local(path)
+
+
+def _local_path(path: str | os.PathLike[str]) -> Path:
+    from .. import _storage
+
+    return _storage.local_path(os.fspath(path))

@@ -144,8 +144,9 @@ async def test_file_and_directory_inputs_and_outputs_in_s3(s3_sandbox, bucket, s
     (folder / "b.txt").write_text("b")
 
     code, out, err = await asyncrun(
+        # A file:// URL is a local file too: uploaded like the plain path of the folder.
         "run", "--remote", "--wait", "--output", "json", "--name", "files-s3",
-        str(project / "files_wf.py"), "wf", "--f", str(text), "--d", str(folder),
+        str(project / "files_wf.py"), "wf", "--f", f"file://{text}", "--d", str(folder),
     )  # fmt: skip
     assert code == 0, err
     outputs = json.loads(out)["outputs"]

@@ -84,15 +84,22 @@ def test_local_paths_do_not_import_fsspec(tmp_path) -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_missing_extra_is_one_line(tmp_path) -> None:
-    # A Python where s3fs cannot be imported: the message names the extra to install.
+@pytest.mark.parametrize(
+    ("module", "call", "message"),
+    [
+        ("s3fs", "read_bytes('s3://bucket/key')", "install asyncrun[s3] to read s3:// URIs"),
+        ("gcsfs", "write_bytes('gs://bucket/key', b'')", "install asyncrun[gcs] to write gs:// URIs"),
+    ],
+)
+def test_missing_extra_is_one_line(module, call, message) -> None:
+    # A Python where the driver cannot be imported: the message names the extra to install.
     code = (
-        "import sys; sys.modules['s3fs'] = None\n"
+        f"import sys; sys.modules[{module!r}] = None\n"
         "from asyncrun import _storage\n"
         "from asyncrun._exceptions import StorageExtraError\n"
-        "try:\n    _storage.read_bytes('s3://bucket/key')\n"
+        f"try:\n    _storage.{call}\n"
         "except StorageExtraError as exc:\n    print(exc, exc.exit_code)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "install asyncrun[s3] to read s3:// URIs 2"
+    assert out.stdout.strip() == f"{message} 2"
     assert issubclass(StorageExtraError, StorageError)
