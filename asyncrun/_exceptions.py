@@ -12,6 +12,9 @@ AsyncrunError
 │   ├── ExecutionAbortedError  the run was terminated                                    (exit 3)
 │   └── ExecutionTimedOutError the run passed its timeout                                (exit 4)
 ├── WaitTimeoutError           we stopped waiting; the run goes on                        (exit 5)
+├── StorageError               a blob URI (s3://, gs://, path) cannot be read or written (exit 1)
+│   ├── BlobNotFoundError      nothing is stored at that URI
+│   └── StorageExtraError      no driver for the URI's scheme: install asyncrun[s3]/[gcs]   (exit 2)
 └── RemoteError                the control plane answered with an error status          (exit 1)
     ├── NotFoundError
     ├── AlreadyExistsError
@@ -35,6 +38,7 @@ __all__ = (
     "AlreadyExistsError",
     "AsyncrunError",
     "AuthenticationError",
+    "BlobNotFoundError",
     "ConfigError",
     "DeadlineExceededError",
     "DefinitionError",
@@ -50,6 +54,8 @@ __all__ = (
     "RemoteError",
     "ResourceExhaustedError",
     "ServerError",
+    "StorageError",
+    "StorageExtraError",
     "TaskFailedError",
     "UnreachableError",
     "UploadError",
@@ -124,6 +130,20 @@ class WaitTimeoutError(AsyncrunError):
     """We stopped waiting for a run; the run itself goes on."""
 
     exit_code = 5
+
+
+class StorageError(AsyncrunError):
+    """A blob URI (`s3://…`, `gs://…`, a path) could not be read or written."""
+
+
+class BlobNotFoundError(StorageError):
+    """Nothing is stored at the URI."""
+
+
+class StorageExtraError(StorageError):
+    """The URI's scheme needs a driver that is not installed (`asyncrun[s3]`, `asyncrun[gcs]`)."""
+
+    exit_code = 2
 
 
 class RemoteError(AsyncrunError):

@@ -9,6 +9,10 @@ The same contract as flytekit's `pyflyte-execute` (flyteadmin-wire.md §4):
 It unpacks the code distribution (safely), imports the task, reads `inputs.pb` (a LiteralMap), runs
 the task and writes `outputs.pb`, or `error.pb` (an ErrorDocument) when it fails. The exit status is 0
 in both cases, as with pyflyte-execute; it is non-zero only when not even `error.pb` could be written.
+
+Every location may be a local path or an object-store URI (`s3://…`, `gs://…`, through `_storage`):
+remote File/Directory inputs are downloaded before the task runs (keeping their URI as
+`remote_source`), and File/Directory outputs are copied under the raw output prefix.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from . import _storage
+from ._exceptions import StorageError
 
 _UNSET = ("", '""', "''")
 
@@ -52,9 +59,22 @@ def _given(value: str) -> str:
     return "" if value in _UNSET or value.startswith("{{") else value
 
 
+def fetch_distribution(distribution: str) -> Path:
+    """The code tarball as a local file: a local path as is, a remote one downloaded to a temp folder."""
+    if _storage.is_local(distribution):
+        return _storage.local_path(distribution)
+    import tempfile
+
+    target = Path(tempfile.mkdtemp(prefix="asyncrun-dist-")) / distribution.rsplit("/", 1)[-1]
+    try:
+        return _storage.download(distribution, target)
+    except StorageError as exc:
+        raise SystemFailure(f"cannot fetch code distribution: {exc}") from exc
+
+
 def unpack(distribution: str, dest: Path) -> None:
     """Extract the code tarball into `dest`, refusing absolute paths, `..` and links that point out."""
-    path = Path(distribution)
+    path = fetch_distribution(distribution)
     if not path.is_file():
         raise SystemFailure(f"code distribution {distribution} not found")
     dest.mkdir(parents=True, exist_ok=True)
@@ -82,26 +102,19 @@ def load_task(module_name: str, task_name: str) -> Any:
     return task
 
 
-def persist_files(value: Any, tp: Any, raw_prefix: str) -> Any:
-    """Copy File/Directory outputs under the raw output prefix, so they outlive the task's folder."""
+def _map_files(value: Any, tp: Any, change: Any) -> Any:
+    """`value` with `change(v)` applied to every File/Directory in it, following the type `tp`."""
     import typing
 
     from .sdk import Directory, File
 
-    if isinstance(value, File | Directory) and raw_prefix and not value.remote_source:
-        source = Path(os.fspath(value))
-        target = Path(raw_prefix) / uuid.uuid4().hex / source.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(value, Directory):
-            shutil.copytree(source, target)
-        else:
-            shutil.copy2(source, target)
-        return type(value)(str(target))
+    if isinstance(value, File | Directory):
+        return change(value)
     args = typing.get_args(tp)
     if isinstance(value, list) and args:
-        return [persist_files(item, args[0], raw_prefix) for item in value]
+        return [_map_files(item, args[0], change) for item in value]
     if isinstance(value, dict) and len(args) == 2:
-        return {key: persist_files(item, args[1], raw_prefix) for key, item in value.items()}
+        return {key: _map_files(item, args[1], change) for key, item in value.items()}
     if (
         args
         and value is not None
@@ -110,8 +123,46 @@ def persist_files(value: Any, tp: Any, raw_prefix: str) -> Any:
     ):
         for member in args:  # Optional[File] and other unions
             if isinstance(member, type) and isinstance(value, member):
-                return persist_files(value, member, raw_prefix)
+                return _map_files(value, member, change)
     return value
+
+
+def persist_files(value: Any, tp: Any, raw_prefix: str) -> Any:
+    """Copy File/Directory outputs under the raw output prefix, so they outlive the task's folder."""
+    from .sdk import Directory
+
+    def persist(item: Any) -> Any:
+        if not raw_prefix or item.remote_source or item.is_remote:
+            return item
+        source = Path(os.fspath(item))
+        target = _storage.join(raw_prefix, uuid.uuid4().hex, source.name)
+        if _storage.is_local(target):
+            path = _storage.local_path(target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(item, Directory):
+                shutil.copytree(source, path)
+            else:
+                shutil.copy2(source, path)
+            return type(item)(str(path))
+        _storage.upload(source, target)
+        return type(item)(target)
+
+    return _map_files(value, tp, persist)
+
+
+def localize_files(value: Any, tp: Any, workdir: Path) -> Any:
+    """Download remote File/Directory inputs into `workdir`; each keeps its URI as `remote_source`."""
+    from .sdk import Directory
+
+    def localize(item: Any) -> Any:
+        if not item.is_remote or _storage.is_local(item.path):
+            return item
+        name = item.path.rstrip("/").rsplit("/", 1)[-1] or "blob"
+        target = workdir / uuid.uuid4().hex / name
+        _storage.download(item.path, target, recursive=isinstance(item, Directory))
+        return type(item)(str(target), remote_source=item.path)
+
+    return _map_files(value, tp, localize)
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str, bool, str] | None, Any]:
@@ -128,9 +179,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
     from ._proto.flyteidl import core
 
     try:
-        literals = core.LiteralMap.parse(Path(args.inputs).read_bytes())
+        literals = core.LiteralMap.parse(_storage.read_bytes(args.inputs))
         types = {spec.name: spec.type for spec in task.interface.inputs.values()}
         inputs = python_values(literals, types)
+        workdir = Path(".asyncrun-inputs").resolve()
+        inputs = {name: localize_files(value, types[name], workdir) for name, value in inputs.items()}
     except Exception as exc:
         raise SystemFailure(f"cannot read inputs {args.inputs}: {type(exc).__name__}: {exc}") from exc
     try:
@@ -154,7 +207,7 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def write_error(prefix: Path, code: str, message: str, *, recoverable: bool, origin: str) -> None:
+def write_error(prefix: str, code: str, message: str, *, recoverable: bool, origin: str) -> None:
     from ._proto.flyteidl import core
 
     document = core.ErrorDocument(
@@ -170,20 +223,13 @@ def write_error(prefix: Path, code: str, message: str, *, recoverable: bool, ori
             timestamp=datetime.now(UTC),
         )
     )
-    _atomic_write(prefix / "error.pb", bytes(document))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    _storage.write_bytes(_storage.join(prefix, "error.pb"), bytes(document))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     args = parse_args(argv)
-    prefix = Path(args.output_prefix)
+    prefix = args.output_prefix
     try:
         try:
             outputs, error, task = run(args)
@@ -194,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             from .sdk._literals import literal_map
 
             assert outputs is not None
-            _atomic_write(prefix / "outputs.pb", bytes(literal_map(outputs, task.interface.outputs)))
+            data = bytes(literal_map(outputs, task.interface.outputs))
+            _storage.write_bytes(_storage.join(prefix, "outputs.pb"), data)
         except SystemFailure as exc:
             write_error(prefix, "SYSTEM:LoadFailed", str(exc), recoverable=True, origin="SYSTEM")
         except Exception as exc:  # a bug of ours: still leave an error document behind

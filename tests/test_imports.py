@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("grpclib", "betterproto2", "httpx", "yaml")
+HEAVY = ("grpclib", "betterproto2", "httpx", "yaml", "fsspec", "s3fs", "gcsfs", "botocore")
 
 
 def loaded_modules(statement: str) -> set[str]:

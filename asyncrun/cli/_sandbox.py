@@ -39,6 +39,18 @@ def _options(fn: Any) -> Any:
             type=click.Path(file_okay=False),
             help="Folder prepended to PATH of task processes (repeatable).",
         ),
+        click.option(
+            "--blob-store",
+            default="",
+            metavar="s3://BUCKET[/PREFIX]",
+            help="Keep uploads, execution data and task outputs in S3 instead of the data folder.",
+        ),
+        click.option(
+            "--s3-endpoint",
+            default="",
+            metavar="URL",
+            help="S3-compatible endpoint for --blob-store (MinIO, …).  [default: $AWS_ENDPOINT_URL or AWS]",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -55,6 +67,8 @@ def _config(**options: Any) -> Any:
         http_port=options["http_port"],
         rpc_delay_ms=options["rpc_delay_ms"],
         task_path=tuple(str(Path(p).resolve()) for p in options["task_path"]),
+        blob_store=options["blob_store"],
+        s3_endpoint=options["s3_endpoint"],
     )
 
 

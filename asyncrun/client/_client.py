@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import random
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -22,14 +23,15 @@ from ._config import ClientConfig, load_config
 from ._types import EntityId, Execution, ExecutionId, ExecutionOptions, Phase, RemoteEntity
 
 if TYPE_CHECKING:
-    import os
-
     from grpclib.client import Channel
 
     from ._package import CodePackage
     from ._serialize import RegistrationPlan
 
 Progress = Callable[[str], None]
+
+# Seconds the optional "is the code package already in the store?" lookup may take before we upload.
+_STORE_CHECK_TIMEOUT = 5.0
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # FlyteAdmin's own (the k8s rand.String alphabet)
 _LIST_PAGE = 100
 
@@ -319,9 +321,22 @@ class Client:
         )
 
     async def _already_stored(self, location: Any) -> bool:
-        # A plain path (the sandbox) can be checked directly; object stores would need a HEAD request.
+        # The native URL is a path (the local sandbox) or an object-store URI: when this machine can
+        # read the store, an object already at the content-addressed location need not be sent again.
+        from .. import _storage
+        from .._exceptions import StorageError
+
         native = str(location.native_url)
-        return native.startswith("/") and await anyio.Path(native).is_file()
+        if _storage.is_local(native):
+            return native.startswith("/") and await anyio.Path(native).is_file()
+        if not _storage.credentials_configured(native):
+            return False
+        with anyio.move_on_after(min(self.config.call_timeout, _STORE_CHECK_TIMEOUT)):
+            try:
+                return await anyio.to_thread.run_sync(_storage.exists, native, abandon_on_cancel=True)
+            except StorageError:
+                pass  # no driver or no credentials here: the signed URL still works
+        return False
 
     async def _put(self, location: Any, path: Path, md5: bytes) -> None:
         # httpcore (httpx's own transport) rather than httpx: the same HTTP stack, without the
@@ -351,9 +366,14 @@ class Client:
     async def upload_file(
         self, path: str | os.PathLike[str], *, project: str | None = None, domain: str | None = None
     ) -> str:
-        """Upload a local file through the data proxy; returns its native URL (usable as a File input)."""
+        """Upload a local file through the data proxy; returns its native URL (usable as a File input).
+
+        A URI that is already remote (`s3://…`, `gs://…`) is returned as it is.
+        """
         project, domain = self._where(project, domain)
-        local = Path(path)
+        if _is_remote_uri(os.fspath(path)):
+            return os.fspath(path)
+        local = _local_path(path)
         data = await anyio.Path(local).read_bytes()
         md5 = hashlib.md5(data).digest()
         root = base64.b32encode(md5).decode()
@@ -365,9 +385,14 @@ class Client:
     async def upload_directory(
         self, path: str | os.PathLike[str], *, project: str | None = None, domain: str | None = None
     ) -> str:
-        """Upload every file of a folder under one root; returns the folder's native URL."""
+        """Upload every file of a folder under one root; returns the folder's native URL.
+
+        A URI that is already remote (`s3://…`, `gs://…`) is returned as it is.
+        """
         project, domain = self._where(project, domain)
-        folder = Path(path)
+        if _is_remote_uri(os.fspath(path)):
+            return os.fspath(path)
+        folder = _local_path(path)
 
         def digest_all() -> tuple[list[Path], list[bytes]]:
             files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -388,9 +413,10 @@ class Client:
 
     async def _upload_inputs(self, values: dict[str, Any], project: str, domain: str) -> dict[str, Any]:
         async def upload(value: Any) -> Any:
-            if isinstance(value, File) and not value.is_remote:
+            # Local paths and file:// URLs are uploaded; s3://, gs://, … are passed on as they are.
+            if isinstance(value, File) and not _is_remote_uri(value.path):
                 return File(await self.upload_file(value.path, project=project, domain=domain))
-            if isinstance(value, Directory) and not value.is_remote:
+            if isinstance(value, Directory) and not _is_remote_uri(value.path):
                 return Directory(await self.upload_directory(value.path, project=project, domain=domain))
             if isinstance(value, list):
                 return [await upload(item) for item in value]
@@ -524,10 +550,48 @@ class Client:
             read=True,
         )
         literals = data.full_outputs.literals if data.full_outputs else {}
+        if not literals and data.outputs is not None and data.outputs.url:
+            # FlyteAdmin leaves out outputs above its inline limit: read them where they are stored.
+            literals = (await self._read_literal_map(data.outputs.url)).literals
         return {
             name: to_python(lit, types[name]) if types and name in types else literal_to_jsonable(lit)
             for name, lit in sorted(literals.items())
         }
+
+    async def _read_literal_map(self, url: str) -> core.LiteralMap:
+        from .. import _storage
+
+        if url.startswith(("http://", "https://")):  # a signed URL
+            import httpcore
+
+            async with httpcore.AsyncConnectionPool() as http:
+                with anyio.fail_after(self.config.call_timeout):
+                    response = await http.request("GET", url)
+            if response.status != 200:
+                raise UsageError(f"cannot read outputs at {url}: HTTP {response.status}")
+            return core.LiteralMap.parse(response.content)
+        return core.LiteralMap.parse(await anyio.to_thread.run_sync(_storage.read_bytes, url))
+
+    async def download(
+        self, value: File | Directory | str, dest: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Copy a File/Directory output (or a blob URI: `s3://…`, `gs://…`, a path) to a local path.
+
+        Args:
+            value: what to fetch; a Directory (or a URI ending in `/`) is copied with everything in it.
+            dest: where to put it; by default a new temporary folder, under the blob's own name.
+
+        Raises:
+            BlobNotFoundError: nothing is stored at the URI.
+            StorageExtraError: the scheme's driver is missing (`pip install asyncrun[s3]`).
+        """
+        from .. import _storage
+
+        uri = value.uri if isinstance(value, File | Directory) else value
+        recursive = isinstance(value, Directory) or uri.endswith("/")
+        name = uri.rstrip("/").rsplit("/", 1)[-1] or "blob"
+        target = Path(dest) if dest is not None else Path(tempfile.mkdtemp(prefix="asyncrun-")) / name
+        return await anyio.to_thread.run_sync(lambda: _storage.download(uri, target, recursive=recursive))
 
     def _execution_id(self, execution: Execution | ExecutionId | str) -> ExecutionId:
         if isinstance(execution, Execution):
@@ -639,3 +703,15 @@ def _project_root_of(entity: Task | Workflow | LaunchPlan) -> Path:
     if not file:
         raise UsageError(f"cannot find the source file of {target.name} to package it")
     return project_root(Path(file).resolve())
+
+
+def _is_remote_uri(path: str) -> bool:
+    from .. import _storage
+
+    return not _storage.is_local(path)
+
+
+def _local_path(path: str | os.PathLike[str]) -> Path:
+    from .. import _storage
+
+    return _storage.local_path(os.fspath(path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import warnings
 
 from grpclib import GRPCError
 from grpclib.const import Status
@@ -202,9 +203,18 @@ class ExecutionHandlers(AdminState):
         if data is None:
             not_found(f"execution [{':'.join(key)}] does not exist")
         inputs, outputs = data
-        return admin.WorkflowExecutionGetDataResponse(
-            full_inputs=inputs, full_outputs=outputs or core.LiteralMap()
-        )
+        # Where the data is stored too, as FlyteAdmin says (an s3:// URI with an object-store blob store).
+        execution = await self.store.get_execution(key)
+        closure = execution.closure if execution is not None else None
+        outputs_uri = closure.outputs.uri if closure is not None and closure.outputs is not None else ""
+        with warnings.catch_warnings():  # deprecated in flyteidl, yet FlyteAdmin still fills them in
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return admin.WorkflowExecutionGetDataResponse(
+                full_inputs=inputs,
+                full_outputs=outputs or core.LiteralMap(),
+                inputs=admin.UrlBlob(url=self.runner.execution_data_uri(key, "inputs.pb")),
+                outputs=admin.UrlBlob(url=outputs_uri) if outputs_uri else None,
+            )
 
     async def list_executions(self, message: admin.ResourceListRequest) -> admin.ExecutionList:
         """Executions of a project/domain: filtered, sorted, paged; ACTIVE only unless `state` is filtered."""

@@ -35,6 +35,8 @@ __all__ = [
     "BlobStore",
     "BlobTooLargeError",
     "BlobWriter",
+    "split_relative",
+    "upload_path",
 ]
 
 DEFAULT_MAX_BLOB_BYTES = 2 * 1024**3
@@ -93,6 +95,42 @@ def split_relative(relative: str) -> list[str]:
     return segments
 
 
+def upload_path(
+    project: str,
+    domain: str,
+    filename: str,
+    *,
+    content_md5: bytes = b"",
+    filename_root: str = "",
+    org: str = "",
+) -> str:
+    """The relative path FlyteAdmin's data proxy would choose for an upload.
+
+    Args:
+        project: the project; one path segment.
+        domain: the domain; one path segment.
+        filename: the file name; may contain `/` (flytekit uploads directories file by file).
+        content_md5: the raw 16-byte MD5, used as the folder when `filename_root` is empty.
+        filename_root: the folder name chosen by the client.
+        org: optional organisation, a leading segment when set.
+
+    Returns:
+        `[<org>/]<project>/<domain>/<filename_root or base32(md5)>/<filename>`.
+
+    Raises:
+        BlobPathError: a part is empty (other than org), contains `/` where it may not, or is
+            `.`/`..`.
+    """
+    folder = filename_root or base64.b32encode(content_md5).decode("ascii")
+    parts = [(org, "org")] if org else []
+    parts += [(project, "project"), (domain, "domain"), (folder, "filename_root")]
+    for value, what in parts:
+        _check_segment(value, what)
+    for segment in filename.split("/"):
+        _check_segment(segment, "filename segment")
+    return "/".join([value for value, _ in parts] + [filename])
+
+
 class BlobStore:
     """Files under one root folder, addressed by checked relative paths.
 
@@ -127,31 +165,10 @@ class BlobStore:
         filename_root: str = "",
         org: str = "",
     ) -> str:
-        """The relative path FlyteAdmin's data proxy would choose for an upload.
-
-        Args:
-            project: the project; one path segment.
-            domain: the domain; one path segment.
-            filename: the file name; may contain `/` (flytekit uploads directories file by file).
-            content_md5: the raw 16-byte MD5, used as the folder when `filename_root` is empty.
-            filename_root: the folder name chosen by the client.
-            org: optional organisation, a leading segment when set.
-
-        Returns:
-            `[<org>/]<project>/<domain>/<filename_root or base32(md5)>/<filename>`.
-
-        Raises:
-            BlobPathError: a part is empty (other than org), contains `/` where it may not, or is
-                `.`/`..`.
-        """
-        folder = filename_root or base64.b32encode(content_md5).decode("ascii")
-        parts = [(org, "org")] if org else []
-        parts += [(project, "project"), (domain, "domain"), (folder, "filename_root")]
-        for value, what in parts:
-            _check_segment(value, what)
-        for segment in filename.split("/"):
-            _check_segment(segment, "filename segment")
-        return "/".join([value for value, _ in parts] + [filename])
+        """The relative path FlyteAdmin's data proxy would choose for an upload (see `upload_path`)."""
+        return upload_path(
+            project, domain, filename, content_md5=content_md5, filename_root=filename_root, org=org
+        )
 
     def native_url(self, relative: str) -> str:
         """The absolute path a task process reads the blob from (no `file://`, see module docs)."""

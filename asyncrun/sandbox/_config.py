@@ -21,7 +21,11 @@ def default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """How to run the sandbox. Port 0 picks a free port."""
+    """How to run the sandbox. Port 0 picks a free port.
+
+    `blob_store` is "" (blobs and execution data in `data_dir`) or `s3://bucket[/prefix]` (in S3, as
+    a real deployment keeps them; `s3_endpoint` for an S3-compatible server, see `_objectstore`).
+    """
 
     data_dir: Path = field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
@@ -30,6 +34,8 @@ class SandboxConfig:
     rpc_delay_ms: int = 0
     task_path: tuple[str, ...] = ()
     max_upload_bytes: int = 2 << 30
+    blob_store: str = ""
+    s3_endpoint: str = ""
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,10 @@ def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[S
     ]
     for folder in config.task_path:
         cmd += ["--task-path", folder]
+    if config.blob_store:
+        cmd += ["--blob-store", config.blob_store]
+    if config.s3_endpoint:
+        cmd += ["--s3-endpoint", config.s3_endpoint]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True

@@ -1,4 +1,5 @@
-"""DataProxyService: hands out signed URLs for the sandbox's blob HTTP endpoint (`_http.py`).
+"""DataProxyService: hands out signed URLs for the sandbox's blob HTTP endpoint (`_http.py`), or S3
+presigned URLs when the blobs live in an object store (`_objectstore.py`).
 
 Follows FlyteAdmin's data proxy (wire notes §3.3 and §5 "Data proxy"):
 
@@ -45,6 +46,7 @@ from asyncrun._proto.flyteidl.service import (
 )
 from asyncrun.sandbox._blobs import BlobPathError
 from asyncrun.sandbox._guard import GuardedService
+from asyncrun.sandbox._objectstore import ObjectBlobStore
 from asyncrun.sandbox._signing import base64_md5
 
 if TYPE_CHECKING:
@@ -89,7 +91,7 @@ class DataProxyService(GuardedService, DataProxyServiceBase):
 
     def __init__(
         self,
-        blobs: BlobStore,
+        blobs: BlobStore | ObjectBlobStore,
         signer: Signer,
         http_base_url: str,
         *,
@@ -143,11 +145,18 @@ class DataProxyService(GuardedService, DataProxyServiceBase):
         except BlobPathError as exc:
             raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
         expires_at = _expiry(expires_in)
-        query = self._signer.sign_upload(
-            relative, expires_at=expires_at, content_md5=md5, max_bytes=self._blobs.max_bytes
-        )
+        if isinstance(self._blobs, ObjectBlobStore):
+            store = self._blobs
+            signed_url = await anyio.to_thread.run_sync(
+                lambda: store.presigned_put(relative, expires_at=expires_at, content_md5=md5)
+            )
+        else:
+            query = self._signer.sign_upload(
+                relative, expires_at=expires_at, content_md5=md5, max_bytes=self._blobs.max_bytes
+            )
+            signed_url = blob_url(self._http_base_url, relative, query)
         return CreateUploadLocationResponse(
-            signed_url=blob_url(self._http_base_url, relative, query),
+            signed_url=signed_url,
             native_url=native_url,
             expires_at=expires_at,
             # Exactly what the PUT must carry; never Content-Length (flytekit sends these verbatim).
@@ -254,6 +263,10 @@ class DataProxyService(GuardedService, DataProxyServiceBase):
         if not await anyio.to_thread.run_sync(self._blobs.exists, relative):
             raise GRPCError(Status.NOT_FOUND, f"no blob at {self._blobs.native_url(relative)}")
         expires_at = _expiry(expires_in)
+        if isinstance(self._blobs, ObjectBlobStore):
+            store = self._blobs
+            url = await anyio.to_thread.run_sync(lambda: store.presigned_get(relative, expires_at=expires_at))
+            return url, expires_at
         query = self._signer.sign_download(relative, expires_at=expires_at)
         return blob_url(self._http_base_url, relative, query), expires_at
 

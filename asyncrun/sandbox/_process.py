@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from asyncrun import _storage
+from asyncrun._exceptions import BlobNotFoundError, StorageError
 from asyncrun._proto.flyteidl import core
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
+    from typing import Any
 
 __all__ = [
     "AttemptPaths",
@@ -52,25 +55,46 @@ class AttemptPaths:
 
     Attributes:
         cwd: the attempt's fresh working folder (`<node>/<attempt>/`).
-        input_prefix: the node's data folder holding `inputs.pb` (`<node>/data`).
-        output_prefix: where the task writes `outputs.pb` / `error.pb` (`<node>/data/<attempt>`).
+        input_prefix: the node's data folder holding `inputs.pb` (`<node>/data`), or its object-store URI.
+        output_prefix: where the task writes `outputs.pb` / `error.pb` (`<node>/data/<attempt>`), or
+            its object-store URI.
         raw_output_prefix: where the task writes files it returns.
         checkpoint_prefix: this attempt's checkpoint folder.
         prev_checkpoint_prefix: the previous attempt's checkpoint folder, or "".
         log: stdout and stderr of the process (`<node>/<attempt>.log`).
+        local_dir: the attempt's local data folder (`<node>/data/<attempt>`; checkpoints, task.pb).
+        storage_options: fsspec arguments for reading an object-store `output_prefix`.
     """
 
     cwd: Path
-    input_prefix: Path
-    output_prefix: Path
+    input_prefix: str
+    output_prefix: str
     raw_output_prefix: str
     checkpoint_prefix: Path
     prev_checkpoint_prefix: str
     log: Path
+    local_dir: Path
+    storage_options: Mapping[str, Any] | None = None
 
 
-def prepare_attempt(node_dir: Path, attempt: int, *, raw_output_prefix: str = "") -> AttemptPaths:
-    """Create (emptying any leftovers of) the folders of one attempt. Blocking: call in a worker thread."""
+def prepare_attempt(
+    node_dir: Path,
+    attempt: int,
+    *,
+    raw_output_prefix: str = "",
+    data_prefix: str = "",
+    storage_options: Mapping[str, Any] | None = None,
+) -> AttemptPaths:
+    """Create (emptying any leftovers of) the folders of one attempt. Blocking: call in a worker thread.
+
+    Args:
+        node_dir: the node's local folder.
+        attempt: the attempt number.
+        raw_output_prefix: where File/Directory outputs go; "" means `<output_prefix>/raw` locally.
+        data_prefix: the object-store URI of the node's data folder (`inputs.pb`, `<attempt>/outputs.pb`)
+            when execution data lives in an object store; "" keeps it in `<node_dir>/data`.
+        storage_options: fsspec arguments for that object store.
+    """
     cwd = node_dir / str(attempt)
     output_prefix = node_dir / "data" / str(attempt)
     for folder in (cwd, output_prefix):
@@ -82,14 +106,20 @@ def prepare_attempt(node_dir: Path, attempt: int, *, raw_output_prefix: str = ""
     if not raw_output_prefix:
         (output_prefix / "raw").mkdir()
         raw_output_prefix = str(output_prefix / "raw")
+    remote_output = _storage.join(data_prefix, str(attempt)) if data_prefix else ""
+    for leftover in ("outputs.pb", "error.pb") if remote_output else ():
+        # A restarted attempt must not read the verdict of the run before it.
+        _storage.delete(_storage.join(remote_output, leftover), options=storage_options)
     return AttemptPaths(
         cwd=cwd,
-        input_prefix=node_dir / "data",
-        output_prefix=output_prefix,
+        input_prefix=data_prefix or str(node_dir / "data"),
+        output_prefix=remote_output or str(output_prefix),
         raw_output_prefix=raw_output_prefix,
         checkpoint_prefix=checkpoint,
         prev_checkpoint_prefix=str(previous) if attempt > 0 and previous.is_dir() else "",
         log=node_dir / f"{attempt}.log",
+        local_dir=output_prefix,
+        storage_options=storage_options,
     )
 
 
@@ -201,10 +231,11 @@ def read_attempt_result(
         )
         # Propeller retries an attempt that outlived the task's timeout, within the retry budget.
         return AttemptResult(error=error, retryable=True)
-    error_file = paths.output_prefix / "error.pb"
-    if error_file.is_file():
+    error_file = _storage.join(paths.output_prefix, "error.pb")
+    error_bytes = _read_optional(error_file, paths.storage_options)
+    if error_bytes is not None:
         try:
-            document = core.ErrorDocument.parse(error_file.read_bytes())
+            document = core.ErrorDocument.parse(error_bytes)
         except Exception as exc:  # a malformed file is the task's fault, not the sandbox's
             return AttemptResult(error=system_error("BadErrorDocument", f"cannot read {error_file}: {exc}"))
         container = document.error or core.ContainerError()
@@ -224,8 +255,9 @@ def read_attempt_result(
             else f"exited with code {returncode}"
         )
         return AttemptResult(error=system_error("NonZeroExit", f"task process {how}{_log_tail(paths.log)}"))
-    outputs_file = paths.output_prefix / "outputs.pb"
-    if not outputs_file.is_file():
+    outputs_file = _storage.join(paths.output_prefix, "outputs.pb")
+    outputs_bytes = _read_optional(outputs_file, paths.storage_options)
+    if outputs_bytes is None:
         return AttemptResult(
             error=system_error(
                 "MissingOutputs",
@@ -234,6 +266,19 @@ def read_attempt_result(
             )
         )
     try:
-        return AttemptResult(outputs=core.LiteralMap.parse(outputs_file.read_bytes()))
+        return AttemptResult(outputs=core.LiteralMap.parse(outputs_bytes))
     except Exception as exc:  # a malformed file is the task's fault, not the sandbox's
         return AttemptResult(error=system_error("BadOutputs", f"cannot read {outputs_file}: {exc}"))
+
+
+def _read_optional(uri: str, options: Mapping[str, Any] | None) -> bytes | None:
+    """The file's bytes, None when there is none (or a folder is in the way, as `is_file` would say)."""
+    if _storage.is_local(uri):
+        path = _storage.local_path(uri)
+        return path.read_bytes() if path.is_file() else None
+    try:
+        return _storage.read_bytes(uri, options=options)
+    except BlobNotFoundError:
+        return None
+    except StorageError as exc:
+        raise OSError(str(exc)) from exc

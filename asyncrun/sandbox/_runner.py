@@ -16,6 +16,11 @@ On-disk layout under `data_dir/executions/<project>/<domain>/<name>/`:
     <node>/<attempt>/          the attempt's fresh working folder
     <node>/<attempt>.log       the attempt's stdout and stderr
 
+With an object store (`sandbox serve --blob-store s3://bucket/prefix`), the `.pb` files live at the same
+relative paths under `s3://bucket/prefix/metadata/<project>/<domain>/<name>/` and task outputs under
+`s3://bucket/prefix/raw/` (unless the run sets its own raw output prefix), as in a real deployment; the
+working folders and logs stay local.
+
 A sub-workflow's nodes get the ids `<parent>-0-<node>`, as propeller names them.
 """
 
@@ -54,11 +59,12 @@ from asyncrun.sandbox._task_nodes import (
     NodeRecord,
     TaskNodeRunner,
     env_pairs,
-    write_bytes,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from asyncrun.sandbox._objectstore import ObjectBlobStore
 
 __all__ = ["Runner"]
 
@@ -93,19 +99,38 @@ class Runner:
         data_dir: the root of the on-disk layout (see the module docstring).
         task_path: folders prepended to PATH for task processes (e.g. where `pyflyte-execute` lives).
         max_concurrent_tasks: at most this many task processes run at once, across executions.
+        object_store: keep execution data and task outputs there rather than under `data_dir`.
     """
 
     def __init__(
-        self, store: Store, data_dir: Path, *, task_path: Sequence[str] = (), max_concurrent_tasks: int = 8
+        self,
+        store: Store,
+        data_dir: Path,
+        *,
+        task_path: Sequence[str] = (),
+        max_concurrent_tasks: int = 8,
+        object_store: ObjectBlobStore | None = None,
     ) -> None:
         self.store = store
         self.data_dir = Path(data_dir)
         self.task_path = [str(entry) for entry in task_path]
-        self._task_nodes = TaskNodeRunner(store, self.task_path, anyio.CapacityLimiter(max_concurrent_tasks))
+        self.object_store = object_store
+        self._task_nodes = TaskNodeRunner(
+            store,
+            self.task_path,
+            anyio.CapacityLimiter(max_concurrent_tasks),
+            storage_env=object_store.task_environment() if object_store else None,
+        )
         self._send, self._receive = anyio.create_memory_object_stream[ExecutionKey](math.inf)
         self._running: dict[ExecutionKey, anyio.CancelScope] = {}
         # Executions handed to this runner; recover() leaves these alone.
         self._owned: set[ExecutionKey] = set()
+
+    def execution_data_uri(self, key: ExecutionKey, *parts: str) -> str:
+        """Where an execution's data (`inputs.pb`, `outputs.pb`, `<node>/data/…`) is stored."""
+        if self.object_store is not None:
+            return self.object_store.uri("metadata", key.project, key.domain, key.name, *parts)
+        return str(self.data_dir.joinpath("executions", key.project, key.domain, key.name, *parts))
 
     # ------------------------------------------------------------------------------------------------
     # Lifecycle
@@ -251,9 +276,9 @@ class Runner:
         except NodeFailed as failed:
             return _Outcome(Phase.FAILED, error=failed.error)
         literal_map = core.LiteralMap(literals=outputs)
-        path = context.directory / "outputs.pb"
-        await anyio.to_thread.run_sync(write_bytes, path, bytes(literal_map))
-        return _Outcome(Phase.SUCCEEDED, outputs=literal_map, outputs_uri=str(path))
+        uri = context.data_uri("outputs.pb")
+        await context.write_data(uri, bytes(literal_map))
+        return _Outcome(Phase.SUCCEEDED, outputs=literal_map, outputs_uri=uri)
 
     async def _load(
         self, key: ExecutionKey
@@ -288,7 +313,10 @@ class Runner:
         parallelism = spec.max_parallelism or plan.max_parallelism
         directory = self.data_dir / "executions" / key.project / key.domain / key.name
         inputs, _ = data
-        await anyio.to_thread.run_sync(write_bytes, directory / "inputs.pb", bytes(inputs))
+        objects = self.object_store
+        raw_prefix = raw_config.output_location_prefix if raw_config else ""
+        if objects is not None and not raw_prefix:
+            raw_prefix = objects.uri("raw")
         context = ExecutionContext(
             key=key,
             directory=directory,
@@ -301,11 +329,14 @@ class Runner:
             workflow_name=workflow_key[2],
             launch_plan_name=launch_plan_key[2],
             envs=envs,
-            raw_output_prefix=raw_config.output_location_prefix if raw_config else "",
+            raw_output_prefix=raw_prefix,
             parallelism=anyio.CapacityLimiter(parallelism) if parallelism > 0 else None,
             nesting=spec.metadata.nesting if spec.metadata is not None else 0,
             principal=spec.metadata.principal if spec.metadata is not None else "",
+            data_prefix=self.execution_data_uri(key) if objects else "",
+            storage_options=objects.storage_options if objects else {},
         )
+        await context.write_data(context.data_uri("inputs.pb"), bytes(inputs))
         return context, compiled.primary.template, dict(inputs.literals)
 
     # ------------------------------------------------------------------------------------------------
@@ -374,7 +405,7 @@ class Runner:
             self.store,
             admin.NodeExecution(
                 id=core.NodeExecutionIdentifier(node_id=unique_id, execution_id=context.key.to_id()),
-                input_uri=str(node_dir / "data" / "inputs.pb"),
+                input_uri=context.data_uri(safe_component(unique_id), "data", "inputs.pb"),
                 closure=admin.NodeExecutionClosure(
                     phase=NodePhase.QUEUED,
                     created_at=now,
@@ -397,7 +428,7 @@ class Runner:
                 )
             except BindingError as exc:
                 raise NodeFailed(system_error("BindingError", str(exc))) from None
-            await anyio.to_thread.run_sync(write_bytes, node_dir / "data" / "inputs.pb", bytes(inputs))
+            await context.write_data(record.execution.input_uri, bytes(inputs))
             await record.save(inputs=inputs)
             if node.task_node is not None:
                 outputs = await self._task_nodes.run(context, node, record, node_dir, inputs)

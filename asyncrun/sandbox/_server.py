@@ -49,12 +49,18 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
     from ._blobs import BlobStore
     from ._dataproxy import DataProxyService
     from ._http import create_app, serve_http
+    from ._objectstore import ObjectBlobStore
     from ._runner import Runner
     from ._signing import Signer
     from ._store import Store
 
     data_dir = config.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    objects = (
+        ObjectBlobStore(config.blob_store, endpoint_url=config.s3_endpoint) if config.blob_store else None
+    )
+    if objects is not None:
+        await anyio.to_thread.run_sync(_check_bucket, objects)
     grpc_sock = _bind(config.host, config.port)
     http_sock = _bind(config.host, config.http_port)
     port, http_port = grpc_sock.getsockname()[1], http_sock.getsockname()[1]
@@ -66,11 +72,12 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
     try:
         # Task processes find `asyncrun-execute` (installed next to this Python) without an activated venv.
         task_path = [*config.task_path, str(Path(sys.executable).parent)]
-        runner = Runner(store, data_dir, task_path=task_path)  # run_forever recovers interrupted runs first
+        # run_forever recovers interrupted runs first
+        runner = Runner(store, data_dir, task_path=task_path, object_store=objects)
         admin = AdminService(store, runner, console_url=f"{http_base}/console")
         blobs = BlobStore(data_dir / "blobs")
         signer = Signer.load_or_create(data_dir / "secret")
-        dataproxy = DataProxyService(blobs, signer, http_base, admin=admin)
+        dataproxy = DataProxyService(objects or blobs, signer, http_base, admin=admin)
         for service in (admin, dataproxy):
             service.rpc_delay = config.rpc_delay_ms / 1000
         grpc = Server([admin, dataproxy])
@@ -90,6 +97,23 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
         await store.close()
         grpc_sock.close()
         http_sock.close()
+
+
+def _check_bucket(objects: Any) -> None:
+    """Fail at start, in one line, when the bucket cannot be reached (rather than at the first upload)."""
+    client = objects.client  # StorageExtraError without asyncrun[s3]
+    import botocore.exceptions
+
+    try:
+        client.head_bucket(Bucket=objects.bucket)
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise UsageError(
+            f"cannot use --blob-store {objects.base_uri}: bucket {objects.bucket!r} answered {code}; "
+            "create it or check the credentials"
+        ) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise UsageError(f"cannot reach --blob-store {objects.base_uri}: {exc}") from None
 
 
 def _use_pidfd_child_watcher() -> None:

@@ -14,11 +14,12 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
+from asyncrun import _storage
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._compiler import IdKey, id_key
 from asyncrun.sandbox._process import (
@@ -34,7 +35,7 @@ from asyncrun.sandbox._store import ExecutionKey, Store, utc_now
 from asyncrun.sandbox._templates import TemplateError, TemplateValues, render_args
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["ExecutionContext", "NodeFailed", "NodeRecord", "TaskNodeRunner", "env_pairs", "write_bytes"]
 
@@ -66,6 +67,23 @@ class ExecutionContext:
     parallelism: anyio.CapacityLimiter | None
     nesting: int = 0
     principal: str = ""
+    # Where execution data lives when not under `directory`: `s3://…/metadata/<project>/<domain>/<name>`.
+    data_prefix: str = ""
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def data_uri(self, *parts: str) -> str:
+        """Where a piece of execution data lives: under `data_prefix` if set, else under `directory`."""
+        if self.data_prefix:
+            return _storage.join(self.data_prefix, *parts)
+        return str(self.directory.joinpath(*parts))
+
+    async def write_data(self, uri: str, data: bytes) -> None:
+        """Store execution data at a `data_uri`. Blocking work runs in a worker thread."""
+        if self.data_prefix:
+            options = self.storage_options
+            await anyio.to_thread.run_sync(lambda: _storage.write_bytes(uri, data, options=options))
+        else:
+            await anyio.to_thread.run_sync(write_bytes, Path(uri), data)
 
 
 @dataclass
@@ -149,10 +167,19 @@ class TaskNodeRunner:
         task_limiter: bounds how many task processes run at once, across executions.
     """
 
-    def __init__(self, store: Store, task_path: Sequence[str], task_limiter: anyio.CapacityLimiter) -> None:
+    def __init__(
+        self,
+        store: Store,
+        task_path: Sequence[str],
+        task_limiter: anyio.CapacityLimiter,
+        *,
+        storage_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
         self.task_path = list(task_path)
         self._task_limiter = task_limiter
+        # How task processes reach the object store holding execution data (endpoint, keys).
+        self.storage_env = dict(storage_env or {})
 
     async def run(
         self,
@@ -196,6 +223,7 @@ class TaskNodeRunner:
         """Sandbox env (task_path first on PATH), then container env, LP and execution envs, propeller's."""
         env = dict(os.environ)
         env["PATH"] = os.pathsep.join([*self.task_path, env.get("PATH", "")]).strip(os.pathsep)
+        env.update(self.storage_env)
         assert task.container is not None and task.id is not None
         env.update(env_pairs(task.container.env))
         env.update(context.envs)
@@ -243,8 +271,15 @@ class TaskNodeRunner:
                 raw_prefix = (
                     f"{raw_prefix.rstrip('/')}/{context.key.name}/{safe_component(node_id)}/{attempt}"
                 )
+            data_prefix = context.data_uri(safe_component(node_id), "data") if context.data_prefix else ""
             paths = await anyio.to_thread.run_sync(
-                lambda: prepare_attempt(node_dir, attempt, raw_output_prefix=raw_prefix)
+                lambda: prepare_attempt(
+                    node_dir,
+                    attempt,
+                    raw_output_prefix=raw_prefix,
+                    data_prefix=data_prefix,
+                    storage_options=context.storage_options,
+                )
             )
             now = utc_now()
             execution = admin.TaskExecution(
@@ -289,11 +324,11 @@ class TaskNodeRunner:
         command = [*task.container.command, *task.container.args]
         template_path = ""
         if any("tasktemplatepath" in part.lower() for part in command):
-            template_path = str(paths.output_prefix / "task.pb")
+            template_path = str(paths.local_dir / "task.pb")
             await anyio.to_thread.run_sync(write_bytes, Path(template_path), bytes(task))
         values = TemplateValues(
-            input_prefix=str(paths.input_prefix),
-            output_prefix=str(paths.output_prefix),
+            input_prefix=paths.input_prefix,
+            output_prefix=paths.output_prefix,
             raw_output_data_prefix=paths.raw_output_prefix,
             checkpoint_output_prefix=str(paths.checkpoint_prefix),
             prev_checkpoint_prefix=paths.prev_checkpoint_prefix,
