@@ -2,6 +2,7 @@
 """Waiting on many runs: one asyncrun daemon vs one flytekit-style poller process per run.
 
     python scripts/bench/wait.py [--sizes 100,1000,10000] [--rounds 3] [--quick] [--flytekit-bin DIR]
+        [--json PATH]
 
 Everything talks to a scripted FlyteAdmin (`tests/daemon/stub_admin.py`) served on loopback in this
 process, which counts every call. Nothing leaves the machine.
@@ -52,7 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-from _common import BIN, ROOT, flytekit_bin, machine, median, timed, verdict
+from _common import BIN, ROOT, Case, flytekit_bin, machine, median, timed, verdict, write_results
+from _common import Target as Goal  # asyncrun.daemon's Target is an endpoint
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from asyncrun.daemon import DaemonConnection, DaemonSettings, Target
@@ -868,7 +870,114 @@ async def main_async(args: argparse.Namespace) -> int:
         )
     met = verdict(st * 1000 <= STATUS_TARGET_MS)
     print(f"  `asyncrun status` median <= {STATUS_TARGET_MS} ms: {ms(st)} ms — {met}")
+    if args.json:
+        params = {
+            "sizes": sizes,
+            "rounds": rounds,
+            "quick": args.quick,
+            "status_runs": args.status_runs,
+            "min_interval_s": MIN_INTERVAL,
+            "max_interval_s": MAX_INTERVAL,
+            "page_size": PAGE,
+            "flytekit_python": str(fk_python or ""),
+            "client_processes_skipped": {str(n): reasons for n, reasons in skipped.items()},
+        }
+        cases = result_cases(daemon_runs, client_rounds, status_s, baseline_s)
+        write_results(args.json, "wait", params, cases)
     return 0
+
+
+def result_cases(
+    daemon_runs: list[DaemonRun],
+    client_rounds: dict[int, list[ClientRound]],
+    status_s: list[float],
+    baseline_s: list[float],
+) -> list[Case]:
+    """The numbers above as results-file cases, each target with what it is checked against."""
+    latency_target = Goal(
+        f"<= poll interval + 1 s = {LATENCY_BOUND:.0f} s (every run)", "max", "<=", LATENCY_BOUND
+    )
+    big = next((d for d in daemon_runs if d.n == 10_000), None)
+    cases = [
+        Case(
+            "daemon peak RSS, N=10,000",
+            "MB",
+            [big.hwm_mb] if big else [],
+            target=Goal(f"<= {RSS_TARGET_MB} MB", "max", "<=", RSS_TARGET_MB),
+            note="VmHWM of the daemon process" if big else "not measured: N=10,000 was not run",
+        )
+    ]
+    for d in daemon_runs:
+        cases.append(Case(f"daemon RSS, N={d.n:,}", "MB", [d.rss_mb], note=f"peak (VmHWM) {d.hwm_mb:.0f} MB"))
+    for d in daemon_runs:
+        bound = math.ceil(d.n / PAGE) + CALLS_SLACK
+        cases.append(
+            Case(
+                f"ListExecutions calls per tick, N={d.n:,}",
+                "calls",
+                [float(d.max_tick_calls), *map(float, d.sweeps)],
+                target=Goal(f"<= ceil(N/{PAGE}) + {CALLS_SLACK} = {bound} (worst tick)", "max", "<=", bound),
+                ok=d.other_calls == 0,
+                note=f"average {d.calls_per_tick:.1f} per tick; {d.other_calls} other admin calls in window",
+            )
+        )
+    for d in daemon_runs:
+        cases.append(
+            Case(
+                f"notification latency, N={d.n:,}",
+                "s",
+                d.latencies,
+                target=latency_target,
+                ok=not d.missing and not d.wrong,
+                note=f"{WAITERS} waiters; {d.missing} never heard, {d.wrong} wrong final phase",
+            )
+        )
+    for n, rs in client_rounds.items():
+        a = [c for c in rs if c.kind == "asyncrun"]
+        b = [c for c in rs if c.kind == "flytekit"]
+        who = "`asyncrun wait` processes + daemon vs one flytekit-style poller process per run"
+        cases += [
+            Case(
+                f"memory (PSS sum), N={n:,} waiting processes",
+                "MB",
+                [c.total_pss_mb for c in a],
+                [c.total_pss_mb for c in b],
+                note=who,
+            ),
+            Case(
+                f"admin calls per {MAX_INTERVAL:.0f} s, N={n:,} waiting processes",
+                "calls",
+                [c.calls_per_interval for c in a],
+                [c.calls_per_interval for c in b],
+                note=who,
+            ),
+            Case(
+                f"CPU while waiting, N={n:,} waiting processes",
+                "cores",
+                [c.cpu_cores for c in a],
+                [c.cpu_cores for c in b],
+                note=who,
+            ),
+            Case(
+                f"latency to the result printed, N={n:,} waiting processes",
+                "s",
+                [x for c in a for x in c.latencies],
+                [x for c in b for x in c.latencies],
+                target=latency_target,
+                ok=not sum(c.missing + c.bad_exit for c in a),
+                note=who,
+            ),
+        ]
+    cases.append(
+        Case(
+            "`asyncrun status ID` round trip, warm daemon",
+            "ms",
+            [s * 1000 for s in status_s],
+            target=Goal(f"median <= {STATUS_TARGET_MS} ms", "median", "<=", STATUS_TARGET_MS),
+            note=f"`python -c pass` median {ms(median(baseline_s))} ms on the same machine",
+        )
+    )
+    return cases
 
 
 def _interrupt(*_: object) -> None:
@@ -885,6 +994,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N = 100, 1000, one round, shorter windows")
     parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
+    parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     parser.add_argument(
         "--stub-as-is", action="store_true", help="serve the stub exactly as the tests do (Nagle on)"
     )
