@@ -61,7 +61,7 @@ BENCHES = [
         ("--runs", "7"),
         ("--runs", "3"),
         3,
-        1.0,
+        0.5,
         "--pyflyte",
     ),
     Bench(
@@ -73,7 +73,7 @@ BENCHES = [
         ("--rounds", "5"),
         ("--rounds", "2"),
         2,
-        2.5,
+        1.0,
     ),
     Bench(
         "launch",
@@ -84,7 +84,7 @@ BENCHES = [
         ("--executions", "500", "--flytekit-executions", "60", "--rounds", "3"),
         ("--executions", "100", "--flytekit-executions", "15", "--rounds", "1"),
         1,
-        3.0,
+        1.2,
     ),
     Bench(
         "sandbox",
@@ -94,7 +94,7 @@ BENCHES = [
         ("--executions", "100", "--registrations", "200"),
         ("--executions", "30", "--registrations", "50"),
         3,
-        0.7,
+        0.4,
         "",
     ),
     Bench(
@@ -107,9 +107,9 @@ BENCHES = [
         "<= 150 MB at 10,000 runs; ListExecutions calls per tick <= ceil(N/100) + 2; every run heard "
         "within one poll interval (2 s) + 1 s; `asyncrun status` with a warm daemon median <= 100 ms.",
         ("--sizes", "100,1000,10000", "--rounds", "3"),
-        ("--quick", "--sizes", "100", "--status-runs", "10"),
+        ("--quick", "--sizes", "100,10000", "--status-runs", "10"),
         1,
-        8.0,
+        7.0,
     ),
 ]
 BY_NAME = {b.name: b for b in BENCHES}

@@ -41,13 +41,11 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import types
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +59,6 @@ from asyncrun.daemon import DaemonConnection, DaemonSettings, Target
 from asyncrun.daemon._control import ensure_running
 
 sys.path.insert(0, str(ROOT / "tests" / "daemon"))
-import stub_admin
 from stub_admin import DOMAIN, PROJECT, StubAdmin, serving
 
 MIN_INTERVAL = 0.5
@@ -102,26 +99,6 @@ while time.monotonic() < give_up:
     time.sleep(float(interval))
 sys.exit(5)
 """
-
-
-class _NoDelaySocket(socket.socket):
-    """A listening socket whose accepted connections have TCP_NODELAY (Linux copies it to them)."""
-
-    def listen(self, *args: int) -> None:
-        self.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().listen(*args)
-
-
-def stub_without_nagle() -> None:
-    """Make `stub_admin.serving` listen with TCP_NODELAY, as a real (Go gRPC) FlyteAdmin does.
-
-    As the tests serve it, every unary call to the stub waits ~40 ms for a delayed ACK (Nagle on the
-    accepted socket), for flytekit's grpcio client and asyncrun's grpclib client alike; a benchmark
-    would then mostly measure that. Only the stub module's `socket` name is replaced.
-    """
-    stub_admin.socket = types.SimpleNamespace(  # type: ignore[attr-defined]
-        socket=_NoDelaySocket, AF_INET=socket.AF_INET, SOCK_STREAM=socket.SOCK_STREAM
-    )
 
 
 # ---------------------------------------------------------------- processes we started (and only those)
@@ -659,8 +636,6 @@ async def main_async(args: argparse.Namespace) -> int:
     if fk_bin is None and (DEFAULT_FLYTEKIT_BIN / "python").exists():
         fk_bin = DEFAULT_FLYTEKIT_BIN
     fk_python = fk_bin / "python" if fk_bin else None
-    if not args.stub_as_is:
-        stub_without_nagle()
 
     print(f"machine: {machine()}")
     busy = await machine_busy(1.0)
@@ -681,14 +656,7 @@ async def main_async(args: argparse.Namespace) -> int:
         f"flytekit-style: {fk_python or 'no flytekit virtualenv found (--flytekit-bin / --setup)'}, "
         f"SynchronousFlyteClient, GetExecution + GetExecutionData every {MAX_INTERVAL:.0f} s per process"
     )
-    print(
-        "stub FlyteAdmin: in this process, "
-        + (
-            "served as the tests serve it (Nagle on: ~40 ms per call)"
-            if args.stub_as_is
-            else "listening with TCP_NODELAY (as tests serve it, each call stalls ~40 ms on a delayed ACK)"
-        )
-    )
+    print("stub FlyteAdmin: in this process, served as the tests serve it (TCP_NODELAY on accepted sockets)")
     print(flush=True)
 
     stub = StubAdmin()
@@ -995,9 +963,6 @@ def main() -> int:
     parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
-    parser.add_argument(
-        "--stub-as-is", action="store_true", help="serve the stub exactly as the tests do (Nagle on)"
-    )
     args = parser.parse_args()
     if args.quick and args.sizes == parser.get_default("sizes"):
         args.sizes = "100,1000"
