@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -192,16 +193,12 @@ def stop_everything(bin_dir: Path, work: Path, env: dict[str, str], state: Path)
             problems.append(f"`{command}` exited {result.returncode}: {result.stderr.strip()[-500:]}")
     sandbox_state = state / "sandbox" / "sandbox.json"
     if sandbox_state.exists():
-        import json
-
         pid = int(json.loads(sandbox_state.read_text())["pid"])
         if _alive(pid):
             problems.append(f"the sandbox (pid {pid}) was still running after `asyncrun sandbox stop`")
             _kill(pid)
     for pid_file in state.rglob("daemon.pid"):
         with contextlib.suppress(ValueError, OSError, KeyError):
-            import json
-
             pid = int(json.loads(pid_file.read_text())["pid"])
             if _alive(pid):
                 problems.append(f"the daemon (pid {pid}) was still running after `asyncrun daemon stop`")
@@ -222,7 +219,7 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def test_readme_commands_from_a_built_wheel(tmp_path: Path) -> None:
+def test_readme_commands_from_a_built_wheel() -> None:
     commands = readme_commands()
     tmp = Path(tempfile.mkdtemp(prefix="are2e-"))  # short: the daemon's socket path must fit
     try:
