@@ -12,9 +12,12 @@ socket and journal) are temporary folders, and no Flyte config or variable reach
 The default ports are fixed by the README's zero-config promise, so this test cannot use free ones.
 Nothing else in the suite binds them: the `sandbox` fixture and the CLI tests ask the OS for free
 ports (port 0, from the ephemeral range, which starts above 30081), and the only 30080 elsewhere is a
-config value that is never served. Two test sessions on one machine are serialized by a lock file,
-and a port that something else already holds fails the test with one clear line. The sandbox and the
-daemon are stopped at the end, also when a step fails.
+config value that is never served. Other programs on the machine may hold them (a user's own sandbox,
+another checkout's test run), so where the OS allows it (`unshare`/`nsenter`: a user and network
+namespace) the commands after the local run share a private loopback of their own, where nothing else
+can listen. Elsewhere they use the machine's loopback: test sessions are serialized by a lock file,
+and a port that something else holds fails the test with one clear line. The sandbox and the daemon
+are stopped at the end, also when a step fails.
 """
 
 from __future__ import annotations
@@ -26,12 +29,11 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -84,9 +86,45 @@ def test_readme_markers_select_commands() -> None:
     ]
 
 
+# Brings the namespace's loopback up (SIOCGIFFLAGS / SIOCSIFFLAGS, IFF_UP) and waits until killed.
+LOOPBACK_UP = """
+import fcntl, signal, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"lo", 0)))[1]
+fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))
+print("ready", flush=True)
+signal.pause()
+"""
+
+
 @contextlib.contextmanager
-def default_ports_to_ourselves(timeout: float = 240.0) -> Iterator[None]:
-    """Hold the machine-wide lock for the default sandbox ports, and insist that they are free."""
+def private_loopback() -> Iterator[list[str] | None]:
+    """A process holding a new user + network namespace with loopback up: the `nsenter` prefix that
+    runs a command in it, or None where the OS does not allow one (then nothing was started)."""
+    unshare, nsenter = shutil.which("unshare"), shutil.which("nsenter")
+    if unshare is None or nsenter is None:
+        yield None
+        return
+    holder = subprocess.Popen(
+        [unshare, "--user", "--map-root-user", "--net", sys.executable, "-c", LOOPBACK_UP],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        ready = holder.stdout.readline().strip() == "ready"
+        prefix = [nsenter, f"--target={holder.pid}", "--user", "--net"]
+        usable = ready and subprocess.run([*prefix, "true"], capture_output=True, timeout=30).returncode == 0
+        yield prefix if usable else None
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def machine_ports_locked(timeout: float = 240.0) -> Iterator[None]:
+    """The machine-wide lock for the default sandbox ports, for runs on the machine's loopback."""
     with open(LOCK, "w") as lock:
         deadline = time.monotonic() + timeout
         while True:
@@ -98,22 +136,32 @@ def default_ports_to_ourselves(timeout: float = 240.0) -> Iterator[None]:
                     pytest.fail(f"another asyncrun end-to-end test held {LOCK} for {timeout:.0f} s")
                 time.sleep(0.5)
         try:
-            for port in PORTS:
-                assert not answers(port), (
-                    f"port {port} is in use by another program; the README's zero-config sandbox needs "
-                    f"it: stop that program (`asyncrun sandbox stop`?) and run this test again"
-                )
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+@contextlib.contextmanager
+def default_ports() -> Iterator[list[str]]:
+    """Where the sandbox can have 30080/30081 to itself: the prefix to run commands there (empty for
+    the machine's own loopback). The ports are checked free before anything starts."""
+    with contextlib.ExitStack() as stack:
+        prefix = stack.enter_context(private_loopback())
+        if prefix is None:
+            stack.enter_context(machine_ports_locked())
+            prefix = []
+        for port in PORTS:
+            assert not answers(prefix, port), (
+                f"port {port} is in use by another program; the README's zero-config sandbox needs "
+                f"it: stop that program (`asyncrun sandbox stop`?) and run this test again"
+            )
+        yield prefix
+
+
+def answers(prefix: list[str], port: int) -> bool:
+    """Whether something accepts connections at 127.0.0.1:`port`, seen from where commands run."""
+    probe = f"exec 3<>/dev/tcp/127.0.0.1/{port}"
+    return subprocess.run([*prefix, "bash", "-c", probe], capture_output=True, timeout=30).returncode == 0
 
 
 def install_wheel(tmp: Path) -> Path:
@@ -158,10 +206,11 @@ def clean_env(bin_dir: Path, home: Path, state: Path) -> dict[str, str]:
 
 
 def shell(
-    command: str, cwd: Path, env: dict[str, str], timeout: float = 120
+    command: str, cwd: Path, env: dict[str, str], prefix: Sequence[str] = (), timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    """`bash -c command`, where `prefix` says (nothing: here; else in the private namespace)."""
     result = subprocess.run(
-        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [*prefix, "bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, (
         f"`{command}` exited {result.returncode}\n"
@@ -182,12 +231,12 @@ def created_name(stderr: str) -> str:
     return match[1]
 
 
-def stop_everything(bin_dir: Path, work: Path, env: dict[str, str], state: Path) -> list[str]:
+def stop_everything(work: Path, env: dict[str, str], state: Path, prefix: Sequence[str]) -> list[str]:
     """`asyncrun sandbox stop` and `asyncrun daemon stop`; then, by pid, whatever did not stop."""
     problems = []
     for command in ("asyncrun sandbox stop", "asyncrun daemon stop"):
         result = subprocess.run(
-            ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=60
+            [*prefix, "bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=60
         )
         if result.returncode != 0:
             problems.append(f"`{command}` exited {result.returncode}: {result.stderr.strip()[-500:]}")
@@ -240,41 +289,45 @@ def test_readme_commands_from_a_built_wheel() -> None:
         (local,) = commands["local"]
         assert last_line(shell(local, work, env).stdout) == "HELLO YOU HELLO YOU"
 
-        with default_ports_to_ourselves():
+        with default_ports() as prefix:
             try:
                 # Remote runs: the sandbox starts itself, the run is packaged, registered, launched, waited.
                 remote_wait, list_lps, launch_lp = commands["remote"]
-                first = shell(remote_wait, work, env)
+                first = shell(remote_wait, work, env, prefix)
                 assert "starting the local sandbox" in first.stderr, first.stderr[-2000:]
                 assert last_line(first.stdout) == "HELLO YOU HELLO YOU", first.stdout
                 first_name = created_name(first.stderr)
-                assert all(answers(port) for port in PORTS), "the sandbox is not on the README's ports"
+                assert all(answers(prefix, port) for port in PORTS), (
+                    "the sandbox is not on the README's ports"
+                )
                 sandbox_dir = state / "sandbox"
                 assert (sandbox_dir / "sandbox.json").is_file(), "the sandbox did not use ASYNCRUN_HOME"
 
-                listed = shell(list_lps, work, env)
+                listed = shell(list_lps, work, env, prefix)
                 assert "hello.wf" in listed.stdout, listed.stdout
 
-                launched = shell(launch_lp, work, env)
+                launched = shell(launch_lp, work, env, prefix)
                 assert last_line(launched.stdout) == "HELLO ME HELLO ME", launched.stdout
                 assert created_name(launched.stderr) != first_name
 
                 # The daemon: `run --remote --wait` waits through it; it remembers the run afterwards.
                 (daemon_run,) = commands["daemon"]
-                through = shell(daemon_run, work, env)
+                through = shell(daemon_run, work, env, prefix)
                 assert "starting the local sandbox" not in through.stderr  # the same sandbox, still up
                 assert last_line(through.stdout) == "HELLO WORLD HELLO WORLD", through.stdout
                 name = created_name(through.stderr)
-                status = shell(f"asyncrun status -o json {name}", work, env)
+                status = shell(f"asyncrun status -o json {name}", work, env, prefix)
                 assert name in status.stdout and '"SUCCEEDED"' in status.stdout, status.stdout
                 assert '"tracked": true' in status.stdout, status.stdout
-                daemon = shell("asyncrun daemon status", work, env).stdout
+                daemon = shell("asyncrun daemon status", work, env, prefix).stdout
                 assert f"journal:  {state / 'daemon' / 'journal.sqlite3'}" in daemon, daemon
                 tracked = re.search(r"^tracked:\s+(\d+)", daemon, re.MULTILINE)
                 assert tracked and int(tracked[1]) >= 3, daemon  # the three --wait runs above
             finally:
-                problems = stop_everything(bin_dir, work, env, state)
+                problems = stop_everything(work, env, state, prefix)
             assert not problems, "; ".join(problems)
-            assert not any(answers(port) for port in PORTS), "the sandbox still answers after stopping"
+            assert not any(answers(prefix, port) for port in PORTS), (
+                "the sandbox still answers after stopping"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
