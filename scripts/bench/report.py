@@ -118,7 +118,7 @@ BY_NAME = {b.name: b for b in BENCHES}
 # ---------------------------------------------------------------- measuring
 
 
-def run_bench(bench: Bench, *, quick: bool, fk: Path | None, work: Path) -> dict[str, Any]:
+def run_bench(bench: Bench, *, quick: bool, fk: Path | None, work: Path, commit: str) -> dict[str, Any]:
     """Every invocation of one benchmark; its pooled results, as written to NAME.json."""
     repeats = 1 if quick else bench.repeats
     groups: list[list[Case]] = []
@@ -140,7 +140,7 @@ def run_bench(bench: Bench, *, quick: bool, fk: Path | None, work: Path) -> dict
         "bench": bench.name,
         "machine": machine(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": git_commit(),
+        "commit": commit,
         "flytekit": flytekit_version(fk),
         "quick": quick,
         "invocations": repeats,
@@ -431,9 +431,10 @@ def main() -> int:
         fk = flytekit_bin(args.flytekit_bin, setup=args.setup)
         if fk is None:
             print("no flytekit virtualenv (use --setup): flytekit comparisons are left out", file=sys.stderr)
+        commit = git_commit()  # before anything runs: --readme changes README.md at the end
         with tempfile.TemporaryDirectory(prefix="asyncrun-bench-report-") as work:
             for name in names:
-                data = run_bench(BY_NAME[name], quick=args.quick, fk=fk, work=Path(work))
+                data = run_bench(BY_NAME[name], quick=args.quick, fk=fk, work=Path(work), commit=commit)
                 (OUT_DIR / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
     for bench in BENCHES:
         path = OUT_DIR / f"{bench.name}.json"
