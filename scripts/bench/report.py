@@ -212,7 +212,7 @@ def chart(data: dict[str, Any], cases: list[Case], path: Path) -> None:
     shown = [c for c in cases if c.asyncrun or c.flytekit]
     cols = min(3, len(shown))
     rows = (len(shown) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.6 * cols, 8.0), 3.4 * rows), squeeze=False)
     for ax in axes.flat[len(shown) :]:
         ax.axis("off")
     for ax, case in zip(axes.flat, shown, strict=False):
@@ -243,7 +243,7 @@ def chart(data: dict[str, Any], cases: list[Case], path: Path) -> None:
         ax.tick_params(labelsize=8)
         ax.set_ylim(bottom=0)
         ax.grid(axis="y", alpha=0.3)
-    prefix = "PRELIMINARY (quick run) — " if data.get("quick") else ""
+    prefix = "PRELIMINARY (quick run)\n" if data.get("quick") else ""
     fig.suptitle(f"{prefix}{BY_NAME[data['bench']].title.replace('`', '')}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
