@@ -3,6 +3,12 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests (`@pytest.mark.e2e`: a wheel, a fresh virtualenv, the default sandbox ports)
+    run last, after the quick feedback of everything else."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -1,8 +1,12 @@
-"""Shared benchmark plumbing: the machine line, the flytekit virtualenv, a sandbox process, medians."""
+"""Shared benchmark plumbing: the machine line, the flytekit virtualenv, a sandbox process, medians, and
+the results file every benchmark writes with `--json PATH` (read by `report.py`)."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
+import math
 import os
 import platform
 import shutil
@@ -13,8 +17,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_VENV = ROOT / ".bench-venv" / "flytekit"
@@ -149,3 +154,124 @@ def wait_idle(endpoint: str, timeout: float = 120.0) -> None:
                 await asyncio.sleep(0.2)
 
     asyncio.run(check())
+
+
+# ---------------------------------------------------------------- results files (`--json PATH`)
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """A stated target: `of` the case (`ratio` = median asyncrun / median flytekit, or the asyncrun
+    samples' `median` or `max`) `op` (`<=` or `>=`) `value`, as the issue words it in `text`."""
+
+    text: str
+    of: str
+    op: str
+    value: float
+
+
+@dataclass
+class Case:
+    """One measured thing: the raw samples of each tool (same unit), and the target it answers to.
+
+    `ok` carries a condition the numbers alone do not show (every run heard, no unexpected calls);
+    a case with `ok` false is NOT met whatever its value. Without flytekit samples a ratio target is
+    not measured (`met` None).
+    """
+
+    name: str
+    unit: str
+    asyncrun: list[float]
+    flytekit: list[float] = field(default_factory=list)
+    target: Target | None = None
+    ok: bool = True
+    note: str = ""
+
+    @property
+    def median_asyncrun(self) -> float | None:
+        return statistics.median(self.asyncrun) if self.asyncrun else None
+
+    @property
+    def median_flytekit(self) -> float | None:
+        return statistics.median(self.flytekit) if self.flytekit else None
+
+    @property
+    def ratio(self) -> float | None:
+        a, f = self.median_asyncrun, self.median_flytekit
+        return a / f if a is not None and f else None
+
+    @property
+    def measured(self) -> float | None:
+        if self.target is None or not self.asyncrun:
+            return None
+        if self.target.of == "ratio":
+            return self.ratio
+        return max(self.asyncrun) if self.target.of == "max" else self.median_asyncrun
+
+    @property
+    def met(self) -> bool | None:
+        value = self.measured
+        if self.target is None or value is None or math.isnan(value):
+            return None
+        within = value <= self.target.value if self.target.op == "<=" else value >= self.target.value
+        return within and self.ok
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        for key in ("median_asyncrun", "median_flytekit", "ratio", "measured", "met"):
+            data[key] = getattr(self, key)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Case:
+        target = Target(**data["target"]) if data.get("target") else None
+        return cls(
+            name=data["name"],
+            unit=data["unit"],
+            asyncrun=list(data["asyncrun"]),
+            flytekit=list(data.get("flytekit") or []),
+            target=target,
+            ok=bool(data.get("ok", True)),
+            note=data.get("note", ""),
+        )
+
+
+def merge(groups: list[list[Case]]) -> list[Case]:
+    """The cases of several runs of one benchmark, samples pooled by case name (first run's order)."""
+    merged: dict[str, Case] = {}
+    for cases in groups:
+        for case in cases:
+            if case.name not in merged:
+                merged[case.name] = Case.from_json(case.to_json())
+                continue
+            into = merged[case.name]
+            into.asyncrun += case.asyncrun
+            into.flytekit += case.flytekit
+            into.ok = into.ok and case.ok
+            if case.note and case.note not in into.note:
+                into.note = f"{into.note}; {case.note}" if into.note else case.note
+    return list(merged.values())
+
+
+def write_results(
+    path: str | os.PathLike[str], bench: str, params: dict[str, Any], cases: list[Case]
+) -> None:
+    """The results file of one benchmark run: machine, date, parameters, and every case."""
+    payload = {
+        "schema": SCHEMA,
+        "bench": bench,
+        "machine": machine(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "params": params,
+        "cases": [case.to_json() for case in cases],
+    }
+    Path(path).write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def read_results(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[Case]]:
+    data = json.loads(Path(path).read_text())
+    if data.get("schema") != SCHEMA:
+        raise SystemExit(f"{path}: results schema {data.get('schema')}, expected {SCHEMA}")
+    return data, [Case.from_json(c) for c in data["cases"]]

@@ -2,6 +2,7 @@
 """Launch throughput against a sandbox with --rpc-delay-ms 50 (a remote control plane's latency).
 
     python scripts/bench/launch.py [--executions 500] [--flytekit-executions 60] [--rounds 3] [--setup]
+        [--json PATH]
 
 asyncrun: `client.run(lp, inputs)` (wait=False) for N executions at once.
 flytekit 1.16.31: `FlyteRemote.execute(lp, inputs)` in a loop, as users write it, in its own virtualenv.
@@ -18,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import ROOT, flytekit_bin, machine, median, sandbox, verdict
+from _common import ROOT, Case, Target, flytekit_bin, machine, median, sandbox, verdict, write_results
 
 from asyncrun import Client
 from asyncrun.sdk._loader import load_file
@@ -76,6 +77,7 @@ def main() -> int:
     parser.add_argument("--rpc-delay-ms", type=int, default=50)
     parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
+    parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
     fk = flytekit_bin(args.flytekit_bin, setup=args.setup)
     ours: list[float] = []
@@ -98,6 +100,17 @@ def main() -> int:
         print(f"ratio {ratio:.1f}x; target >= {TARGET:.0f}x: {verdict(ratio >= TARGET)}")
     else:
         print("flytekit not found (use --setup or --flytekit-bin): no comparison")
+    if args.json:
+        name = f"launches/s, client.run x{args.executions} vs FlyteRemote.execute x{args.flytekit_executions}"
+        target = Target(f"asyncrun / flytekit >= {TARGET:.0f}x", "ratio", ">=", TARGET)
+        case = Case(name, "launches/s", ours, theirs, target, note=f"rpc delay {args.rpc_delay_ms} ms")
+        params = {
+            "executions": args.executions,
+            "flytekit_executions": args.flytekit_executions,
+            "rounds": args.rounds,
+            "rpc_delay_ms": args.rpc_delay_ms,
+        }
+        write_results(args.json, "launch", params, [case])
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Wall time from command start to execution created: `asyncrun run --remote` vs `pyflyte run --remote`.
 
-    python scripts/bench/remote.py [--rounds 5] [--setup]
+    python scripts/bench/remote.py [--rounds 5] [--setup] [--json PATH]
 
 Same sandbox for both, the hello workflow and its flytekit twin. "cold": the code changed since the
 last run (new package, upload, registration); "unchanged": the same code again. Runs alternate
@@ -21,6 +21,8 @@ from _common import (
     BIN,
     FLYTEKIT_HELLO,
     ROOT,
+    Case,
+    Target,
     flytekit_bin,
     machine,
     median,
@@ -28,6 +30,7 @@ from _common import (
     timed,
     verdict,
     wait_idle,
+    write_results,
 )
 
 TARGET = 1 / 3
@@ -40,6 +43,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
+    parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
     fk = flytekit_bin(args.flytekit_bin, setup=args.setup)
     work = Path(tempfile.mkdtemp(prefix="asyncrun-bench-remote-"))
@@ -85,6 +89,14 @@ def main() -> int:
             print(f"{state:<12} {a:>12.3f} {f:>12.3f} {a / f:>7.3f}  {verdict(a / f <= TARGET)}")
         else:
             print(f"{state:<12} {a:>12.3f} {'-':>12}")
+    if args.json:
+        target = Target("asyncrun / pyflyte <= 1/3", "ratio", "<=", TARGET)
+        cases = [
+            Case(f"run --remote, {state} code", "s", runs["a"], runs["f"], target)
+            for state, runs in results.items()
+        ]
+        params = {"rounds": args.rounds, "flytekit_bin": str(fk or "")}
+        write_results(args.json, "remote", params, cases)
     return 0
 
 

@@ -2,6 +2,7 @@
 """Sandbox throughput: registrations/s and end-to-end executions/s of trivial single-task runs.
 
     python scripts/bench/sandbox.py [--executions 100] [--registrations 200] [--concurrency 16]
+        [--json PATH]
 
 Target: >= 10 end-to-end executions/s on this machine. Each execution is launched with the client,
 run by the sandbox as an `asyncrun-execute` subprocess, and waited for until SUCCEEDED. The script
@@ -18,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from _common import BIN, machine, sandbox, verdict
+from _common import BIN, Case, Target, machine, sandbox, verdict, write_results
 
 from asyncrun import Client
 from asyncrun.sdk._loader import load_file
@@ -88,6 +89,25 @@ async def main_async(args: argparse.Namespace) -> None:
         "where the time goes: each execution is one task process; with 2 cores about "
         f"{2 / task_process:.0f} processes/s fit, the rest is gRPC, SQLite and polling."
     )
+    if args.json:
+        at_once = f"{args.concurrency} at a time"
+        cases = [
+            Case(
+                "executions/s end to end",
+                "executions/s",
+                [exec_rate],
+                target=Target(f">= {TARGET:.0f} executions/s", "median", ">=", TARGET),
+                note=f"{args.executions} single-task runs, {at_once}",
+            ),
+            Case("registrations/s", "registrations/s", [reg_rate], note=f"{args.registrations} CreateTask"),
+            Case("one task process", "s", [task_process], note="asyncrun-execute wall time, median of 5"),
+        ]
+        params = {
+            "executions": args.executions,
+            "registrations": args.registrations,
+            "concurrency": args.concurrency,
+        }
+        write_results(args.json, "sandbox", params, cases)
 
 
 def _identifier(remote):  # type: ignore[no-untyped-def]
@@ -134,6 +154,7 @@ def main() -> int:
     parser.add_argument("--executions", type=int, default=100)
     parser.add_argument("--registrations", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     asyncio.run(main_async(parser.parse_args()))
     return 0
 

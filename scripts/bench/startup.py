@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start-up benchmark: asyncrun vs pyflyte (flytekit 1.16.31) on the same machine, side by side.
 
-    python scripts/bench/startup.py [--runs 7] [--pyflyte PATH] [--setup]
+    python scripts/bench/startup.py [--runs 7] [--pyflyte PATH] [--setup] [--json PATH]
 
 Measures wall time of three commands for each tool, alternating A B A B … so that both see the same
 machine state, and reports medians, the ratio, and whether the target (asyncrun <= 1/4 of pyflyte)
@@ -24,7 +24,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import BENCH_VENV, FLYTEKIT, FLYTEKIT_HELLO, ROOT, flytekit_bin, machine, timed
+from _common import (
+    BENCH_VENV,
+    FLYTEKIT,
+    FLYTEKIT_HELLO,
+    ROOT,
+    Case,
+    Target,
+    flytekit_bin,
+    machine,
+    timed,
+    write_results,
+)
 
 TARGET_RATIO = 0.25
 
@@ -38,6 +49,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--pyflyte", help="path to a pyflyte executable (flytekit 1.16.31)")
     parser.add_argument("--setup", action="store_true", help=f"create {BENCH_VENV} with {FLYTEKIT}")
+    parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
 
     asyncrun = shutil.which("asyncrun", path=str(Path(sys.executable).parent)) or shutil.which("asyncrun")
@@ -63,6 +75,8 @@ def main() -> int:
     print(f"pyflyte:  {pyflyte or 'not found (use --setup or --pyflyte)'}")
     print(f"runs per command: {args.runs}, alternating asyncrun / pyflyte\n")
     met_all = True
+    results: list[Case] = []
+    target = Target(f"asyncrun / pyflyte <= {TARGET_RATIO:.2f}", "ratio", "<=", TARGET_RATIO)
     header = (
         f"{'command':<26} {'asyncrun (s)':>12} {'pyflyte (s)':>12} {'ratio':>7}  target <= {TARGET_RATIO:.2f}"
     )
@@ -79,6 +93,7 @@ def main() -> int:
             ours.append(timed([asyncrun, *argv], cwd=work / "a", env=env))
             if pyflyte:
                 theirs.append(timed([str(pyflyte), *argv], cwd=work / "f", env=env))
+        results.append(Case(label, "s", ours, theirs, target))
         a = statistics.median(ours)
         if theirs:
             b = statistics.median(theirs)
@@ -89,6 +104,8 @@ def main() -> int:
         else:
             print(f"{label:<26} {a:>12.3f} {'-':>12} {'-':>7}")
     shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        write_results(args.json, "startup", {"runs": args.runs, "pyflyte": str(pyflyte or "")}, results)
     if pyflyte:
         print(f"\nall targets {'met' if met_all else 'NOT met'}")
     return 0

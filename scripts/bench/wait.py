@@ -2,6 +2,7 @@
 """Waiting on many runs: one asyncrun daemon vs one flytekit-style poller process per run.
 
     python scripts/bench/wait.py [--sizes 100,1000,10000] [--rounds 3] [--quick] [--flytekit-bin DIR]
+        [--json PATH]
 
 Everything talks to a scripted FlyteAdmin (`tests/daemon/stub_admin.py`) served on loopback in this
 process, which counts every call. Nothing leaves the machine.
@@ -40,26 +41,24 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import types
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-from _common import BIN, ROOT, flytekit_bin, machine, median, timed, verdict
+from _common import BIN, ROOT, Case, flytekit_bin, machine, median, timed, verdict, write_results
+from _common import Target as Goal  # asyncrun.daemon's Target is an endpoint
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from asyncrun.daemon import DaemonConnection, DaemonSettings, Target
 from asyncrun.daemon._control import ensure_running
 
 sys.path.insert(0, str(ROOT / "tests" / "daemon"))
-import stub_admin
 from stub_admin import DOMAIN, PROJECT, StubAdmin, serving
 
 MIN_INTERVAL = 0.5
@@ -100,26 +99,6 @@ while time.monotonic() < give_up:
     time.sleep(float(interval))
 sys.exit(5)
 """
-
-
-class _NoDelaySocket(socket.socket):
-    """A listening socket whose accepted connections have TCP_NODELAY (Linux copies it to them)."""
-
-    def listen(self, *args: int) -> None:
-        self.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().listen(*args)
-
-
-def stub_without_nagle() -> None:
-    """Make `stub_admin.serving` listen with TCP_NODELAY, as a real (Go gRPC) FlyteAdmin does.
-
-    As the tests serve it, every unary call to the stub waits ~40 ms for a delayed ACK (Nagle on the
-    accepted socket), for flytekit's grpcio client and asyncrun's grpclib client alike; a benchmark
-    would then mostly measure that. Only the stub module's `socket` name is replaced.
-    """
-    stub_admin.socket = types.SimpleNamespace(  # type: ignore[attr-defined]
-        socket=_NoDelaySocket, AF_INET=socket.AF_INET, SOCK_STREAM=socket.SOCK_STREAM
-    )
 
 
 # ---------------------------------------------------------------- processes we started (and only those)
@@ -657,8 +636,6 @@ async def main_async(args: argparse.Namespace) -> int:
     if fk_bin is None and (DEFAULT_FLYTEKIT_BIN / "python").exists():
         fk_bin = DEFAULT_FLYTEKIT_BIN
     fk_python = fk_bin / "python" if fk_bin else None
-    if not args.stub_as_is:
-        stub_without_nagle()
 
     print(f"machine: {machine()}")
     busy = await machine_busy(1.0)
@@ -679,14 +656,7 @@ async def main_async(args: argparse.Namespace) -> int:
         f"flytekit-style: {fk_python or 'no flytekit virtualenv found (--flytekit-bin / --setup)'}, "
         f"SynchronousFlyteClient, GetExecution + GetExecutionData every {MAX_INTERVAL:.0f} s per process"
     )
-    print(
-        "stub FlyteAdmin: in this process, "
-        + (
-            "served as the tests serve it (Nagle on: ~40 ms per call)"
-            if args.stub_as_is
-            else "listening with TCP_NODELAY (as tests serve it, each call stalls ~40 ms on a delayed ACK)"
-        )
-    )
+    print("stub FlyteAdmin: in this process, served as the tests serve it (TCP_NODELAY on accepted sockets)")
     print(flush=True)
 
     stub = StubAdmin()
@@ -868,7 +838,114 @@ async def main_async(args: argparse.Namespace) -> int:
         )
     met = verdict(st * 1000 <= STATUS_TARGET_MS)
     print(f"  `asyncrun status` median <= {STATUS_TARGET_MS} ms: {ms(st)} ms — {met}")
+    if args.json:
+        params = {
+            "sizes": sizes,
+            "rounds": rounds,
+            "quick": args.quick,
+            "status_runs": args.status_runs,
+            "min_interval_s": MIN_INTERVAL,
+            "max_interval_s": MAX_INTERVAL,
+            "page_size": PAGE,
+            "flytekit_python": str(fk_python or ""),
+            "client_processes_skipped": {str(n): reasons for n, reasons in skipped.items()},
+        }
+        cases = result_cases(daemon_runs, client_rounds, status_s, baseline_s)
+        write_results(args.json, "wait", params, cases)
     return 0
+
+
+def result_cases(
+    daemon_runs: list[DaemonRun],
+    client_rounds: dict[int, list[ClientRound]],
+    status_s: list[float],
+    baseline_s: list[float],
+) -> list[Case]:
+    """The numbers above as results-file cases, each target with what it is checked against."""
+    latency_target = Goal(
+        f"<= poll interval + 1 s = {LATENCY_BOUND:.0f} s (every run)", "max", "<=", LATENCY_BOUND
+    )
+    big = next((d for d in daemon_runs if d.n == 10_000), None)
+    cases = [
+        Case(
+            "daemon peak RSS, N=10,000",
+            "MB",
+            [big.hwm_mb] if big else [],
+            target=Goal(f"<= {RSS_TARGET_MB} MB", "max", "<=", RSS_TARGET_MB),
+            note="VmHWM of the daemon process" if big else "not measured: N=10,000 was not run",
+        )
+    ]
+    for d in daemon_runs:
+        cases.append(Case(f"daemon RSS, N={d.n:,}", "MB", [d.rss_mb], note=f"peak (VmHWM) {d.hwm_mb:.0f} MB"))
+    for d in daemon_runs:
+        bound = math.ceil(d.n / PAGE) + CALLS_SLACK
+        cases.append(
+            Case(
+                f"ListExecutions calls per tick, N={d.n:,}",
+                "calls",
+                [float(d.max_tick_calls), *map(float, d.sweeps)],
+                target=Goal(f"<= ceil(N/{PAGE}) + {CALLS_SLACK} = {bound} (worst tick)", "max", "<=", bound),
+                ok=d.other_calls == 0,
+                note=f"average {d.calls_per_tick:.1f} per tick; {d.other_calls} other admin calls in window",
+            )
+        )
+    for d in daemon_runs:
+        cases.append(
+            Case(
+                f"notification latency, N={d.n:,}",
+                "s",
+                d.latencies,
+                target=latency_target,
+                ok=not d.missing and not d.wrong,
+                note=f"{WAITERS} waiters; {d.missing} never heard, {d.wrong} wrong final phase",
+            )
+        )
+    for n, rs in client_rounds.items():
+        a = [c for c in rs if c.kind == "asyncrun"]
+        b = [c for c in rs if c.kind == "flytekit"]
+        who = "`asyncrun wait` processes + daemon vs one flytekit-style poller process per run"
+        cases += [
+            Case(
+                f"memory (PSS sum), N={n:,} waiting processes",
+                "MB",
+                [c.total_pss_mb for c in a],
+                [c.total_pss_mb for c in b],
+                note=who,
+            ),
+            Case(
+                f"admin calls per {MAX_INTERVAL:.0f} s, N={n:,} waiting processes",
+                "calls",
+                [c.calls_per_interval for c in a],
+                [c.calls_per_interval for c in b],
+                note=who,
+            ),
+            Case(
+                f"CPU while waiting, N={n:,} waiting processes",
+                "cores",
+                [c.cpu_cores for c in a],
+                [c.cpu_cores for c in b],
+                note=who,
+            ),
+            Case(
+                f"latency to the result printed, N={n:,} waiting processes",
+                "s",
+                [x for c in a for x in c.latencies],
+                [x for c in b for x in c.latencies],
+                target=latency_target,
+                ok=not sum(c.missing + c.bad_exit for c in a),
+                note=who,
+            ),
+        ]
+    cases.append(
+        Case(
+            "`asyncrun status ID` round trip, warm daemon",
+            "ms",
+            [s * 1000 for s in status_s],
+            target=Goal(f"median <= {STATUS_TARGET_MS} ms", "median", "<=", STATUS_TARGET_MS),
+            note=f"`python -c pass` median {ms(median(baseline_s))} ms on the same machine",
+        )
+    )
+    return cases
 
 
 def _interrupt(*_: object) -> None:
@@ -885,9 +962,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N = 100, 1000, one round, shorter windows")
     parser.add_argument("--flytekit-bin", help="bin folder of a virtualenv with flytekit 1.16.31")
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
-    parser.add_argument(
-        "--stub-as-is", action="store_true", help="serve the stub exactly as the tests do (Nagle on)"
-    )
+    parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
     if args.quick and args.sizes == parser.get_default("sizes"):
         args.sizes = "100,1000"
