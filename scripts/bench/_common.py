@@ -3,6 +3,7 @@ the results file every benchmark writes with `--json PATH` (read by `report.py`)
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import datetime
 import json
@@ -60,6 +61,16 @@ def machine() -> str:
                 break
     system = f"{platform.system()} {platform.release()}"
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
+
+
+def byte_compile() -> None:
+    """Byte-compile asyncrun as installing its wheel would (pip compiles every module on install).
+
+    An editable checkout has no .pyc files until a run writes them, and with PYTHONDONTWRITEBYTECODE
+    set (common in CI images) no run ever does: each command would compile ~60 modules from source,
+    while flytekit's virtualenv was compiled when pip installed it. Measure both as users get them.
+    """
+    compileall.compile_dir(ROOT / "asyncrun", quiet=1)
 
 
 def flytekit_bin(explicit: str | None = None, *, setup: bool = False) -> Path | None:

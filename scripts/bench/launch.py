@@ -19,7 +19,18 @@ import sys
 import time
 from pathlib import Path
 
-from _common import ROOT, Case, Target, flytekit_bin, machine, median, sandbox, verdict, write_results
+from _common import (
+    ROOT,
+    Case,
+    Target,
+    byte_compile,
+    flytekit_bin,
+    machine,
+    median,
+    sandbox,
+    verdict,
+    write_results,
+)
 
 from asyncrun import Client
 from asyncrun.sdk._loader import load_file
@@ -79,6 +90,7 @@ def main() -> int:
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
+    byte_compile()
     fk = flytekit_bin(args.flytekit_bin, setup=args.setup)
     ours: list[float] = []
     theirs: list[float] = []

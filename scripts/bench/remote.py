@@ -23,6 +23,7 @@ from _common import (
     ROOT,
     Case,
     Target,
+    byte_compile,
     flytekit_bin,
     machine,
     median,
@@ -45,6 +46,7 @@ def main() -> int:
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
+    byte_compile()
     fk = flytekit_bin(args.flytekit_bin, setup=args.setup)
     work = Path(tempfile.mkdtemp(prefix="asyncrun-bench-remote-"))
     (work / "a").mkdir()

@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from _common import BIN, Case, Target, machine, sandbox, verdict, write_results
+from _common import BIN, Case, Target, byte_compile, machine, sandbox, verdict, write_results
 
 from asyncrun import Client
 from asyncrun.sdk._loader import load_file
@@ -155,7 +155,9 @@ def main() -> int:
     parser.add_argument("--registrations", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    byte_compile()
+    asyncio.run(main_async(args))
     return 0
 
 

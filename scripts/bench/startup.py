@@ -31,6 +31,7 @@ from _common import (
     ROOT,
     Case,
     Target,
+    byte_compile,
     flytekit_bin,
     machine,
     timed,
@@ -55,6 +56,7 @@ def main() -> int:
     asyncrun = shutil.which("asyncrun", path=str(Path(sys.executable).parent)) or shutil.which("asyncrun")
     if asyncrun is None:
         raise SystemExit("asyncrun is not installed in this environment (pip install .)")
+    byte_compile()
     fk_bin = flytekit_bin(str(Path(args.pyflyte).parent) if args.pyflyte else None, setup=args.setup)
     pyflyte = fk_bin / "pyflyte" if fk_bin else None
 

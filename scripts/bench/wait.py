@@ -51,7 +51,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-from _common import BIN, ROOT, Case, flytekit_bin, machine, median, timed, verdict, write_results
+from _common import (
+    BIN,
+    ROOT,
+    Case,
+    byte_compile,
+    flytekit_bin,
+    machine,
+    median,
+    timed,
+    verdict,
+    write_results,
+)
 from _common import Target as Goal  # asyncrun.daemon's Target is an endpoint
 from anyio.streams.buffered import BufferedByteReceiveStream
 
@@ -964,6 +975,7 @@ def main() -> int:
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
+    byte_compile()
     if args.quick and args.sizes == parser.get_default("sizes"):
         args.sizes = "100,1000"
     if args.rounds is None:
