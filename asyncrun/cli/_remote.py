@@ -264,6 +264,7 @@ class RemoteEntityGroup(click.Group):
             name=target,
             help=f"Launch a registered {self.kind}; with no name, list them.",
             invoke_without_command=True,
+            subcommand_metavar="[NAME[:VERSION] [INPUTS]...]",
             callback=list_remote_entities,
         )
 

@@ -51,7 +51,11 @@ class FileGroup(click.Group):
     """The entities of one Python file, imported once."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(name=str(path), help=f"Run a workflow, task or launch plan from {path.name}.")
+        super().__init__(
+            name=str(path),
+            help=f"Run a workflow, task or launch plan from {path.name}.",
+            subcommand_metavar="ENTITY [INPUTS]...",
+        )
         self.path = path
         self._loaded: LoadedFile | None = None
 
@@ -123,7 +127,11 @@ class EntityCommand(click.Command):
         render_outputs(outputs, self.entity.interface.outputs, params.output)
 
 
-@click.group(cls=RunGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=RunGroup,
+    subcommand_metavar="FILE ENTITY [INPUTS]...",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @run_options
 @click.pass_context
 def run(ctx: click.Context, /, **options: Any) -> None:

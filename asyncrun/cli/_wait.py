@@ -130,7 +130,12 @@ def _plain(value: Any) -> str:
 @click.option("-p", "--project", default=None, help="Project of bare execution names.")
 @click.option("-d", "--domain", default=None, help="Domain of bare execution names.")
 @click.option(
-    "-o", "--output", type=click.Choice(["human", "json", "ndjson"]), default="human", show_default=True
+    "-o",
+    "--output",
+    type=click.Choice(["human", "json", "ndjson"]),
+    default="human",
+    show_default=True,
+    help="`json`: one summary object at the end; `ndjson`: one JSON event per change, then the summary.",
 )
 @click.pass_context
 async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **options: Any) -> None:
@@ -156,7 +161,14 @@ async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **optio
 @click.argument("ids", nargs=-1)
 @click.option("-p", "--project", default=None, help="Project of bare execution names.")
 @click.option("-d", "--domain", default=None, help="Domain of bare execution names.")
-@click.option("-o", "--output", type=click.Choice(["human", "json"]), default="human", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    show_default=True,
+    help="`json`: one JSON array of execution states.",
+)
 @click.pass_context
 async def status(
     ctx: click.Context, /, ids: tuple[str, ...], project: str | None, domain: str | None, output: str
@@ -176,7 +188,14 @@ async def status(
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("ids", nargs=-1)
-@click.option("-o", "--output", type=click.Choice(["human", "ndjson"]), default="human", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["human", "ndjson"]),
+    default="human",
+    show_default=True,
+    help="`ndjson`: one JSON event per line (snapshot, update, endpoint).",
+)
 @click.pass_context
 async def watch(ctx: click.Context, /, ids: tuple[str, ...], output: str) -> None:
     """Follow every tracked run (or IDs): a live table on a terminal, one line per change otherwise."""
