@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -50,10 +51,13 @@ def ensure_sandbox(host: str, port: int) -> None:
     except OSError:
         pass
     say(f"No Flyte config found and nothing answers at {host}:{port}: starting the local sandbox…")
+    # Without the completion variable: a child that saw it would answer as a completer, not start.
+    env = {key: value for key, value in os.environ.items() if key != "_ASYNCRUN_COMPLETE"}
     result = subprocess.run(
         [sys.executable, "-m", "asyncrun.cli", "sandbox", "start", "--port", str(port)],
         capture_output=True,
         text=True,
+        env=env,
     )
     if result.returncode != 0:
         raise click.ClickException(
@@ -288,6 +292,9 @@ class RemoteEntityCommand(click.Command):
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
         assert parent is not None
+        if extra.get("resilient_parsing") or parent.resilient_parsing:
+            # Shell completion: never reach (or start) a control plane to complete a word.
+            return await super().make_context(info_name, args, parent=parent, **extra)
         name, sep, version = self.ref.rpartition(":")
         if not sep:
             name, version = version, ""

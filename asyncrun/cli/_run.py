@@ -12,6 +12,8 @@ from ._options import RunParams, run_options
 from ._render import render_outputs
 
 if TYPE_CHECKING:
+    from asyncclick.shell_completion import CompletionItem
+
     from ..sdk._graph import Entity
     from ..sdk._loader import LoadedFile
 
@@ -35,6 +37,19 @@ class RunGroup(click.Group):
                 raise click.UsageError(f"file {cmd_name} does not exist", ctx)
             return None
         return FileGroup(path)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Options, the `remote-*` targets and the `.py` files here; any other path is left to the
+        shell's own file completion (`asyncrun run examples/<TAB>`)."""
+        from asyncclick.shell_completion import CompletionItem
+
+        from ._remote import REMOTE_KINDS
+
+        if incomplete.startswith("-"):
+            return super().shell_complete(ctx, incomplete)
+        names = [*self.list_commands(ctx), *sorted(REMOTE_KINDS)]
+        found = [CompletionItem(name) for name in names if name.startswith(incomplete)]
+        return found or [CompletionItem(incomplete, type="file")]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         files = self.list_commands(ctx)
