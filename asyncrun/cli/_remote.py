@@ -169,6 +169,8 @@ async def wait_with_daemon(
         project=params.project,
         domain=params.domain,
     )
+    if result.terminated:
+        say(f"terminated {execution.id.name} (--abort-on-timeout)")
     state = result.executions[0]
     error = None
     if isinstance(state.error, dict):

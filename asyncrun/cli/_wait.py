@@ -29,7 +29,7 @@ def target_for(ctx: click.Context, project: str | None = None, domain: str | Non
 
 
 def _describe(state: ExecutionState) -> str:
-    phase = state.phase or ("NOT FOUND" if not state.found else "UNKNOWN")
+    phase = "NOT FOUND" if not state.found else (state.phase or "UNKNOWN")
     line = f"{state.name}  {phase}"
     if state.unreachable_since:
         since = time.strftime("%H:%M:%S", time.localtime(state.unreachable_since))
@@ -40,6 +40,8 @@ def _describe(state: ExecutionState) -> str:
 
 
 def _event_printer(output: str) -> Any:
+    shown: dict[str, str] = {}  # name -> the phase last printed (updates also carry other changes)
+
     def on_event(event: dict[str, Any]) -> None:
         if output == "ndjson":
             click.echo(json.dumps(event))
@@ -49,7 +51,10 @@ def _event_printer(output: str) -> Any:
         kind = event.get("event")
         if kind == "update":
             for state in event.get("executions", []):
-                click.echo(f"  {state.get('name')}: {state.get('phase')}", err=True)
+                name, phase = str(state.get("name")), str(state.get("phase"))
+                if shown.get(name) != phase:
+                    shown[name] = phase
+                    click.echo(f"  {name}: {phase}", err=True)
         elif kind == "endpoint" and event.get("state") == "unreachable":
             since = event.get("unreachable_since")
             when = time.strftime("%H:%M:%S", time.localtime(since)) if since else "now"
@@ -116,7 +121,9 @@ def render_wait(result: WaitResult, output: str) -> None:
         else:
             for name, value in outputs.items():
                 click.echo(f"{name}: {_plain(value)}")
-    if result.timed_out:
+    if result.timed_out and result.terminated:
+        click.echo(f"stopped waiting (--wait-timeout); terminated {', '.join(result.terminated)}", err=True)
+    elif result.timed_out:
         click.echo("stopped waiting (--wait-timeout); the runs go on", err=True)
 
 
