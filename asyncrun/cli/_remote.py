@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from .._exceptions import ExecutionAbortedError, ExecutionError, ExecutionTimedOutError, WaitTimeoutError
+from .._exceptions import (
+    ExecutionAbortedError,
+    ExecutionError,
+    ExecutionTimedOutError,
+    WaitTimeoutError,
+    one_error,
+)
 from ._inputs import entity_params, merge_inputs
 from ._options import RunParams
 
@@ -392,9 +398,10 @@ async def launch_batch(ctx: click.Context, entity: Entity | RemoteEntity, flags:
                 execution, _ = await wait_with_daemon(ctx, execution, params)
             manifest[index] = {"line": index + 1, **execution_json(execution)}
 
-    async with anyio.create_task_group() as tg:
-        for index, values, name in prepared:
-            tg.start_soon(one, index, values, name)
+    with one_error():
+        async with anyio.create_task_group() as tg:
+            for index, values, name in prepared:
+                tg.start_soon(one, index, values, name)
     if not params.wait:
         from ..daemon import DaemonConnection
         from ._wait import target_for

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from .._exceptions import AlreadyExistsError, NotFoundError, UploadError, UsageError, WaitTimeoutError
+from .._exceptions import (
+    AlreadyExistsError,
+    NotFoundError,
+    UploadError,
+    UsageError,
+    WaitTimeoutError,
+    one_error,
+)
 from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
@@ -245,7 +252,7 @@ class Client:
 
         project, domain = self._where(project, domain)
         root = root or _project_root_of(entity)
-        with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp, one_error():
             async with anyio.create_task_group() as uploads:
                 files = await anyio.to_thread.run_sync(select_files, root, copy)
                 package = await anyio.to_thread.run_sync(build_package, root, files, Path(tmp))
@@ -578,9 +585,10 @@ class Client:
         async def one(index: int, ex: Execution) -> None:
             results[index] = await self.wait(ex, **wait_options)
 
-        async with anyio.create_task_group() as tg:
-            for index, ex in enumerate(items):
-                tg.start_soon(one, index, ex)
+        with one_error():
+            async with anyio.create_task_group() as tg:
+                for index, ex in enumerate(items):
+                    tg.start_soon(one, index, ex)
         return [r for r in results if r is not None]
 
     async def as_completed(
