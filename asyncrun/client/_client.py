@@ -23,6 +23,7 @@ from .._exceptions import (
 from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
+from ..sdk._interface import MISSING
 from . import _convert
 from ._channel import RetryPolicy, open_channel
 from ._config import ClientConfig, load_config
@@ -445,12 +446,19 @@ class Client:
         missing = [n for n, spec in entity.interface.inputs.items() if spec.required and n not in values]
         if missing:
             raise UsageError(f"{entity.name} needs input {', '.join(missing)}")
+        assert entity.launch_id is not None
+        if entity.launch_id.kind == "task":
+            # A task is launched without a launch plan to hold its defaults: send them (as flytekit does).
+            for input_name, spec in entity.interface.inputs.items():
+                if input_name not in values and spec.default is not MISSING:
+                    values[input_name] = spec.default
+                elif input_name not in values and not spec.required:
+                    values[input_name] = None
         from ..sdk._literals import literal_map
 
         values = await self._upload_inputs(values, project, domain)
         types = {n: entity.interface.inputs[n].type for n in values}
         literals = literal_map(values, types)
-        assert entity.launch_id is not None
         target = _convert.identifier(entity.launch_id)
         ex_name = (name or new_execution_name()).lower()
         request = admin.ExecutionCreateRequest(
