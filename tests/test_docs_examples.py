@@ -47,3 +47,11 @@ async def test_python_api_examples(sandbox_env, tmp_path) -> None:
         stdout, stderr = result.stdout.decode(), result.stderr.decode()
         assert result.returncode == 0, f"example {index} failed:\n{block['code']}\n{stderr}"
         assert stdout == block["expected"], f"example {index} printed:\n{stdout}"
+
+
+def test_exit_codes_page_lists_every_error_with_its_code() -> None:
+    from asyncrun import _exceptions
+
+    page = (DOCS / "exit-codes.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| (\d) \|", page, re.M))
+    assert rows == {name: str(getattr(_exceptions, name).exit_code) for name in _exceptions.__all__}
