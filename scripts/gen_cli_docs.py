@@ -35,7 +35,8 @@ HEADER = """\
 
 Every command also takes `-h`/`--help`. Options of `asyncrun` itself (`-v`, `-c`) go before the
 subcommand; options of `asyncrun run` go before the file; a file's input options go after the
-entity (see [the worked example](#asyncrun-run-file-entity)).
+entity (see [the worked example](#asyncrun-run-file-entity)). TAB completion:
+[shell-completion.md](shell-completion.md).
 """
 
 
