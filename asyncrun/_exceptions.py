@@ -34,6 +34,12 @@ AsyncrunError
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 __all__ = (
     "AlreadyExistsError",
     "AsyncrunError",
@@ -194,3 +200,25 @@ class UnreachableError(RemoteError):
     """The control plane cannot be reached."""
 
     exit_code = 6
+
+
+@contextmanager
+def one_error() -> Iterator[None]:
+    """Re-raise a task group's `ExceptionGroup` as its first error when every error in it is an
+    `AsyncrunError`, so callers (and the CLI's exit codes) see `UnreachableError`, not a group.
+    Anything else (a bug, a cancellation) propagates as the group it is."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if leaves and all(isinstance(leaf, AsyncrunError) for leaf in leaves):
+            raise leaves[0] from group
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

@@ -16,7 +16,10 @@ def loaded_modules(statement: str) -> set[str]:
     return set(out.split())
 
 
-@pytest.mark.parametrize("statement", ["import asyncrun", "import asyncrun.cli", "import asyncrun.sdk"])
+@pytest.mark.parametrize(
+    "statement",
+    ["import asyncrun", "import asyncrun.cli", "import asyncrun.sdk", "import asyncrun.exceptions"],
+)
 def test_light_imports(statement: str) -> None:
     loaded = loaded_modules(statement)
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
@@ -35,3 +38,13 @@ def test_public_names_resolve_lazily() -> None:
     assert sorted(asyncrun.__all__) == list(asyncrun.__all__)
     with pytest.raises(AttributeError):
         asyncrun.nope  # noqa: B018
+
+
+def test_every_error_is_public_in_asyncrun_exceptions() -> None:
+    import asyncrun.exceptions
+    from asyncrun import _exceptions
+
+    assert asyncrun.exceptions.__all__ == _exceptions.__all__
+    for name in _exceptions.__all__:
+        cls = getattr(asyncrun.exceptions, name)
+        assert issubclass(cls, asyncrun.AsyncrunError) and isinstance(cls.exit_code, int), name

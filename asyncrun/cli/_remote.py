@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -10,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from .._exceptions import ExecutionAbortedError, ExecutionError, ExecutionTimedOutError, WaitTimeoutError
+from .._exceptions import (
+    ExecutionAbortedError,
+    ExecutionError,
+    ExecutionTimedOutError,
+    WaitTimeoutError,
+    one_error,
+)
 from ._inputs import entity_params, merge_inputs
 from ._options import RunParams
 
@@ -50,10 +57,13 @@ def ensure_sandbox(host: str, port: int) -> None:
     except OSError:
         pass
     say(f"No Flyte config found and nothing answers at {host}:{port}: starting the local sandbox…")
+    # Without the completion variable: a child that saw it would answer as a completer, not start.
+    env = {key: value for key, value in os.environ.items() if key != "_ASYNCRUN_COMPLETE"}
     result = subprocess.run(
         [sys.executable, "-m", "asyncrun.cli", "sandbox", "start", "--port", str(port)],
         capture_output=True,
         text=True,
+        env=env,
     )
     if result.returncode != 0:
         raise click.ClickException(
@@ -165,6 +175,8 @@ async def wait_with_daemon(
         project=params.project,
         domain=params.domain,
     )
+    if result.terminated:
+        say(f"terminated {execution.id.name} (--abort-on-timeout)")
     state = result.executions[0]
     error = None
     if isinstance(state.error, dict):
@@ -264,6 +276,7 @@ class RemoteEntityGroup(click.Group):
             name=target,
             help=f"Launch a registered {self.kind}; with no name, list them.",
             invoke_without_command=True,
+            subcommand_metavar="[NAME[:VERSION] [INPUTS]...]",
             callback=list_remote_entities,
         )
 
@@ -287,6 +300,9 @@ class RemoteEntityCommand(click.Command):
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
         assert parent is not None
+        if extra.get("resilient_parsing") or parent.resilient_parsing:
+            # Shell completion: never reach (or start) a control plane to complete a word.
+            return await super().make_context(info_name, args, parent=parent, **extra)
         name, sep, version = self.ref.rpartition(":")
         if not sep:
             name, version = version, ""
@@ -382,9 +398,10 @@ async def launch_batch(ctx: click.Context, entity: Entity | RemoteEntity, flags:
                 execution, _ = await wait_with_daemon(ctx, execution, params)
             manifest[index] = {"line": index + 1, **execution_json(execution)}
 
-    async with anyio.create_task_group() as tg:
-        for index, values, name in prepared:
-            tg.start_soon(one, index, values, name)
+    with one_error():
+        async with anyio.create_task_group() as tg:
+            for index, values, name in prepared:
+                tg.start_soon(one, index, values, name)
     if not params.wait:
         from ..daemon import DaemonConnection
         from ._wait import target_for

@@ -12,6 +12,8 @@ from ._options import RunParams, run_options
 from ._render import render_outputs
 
 if TYPE_CHECKING:
+    from asyncclick.shell_completion import CompletionItem
+
     from ..sdk._graph import Entity
     from ..sdk._loader import LoadedFile
 
@@ -36,6 +38,19 @@ class RunGroup(click.Group):
             return None
         return FileGroup(path)
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Options, the `remote-*` targets and the `.py` files here; any other path is left to the
+        shell's own file completion (`asyncrun run examples/<TAB>`)."""
+        from asyncclick.shell_completion import CompletionItem
+
+        from ._remote import REMOTE_KINDS
+
+        if incomplete.startswith("-"):
+            return super().shell_complete(ctx, incomplete)
+        names = [*self.list_commands(ctx), *sorted(REMOTE_KINDS)]
+        found = [CompletionItem(name) for name in names if name.startswith(incomplete)]
+        return found or [CompletionItem(incomplete, type="file")]
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         files = self.list_commands(ctx)
         with formatter.section("Python files here"):
@@ -51,7 +66,11 @@ class FileGroup(click.Group):
     """The entities of one Python file, imported once."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(name=str(path), help=f"Run a workflow, task or launch plan from {path.name}.")
+        super().__init__(
+            name=str(path),
+            help=f"Run a workflow, task or launch plan from {path.name}.",
+            subcommand_metavar="ENTITY [INPUTS]...",
+        )
         self.path = path
         self._loaded: LoadedFile | None = None
 
@@ -123,7 +142,11 @@ class EntityCommand(click.Command):
         render_outputs(outputs, self.entity.interface.outputs, params.output)
 
 
-@click.group(cls=RunGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=RunGroup,
+    subcommand_metavar="FILE ENTITY [INPUTS]...",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @run_options
 @click.pass_context
 def run(ctx: click.Context, /, **options: Any) -> None:

@@ -30,7 +30,7 @@ def target_for(ctx: click.Context, project: str | None = None, domain: str | Non
 
 
 def _describe(state: ExecutionState) -> str:
-    phase = state.phase or ("NOT FOUND" if not state.found else "UNKNOWN")
+    phase = "NOT FOUND" if not state.found else (state.phase or "UNKNOWN")
     line = f"{state.name}  {phase}"
     if state.unreachable_since:
         since = time.strftime("%H:%M:%S", time.localtime(state.unreachable_since))
@@ -41,6 +41,8 @@ def _describe(state: ExecutionState) -> str:
 
 
 def _event_printer(output: str) -> Any:
+    shown: dict[str, str] = {}  # name -> the phase last printed (updates also carry other changes)
+
     def on_event(event: dict[str, Any]) -> None:
         if output == "ndjson":
             click.echo(json.dumps(event))
@@ -50,7 +52,10 @@ def _event_printer(output: str) -> Any:
         kind = event.get("event")
         if kind == "update":
             for state in event.get("executions", []):
-                click.echo(f"  {state.get('name')}: {state.get('phase')}", err=True)
+                name, phase = str(state.get("name")), str(state.get("phase"))
+                if shown.get(name) != phase:
+                    shown[name] = phase
+                    click.echo(f"  {name}: {phase}", err=True)
         elif kind == "endpoint" and event.get("state") == "unreachable":
             since = event.get("unreachable_since")
             when = time.strftime("%H:%M:%S", time.localtime(since)) if since else "now"
@@ -117,7 +122,9 @@ def render_wait(result: WaitResult, output: str) -> None:
         else:
             for name, value in outputs.items():
                 click.echo(f"{name}: {_plain(value)}")
-    if result.timed_out:
+    if result.timed_out and result.terminated:
+        click.echo(f"stopped waiting (--wait-timeout); terminated {', '.join(result.terminated)}", err=True)
+    elif result.timed_out:
         click.echo("stopped waiting (--wait-timeout); the runs go on", err=True)
 
 
@@ -131,7 +138,12 @@ def _plain(value: Any) -> str:
 @click.option("-p", "--project", default=None, help="Project of bare execution names.")
 @click.option("-d", "--domain", default=None, help="Domain of bare execution names.")
 @click.option(
-    "-o", "--output", type=click.Choice(["human", "json", "ndjson"]), default="human", show_default=True
+    "-o",
+    "--output",
+    type=click.Choice(["human", "json", "ndjson"]),
+    default="human",
+    show_default=True,
+    help="`json`: one summary object at the end; `ndjson`: one JSON event per change, then the summary.",
 )
 @click.pass_context
 async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **options: Any) -> None:
@@ -157,7 +169,14 @@ async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **optio
 @click.argument("ids", nargs=-1)
 @click.option("-p", "--project", default=None, help="Project of bare execution names.")
 @click.option("-d", "--domain", default=None, help="Domain of bare execution names.")
-@click.option("-o", "--output", type=click.Choice(["human", "json"]), default="human", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    show_default=True,
+    help="`json`: one JSON array of execution states.",
+)
 @click.pass_context
 async def status(
     ctx: click.Context, /, ids: tuple[str, ...], project: str | None, domain: str | None, output: str
@@ -182,7 +201,14 @@ async def status(
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("ids", nargs=-1)
-@click.option("-o", "--output", type=click.Choice(["human", "ndjson"]), default="human", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["human", "ndjson"]),
+    default="human",
+    show_default=True,
+    help="`ndjson`: one JSON event per line (snapshot, update, endpoint).",
+)
 @click.pass_context
 async def watch(ctx: click.Context, /, ids: tuple[str, ...], output: str) -> None:
     """Follow every tracked run (or IDs): a live table on a terminal, one line per change otherwise."""

@@ -13,10 +13,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from .._exceptions import AlreadyExistsError, NotFoundError, UploadError, UsageError, WaitTimeoutError
+from .._exceptions import (
+    AlreadyExistsError,
+    NotFoundError,
+    UploadError,
+    UsageError,
+    WaitTimeoutError,
+    one_error,
+)
 from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
+from ..sdk._interface import MISSING
 from . import _convert
 from ._channel import RetryPolicy, open_channel
 from ._config import ClientConfig, load_config
@@ -247,7 +255,7 @@ class Client:
 
         project, domain = self._where(project, domain)
         root = root or _project_root_of(entity)
-        with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp, one_error():
             async with anyio.create_task_group() as uploads:
                 files = await anyio.to_thread.run_sync(select_files, root, copy)
                 package = await anyio.to_thread.run_sync(build_package, root, files, Path(tmp))
@@ -464,12 +472,19 @@ class Client:
         missing = [n for n, spec in entity.interface.inputs.items() if spec.required and n not in values]
         if missing:
             raise UsageError(f"{entity.name} needs input {', '.join(missing)}")
+        assert entity.launch_id is not None
+        if entity.launch_id.kind == "task":
+            # A task is launched without a launch plan to hold its defaults: send them (as flytekit does).
+            for input_name, spec in entity.interface.inputs.items():
+                if input_name not in values and spec.default is not MISSING:
+                    values[input_name] = spec.default
+                elif input_name not in values and not spec.required:
+                    values[input_name] = None
         from ..sdk._literals import literal_map
 
         values = await self._upload_inputs(values, project, domain)
         types = {n: entity.interface.inputs[n].type for n in values}
         literals = literal_map(values, types)
-        assert entity.launch_id is not None
         target = _convert.identifier(entity.launch_id)
         ex_name = (name or new_execution_name()).lower()
         request = admin.ExecutionCreateRequest(
@@ -642,9 +657,10 @@ class Client:
         async def one(index: int, ex: Execution) -> None:
             results[index] = await self.wait(ex, **wait_options)
 
-        async with anyio.create_task_group() as tg:
-            for index, ex in enumerate(items):
-                tg.start_soon(one, index, ex)
+        with one_error():
+            async with anyio.create_task_group() as tg:
+                for index, ex in enumerate(items):
+                    tg.start_soon(one, index, ex)
         return [r for r in results if r is not None]
 
     async def as_completed(

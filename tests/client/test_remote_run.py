@@ -42,6 +42,12 @@ async def test_task_and_launch_plan(sandbox_env) -> None:
     assert result["outputs"] == {"o0": 1, "o1": 5.0, "o2": "short"}
 
 
+async def test_a_task_launched_alone_gets_its_defaults(sandbox_env) -> None:
+    # No launch plan carries a task's defaults: the client sends them, or the run would be refused.
+    code, out, err = await asyncrun("run", "--remote", "--wait", HELLO, "shout", "--s", "hi")
+    assert (code, out.strip()) == (0, "HI"), err
+
+
 async def test_failing_workflow_exits_1_with_the_task_error(sandbox_env, tmp_path) -> None:
     bad = tmp_path / "failing_wf.py"
     bad.write_text(

@@ -57,11 +57,19 @@ async def test_wait_timeout_exits_5_and_abort_on_timeout_terminates(stub, spawne
     )
     assert result.returncode == 5
     assert stub.runs["slowpoke"].phase == "RUNNING"
+    assert "stopped waiting (--wait-timeout); the runs go on" in result.stderr.decode()
     result = await anyio.run_process(
         [ASYNCRUN, "wait", "slowpoke", "--wait-timeout", "1", "--abort-on-timeout"], env=env, check=False
     )
     assert result.returncode == 5
     assert stub.runs["slowpoke"].phase == "ABORTED"
+    assert "terminated flytesnacks:development:slowpoke" in result.stderr.decode()
+
+
+async def test_wait_for_an_unknown_execution_says_not_found(stub, spawned) -> None:
+    result = await anyio.run_process([ASYNCRUN, "wait", "ghost"], env=cli_env(stub, spawned), check=False)
+    assert result.returncode == 1
+    assert result.stdout.decode().split()[:3] == ["ghost", "NOT", "FOUND"]
 
 
 async def test_ndjson_events_and_summary(stub, spawned) -> None:
