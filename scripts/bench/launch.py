@@ -23,7 +23,6 @@ from _common import (
     ROOT,
     Case,
     Target,
-    byte_compile,
     flytekit_bin,
     machine,
     median,
@@ -90,7 +89,6 @@ def main() -> int:
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
-    byte_compile()
     fk = flytekit_bin(args.flytekit_bin, setup=args.setup)
     ours: list[float] = []
     theirs: list[float] = []

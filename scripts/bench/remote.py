@@ -18,12 +18,11 @@ import tempfile
 from pathlib import Path
 
 from _common import (
-    BIN,
     FLYTEKIT_HELLO,
     ROOT,
     Case,
     Target,
-    byte_compile,
+    asyncrun_cmd,
     flytekit_bin,
     machine,
     median,
@@ -46,7 +45,6 @@ def main() -> int:
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
-    byte_compile()
     fk = flytekit_bin(args.flytekit_bin, setup=args.setup)
     work = Path(tempfile.mkdtemp(prefix="asyncrun-bench-remote-"))
     (work / "a").mkdir()
@@ -68,7 +66,9 @@ def main() -> int:
             for state in ("cold", "unchanged"):
                 results[state]["a"].append(
                     timed(
-                        [str(BIN / "asyncrun"), "run", "--remote", "hello.py", "wf"], cwd=work / "a", env=env
+                        asyncrun_cmd("run", "--remote", "hello.py", "wf"),
+                        cwd=work / "a",
+                        env=env,
                     )
                 )
                 wait_idle(sb.endpoint)

@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from _common import BIN, Case, Target, byte_compile, machine, sandbox, verdict, write_results
+from _common import Case, Target, asyncrun_bin, machine, sandbox, verdict, write_results
 
 from asyncrun import Client
 from asyncrun.sdk._loader import load_file
@@ -128,7 +128,7 @@ def _time_task_process(project: Path) -> float:
         start = time.perf_counter()
         subprocess.run(
             [
-                str(BIN / "asyncrun-execute"),
+                str(asyncrun_bin() / "asyncrun-execute"),
                 "--inputs",
                 str(work / "inputs.pb"),
                 "--output-prefix",
@@ -156,7 +156,6 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
-    byte_compile()
     asyncio.run(main_async(args))
     return 0
 

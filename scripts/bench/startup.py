@@ -31,7 +31,7 @@ from _common import (
     ROOT,
     Case,
     Target,
-    byte_compile,
+    asyncrun_bin,
     flytekit_bin,
     machine,
     timed,
@@ -53,10 +53,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
 
-    asyncrun = shutil.which("asyncrun", path=str(Path(sys.executable).parent)) or shutil.which("asyncrun")
-    if asyncrun is None:
-        raise SystemExit("asyncrun is not installed in this environment (pip install .)")
-    byte_compile()
+    asyncrun = str(asyncrun_bin() / "asyncrun")
     fk_bin = flytekit_bin(str(Path(args.pyflyte).parent) if args.pyflyte else None, setup=args.setup)
     pyflyte = fk_bin / "pyflyte" if fk_bin else None
 

@@ -47,15 +47,14 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import anyio
 from _common import (
-    BIN,
     ROOT,
     Case,
-    byte_compile,
+    asyncrun_cmd,
     flytekit_bin,
     machine,
     median,
@@ -67,7 +66,6 @@ from _common import Target as Goal  # asyncrun.daemon's Target is an endpoint
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from asyncrun.daemon import DaemonConnection, DaemonSettings, Target
-from asyncrun.daemon._control import ensure_running
 
 sys.path.insert(0, str(ROOT / "tests" / "daemon"))
 from stub_admin import DOMAIN, PROJECT, StubAdmin, serving
@@ -292,7 +290,17 @@ async def daemon_process() -> AsyncIterator[tuple[DaemonSettings, DaemonConnecti
     )
     pid = None
     try:
-        await ensure_running(settings.socket_path, settings=settings, start_timeout=30)
+        # Started by the installed asyncrun (see asyncrun_bin), configured through its environment.
+        env = {
+            **os.environ,
+            "ASYNCRUN_DAEMON_SOCKET": str(settings.socket_path),
+            **{
+                f"ASYNCRUN_DAEMON_{name.upper()}": str(value)
+                for name, value in asdict(settings).items()
+                if name != "socket_path"
+            },
+        }
+        await anyio.run_process(asyncrun_cmd("daemon", "start"), env=env)
         async with DaemonConnection(settings=settings, autostart=False, client="bench") as conn:
             pid = int(conn.daemon["pid"])
             STARTED.add(pid)
@@ -448,7 +456,15 @@ async def bench_clients(
             async with anyio.create_task_group() as tg:
                 for name in names:
                     if kind == "asyncrun":
-                        cmd = [str(BIN / "asyncrun"), "wait", "-p", PROJECT, "-d", DOMAIN, "-o", "json"]
+                        cmd = asyncrun_cmd(
+                            "wait",
+                            "-p",
+                            PROJECT,
+                            "-d",
+                            DOMAIN,
+                            "-o",
+                            "json",
+                        )
                         cmd += ["--wait-timeout", str(timeout), name]
                     else:
                         assert fk_python is not None
@@ -590,7 +606,7 @@ async def bench_status(stub: StubAdmin, endpoint: str, runs: int) -> tuple[list[
             "FLYTE_PLATFORM_URL": endpoint,
             "FLYTE_PLATFORM_INSECURE": "true",
         }
-        status_cmd = [str(BIN / "asyncrun"), "status", "-p", PROJECT, "-d", DOMAIN, names[0]]
+        status_cmd = asyncrun_cmd("status", "-p", PROJECT, "-d", DOMAIN, names[0])
         check = await anyio.run_process([*status_cmd, "-o", "json"], env=env, check=False)
         shown = check.stdout.decode().strip()
         if check.returncode != 0 or '"tracked": true' not in shown or '"RUNNING"' not in shown:
@@ -691,7 +707,16 @@ async def main_async(args: argparse.Namespace) -> int:
             estimates["flytekit"] = await probe_process(fk_cmd, env)
         async with daemon_process() as (settings, _conn, _pid):
             # `asyncrun wait -o ndjson` prints the wait's first event once it is subscribed.
-            cmd = [str(BIN / "asyncrun"), "wait", "-p", PROJECT, "-d", DOMAIN, "-o", "ndjson", "probe-a"]
+            cmd = asyncrun_cmd(
+                "wait",
+                "-p",
+                PROJECT,
+                "-d",
+                DOMAIN,
+                "-o",
+                "ndjson",
+                "probe-a",
+            )
             estimates["asyncrun"] = await probe_process(
                 cmd, {**env, "ASYNCRUN_DAEMON_SOCKET": str(settings.socket_path)}
             )
@@ -975,7 +1000,6 @@ def main() -> int:
     parser.add_argument("--setup", action="store_true", help="create .bench-venv/flytekit first")
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
-    byte_compile()
     if args.quick and args.sizes == parser.get_default("sizes"):
         args.sizes = "100,1000"
     if args.rounds is None:
