@@ -6,19 +6,27 @@ import base64
 import hashlib
 import random
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from .._exceptions import AlreadyExistsError, NotFoundError, UploadError, UsageError, WaitTimeoutError
+from .._exceptions import (
+    AlreadyExistsError,
+    AuthenticationError,
+    NotFoundError,
+    UploadError,
+    UsageError,
+    WaitTimeoutError,
+)
 from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
 from . import _convert
 from ._channel import RetryPolicy, open_channel
 from ._config import ClientConfig, load_config
+from ._errors import map_grpc_errors
 from ._types import EntityId, Execution, ExecutionId, ExecutionOptions, Phase, RemoteEntity
 
 if TYPE_CHECKING:
@@ -26,6 +34,7 @@ if TYPE_CHECKING:
 
     from grpclib.client import Channel
 
+    from ._auth import Authenticator
     from ._package import CodePackage
     from ._serialize import RegistrationPlan
 
@@ -54,10 +63,14 @@ class Client:
     ```
     """
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, *, auth_prompt: Callable[[str], None] | None = None) -> None:
+        """`auth_prompt` receives what a sign-in flow (DeviceFlow, Pkce) asks the user to do;
+        by default it is written to stderr."""
         self.config = config
         self._channel: Channel | None = None
         self._retry = RetryPolicy(unreachable_timeout=config.unreachable_timeout)
+        self._auth_prompt = auth_prompt
+        self._authenticator: Authenticator | None = None
 
     @classmethod
     def from_config(
@@ -113,9 +126,32 @@ class Client:
     async def _admin(self, method: str, request: Any, *, read: bool) -> Any:
         stub = AdminServiceStub(self.channel)
         rpc = getattr(stub, method)
-        return await self._retry.call(
-            self.config.endpoint, lambda: rpc(request, timeout=self.config.call_timeout), read=read
+        return await self._call(
+            lambda metadata: rpc(request, timeout=self.config.call_timeout, metadata=metadata), read=read
         )
+
+    async def _call(self, invoke: Callable[[dict[str, str] | None], Awaitable[Any]], *, read: bool) -> Any:
+        """One RPC through the retry policy, with a bearer token when the config sets `admin.authType`."""
+        endpoint = self.config.endpoint
+        if not self.config.auth_type:
+            try:
+                return await self._retry.call(endpoint, lambda: invoke(None), read=read)
+            except AuthenticationError as exc:
+                raise AuthenticationError(
+                    f"the control plane at {endpoint} requires authentication ({exc}); "
+                    "set admin.authType in your flytectl config"
+                ) from None
+        if self._authenticator is None:
+            from ._auth import Authenticator
+
+            self._authenticator = Authenticator(self.config, lambda: self.channel, prompt=self._auth_prompt)
+        auth = self._authenticator
+
+        async def attempt(metadata: dict[str, str]) -> Any:
+            with map_grpc_errors(endpoint):
+                return await invoke(metadata)
+
+        return await self._retry.call(endpoint, lambda: auth.call(attempt), read=read)
 
     def _where(self, project: str | None, domain: str | None) -> tuple[str, str]:
         return project or self.config.project, domain or self.config.domain
@@ -312,9 +348,10 @@ class Client:
             filename_root=filename_root,
             add_content_md5_metadata=True,
         )
-        return await self._retry.call(
-            self.config.endpoint,
-            lambda: stub.create_upload_location(request, timeout=self.config.call_timeout),
+        return await self._call(
+            lambda metadata: stub.create_upload_location(
+                request, timeout=self.config.call_timeout, metadata=metadata
+            ),
             read=False,
         )
 

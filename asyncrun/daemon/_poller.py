@@ -98,6 +98,9 @@ class Endpoint:
         self.name = config.endpoint
         self.config = config
         self.settings = settings
+        # The daemon never starts a sign-in (nobody would see the prompt): it uses the tokens the CLI
+        # obtained (the shared token cache) and refreshes them; both clients share that cache.
+        config = config.with_overrides(interactive=False)
         self.poll_client = Client(
             config.with_overrides(call_timeout=settings.call_timeout, unreachable_timeout=0.0)
         )

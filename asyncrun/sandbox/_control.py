@@ -83,6 +83,8 @@ def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[S
     ]
     for folder in config.task_path:
         cmd += ["--task-path", folder]
+    if config.auth:
+        cmd += ["--auth", "--auth-token-lifetime", str(config.auth_token_lifetime)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
