@@ -83,10 +83,12 @@ class Client:
         domain: str | None = None,
         console_endpoint: str | None = None,
         unreachable_timeout: float | None = None,
+        auth_prompt: Callable[[str], None] | None = None,
     ) -> Client:
         """Build a client from flytectl config, `FLYTE_PLATFORM_*`, or the local sandbox default.
 
-        Explicit keyword arguments win over the file and the environment.
+        Explicit keyword arguments win over the file and the environment; `auth_prompt` receives
+        sign-in instructions of interactive auth flows (default: stderr).
         """
         config = load_config(path)
         if endpoint is not None:
@@ -98,7 +100,8 @@ class Client:
                 domain=domain,
                 console_endpoint=console_endpoint,
                 unreachable_timeout=unreachable_timeout,
-            )
+            ),
+            auth_prompt=auth_prompt,
         )
 
     async def __aenter__(self) -> Client:
