@@ -24,6 +24,7 @@ import anyio
 
 from .._exceptions import (
     AsyncrunError,
+    AuthenticationError,
     DeadlineExceededError,
     NotFoundError,
     ResourceExhaustedError,
@@ -109,6 +110,7 @@ class Endpoint:
         self.state = "ok"  # ok | unreachable | throttled | error
         self.unreachable_since: float | None = None
         self.last_error: str | None = None
+        self.error_type: str | None = None
         self.failures = 0
         self.resume_at = 0.0
         self.calls = 0
@@ -129,7 +131,7 @@ class Endpoint:
         if self.state == "ok":
             return False
         log.info("control plane at %s answers again", self.name)
-        self.state, self.unreachable_since, self.last_error = "ok", None, None
+        self.state, self.unreachable_since, self.last_error, self.error_type = "ok", None, None, None
         return True
 
     def failed(self, exc: BaseException, started_at: float) -> bool:
@@ -141,9 +143,15 @@ class Endpoint:
             state = "unreachable"
             if self.unreachable_since is None:
                 self.unreachable_since = started_at
+        elif isinstance(exc, AuthenticationError):
+            # Waiters end with this error (the daemon cannot sign in for them); polling goes on
+            # backing off and resumes as soon as a CLI has renewed the shared cached token.
+            state = "unauthenticated"
+            self.unreachable_since = None
         else:
             state = "throttled" if isinstance(exc, ResourceExhaustedError) else "error"
             self.unreachable_since = None
+        self.error_type = type(exc).__name__
         self.last_error = str(exc) or type(exc).__name__
         changed = state != self.state
         if changed:
@@ -152,13 +160,16 @@ class Endpoint:
         return changed
 
     def health(self) -> dict[str, Any]:
-        return {
+        health = {
             "endpoint": self.name,
             "state": self.state,
             "unreachable_since": self.unreachable_since,
             "last_error": self.last_error,
             "calls": self.calls,
         }
+        if self.state == "unauthenticated":
+            health["error_type"] = self.error_type
+        return health
 
     def close(self) -> None:
         self.poll_client.close()
@@ -204,6 +215,10 @@ class Poller:
 
     def discard(self, name: str) -> None:
         self.items.pop(name, None)
+
+    def wake(self) -> None:
+        """Re-plan now (the endpoint's backoff was lifted)."""
+        self._wake.set()
 
     def stats(self) -> dict[str, Any]:
         return {

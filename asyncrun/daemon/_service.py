@@ -475,7 +475,14 @@ class Service:
     def _tell_endpoint_health(self, sub: Subscriber, names: Iterable[str]) -> None:
         for name in names:
             endpoint = self.endpoints.get(name)
-            if endpoint is not None and endpoint.state != "ok":
+            if endpoint is not None and endpoint.state == "unauthenticated":
+                # A new waiter usually comes from a CLI that has just signed in again: poll at once
+                # with the renewed cached token instead of failing it on the old verdict.
+                endpoint.resume_at = 0.0
+                for poller in self.pollers.values():
+                    if poller.endpoint is endpoint:
+                        poller.wake()
+            elif endpoint is not None and endpoint.state != "ok":
                 sub.send("endpoint", **endpoint.health())
 
     async def _lookup(self, endpoint: Endpoint, keys: list[Key], with_outputs: bool) -> list[JSON]:
