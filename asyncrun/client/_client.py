@@ -26,7 +26,7 @@ from ..sdk import Directory, File, LaunchPlan, Task, Workflow
 from . import _convert
 from ._channel import RetryPolicy, open_channel
 from ._config import ClientConfig, load_config
-from ._errors import map_grpc_errors
+from ._errors import first_error_of_group, map_grpc_errors
 from ._types import EntityId, Execution, ExecutionId, ExecutionOptions, Phase, RemoteEntity
 
 if TYPE_CHECKING:
@@ -284,7 +284,7 @@ class Client:
 
         project, domain = self._where(project, domain)
         root = root or _project_root_of(entity)
-        with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp, first_error_of_group():
             async with anyio.create_task_group() as uploads:
                 files = await anyio.to_thread.run_sync(select_files, root, copy)
                 package = await anyio.to_thread.run_sync(build_package, root, files, Path(tmp))
@@ -325,9 +325,10 @@ class Client:
             except AlreadyExistsError:
                 pass  # identical content under the same version: already registered
 
-        async with anyio.create_task_group() as tg:
-            for task_id, task_spec in plan.tasks:
-                tg.start_soon(create, "create_task", admin.TaskCreateRequest(id=task_id, spec=task_spec))
+        with first_error_of_group():
+            async with anyio.create_task_group() as tg:
+                for task_id, task_spec in plan.tasks:
+                    tg.start_soon(create, "create_task", admin.TaskCreateRequest(id=task_id, spec=task_spec))
         # Workflows and launch plans one by one, each after what it references.
         for entity_id, spec in plan.ordered:
             if isinstance(spec, admin.WorkflowSpec):

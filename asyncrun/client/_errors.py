@@ -10,6 +10,7 @@ from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from .._exceptions import (
     AlreadyExistsError,
+    AsyncrunError,
     AuthenticationError,
     DeadlineExceededError,
     FailedPreconditionError,
@@ -71,3 +72,19 @@ def map_grpc_errors(endpoint: str = "") -> Iterator[None]:
         raise UnreachableError(
             f"cannot reach the control plane at {endpoint}: {exc.strerror or exc}"
         ) from exc
+
+
+@contextmanager
+def first_error_of_group() -> Iterator[None]:
+    """A task group that failed only with asyncrun errors raises the first of them, not a group,
+    so the CLI can print its one line (and exit with its code). Anything else stays a group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        matched, rest = group.split(AsyncrunError)
+        if matched is None or rest is not None:
+            raise
+        leaf: BaseException = matched
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        raise leaf from None
