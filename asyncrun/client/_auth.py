@@ -49,7 +49,9 @@ class Authenticator:
         self._prompt = prompt or _oauth.stderr_prompt
         self._lock = anyio.Lock()
         self._token: Token | None = None
-        self._refused_token: Token | None = None  # refused by the control plane: never taken from the cache again
+        self._refused_token: Token | None = (
+            None  # refused by the control plane: never taken from the cache again
+        )
         self._cache_path = _token_cache.cache_path(config)
         self._issuer: _oauth.Issuer | None = None
         self._public: Any = None
@@ -111,7 +113,12 @@ class Authenticator:
         if token is None or not token.access_token or not token.fresh():
             # Another process (the CLI, the daemon, another client) may have renewed it already.
             cached = await anyio.to_thread.run_sync(_token_cache.load, self._cache_path)
-            if cached is not None and cached.access_token and cached.fresh() and cached != self._refused_token:
+            if (
+                cached is not None
+                and cached.access_token
+                and cached.fresh()
+                and cached != self._refused_token
+            ):
                 token = self._token = cached
             elif token is None:
                 token = cached
@@ -127,7 +134,7 @@ class Authenticator:
     async def _obtain(self, previous: Token | None) -> Token:
         config = self.config
         if config.auth_type == "ExternalCommand":
-            return await _oauth.external_command(config.auth_command, timeout=config.auth_timeout)
+            return await _oauth.external_command(config.auth_command, time_limit=config.auth_timeout)
         issuer = await self._discover()
         requester = _oauth.TokenRequester(timeout=config.auth_timeout, verify=self._verify())
         try:
@@ -158,9 +165,7 @@ class Authenticator:
                 )
             if config.auth_type == "DeviceFlow":
                 return await _oauth.device_flow(requester, issuer, client_id, scopes, audience, self._prompt)
-            return await _oauth.pkce_flow(
-                requester, issuer, client_id, scopes, audience, self._prompt
-            )
+            return await _oauth.pkce_flow(requester, issuer, client_id, scopes, audience, self._prompt)
         finally:
             await requester.aclose()
 

@@ -154,8 +154,9 @@ def _auth_settings(admin: dict[str, Any], found: Path) -> dict[str, Any]:
     if not auth_type:
         return {}
     if auth_type not in AUTH_TYPES:
+        supported = ", ".join(AUTH_TYPES)
         raise ConfigError(
-            f"config {found}: admin.authType {auth_type!r} is not supported; use one of {', '.join(AUTH_TYPES)}"
+            f"config {found}: admin.authType {auth_type!r} is not supported; use one of {supported}"
         )
     settings: dict[str, Any] = {
         "auth_type": auth_type,
@@ -163,7 +164,9 @@ def _auth_settings(admin: dict[str, Any], found: Path) -> dict[str, Any]:
         "client_secret_location": str(admin["clientSecretLocation"])
         if admin.get("clientSecretLocation")
         else None,
-        "client_secret_env_var": str(admin["clientSecretEnvVar"]) if admin.get("clientSecretEnvVar") else None,
+        "client_secret_env_var": (
+            str(admin["clientSecretEnvVar"]) if admin.get("clientSecretEnvVar") else None
+        ),
         "scopes": _strings(admin.get("scopes"), "scopes", found),
         "audience": str(admin.get("audience") or ""),
         "auth_command": _strings(admin.get("command"), "command", found),

@@ -77,7 +77,9 @@ class TokenRequester:
             ) from None
         except httpx.HTTPError as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise IssuerUnreachableError(f"cannot reach the OAuth2 issuer at {_origin(url)}: {reason}") from None
+            raise IssuerUnreachableError(
+                f"cannot reach the OAuth2 issuer at {_origin(url)}: {reason}"
+            ) from None
         try:
             body = response.json()
         except ValueError:
@@ -91,7 +93,12 @@ class TokenRequester:
         return response.status_code, body
 
     async def token(
-        self, url: str, form: Mapping[str, str], *, basic: tuple[str, str] | None = None, previous_refresh: str = ""
+        self,
+        url: str,
+        form: Mapping[str, str],
+        *,
+        basic: tuple[str, str] | None = None,
+        previous_refresh: str = "",
     ) -> Token:
         status, body = await self.post(url, form, basic=basic)
         if status == 200 and isinstance(body.get("access_token"), str):
@@ -107,9 +114,11 @@ def _origin(url: str) -> str:
 def token_error(body: Mapping[str, Any], url: str) -> AuthenticationError:
     """The error for an RFC 6749 §5.2 error answer (the description is the server's, never ours)."""
     error = str(body.get("error") or "unknown_error")
-    description = str(body.get("error_description") or "").splitlines()[0][:200] if body.get(
-        "error_description"
-    ) else ""
+    description = (
+        str(body.get("error_description") or "").splitlines()[0][:200]
+        if body.get("error_description")
+        else ""
+    )
     detail = f"{error}{': ' + description if description else ''}"
     where = _origin(url)
     if error == "invalid_client" or error == "unauthorized_client":
@@ -118,7 +127,9 @@ def token_error(body: Mapping[str, Any], url: str) -> AuthenticationError:
             "check admin.clientId and the client secret"
         )
     if error == "invalid_scope":
-        return MissingScopeError(f"the OAuth2 issuer at {where} refused the scopes ({detail}); check admin.scopes")
+        return MissingScopeError(
+            f"the OAuth2 issuer at {where} refused the scopes ({detail}); check admin.scopes"
+        )
     if error in ("invalid_grant", "expired_token"):
         return TokenExpiredError(f"the OAuth2 issuer at {where} refused to renew the token ({detail})")
     if error == "access_denied":
@@ -130,7 +141,12 @@ def token_error(body: Mapping[str, Any], url: str) -> AuthenticationError:
 
 
 async def client_credentials(
-    requester: TokenRequester, issuer: Issuer, client_id: str, secret: str, scopes: tuple[str, ...], audience: str
+    requester: TokenRequester,
+    issuer: Issuer,
+    client_id: str,
+    secret: str,
+    scopes: tuple[str, ...],
+    audience: str,
 ) -> Token:
     form = {"grant_type": "client_credentials"}
     if scopes:
@@ -155,7 +171,9 @@ async def device_flow(
 ) -> Token:
     """RFC 8628: ask for a code, tell the user where to enter it, poll until approved or expired."""
     if not issuer.device_endpoint:
-        raise AuthenticationError("the OAuth2 issuer has no device authorization endpoint; use another admin.authType")
+        raise AuthenticationError(
+            "the OAuth2 issuer has no device authorization endpoint; use another admin.authType"
+        )
     form = {"client_id": client_id}
     if scopes:
         form["scope"] = " ".join(scopes)
@@ -165,7 +183,9 @@ async def device_flow(
     if status != 200 or not isinstance(body.get("device_code"), str):
         raise token_error(body, issuer.device_endpoint)
     uri = str(body.get("verification_uri_complete") or body.get("verification_uri") or "")
-    prompt(f"To sign in, open {body.get('verification_uri') or uri} and enter the code {body.get('user_code')}")
+    prompt(
+        f"To sign in, open {body.get('verification_uri') or uri} and enter the code {body.get('user_code')}"
+    )
     interval = max(float(body.get("interval") or 5), 0.2)
     deadline = time.monotonic() + float(body.get("expires_in") or 600)
     poll = {"grant_type": DEVICE_GRANT, "device_code": str(body["device_code"]), "client_id": client_id}
@@ -194,12 +214,14 @@ async def pkce_flow(
     audience: str,
     prompt: Callable[[str], None],
     *,
-    timeout: float = 300.0,
+    sign_in_seconds: float = 300.0,
 ) -> Token:
     """Authorization code with PKCE: a loopback listener receives the redirect; a browser is opened
     only when stdin is a terminal (otherwise the URL is printed for the user to open)."""
     if not issuer.authorization_endpoint:
-        raise AuthenticationError("the OAuth2 issuer has no authorization endpoint; use another admin.authType")
+        raise AuthenticationError(
+            "the OAuth2 issuer has no authorization endpoint; use another admin.authType"
+        )
     redirect = urlsplit(issuer.redirect_uri or "http://localhost:53593/callback")
     host = redirect.hostname or "localhost"
     if host not in ("localhost", "127.0.0.1", "::1"):
@@ -259,11 +281,11 @@ async def pkce_flow(
         prompt(f"To sign in, open {url}")
         if sys.stdin.isatty():
             webbrowser.open(url)
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(sign_in_seconds):
             await done.wait()
         tg.cancel_scope.cancel()
     if not done.is_set():
-        raise TokenExpiredError(f"no sign-in arrived within {timeout:g} s; try again")
+        raise TokenExpiredError(f"no sign-in arrived within {sign_in_seconds:g} s; try again")
     if "error" in received:
         raise token_error(received, issuer.authorization_endpoint)
     form = {
@@ -276,16 +298,18 @@ async def pkce_flow(
     return await requester.token(issuer.token_endpoint, form)
 
 
-async def external_command(command: tuple[str, ...], *, timeout: float) -> Token:
+async def external_command(command: tuple[str, ...], *, time_limit: float) -> Token:
     """Run `admin.command`; its stdout (stripped) is the access token."""
     name = command[0] if command else ""
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(time_limit):
             result = await anyio.run_process(list(command), check=False)
     except TimeoutError:
-        raise AuthenticationError(f"admin.command {name} did not finish within {timeout:g} s") from None
+        raise AuthenticationError(f"admin.command {name} did not finish within {time_limit:g} s") from None
     except OSError as exc:
-        raise AuthenticationError(f"cannot run admin.command {shlex.quote(name)}: {exc.strerror or exc}") from None
+        raise AuthenticationError(
+            f"cannot run admin.command {shlex.quote(name)}: {exc.strerror or exc}"
+        ) from None
     if result.returncode != 0:
         raise InvalidCredentialsError(f"admin.command {name} failed with exit status {result.returncode}")
     token = result.stdout.decode(errors="replace").strip()

@@ -178,8 +178,10 @@ class AuthServer:
         grant_type = form.get("grant_type", "")
         client_id, secret = self._client(form, authorization)
         if grant_type == "client_credentials":
-            if client_id != self.client_id or secret is None or not hmac.compare_digest(
-                secret.encode(), self.client_secret.encode()
+            if (
+                client_id != self.client_id
+                or secret is None
+                or not hmac.compare_digest(secret.encode(), self.client_secret.encode())
             ):
                 raise OAuthError("invalid_client", "client authentication failed", 401)
             return self._issue(client_id, self._scopes(form.get("scope", ""), ("all",)), refresh=False)

@@ -43,9 +43,9 @@ def sleepy_module(folder: Path) -> Path:
     return path
 
 
-async def asyncrun(*args: str, timeout: float = 120) -> tuple[int, str, str, float]:
+async def asyncrun(*args: str, limit: float = 120) -> tuple[int, str, str, float]:
     started = time.monotonic()
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(limit):
         result = await anyio.run_process([ASYNCRUN, *args], check=False, env=dict(os.environ))
     return result.returncode, result.stdout.decode(), result.stderr.decode(), time.monotonic() - started
 
@@ -83,7 +83,11 @@ async def test_client_secret_run_and_wait(auth_sandbox, client_secret_config) ->
     assert "HELLO X HELLO X" in out
     assert_cache_private()
     assert_no_leak(auth_sandbox.secret, out, err)
-    tokens = [line.split('"access_token": "')[1].split('"')[0] for p in assert_cache_private() for line in [p.read_text()]]
+    tokens = [
+        line.split('"access_token": "')[1].split('"')[0]
+        for p in assert_cache_private()
+        for line in [p.read_text()]
+    ]
     logs = "".join(p.read_text(errors="replace") for p in state_files() if p.suffix == ".log")
     for token in tokens:
         assert token not in out and token not in err and token not in logs
@@ -234,7 +238,11 @@ async def test_sandbox_start_auth_prints_a_test_client(tmp_path) -> None:
         async with httpx.AsyncClient() as http:
             answer = await http.post(
                 f"http://127.0.0.1:{ports[1]}/oauth2/token",
-                data={"grant_type": "client_credentials", "client_id": "asyncrun-sandbox", "client_secret": secret.group(1)},
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "asyncrun-sandbox",
+                    "client_secret": secret.group(1),
+                },
             )
         assert answer.status_code == 200 and answer.json()["expires_in"] == 30
     finally:

@@ -126,7 +126,9 @@ async def test_device_flow_prompts_then_refreshes_without_the_user(auth_sandbox)
         prompts.append(message)
         ready.set()
 
-    config = _config(auth_sandbox, auth_type="DeviceFlow", client_id="", client_secret_location=None, scopes=())
+    config = _config(
+        auth_sandbox, auth_type="DeviceFlow", client_id="", client_secret_location=None, scopes=()
+    )
     async with anyio.create_task_group() as tg:
         tg.start_soon(_approve_when_prompted, prompts, auth_sandbox.info.auth_issuer, ready)
         async with Client(config, auth_prompt=prompt) as client:
@@ -198,7 +200,9 @@ async def test_external_command_token_and_an_expired_one(auth_sandbox, tmp_path)
 
 
 async def test_failing_external_command(auth_sandbox, tmp_path) -> None:
-    config = _config(auth_sandbox, auth_type="ExternalCommand", auth_command=(sys.executable, "-c", "exit(3)"))
+    config = _config(
+        auth_sandbox, auth_type="ExternalCommand", auth_command=(sys.executable, "-c", "exit(3)")
+    )
     with pytest.raises(InvalidCredentialsError, match="exit status 3"):
         async with Client(config) as client:
             await client.list_entities("task")

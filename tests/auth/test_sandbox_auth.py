@@ -133,7 +133,11 @@ async def test_device_code_is_pending_until_approved_then_refreshable(auth_sandb
         assert again.status_code == 400
         renewed = await http.post(
             f"{issuer}/oauth2/token",
-            data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": "flytectl"},
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": body["refresh_token"],
+                "client_id": "flytectl",
+            },
         )
     assert renewed.status_code == 200 and renewed.json()["access_token"] != body["access_token"]
     await _list_projects(auth_sandbox, {"authorization": f"Bearer {renewed.json()['access_token']}"})
@@ -143,7 +147,9 @@ async def test_denied_device_code(auth_sandbox) -> None:
     issuer = auth_sandbox.info.auth_issuer
     async with httpx.AsyncClient() as http:
         code = (await http.post(f"{issuer}/oauth2/device/code", data={"client_id": "flytectl"})).json()
-        await http.post(f"{issuer}/oauth2/device/verify", data={"user_code": code["user_code"], "action": "deny"})
+        await http.post(
+            f"{issuer}/oauth2/device/verify", data={"user_code": code["user_code"], "action": "deny"}
+        )
         answer = await http.post(
             f"{issuer}/oauth2/token",
             data={
