@@ -96,12 +96,43 @@ async def test_client_secret_run_and_wait(auth_sandbox, client_secret_config) ->
 @pytest.mark.parametrize("token_lifetime", [2.0])
 async def test_tokens_expire_mid_wait_and_are_renewed(auth_sandbox, client_secret_config, tmp_path) -> None:
     module = sleepy_module(tmp_path)
-    code, out, err, _ = await asyncrun("run", "--remote", "--wait", str(module), "wf", "--seconds", "6")
+    result: list[tuple[int, str, str, float]] = []
+
+    async def run() -> None:
+        result.append(await asyncrun("run", "--remote", "--wait", str(module), "wf", "--seconds", "8"))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await anyio.sleep(5)
+        issued = auth_sandbox.auth.tokens_issued
+        # The server forgets every token mid-wait: the daemon's next poll is refused and renews.
+        auth_sandbox.auth.revoke_access_tokens()
+    code, out, err, _ = result[0]
     assert code == 0, err
-    assert "slept 6.0" in out
-    # The CLI needed one token; the daemon renewed the 2-second tokens while the 6-second run went on.
-    assert auth_sandbox.auth.tokens_issued >= 3
+    assert "slept 8.0" in out
+    # The CLI needed one token; the daemon renewed the 2-second tokens while the 8-second run went on,
+    # and once more after the revocation.
+    assert issued >= 3 and auth_sandbox.auth.tokens_issued > issued
     assert_no_leak(auth_sandbox.secret, out, err)
+
+
+async def test_daemon_renews_a_refused_token_mid_wait(auth_sandbox, client_secret_config, tmp_path) -> None:
+    # Long-lived tokens: nothing would be renewed before expiry, so only renewal on UNAUTHENTICATED helps.
+    module = sleepy_module(tmp_path)
+    result: list[tuple[int, str, str, float]] = []
+
+    async def run() -> None:
+        result.append(await asyncrun("run", "--remote", "--wait", str(module), "wf", "--seconds", "5"))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await anyio.sleep(3)
+        issued = auth_sandbox.auth.tokens_issued
+        auth_sandbox.auth.revoke_access_tokens()
+    code, out, err, _ = result[0]
+    assert code == 0, err
+    assert "slept 5.0" in out
+    assert auth_sandbox.auth.tokens_issued > issued
 
 
 async def _approve_device_code(process: anyio.abc.Process, issuer: str, seen: list[str]) -> None:
