@@ -135,7 +135,10 @@ async def test_daemon_renews_a_refused_token_mid_wait(auth_sandbox, client_secre
     assert auth_sandbox.auth.tokens_issued > issued
 
 
-async def _approve_device_code(process: anyio.abc.Process, issuer: str, seen: list[str]) -> None:
+async def _approve_device_code(
+    process: anyio.abc.Process, issuer: str, seen: list[str], launched: anyio.Event | None = None
+) -> None:
+    """Play the user: approve the code the CLI prints; set `launched` once the run is created."""
     assert process.stderr is not None
     buffer = ""
     async for chunk in process.stderr:
@@ -149,6 +152,8 @@ async def _approve_device_code(process: anyio.abc.Process, issuer: str, seen: li
             break
     async for chunk in process.stderr:
         buffer += chunk.decode()
+        if launched is not None and " created" in buffer:
+            launched.set()
     seen[:] = [buffer]
 
 
@@ -175,6 +180,33 @@ async def test_device_flow_run_and_wait(auth_sandbox, write_config, tmp_path) ->
     # Signed in already: a second run does not prompt.
     code, out, err, _ = await asyncrun("run", "--remote", "--wait", HELLO, "wf", "--name", "y")
     assert code == 0 and "HELLO Y" in out and "enter the code" not in err, err
+
+
+@pytest.mark.parametrize("token_lifetime", [2.0])
+async def test_waiter_ends_with_exit_9_when_the_daemon_cannot_renew(
+    auth_sandbox, write_config, tmp_path
+) -> None:
+    write_config(authType="DeviceFlow")
+    module = sleepy_module(tmp_path)
+    seen: list[str] = []
+    launched = anyio.Event()
+    started = time.monotonic()
+    command = [ASYNCRUN, "run", "--remote", "--wait", str(module), "wf", "--seconds", "30"]
+    with anyio.fail_after(90):
+        async with await anyio.open_process(command, env=dict(os.environ)) as process:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_approve_device_code, process, auth_sandbox.info.auth_issuer, seen, launched)
+                # Once the run is launched, the sign-in is lost: no refresh token works any more.
+                await launched.wait()
+                auth_sandbox.auth.revoke_refresh_tokens()
+                assert process.stdout is not None
+                out = b"".join([chunk async for chunk in process.stdout]).decode()
+            await process.wait()
+    err = seen[0]
+    assert process.returncode == 9, err
+    assert "sign in again" in _one_error_line(err)
+    assert err.count("enter the code") == 1  # the daemon never prompts
+    assert time.monotonic() - started < 30 and "slept" not in out
 
 
 def _one_error_line(err: str) -> str:
