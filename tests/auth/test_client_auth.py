@@ -258,3 +258,19 @@ def test_token_cache_is_private_and_ignores_files_others_can_read(tmp_path) -> N
     assert "access-123" not in repr(token) and "refresh-456" not in repr(token)
     os.chmod(path, 0o644)
     assert load(path) is None
+
+
+async def test_unauthenticated_use_loads_no_auth_code(sandbox_env) -> None:
+    code = (
+        "import sys, anyio\n"
+        "from asyncrun import Client\n"
+        "async def main():\n"
+        "    async with Client.from_config() as client:\n"
+        "        await client.list_entities('task')\n"
+        "anyio.run(main)\n"
+        "loaded = [m for m in ('asyncrun.client._auth', 'asyncrun.client._oauth', 'httpx') if m in sys.modules]\n"
+        "print(','.join(loaded) or 'none')\n"
+    )
+    result = await anyio.run_process([sys.executable, "-c", code], check=False, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == "none"
