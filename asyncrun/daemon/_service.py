@@ -408,6 +408,8 @@ class Service:
         if endpoint is None:
             endpoint = self._add_endpoint(config)
             await self.journal.call(self.journal.save_endpoint, config.endpoint, asdict(config))
+        elif endpoint.reconfigure(config):
+            await self.journal.call(self.journal.save_endpoint, config.endpoint, asdict(config))
         return endpoint
 
     async def _resolve(self, target: p.Target, ids: Iterable[str]) -> tuple[Endpoint, list[Key]]:

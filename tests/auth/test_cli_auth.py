@@ -112,7 +112,7 @@ async def test_tokens_expire_mid_wait_and_are_renewed(auth_sandbox, client_secre
     assert "slept 8.0" in out
     # The CLI needed one token; the daemon renewed the 2-second tokens while the 8-second run went on,
     # and once more after the revocation.
-    assert issued >= 3 and auth_sandbox.auth.tokens_issued > issued
+    assert auth_sandbox.auth.tokens_issued > issued and auth_sandbox.auth.tokens_issued >= 5
     assert_no_leak(auth_sandbox.secret, out, err)
 
 
@@ -310,3 +310,25 @@ async def test_sandbox_start_auth_prints_a_test_client(tmp_path) -> None:
         assert answer.status_code == 200 and answer.json()["expires_in"] == 30
     finally:
         await asyncrun("sandbox", "stop", "--data-dir", str(data_dir))
+
+
+async def test_daemon_takes_up_auth_configured_after_it_first_saw_the_endpoint(
+    auth_sandbox, write_config, monkeypatch
+) -> None:
+    # The daemon first meets the endpoint through a CLI without auth settings ...
+    monkeypatch.delenv("FLYTECTL_CONFIG", raising=False)
+    monkeypatch.setenv("FLYTE_PLATFORM_URL", auth_sandbox.info.endpoint)
+    monkeypatch.setenv("FLYTE_PLATFORM_INSECURE", "true")
+    code, out, err, _ = await asyncrun("status", "nosuchrun")
+    assert code == 0 and "nosuchrun" in out, err  # (its lookup was refused: no credentials)
+    # ... then a CLI configured with ClientSecret waits through it.
+    monkeypatch.delenv("FLYTE_PLATFORM_URL")
+    monkeypatch.delenv("FLYTE_PLATFORM_INSECURE")
+    write_config(
+        authType="ClientSecret",
+        clientId=auth_sandbox.info.auth_client_id,
+        clientSecretLocation=str(auth_sandbox.secret_file),
+    )
+    code, out, err, _ = await asyncrun("run", "--remote", "--wait", HELLO, "wf", "--name", "z")
+    assert code == 0, err
+    assert "HELLO Z" in out

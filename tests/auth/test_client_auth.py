@@ -268,7 +268,8 @@ async def test_unauthenticated_use_loads_no_auth_code(sandbox_env) -> None:
         "    async with Client.from_config() as client:\n"
         "        await client.list_entities('task')\n"
         "anyio.run(main)\n"
-        "loaded = [m for m in ('asyncrun.client._auth', 'asyncrun.client._oauth', 'httpx') if m in sys.modules]\n"
+        "auth = ('asyncrun.client._auth', 'asyncrun.client._oauth', 'httpx')\n"
+        "loaded = [m for m in auth if m in sys.modules]\n"
         "print(','.join(loaded) or 'none')\n"
     )
     result = await anyio.run_process([sys.executable, "-c", code], check=False, env=dict(os.environ))
