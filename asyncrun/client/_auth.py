@@ -124,7 +124,7 @@ class Authenticator:
                 token = cached
         if token is not None and token.access_token and token.fresh():
             if self._issuer is None and self.config.auth_type != "ExternalCommand":
-                await self._discover_header()
+                await self._discover()  # for the metadata key FlyteAdmin expects; once per process
             return token
         new = await self._obtain(token)
         self._token = new
@@ -198,10 +198,6 @@ class Authenticator:
 
     # ---------------------------------------------------------------- discovery
 
-    async def _discover_header(self) -> None:
-        # The metadata key only; cheap, and done once per process.
-        await self._discover()
-
     async def _discover(self) -> _oauth.Issuer:
         """Ask FlyteAdmin's AuthMetadataService where the issuer is (unauthenticated calls)."""
         if self._issuer is not None:
@@ -231,8 +227,3 @@ class Authenticator:
             redirect_uri=public.redirect_uri,
         )
         return self._issuer
-
-    def forget(self) -> None:
-        """Drop the token from memory and from the cache file."""
-        self._token = None
-        _token_cache.remove(self._cache_path)

@@ -103,7 +103,7 @@ class AuthServer:
 
     issuer: str
     token_lifetime: float = 600.0
-    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     client_id: str = CONFIDENTIAL_CLIENT_ID
     tokens_issued: int = 0
     _access: dict[str, _Grant] = field(default_factory=dict, repr=False)

@@ -1,4 +1,5 @@
-"""Wires the sandbox together: SQLite store, executor, gRPC (AdminService + DataProxyService) and HTTP."""
+"""Wires the sandbox together: SQLite store, executor, gRPC (AdminService + DataProxyService, and
+with `auth` AuthMetadataService) and HTTP (with `auth`, also the OAuth2 issuer of `_auth.py`)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from ._config import STATE_FILE, SandboxConfig, SandboxInfo
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from ._auth import AuthServer
+
 log = logging.getLogger("asyncrun.sandbox")
 
 # The authorization server of each in-process `--auth` sandbox, by gRPC port (tests revoke tokens).
-running_auth: dict[int, Any] = {}
+running_auth: dict[int, AuthServer] = {}
 
 
 def _bind(host: str, port: int) -> socket.socket:

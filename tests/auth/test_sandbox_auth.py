@@ -168,3 +168,8 @@ async def test_sandbox_without_auth_needs_no_token(sandbox) -> None:
     finally:
         channel.close()
     assert projects is not None and sandbox.auth_issuer == ""
+
+
+async def test_reprs_hide_the_secret(auth_sandbox) -> None:
+    assert auth_sandbox.secret not in repr(auth_sandbox.info)
+    assert auth_sandbox.secret not in repr(auth_sandbox.auth)
