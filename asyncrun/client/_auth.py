@@ -43,8 +43,10 @@ class Authenticator:
         channel: Callable[[], Channel],
         *,
         prompt: Callable[[str], None] | None = None,
+        secret_env: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
+        self._secret_env = secret_env if secret_env is not None else {}
         self._channel = channel
         self._prompt = prompt or _oauth.stderr_prompt
         self._lock = anyio.Lock()
@@ -184,7 +186,8 @@ class Authenticator:
                 return secret
             raise ConfigError(f"admin.clientSecretLocation {config.client_secret_location} is empty")
         name = config.client_secret_env_var or ""
-        secret = os.environ.get(name, "").strip()
+        # A value the CLI forwarded (to the daemon) is the newer one; else this process's environment.
+        secret = (self._secret_env.get(name) or os.environ.get(name) or "").strip()
         if not secret:
             raise ConfigError(f"admin.clientSecretEnvVar names {name}, which is not set in the environment")
         return secret

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import random
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,10 +63,18 @@ class Client:
     ```
     """
 
-    def __init__(self, config: ClientConfig, *, auth_prompt: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        auth_prompt: Callable[[str], None] | None = None,
+        secret_env: Mapping[str, str] | None = None,
+    ) -> None:
         """`auth_prompt` receives what a sign-in flow (DeviceFlow, Pkce) asks the user to do;
-        by default it is written to stderr."""
+        by default it is written to stderr. `secret_env` supplies the variable
+        `admin.clientSecretEnvVar` names when this process's environment lacks it (the daemon)."""
         self.config = config
+        self._secret_env = secret_env
         self._channel: Channel | None = None
         self._retry = RetryPolicy(unreachable_timeout=config.unreachable_timeout)
         self._auth_prompt = auth_prompt
@@ -147,7 +155,9 @@ class Client:
         if self._authenticator is None:
             from ._auth import Authenticator
 
-            self._authenticator = Authenticator(self.config, lambda: self.channel, prompt=self._auth_prompt)
+            self._authenticator = Authenticator(
+                self.config, lambda: self.channel, prompt=self._auth_prompt, secret_env=self._secret_env
+            )
         auth = self._authenticator
 
         async def attempt(metadata: dict[str, str]) -> Any:

@@ -25,6 +25,7 @@ import anyio
 
 from .._exceptions import (
     AuthenticationError,
+    ConfigError,
     ExecutionAbortedError,
     ExecutionError,
     ExecutionTimedOutError,
@@ -47,12 +48,12 @@ _TRACK_CHUNK = 2000
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def _auth_error(event: JSON) -> AuthenticationError:
+def _auth_error(event: JSON) -> AuthenticationError | ConfigError:
     """The daemon could not authenticate to the control plane: the waiter ends with that error."""
     from .. import _exceptions
 
     cls = getattr(_exceptions, str(event.get("error_type")), None)
-    if not (isinstance(cls, type) and issubclass(cls, AuthenticationError)):
+    if not (isinstance(cls, type) and issubclass(cls, AuthenticationError | ConfigError)):
         cls = AuthenticationError
     return cls(str(event.get("last_error") or "the control plane refused the daemon's credentials"))
 

@@ -25,6 +25,7 @@ import anyio
 from .._exceptions import (
     AsyncrunError,
     AuthenticationError,
+    ConfigError,
     DeadlineExceededError,
     NotFoundError,
     ResourceExhaustedError,
@@ -98,6 +99,8 @@ class Endpoint:
     def __init__(self, config: ClientConfig, settings: DaemonSettings) -> None:
         self.name = config.endpoint
         self.settings = settings
+        # Values of `admin.clientSecretEnvVar` forwarded by CLIs; shared with the clients' authenticators.
+        self.secret_env: dict[str, str] = {}
         self._use(config)
         self.limiter = TokenBucket(settings.rate, settings.burst)
         self.state = "ok"  # ok | unreachable | throttled | error
@@ -117,9 +120,10 @@ class Endpoint:
         # obtained (the shared token cache) and refreshes them; both clients share that cache.
         config = config.with_overrides(interactive=False)
         self.poll_client = Client(
-            config.with_overrides(call_timeout=self.settings.call_timeout, unreachable_timeout=0.0)
+            config.with_overrides(call_timeout=self.settings.call_timeout, unreachable_timeout=0.0),
+            secret_env=self.secret_env,
         )
-        self.client = Client(config)
+        self.client = Client(config, secret_env=self.secret_env)
 
     def reconfigure(self, config: ClientConfig) -> bool:
         """Take a CLI's view of this endpoint when it configures authentication differently (e.g. auth
@@ -159,7 +163,7 @@ class Endpoint:
             state = "unreachable"
             if self.unreachable_since is None:
                 self.unreachable_since = started_at
-        elif isinstance(exc, AuthenticationError):
+        elif isinstance(exc, AuthenticationError | ConfigError):
             # Waiters end with this error (the daemon cannot sign in for them); polling goes on
             # backing off and resumes as soon as a CLI has renewed the shared cached token.
             state = "unauthenticated"

@@ -332,3 +332,28 @@ async def test_daemon_takes_up_auth_configured_after_it_first_saw_the_endpoint(
     code, out, err, _ = await asyncrun("run", "--remote", "--wait", HELLO, "wf", "--name", "z")
     assert code == 0, err
     assert "HELLO Z" in out
+
+
+@pytest.mark.parametrize("token_lifetime", [2.0])
+async def test_daemon_renews_with_a_secret_from_the_clis_environment(
+    auth_sandbox, write_config, tmp_path
+) -> None:
+    # The daemon runs already, started without the variable; only the waiting CLI has it.
+    code, _, err, _ = await asyncrun("daemon", "start")
+    assert code == 0, err
+    write_config(
+        authType="ClientSecret",
+        clientId=auth_sandbox.info.auth_client_id,
+        clientSecretEnvVar="SANDBOX_CLIENT_SECRET",
+    )
+    module = sleepy_module(tmp_path)
+    env = {**os.environ, "SANDBOX_CLIENT_SECRET": auth_sandbox.secret}
+    with anyio.fail_after(120):
+        result = await anyio.run_process(
+            [ASYNCRUN, "run", "--remote", "--wait", str(module), "wf", "--seconds", "6"], env=env, check=False
+        )
+    out, err = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, err
+    assert "slept 6.0" in out
+    assert auth_sandbox.auth.tokens_issued >= 3  # the daemon renewed with the forwarded secret
+    assert_no_leak(auth_sandbox.secret, out, err)
