@@ -20,7 +20,11 @@ AsyncrunError
     ├── AlreadyExistsError
     ├── InvalidArgumentError
     ├── FailedPreconditionError
-    ├── AuthenticationError
+    ├── AuthenticationError    credentials missing or refused (UNAUTHENTICATED)          (exit 7)
+    │   ├── InvalidCredentialsError   the issuer refused the client id/secret or the sign-in (exit 8)
+    │   ├── TokenExpiredError         the token expired and could not be renewed           (exit 9)
+    │   ├── MissingScopeError         the token lacks a scope the control plane requires   (exit 10)
+    │   └── IssuerUnreachableError    the OAuth2 issuer (token endpoint) does not answer   (exit 11)
     ├── PermissionDeniedError
     ├── ResourceExhaustedError
     ├── DeadlineExceededError
@@ -55,6 +59,9 @@ __all__ = (
     "FailedPreconditionError",
     "InputError",
     "InvalidArgumentError",
+    "InvalidCredentialsError",
+    "IssuerUnreachableError",
+    "MissingScopeError",
     "NotFoundError",
     "PermissionDeniedError",
     "RemoteError",
@@ -63,6 +70,7 @@ __all__ = (
     "StorageError",
     "StorageExtraError",
     "TaskFailedError",
+    "TokenExpiredError",
     "UnreachableError",
     "UploadError",
     "UsageError",
@@ -174,6 +182,32 @@ class FailedPreconditionError(RemoteError):
 
 class AuthenticationError(RemoteError):
     """The control plane needs credentials that were missing, wrong or expired."""
+
+    exit_code = 7
+
+
+class InvalidCredentialsError(AuthenticationError):
+    """The OAuth2 issuer refused the client id and secret, the grant, or the user's sign-in."""
+
+    exit_code = 8
+
+
+class TokenExpiredError(AuthenticationError):
+    """The access token expired and could not be renewed without the user."""
+
+    exit_code = 9
+
+
+class MissingScopeError(AuthenticationError):
+    """The token is valid but lacks a scope the control plane requires (flyteadmin: `all`)."""
+
+    exit_code = 10
+
+
+class IssuerUnreachableError(AuthenticationError):
+    """The OAuth2 issuer (its token or device endpoint) cannot be reached."""
+
+    exit_code = 11
 
 
 class PermissionDeniedError(RemoteError):

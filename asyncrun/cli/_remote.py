@@ -41,7 +41,9 @@ def client_for(ctx: click.Context) -> Client:
         from ..client import Client
 
         params: RunParams = ctx.find_object(RunParams) or RunParams()
-        client = Client.from_config(root.params.get("config"), project=params.project, domain=params.domain)
+        client = Client.from_config(
+            root.params.get("config"), project=params.project, domain=params.domain, auth_prompt=say
+        )
         if client.config.is_default_sandbox:
             ensure_sandbox(*client.config.host_port)
         root.meta["asyncrun.client"] = client

@@ -51,6 +51,19 @@ def _options(fn: Any) -> Any:
             metavar="URL",
             help="S3-compatible endpoint for --blob-store (MinIO, …).  [default: $AWS_ENDPOINT_URL or AWS]",
         ),
+        click.option(
+            "--auth",
+            is_flag=True,
+            default=False,
+            help="Require OAuth2 bearer tokens, as FlyteAdmin with auth on (prints a test client).",
+        ),
+        click.option(
+            "--auth-token-lifetime",
+            type=click.FloatRange(min=0.1),
+            default=600.0,
+            show_default=True,
+            help="Seconds an access token is valid (with --auth).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -69,6 +82,8 @@ def _config(**options: Any) -> Any:
         task_path=tuple(str(Path(p).resolve()) for p in options["task_path"]),
         blob_store=options["blob_store"],
         s3_endpoint=options["s3_endpoint"],
+        auth=options["auth"],
+        auth_token_lifetime=options["auth_token_lifetime"],
     )
 
 
@@ -97,6 +112,17 @@ def start(**options: Any) -> None:
     click.echo(f"sandbox {state} (pid {info.pid})")
     click.echo(f"  gRPC endpoint: {info.endpoint}")
     click.echo(f"  console:       {info.console_url}")
+    _echo_auth(info)
+
+
+def _echo_auth(info: Any, *, err: bool = False, secret: bool = True) -> None:
+    # The sandbox's own throwaway test client. `serve` (whose stderr often ends in a log file) names
+    # where the secret is instead of printing it.
+    if info.auth_issuer:
+        click.echo(f"  auth issuer:   {info.auth_issuer}", err=err)
+        click.echo(f"  client id:     {info.auth_client_id}", err=err)
+        shown = info.auth_client_secret if secret else f"in {info.data_dir}/sandbox.json"
+        click.echo(f"  client secret: {shown}", err=err)
 
 
 @sandbox.command()
@@ -137,5 +163,6 @@ async def serve(**options: Any) -> None:
 
     def ready(info: Any) -> None:
         click.echo(f"sandbox serving gRPC on {info.endpoint}, console at {info.console_url}", err=True)
+        _echo_auth(info, err=True, secret=False)
 
     await serve_sandbox(_config(**options), on_ready=ready)

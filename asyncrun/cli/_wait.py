@@ -26,7 +26,12 @@ def target_for(ctx: click.Context, project: str | None = None, domain: str | Non
     """What the daemon should resolve: this process's config, Flyte variables, project and domain."""
     from ..daemon import Target
 
-    return Target.from_environment(ctx.find_root().params.get("config"), project=project, domain=domain)
+    root = ctx.find_root()
+    client = root.meta.get("asyncrun.client")  # loaded by `run --remote`: it knows the auth settings
+    secret_env_var = client.config.client_secret_env_var if client is not None else None
+    return Target.from_environment(
+        root.params.get("config"), project=project, domain=domain, secret_env_var=secret_env_var
+    )
 
 
 def _describe(state: ExecutionState) -> str:

@@ -7,7 +7,7 @@ import hashlib
 import os
 import random
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +15,7 @@ import anyio
 
 from .._exceptions import (
     AlreadyExistsError,
+    AuthenticationError,
     NotFoundError,
     UploadError,
     UsageError,
@@ -28,11 +29,13 @@ from ..sdk._interface import MISSING
 from . import _convert
 from ._channel import RetryPolicy, open_channel
 from ._config import ClientConfig, load_config
+from ._errors import map_grpc_errors
 from ._types import EntityId, Execution, ExecutionId, ExecutionOptions, Phase, RemoteEntity
 
 if TYPE_CHECKING:
     from grpclib.client import Channel
 
+    from ._auth import Authenticator
     from ._package import CodePackage
     from ._serialize import RegistrationPlan
 
@@ -64,10 +67,22 @@ class Client:
     ```
     """
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        auth_prompt: Callable[[str], None] | None = None,
+        secret_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """`auth_prompt` receives what a sign-in flow (DeviceFlow, Pkce) asks the user to do;
+        by default it is written to stderr. `secret_env` supplies the variable
+        `admin.clientSecretEnvVar` names when this process's environment lacks it (the daemon)."""
         self.config = config
+        self._secret_env = secret_env
         self._channel: Channel | None = None
         self._retry = RetryPolicy(unreachable_timeout=config.unreachable_timeout)
+        self._auth_prompt = auth_prompt
+        self._authenticator: Authenticator | None = None
 
     @classmethod
     def from_config(
@@ -80,10 +95,12 @@ class Client:
         domain: str | None = None,
         console_endpoint: str | None = None,
         unreachable_timeout: float | None = None,
+        auth_prompt: Callable[[str], None] | None = None,
     ) -> Client:
         """Build a client from flytectl config, `FLYTE_PLATFORM_*`, or the local sandbox default.
 
-        Explicit keyword arguments win over the file and the environment.
+        Explicit keyword arguments win over the file and the environment; `auth_prompt` receives
+        sign-in instructions of interactive auth flows (default: stderr).
         """
         config = load_config(path)
         if endpoint is not None:
@@ -95,7 +112,8 @@ class Client:
                 domain=domain,
                 console_endpoint=console_endpoint,
                 unreachable_timeout=unreachable_timeout,
-            )
+            ),
+            auth_prompt=auth_prompt,
         )
 
     async def __aenter__(self) -> Client:
@@ -123,9 +141,34 @@ class Client:
     async def _admin(self, method: str, request: Any, *, read: bool) -> Any:
         stub = AdminServiceStub(self.channel)
         rpc = getattr(stub, method)
-        return await self._retry.call(
-            self.config.endpoint, lambda: rpc(request, timeout=self.config.call_timeout), read=read
+        return await self._call(
+            lambda metadata: rpc(request, timeout=self.config.call_timeout, metadata=metadata), read=read
         )
+
+    async def _call(self, invoke: Callable[[dict[str, str] | None], Awaitable[Any]], *, read: bool) -> Any:
+        """One RPC through the retry policy, with a bearer token when the config sets `admin.authType`."""
+        endpoint = self.config.endpoint
+        if not self.config.auth_type:
+            try:
+                return await self._retry.call(endpoint, lambda: invoke(None), read=read)
+            except AuthenticationError as exc:
+                raise AuthenticationError(
+                    f"the control plane at {endpoint} requires authentication ({exc}); "
+                    "set admin.authType in your flytectl config"
+                ) from None
+        if self._authenticator is None:
+            from ._auth import Authenticator
+
+            self._authenticator = Authenticator(
+                self.config, lambda: self.channel, prompt=self._auth_prompt, secret_env=self._secret_env
+            )
+        auth = self._authenticator
+
+        async def attempt(metadata: dict[str, str]) -> Any:
+            with map_grpc_errors(endpoint):
+                return await invoke(metadata)
+
+        return await self._retry.call(endpoint, lambda: auth.call(attempt), read=read)
 
     def _where(self, project: str | None, domain: str | None) -> tuple[str, str]:
         return project or self.config.project, domain or self.config.domain
@@ -296,9 +339,10 @@ class Client:
             except AlreadyExistsError:
                 pass  # identical content under the same version: already registered
 
-        async with anyio.create_task_group() as tg:
-            for task_id, task_spec in plan.tasks:
-                tg.start_soon(create, "create_task", admin.TaskCreateRequest(id=task_id, spec=task_spec))
+        with one_error():
+            async with anyio.create_task_group() as tg:
+                for task_id, task_spec in plan.tasks:
+                    tg.start_soon(create, "create_task", admin.TaskCreateRequest(id=task_id, spec=task_spec))
         # Workflows and launch plans one by one, each after what it references.
         for entity_id, spec in plan.ordered:
             if isinstance(spec, admin.WorkflowSpec):
@@ -322,9 +366,10 @@ class Client:
             filename_root=filename_root,
             add_content_md5_metadata=True,
         )
-        return await self._retry.call(
-            self.config.endpoint,
-            lambda: stub.create_upload_location(request, timeout=self.config.call_timeout),
+        return await self._call(
+            lambda metadata: stub.create_upload_location(
+                request, timeout=self.config.call_timeout, metadata=metadata
+            ),
             read=False,
         )
 

@@ -22,6 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._exceptions import (
+    AuthenticationError,
+    ConfigError,
+)
 from . import _protocol as p
 from ._control import ensure_running
 from ._paths import resolve_socket
@@ -39,6 +43,16 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 _TRACK_CHUNK = 2000
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _auth_error(event: JSON) -> AuthenticationError | ConfigError:
+    """The daemon could not authenticate to the control plane: the waiter ends with that error."""
+    from .. import _exceptions
+
+    cls = getattr(_exceptions, str(event.get("error_type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, AuthenticationError | ConfigError)):
+        cls = AuthenticationError
+    return cls(str(event.get("last_error") or "the control plane refused the daemon's credentials"))
 
 
 class DaemonDisconnectedError(DaemonUnavailableError):
@@ -338,11 +352,13 @@ class DaemonConnection:
                 "wait_for": wait_for,
                 "timeout": remaining,
                 "outputs": outputs,
-                "events": on_event is not None,
+                "events": True,  # also to hear of a control plane that refuses the daemon's token
                 "subscriber": subscriber,
             }
             async for message in self._stream_once("wait", fields):
                 if "event" in message:
+                    if message.get("event") == "endpoint" and message.get("state") == "unauthenticated":
+                        raise _auth_error(message)
                     if on_event is not None:
                         on_event(message)
                 else:

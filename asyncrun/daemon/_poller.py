@@ -24,6 +24,8 @@ import anyio
 
 from .._exceptions import (
     AsyncrunError,
+    AuthenticationError,
+    ConfigError,
     DeadlineExceededError,
     NotFoundError,
     ResourceExhaustedError,
@@ -97,22 +99,45 @@ class Endpoint:
 
     def __init__(self, config: ClientConfig, settings: DaemonSettings) -> None:
         self.name = config.endpoint
-        self.config = config
         self.settings = settings
-        self.poll_client = Client(
-            config.with_overrides(call_timeout=settings.call_timeout, unreachable_timeout=0.0)
-        )
-        self.client = Client(config)
+        # Values of `admin.clientSecretEnvVar` forwarded by CLIs; shared with the clients' authenticators.
+        self.secret_env: dict[str, str] = {}
+        self._use(config)
         self.limiter = TokenBucket(settings.rate, settings.burst)
         self.state = "ok"  # ok | unreachable | throttled | error
         self.unreachable_since: float | None = None
         self.last_error: str | None = None
+        self.error_type: str | None = None
         self.failures = 0
         self.resume_at = 0.0
         self.calls = 0
         self.outputs_in: MemoryObjectSendStream[Tracked]
         self.outputs_out: MemoryObjectReceiveStream[Tracked]
         self.outputs_in, self.outputs_out = anyio.create_memory_object_stream[Any](math.inf)
+
+    def _use(self, config: ClientConfig) -> None:
+        self.config = config
+        # The daemon never starts a sign-in (nobody would see the prompt): it uses the tokens the CLI
+        # obtained (the shared token cache) and refreshes them; both clients share that cache.
+        config = config.with_overrides(interactive=False)
+        self.poll_client = Client(
+            config.with_overrides(call_timeout=self.settings.call_timeout, unreachable_timeout=0.0),
+            secret_env=self.secret_env,
+        )
+        self.client = Client(config, secret_env=self.secret_env)
+
+    def reconfigure(self, config: ClientConfig) -> bool:
+        """Take a CLI's view of this endpoint when it configures authentication differently (e.g. auth
+        was configured after the daemon first saw the endpoint); True if anything changed. A view
+        without authentication never replaces one with it."""
+        if not config.auth_type or auth_settings(config) == auth_settings(self.config):
+            return False
+        log.info("control plane at %s: credentials settings changed", self.name)
+        self.poll_client.close()
+        self.client.close()
+        self._use(config)
+        self.resume_at = 0.0
+        return True
 
     async def call_slot(self, *, reserve: float = 0.0) -> None:
         """Wait out any backoff, then take a token; every admin call of the daemon goes through here."""
@@ -127,7 +152,7 @@ class Endpoint:
         if self.state == "ok":
             return False
         log.info("control plane at %s answers again", self.name)
-        self.state, self.unreachable_since, self.last_error = "ok", None, None
+        self.state, self.unreachable_since, self.last_error, self.error_type = "ok", None, None, None
         return True
 
     def failed(self, exc: BaseException, started_at: float) -> bool:
@@ -139,28 +164,53 @@ class Endpoint:
             state = "unreachable"
             if self.unreachable_since is None:
                 self.unreachable_since = started_at
+        elif isinstance(exc, AuthenticationError | ConfigError):
+            # Waiters end with this error (the daemon cannot sign in for them); polling goes on
+            # backing off and resumes as soon as a CLI has renewed the shared cached token.
+            state = "unauthenticated"
+            self.unreachable_since = None
         else:
             state = "throttled" if isinstance(exc, ResourceExhaustedError) else "error"
             self.unreachable_since = None
+        self.error_type = type(exc).__name__
         self.last_error = str(exc) or type(exc).__name__
-        changed = state != self.state
+        # Refused credentials are reported after every failed attempt: waiters that arrived since the
+        # last report (their arrival lifted the backoff) must hear the verdict too.
+        changed = state != self.state or state == "unauthenticated"
         if changed:
             log.warning("control plane at %s is %s: %s", self.name, state, self.last_error)
         self.state = state
         return changed
 
     def health(self) -> dict[str, Any]:
-        return {
+        health = {
             "endpoint": self.name,
             "state": self.state,
             "unreachable_since": self.unreachable_since,
             "last_error": self.last_error,
             "calls": self.calls,
         }
+        if self.state == "unauthenticated":
+            health["error_type"] = self.error_type
+        return health
 
     def close(self) -> None:
         self.poll_client.close()
         self.client.close()
+
+
+def auth_settings(config: ClientConfig) -> tuple[Any, ...]:
+    """What decides how the daemon authenticates to an endpoint (never a secret itself)."""
+    return (
+        config.auth_type,
+        config.client_id,
+        config.client_secret_location,
+        config.client_secret_env_var,
+        tuple(config.scopes),
+        config.audience,
+        tuple(config.auth_command),
+        config.token_url,
+    )
 
 
 class PollSink(Protocol):
@@ -202,6 +252,10 @@ class Poller:
 
     def discard(self, name: str) -> None:
         self.items.pop(name, None)
+
+    def wake(self) -> None:
+        """Re-plan now (the endpoint's backoff was lifted)."""
+        self._wake.set()
 
     def stats(self) -> dict[str, Any]:
         return {

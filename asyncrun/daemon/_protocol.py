@@ -207,6 +207,9 @@ class Target:
     project: str | None = None
     domain: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # The variable `admin.clientSecretEnvVar` names, when the CLI has it: the daemon renews
+    # ClientSecret tokens with it. Kept in the daemon's memory only (never journaled or logged).
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_environment(
@@ -217,18 +220,26 @@ class Target:
         insecure: bool | None = None,
         project: str | None = None,
         domain: str | None = None,
+        secret_env_var: str | None = None,
     ) -> Target:
-        """This process's view: its config path (made absolute) and its Flyte variables."""
+        """This process's view: its config path (made absolute), its Flyte variables and, when
+        `secret_env_var` is given and set, that variable."""
         env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
         if "FLYTECTL_CONFIG" in env:
             env["FLYTECTL_CONFIG"] = os.path.abspath(os.path.expanduser(env["FLYTECTL_CONFIG"]))
         path = os.path.abspath(os.path.expanduser(os.fspath(config))) if config else None
-        return cls(path, endpoint, insecure, project, domain, env)
+        secret = os.environ.get(secret_env_var) if secret_env_var else None
+        secret_env = {secret_env_var: secret} if secret_env_var and secret else {}
+        return cls(path, endpoint, insecure, project, domain, env, secret_env)
 
     def to_json(self) -> JSON:
-        out: JSON = {k: v for k, v in vars(self).items() if v is not None and k != "env"}
+        out: JSON = {
+            k: v for k, v in vars(self).items() if v is not None and k not in ("env", "secret_env")
+        }
         if self.env:
             out["env"] = dict(self.env)
+        if self.secret_env:
+            out["secret_env"] = dict(self.secret_env)
         return out
 
     @classmethod
@@ -242,6 +253,11 @@ class Target:
             isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_TEXT for k, v in env.items()
         ):
             raise ProtocolError(BAD_REQUEST, "target.env must map names to strings")
+        secret_env = value.get("secret_env", {})
+        if not isinstance(secret_env, dict) or len(secret_env) > 1 or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_TEXT for k, v in secret_env.items()
+        ):
+            raise ProtocolError(BAD_REQUEST, "target.secret_env must map one name to a string")
         return cls(
             config=opt_str(value, "config"),
             endpoint=opt_str(value, "endpoint"),
@@ -249,10 +265,14 @@ class Target:
             project=opt_str(value, "project"),
             domain=opt_str(value, "domain"),
             env={k: v for k, v in env.items() if k in FORWARDED_ENV},
+            secret_env=dict(secret_env),
         )
 
     def cache_key(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True)
+        # Without the secret: it does not change how the target resolves, and keys may be logged.
+        out = self.to_json()
+        out.pop("secret_env", None)
+        return json.dumps(out, sort_keys=True)
 
 
 def opt_str(message: Mapping[str, Any], key: str) -> str | None:

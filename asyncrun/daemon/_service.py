@@ -403,11 +403,15 @@ class Service:
         self.tg.start_soon(fetch_outputs_forever, endpoint, self)
         return endpoint
 
-    async def _endpoint(self, config: ClientConfig) -> Endpoint:
+    async def _endpoint(self, config: ClientConfig, secret_env: dict[str, str] | None = None) -> Endpoint:
         endpoint = self.endpoints.get(config.endpoint)
         if endpoint is None:
             endpoint = self._add_endpoint(config)
             await self.journal.call(self.journal.save_endpoint, config.endpoint, asdict(config))
+        elif endpoint.reconfigure(config):
+            await self.journal.call(self.journal.save_endpoint, config.endpoint, asdict(config))
+        if secret_env:
+            endpoint.secret_env.update(secret_env)  # memory only: never journaled
         return endpoint
 
     async def _resolve(self, target: p.Target, ids: Iterable[str]) -> tuple[Endpoint, list[Key]]:
@@ -420,7 +424,7 @@ class Service:
                 if not _ID_PART.fullmatch(part):
                     raise UsageError(f"{text!r} is not a valid execution id")
             keys[(config.endpoint, ex_id.project, ex_id.domain, ex_id.name)] = None
-        return await self._endpoint(config), list(keys)
+        return await self._endpoint(config, target.secret_env), list(keys)
 
     def _ensure(self, key: Key, endpoint: Endpoint) -> Tracked:
         item = self.items.get(key)
@@ -475,7 +479,14 @@ class Service:
     def _tell_endpoint_health(self, sub: Subscriber, names: Iterable[str]) -> None:
         for name in names:
             endpoint = self.endpoints.get(name)
-            if endpoint is not None and endpoint.state != "ok":
+            if endpoint is not None and endpoint.state == "unauthenticated":
+                # A new waiter usually comes from a CLI that has just signed in again: poll at once
+                # with the renewed cached token instead of failing it on the old verdict.
+                endpoint.resume_at = 0.0
+                for poller in self.pollers.values():
+                    if poller.endpoint is endpoint:
+                        poller.wake()
+            elif endpoint is not None and endpoint.state != "ok":
                 sub.send("endpoint", **endpoint.health())
 
     async def _lookup(self, endpoint: Endpoint, keys: list[Key], with_outputs: bool) -> list[JSON]:

@@ -36,6 +36,8 @@ class SandboxConfig:
     max_upload_bytes: int = 2 << 30
     blob_store: str = ""
     s3_endpoint: str = ""
+    auth: bool = False  # an OAuth2 server like FlyteAdmin's; every RPC then needs a bearer token
+    auth_token_lifetime: float = 600.0  # seconds an access token is valid
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class SandboxInfo:
     http_port: int
     started_at: float
     data_dir: str
+    # With `auth`: the issuer (HTTP base URL) and the confidential test client.
+    auth_issuer: str = ""
+    auth_client_id: str = ""
+    auth_client_secret: str = field(default="", repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -67,5 +73,8 @@ class SandboxInfo:
     def write(self) -> None:
         path = Path(self.data_dir) / STATE_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
+        # 0600: with --auth it holds the test client's secret.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(asdict(self)))
         os.replace(tmp, path)

@@ -87,6 +87,8 @@ def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[S
         cmd += ["--blob-store", config.blob_store]
     if config.s3_endpoint:
         cmd += ["--s3-endpoint", config.s3_endpoint]
+    if config.auth:
+        cmd += ["--auth", "--auth-token-lifetime", str(config.auth_token_lifetime)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True

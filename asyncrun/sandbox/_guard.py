@@ -22,10 +22,13 @@ log = logging.getLogger("asyncrun.sandbox")
 class GuardedService:
     """Mix in before a generated `…Base` class: `class AdminService(GuardedService, AdminServiceBase)`.
 
-    `rpc_delay` (seconds) is added to every call, to emulate a remote control plane in benchmarks.
+    `rpc_delay` (seconds) is added to every call, to emulate a remote control plane in benchmarks;
+    `authorize`, when set, vets every call's metadata before the handler runs.
     """
 
     rpc_delay: float = 0.0
+    # `sandbox --auth`: checks the call's metadata, raising UNAUTHENTICATED (see `_auth.AuthServer.check`).
+    authorize: Callable[[Any], None] | None = None
 
     def __mapping__(self) -> dict[str, Handler]:
         mapping: dict[str, Handler] = super().__mapping__()  # type: ignore[misc]
@@ -37,6 +40,8 @@ class GuardedService:
         async def guarded(stream: Any) -> None:
             if self.rpc_delay:
                 await asyncio.sleep(self.rpc_delay)
+            if self.authorize is not None:
+                self.authorize(stream.metadata)
             try:
                 await func(stream)
             except (GRPCError, asyncio.CancelledError):

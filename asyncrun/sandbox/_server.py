@@ -1,4 +1,5 @@
-"""Wires the sandbox together: SQLite store, executor, gRPC (AdminService + DataProxyService) and HTTP."""
+"""Wires the sandbox together: SQLite store, executor, gRPC (AdminService + DataProxyService, and
+with `auth` AuthMetadataService) and HTTP (with `auth`, also the OAuth2 issuer of `_auth.py`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import sys
 import time
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,12 @@ from ._config import STATE_FILE, SandboxConfig, SandboxInfo
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from ._auth import AuthServer
+
 log = logging.getLogger("asyncrun.sandbox")
+
+# The authorization server of each in-process `--auth` sandbox, by gRPC port (tests revoke tokens).
+running_auth: dict[int, AuthServer] = {}
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -80,19 +87,39 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
         dataproxy = DataProxyService(objects or blobs, signer, http_base, admin=admin)
         for service in (admin, dataproxy):
             service.rpc_delay = config.rpc_delay_ms / 1000
-        grpc = Server([admin, dataproxy])
+        services: list[Any] = [admin, dataproxy]
+        auth = None
+        if config.auth:
+            from ._auth import AuthMetadataService, AuthServer
+
+            auth = AuthServer(http_base, token_lifetime=config.auth_token_lifetime)
+            for service in services:
+                service.authorize = auth.check
+            services.append(AuthMetadataService(auth))  # discovery answers without a token
+        grpc = Server(services)
         await grpc.start(sock=grpc_sock)
         app = create_app(blobs, signer, admin, max_upload_bytes=config.max_upload_bytes)
+        if auth is not None:
+            app.router.routes.extend(auth.routes())
         async with anyio.create_task_group() as tg:
             await tg.start(runner.run_forever)
             await tg.start(partial(serve_http, app, sock=http_sock))
             info = SandboxInfo(os.getpid(), config.host, port, http_port, time.time(), str(data_dir))
+            if auth is not None:
+                info = replace(
+                    info,
+                    auth_issuer=auth.issuer,
+                    auth_client_id=auth.client_id,
+                    auth_client_secret=auth.client_secret,
+                )
+                running_auth[info.port] = auth
             try:
                 yield info
             finally:
                 grpc.close()
                 await grpc.wait_closed()
                 tg.cancel_scope.cancel()
+                running_auth.pop(info.port, None)
     finally:
         await store.close()
         grpc_sock.close()

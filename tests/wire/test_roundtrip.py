@@ -27,6 +27,7 @@ from flyteidl.core import identifier_pb2 as up_identifier
 from flyteidl.core import literals_pb2 as up_literals
 from flyteidl.core import tasks_pb2 as up_tasks
 from flyteidl.core import workflow_pb2 as up_workflow
+from flyteidl.service import auth_pb2 as up_auth
 from flyteidl.service import dataproxy_pb2 as up_dataproxy
 from google.protobuf import json_format
 
@@ -1061,6 +1062,57 @@ TASK_EXECUTION_JSON = {
 
 MD5 = bytes(range(16))
 
+AUTH_CASES = [
+    Case(
+        "oauth2-metadata-response",
+        lambda: service.OAuth2MetadataResponse(
+            issuer="https://idp.example.com",
+            authorization_endpoint="https://idp.example.com/authorize",
+            token_endpoint="https://idp.example.com/token",
+            response_types_supported=["code"],
+            scopes_supported=["all", "offline"],
+            token_endpoint_auth_methods_supported=["client_secret_basic"],
+            jwks_uri="https://idp.example.com/keys",
+            code_challenge_methods_supported=["S256"],
+            grant_types_supported=["client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
+            device_authorization_endpoint="https://idp.example.com/device",
+        ),
+        up_auth.OAuth2MetadataResponse,
+        {
+            "issuer": "https://idp.example.com",
+            "authorization_endpoint": "https://idp.example.com/authorize",
+            "token_endpoint": "https://idp.example.com/token",
+            "response_types_supported": ["code"],
+            "scopes_supported": ["all", "offline"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "jwks_uri": "https://idp.example.com/keys",
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": ["client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
+            "device_authorization_endpoint": "https://idp.example.com/device",
+        },
+    ),
+    Case(
+        "public-client-auth-config-response",
+        lambda: service.PublicClientAuthConfigResponse(
+            client_id="flytectl",
+            redirect_uri="http://localhost:53593/callback",
+            scopes=["offline", "all"],
+            authorization_metadata_key="flyte-authorization",
+            service_http_endpoint="https://flyte.example.com",
+            audience="https://flyte.example.com",
+        ),
+        up_auth.PublicClientAuthConfigResponse,
+        {
+            "client_id": "flytectl",
+            "redirect_uri": "http://localhost:53593/callback",
+            "scopes": ["offline", "all"],
+            "authorization_metadata_key": "flyte-authorization",
+            "service_http_endpoint": "https://flyte.example.com",
+            "audience": "https://flyte.example.com",
+        },
+    ),
+]
+
 SMALL_CASES = [
     Case(
         "workflow-execution-identifier",
@@ -1182,6 +1234,7 @@ CASES = [
     Case("node-execution", node_execution, up_node_execution.NodeExecution, NODE_EXECUTION_JSON),
     Case("task-execution", task_execution, up_task_execution.TaskExecution, TASK_EXECUTION_JSON),
     *SMALL_CASES,
+    *AUTH_CASES,
 ]
 
 
