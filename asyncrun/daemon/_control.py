@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._filelock import FileLock, is_locked
 from ._paths import (
-    FileLock,
     PidInfo,
     default_log_path,
     ensure_private_dir,
-    is_locked,
     lock_path,
     pid_path,
     resolve_socket,

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from ._paths import DaemonAlreadyRunningError, FileLock, ensure_private_dir
+from .._filelock import FileLock
+from ._paths import DaemonAlreadyRunningError, ensure_private_dir
 from ._tracked import Key, Tracked
 
 if TYPE_CHECKING:

@@ -11,17 +11,14 @@ Everything here is stdlib only: the CLI imports it.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import json
 import os
 import stat
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .._exceptions import AsyncrunError
+from .._filelock import FileLock
 from .._paths import state_home
 
 SOCKET_ENV = "ASYNCRUN_DAEMON_SOCKET"
@@ -114,58 +111,6 @@ def ensure_private_dir(path: Path) -> Path:
     if stat.S_IMODE(info.st_mode) != 0o700:
         path.chmod(0o700)
     return path
-
-
-class FileLock:
-    """An advisory `flock` on a file, released by the kernel when the holder dies (even SIGKILL)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def try_acquire(self) -> bool:
-        """Take the lock if it is free; never blocks."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                return False
-            raise
-        self._fd = fd
-        return True
-
-    def acquire(self, timeout: float) -> bool:
-        """Retry `try_acquire` for up to `timeout` seconds (a checker may hold it for an instant)."""
-        deadline = time.monotonic() + timeout
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-
-def is_locked(path: Path) -> bool:
-    """Whether some process holds the lock at `path` (checked by taking it for an instant)."""
-    if not path.exists():
-        return False
-    probe = FileLock(path)
-    if probe.try_acquire():
-        probe.release()
-        return False
-    return True
 
 
 def acquire_daemon_lock(socket_path: Path, *, timeout: float = 2.0) -> FileLock:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import SocketStream, TaskGroup
 
-    from ._paths import FileLock
+    from .._filelock import FileLock
     from ._protocol import JSON
     from ._settings import DaemonSettings
 

@@ -19,6 +19,7 @@ import anyio
 from grpclib.server import Server
 
 from .._exceptions import UsageError
+from .._filelock import FileLock
 from ._config import STATE_FILE, SandboxConfig, SandboxInfo
 
 if TYPE_CHECKING:
@@ -52,6 +53,26 @@ def _bind(host: str, port: int) -> socket.socket:
 @asynccontextmanager
 async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
     """Run the sandbox in this event loop for the duration of the block (tests, `sandbox serve`)."""
+    data_dir = config.data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # One sandbox per data folder: two would both run every queued execution.
+    lock = FileLock(data_dir / "sandbox.lock")
+    if not lock.try_acquire():
+        holder = (data_dir / "sandbox.lock").read_text().strip()
+        raise UsageError(
+            f"another sandbox (pid {holder or '?'}) uses {data_dir}; stop it "
+            f"(asyncrun sandbox stop --data-dir {data_dir}) or choose another --data-dir"
+        )
+    (data_dir / "sandbox.lock").write_text(f"{os.getpid()}\n")
+    try:
+        async with _serving(config, data_dir) as info:
+            yield info
+    finally:
+        lock.release()
+
+
+@asynccontextmanager
+async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[SandboxInfo]:
     from ._admin import AdminService
     from ._blobs import BlobStore
     from ._dataproxy import DataProxyService
@@ -61,8 +82,6 @@ async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
     from ._signing import Signer
     from ._store import Store
 
-    data_dir = config.data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     objects = (
         ObjectBlobStore(config.blob_store, endpoint_url=config.s3_endpoint) if config.blob_store else None
     )

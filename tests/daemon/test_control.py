@@ -11,8 +11,9 @@ from dataclasses import replace
 import anyio
 import pytest
 
+from asyncrun._filelock import is_locked
 from asyncrun.daemon import DaemonConnection, daemon_status, start_daemon, stop_daemon
-from asyncrun.daemon._paths import is_locked, lock_path
+from asyncrun.daemon._paths import lock_path
 
 from .conftest import daemon_log, eventually
 
