@@ -28,7 +28,7 @@ from .strategies import json_values, user_text
 pytestmark = pytest.mark.anyio
 
 MODULE = textwrap.dedent(
-    '''
+    """
     from __future__ import annotations
 
     import enum
@@ -133,7 +133,7 @@ MODULE = textwrap.dedent(
         either: Union[int, str] = 0,
     ) -> str:
         return "ran"
-    '''
+    """
 )
 ENTITIES = [
     "t_int", "t_float", "t_str", "t_datetime", "t_date", "t_timedelta", "t_enum", "t_list", "t_dict",
