@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import string
 
 from hypothesis import strategies as st
+
+
+def budget(examples: int) -> int:
+    """A test's example count for the `ci` profile, scaled up under ASYNCRUN_FUZZ_PROFILE=deep."""
+    return examples * (20 if os.environ.get("ASYNCRUN_FUZZ_PROFILE") == "deep" else 1)
+
 
 # JSON values as `json.loads` returns them (no NaN: it never equals itself).
 json_scalars = st.one_of(

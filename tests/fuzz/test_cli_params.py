@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 import asyncclick as click
 import pytest
-from hypothesis import assume, example, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from asyncrun._exceptions import InputError
@@ -23,7 +23,7 @@ from asyncrun.cli._params import param_type
 from asyncrun.sdk import Directory, File
 from asyncrun.sdk._type_engine import JSONObject, from_jsonable, matches, to_jsonable
 
-from .strategies import json_values, user_text
+from .strategies import budget, json_values, user_text
 
 
 class Color(enum.Enum):
@@ -88,6 +88,7 @@ def _convert(tp: Any, text: str) -> Any:
 
 
 @pytest.mark.parametrize("tp", TYPES, ids=repr)
+@settings(max_examples=budget(60))
 @given(text=user_text)
 @example(text="[" * 5000)  # deeper than Python's recursion limit: json.loads raises RecursionError
 @example(text='{"x": ' * 3000)
@@ -106,6 +107,7 @@ def test_random_text_never_crashes(tp: Any, text: str) -> None:
 
 
 @pytest.mark.parametrize("tp", TYPES, ids=repr)
+@settings(max_examples=budget(60))
 @given(data=json_values)
 def test_any_json_decodes_or_fails_with_input_error(tp: Any, data: Any) -> None:
     """`from_jsonable` (behind --inputs-file, stdin and JSON flags) raises only InputError."""

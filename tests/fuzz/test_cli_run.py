@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from asyncrun.cli import cli
 
-from .strategies import json_values, user_text
+from .strategies import budget, json_values, user_text
 
 pytestmark = pytest.mark.anyio
 
@@ -173,7 +173,7 @@ cli_text = user_text.filter(lambda text: "\x00" not in text)
 
 
 @pytest.mark.parametrize("entity", ENTITIES)
-@settings(max_examples=40)
+@settings(max_examples=budget(25))
 @given(text=cli_text)
 @example(text="[" * 5000)
 @example(text="now + 99999999999d")
@@ -184,7 +184,7 @@ async def test_option_values_run_or_fail_cleanly(module: Path, entity: str, text
         assert_clean_usage_error(code, stderr)
 
 
-@settings(max_examples=60)
+@settings(max_examples=budget(60))
 @given(content=st.one_of(st.text(), st.binary().map(lambda b: b.decode("utf-8", "replace")), user_text))
 @example(content="d: 0000-01-01")  # PyYAML raised ValueError from its date constructor
 @example(content="i: !!int x")
@@ -210,7 +210,7 @@ documents = st.one_of(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=budget(60))
 @given(document=documents, form=st.sampled_from(["json", "yaml", "stdin"]))
 @example(document={"ints": [[]] * 2, "shape": {"name": 1}}, form="yaml")
 @example(document={None: 1}, form="yaml")
@@ -268,7 +268,7 @@ typed_values = st.one_of(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=budget(60))
 @given(case=typed_values, form=st.sampled_from(["flag", "inputs-file", "stdin"]))
 async def test_typed_values_round_trip(
     module: Path, tmp_path: Path, case: tuple[str, Any, str], form: str

@@ -24,7 +24,7 @@ from asyncrun.daemon import DaemonSettings, running_daemon
 from asyncrun.daemon import _protocol as p
 from asyncrun.daemon import _requests as r
 
-from .strategies import json_values
+from .strategies import budget, json_values
 
 pytestmark = pytest.mark.anyio
 
@@ -210,7 +210,7 @@ def test_decode_and_parse_raise_only_protocol_errors(data: bytes) -> None:
         assert exc.code in (p.BAD_JSON, p.BAD_REQUEST, p.UNKNOWN_OP) and "\n" not in exc.message
 
 
-@settings(max_examples=150)
+@settings(max_examples=budget(150))
 @given(line=lines)
 @example(line={"op": "cancel", "request": [1]})  # unhashable: killed the connection without a reply
 @example(line={"op": "cancel", "request": {"a": 1}})
@@ -265,7 +265,7 @@ valid_requests = st.one_of(
 )
 
 
-@settings(max_examples=100)
+@settings(max_examples=budget(100))
 @given(
     batch=st.lists(st.one_of(lines, valid_requests), min_size=1, max_size=6),
     ids=st.lists(st.integers(0, 3), min_size=6, max_size=6),

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun._proto.flyteidl.service import AdminServiceBase, AdminServiceStub, DataProxyServiceBase
 
+from .strategies import budget
 from .test_sandbox_query import filters as any_filters
 from .test_sandbox_query import limits as any_limits
 from .test_sandbox_query import sorts as any_sorts
@@ -342,7 +343,7 @@ get_calls = st.one_of(
 )
 
 
-@settings(max_examples=150)
+@settings(max_examples=budget(100))
 @given(request=st.one_of(list_calls, get_calls))
 # A NOT_FOUND message quoted the identifier with its line break: two lines.
 @example(
@@ -459,7 +460,7 @@ def _x(value: int) -> core.LiteralMap:
     )
 
 
-@settings(max_examples=120)
+@settings(max_examples=budget(80))
 @given(message=st.one_of(create_execution_calls, register_calls))
 @example(message=admin.ExecutionCreateRequest(PROJECT, DOMAIN, "", admin.ExecutionSpec(TASK_ID), _x(1)))
 @example(
@@ -575,7 +576,7 @@ async def test_undecodable_bodies_are_invalid_argument(raw_channel: Channel, bod
     assert statuses["/flyteidl.service.AdminService/GetTask"] == Status.INVALID_ARGUMENT
 
 
-@settings(max_examples=100)
+@settings(max_examples=budget(100))
 @given(path=st.sampled_from(METHODS), body=st.binary(max_size=64))
 @example(path="/flyteidl.service.AdminService/ListTasks", body=b"\x12\x02\xff\xfe")
 async def test_random_bodies_never_fault_the_server(
