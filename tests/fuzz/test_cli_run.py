@@ -136,8 +136,8 @@ MODULE = textwrap.dedent(
     """
 )
 ENTITIES = [
-    "t_int", "t_float", "t_str", "t_bool", "t_datetime", "t_date", "t_timedelta", "t_enum", "t_list", "t_dict",
-    "t_dataclass", "t_optional", "t_union", "t_file", "t_directory",
+    "t_int", "t_float", "t_str", "t_bool", "t_datetime", "t_date", "t_timedelta", "t_enum", "t_list",
+    "t_dict", "t_dataclass", "t_optional", "t_union", "t_file", "t_directory",
 ]  # fmt: skip
 ALL_INPUTS = [
     "i", "f", "s", "b", "when", "day", "span", "color", "ints", "scores", "shape", "maybe", "either",

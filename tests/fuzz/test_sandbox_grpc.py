@@ -7,7 +7,10 @@ rejected request changes nothing that the list calls show.
 
 from __future__ import annotations
 
+import datetime
+import os
 import string
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ from grpclib.encoding.base import CodecBase
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from asyncrun._proto.flyteidl import admin, core
+from asyncrun._proto.flyteidl import admin, core, service
 from asyncrun._proto.flyteidl.service import AdminServiceBase, AdminServiceStub, DataProxyServiceBase
 
 from .strategies import budget
@@ -585,3 +588,87 @@ async def test_random_bodies_never_fault_the_server(
     status = await raw_call(raw_channel, path, body)
     assert status in CLIENT_FAULTS | {Status.OK}, status.name
     assert await raw_call(raw_channel, "/flyteidl.service.AdminService/GetVersion", b"") == Status.OK
+
+
+# ---------------------------------------------------------------- the data proxy
+
+path_text = st.one_of(
+    proto_text,
+    st.sampled_from(
+        ["..", "../..", "/etc/passwd", "a/../../b", ".", "a//b", "~", "%2e%2e", "a\\..\\b", "\x00"]
+    ),
+    st.lists(st.sampled_from(["..", ".", "a", "/", "%", "\\"]), max_size=6).map("".join),
+)
+upload_requests = st.builds(
+    lambda project, domain, filename, root, md5, expires, org: service.CreateUploadLocationRequest(
+        project=project,
+        domain=domain,
+        filename=filename,
+        filename_root=root,
+        content_md5=md5,
+        expires_in=expires,
+        org=org,
+    ),
+    projects,
+    domains,
+    path_text,
+    often(st.just(""), path_text),
+    st.one_of(st.binary(min_size=16, max_size=16), st.binary(max_size=20)),
+    st.one_of(
+        st.none(), st.timedeltas(min_value=datetime.timedelta(days=-2), max_value=datetime.timedelta(days=30))
+    ),
+    often(st.just(""), path_text),
+)
+
+
+@pytest.fixture
+async def dataproxy(sandbox):
+    channel = Channel(sandbox.host, sandbox.port)
+    try:
+        yield service.DataProxyServiceStub(channel)
+    finally:
+        channel.close()
+
+
+@settings(max_examples=budget(80))
+@given(
+    request=st.one_of(
+        upload_requests,
+        st.builds(
+            service.CreateDownloadLocationRequest,
+            native_url=st.one_of(path_text, path_text.map(lambda p: "file://" + p)),
+        ),
+        st.builds(
+            service.GetDataRequest,
+            flyte_url=st.one_of(
+                proto_text,
+                st.lists(
+                    often(st.sampled_from([PROJECT, DOMAIN, "n0", "i", "o", "d", "0"]), path_text), max_size=7
+                ).map(lambda parts: "flyte://v1/" + "/".join(parts)),
+            ),
+        ),
+    )
+)
+@example(request=service.CreateUploadLocationRequest(PROJECT, DOMAIN, "../../x", content_md5=b"m" * 16))
+@example(request=service.CreateUploadLocationRequest(PROJECT, DOMAIN, "x", filename_root="../.."))
+@example(request=service.CreateUploadLocationRequest(PROJECT, DOMAIN, "x", filename_root="r", org=".."))
+@example(request=service.CreateUploadLocationRequest(PROJECT, DOMAIN, "/etc/passwd", filename_root="r"))
+@example(request=service.CreateUploadLocationRequest(PROJECT, DOMAIN, "a/../../b", content_md5=b"m" * 16))
+@example(request=service.CreateUploadLocationRequest("..", DOMAIN, "x", content_md5=b"m" * 16))
+@example(request=service.CreateDownloadLocationRequest(native_url="file:///etc/passwd"))
+async def test_data_proxy_answers_client_faults_and_stays_in_the_blob_root(
+    dataproxy: service.DataProxyServiceStub, sandbox, request: Any
+) -> None:
+    rpc = {
+        service.CreateUploadLocationRequest: dataproxy.create_upload_location,
+        service.CreateDownloadLocationRequest: dataproxy.create_download_location,
+        service.GetDataRequest: dataproxy.get_data,
+    }[type(request)]
+    answer = await call(rpc(request))
+    event(f"{type(request).__name__}: {answer.name if isinstance(answer, Status) else 'OK'}")
+    if isinstance(answer, service.CreateUploadLocationResponse):
+        assert inside(answer.native_url, Path(sandbox.data_dir) / "blobs"), answer.native_url
+
+
+def inside(path: str, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(root.resolve())
