@@ -101,7 +101,8 @@ def misfit_field(message: betterproto2.Message, path: str = "") -> str | None:
     """The dotted name of the first field whose decoded value has the wrong Python type, or None.
 
     betterproto2 does not check wire types: a scalar field sent length-delimited decodes as a list, a
-    message field sent as a varint as an int. Handlers would then fail on them as server faults.
+    message field sent as a varint as an int, a scalar sent as a group as None. Handlers would then
+    fail on them as server faults.
     """
     classes = type(message)._betterproto.cls_by_field  # type: ignore[arg-type]
     for f in dataclasses.fields(message):  # type: ignore[arg-type]
@@ -118,7 +119,11 @@ def misfit_field(message: betterproto2.Message, path: str = "") -> str | None:
                 return where
             items = [(v, classes[f.name]) for v in value]
         elif value is None:
-            continue
+            # Unset messages, optional and oneof fields are None; a plain scalar never is (a group
+            # wire type, which proto3 does not have, leaves it None).
+            if meta.proto_type == "message" or meta.optional or meta.group:
+                continue
+            return where
         else:
             items = [(value, classes[f.name])]
         for item, expected in items:

@@ -546,6 +546,7 @@ UNDECODABLE = [
     b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # a varint longer than 10 bytes
     b"\x10\x80",  # a varint cut short
     b"\x0a\x10ab",  # a length past the end
+    b"\x0b",  # a group (wire type 3): betterproto2 leaves the scalar field 1 None
 ]
 
 
@@ -582,6 +583,7 @@ async def test_undecodable_bodies_are_invalid_argument(raw_channel: Channel, bod
 @settings(max_examples=budget(100))
 @given(path=st.sampled_from(METHODS), body=st.binary(max_size=64))
 @example(path="/flyteidl.service.AdminService/ListTasks", body=b"\x12\x02\xff\xfe")
+@example(path="/flyteidl.service.AdminService/ListProjects", body=b"\x0b")  # a group: limit None
 async def test_random_bodies_never_fault_the_server(
     raw_channel: Channel, sandbox, path: str, body: bytes
 ) -> None:
