@@ -279,6 +279,13 @@ def _to_literal(value: Any, tp: Any, path: str) -> core.Literal:
         return _primitive(string_value=value)
     if tp is dt.datetime:
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        try:
+            aware.astimezone(UTC)  # a Timestamp holds 0001-01-01 to 9999-12-31 in UTC
+        except OverflowError:
+            raise InputError(
+                f"{_at(path)}{aware.isoformat()} is out of range: Flyte date-times lie between "
+                "0001-01-01 and 9999-12-31 UTC"
+            ) from None
         return _primitive(datetime=aware)
     if tp is dt.date:
         return _primitive(datetime=dt.datetime.combine(value, dt.time.min, tzinfo=UTC))

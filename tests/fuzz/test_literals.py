@@ -53,12 +53,19 @@ def test_values_survive_the_wire(tp: Any, values: st.SearchStrategy[Any], data: 
     try:
         literal = to_literal(value, tp)
     except InputError as exc:
-        # Only integers Flyte cannot carry exactly are refused, and the message says so.
-        assert "not exact in a Flyte Struct" in str(exc) or "does not fit in a 64-bit integer" in str(exc), (
-            exc
-        )
+        # Only what Flyte cannot carry exactly is refused, and the message says so.
+        reasons = ("not exact in a Flyte Struct", "does not fit in a 64-bit integer", "is out of range")
+        assert any(reason in str(exc) for reason in reasons), exc
         return
     assert to_python(_wire(literal), tp) == value
+
+
+def _fits_a_timestamp(value: dt.datetime) -> bool:
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def _packed(value: Any) -> bytes:
@@ -73,7 +80,7 @@ primitives = st.one_of(
     st.floats().map(lambda v: core.Primitive(float_value=v)),
     st.text().map(lambda v: core.Primitive(string_value=v)),
     st.booleans().map(lambda v: core.Primitive(boolean=v)),
-    datetimes.map(lambda v: core.Primitive(datetime=_aware(v))),
+    datetimes.map(_aware).filter(_fits_a_timestamp).map(lambda v: core.Primitive(datetime=v)),
     st.timedeltas().map(lambda v: core.Primitive(duration=v)),
 )
 scalars = st.one_of(
@@ -131,3 +138,20 @@ def test_integers_a_struct_would_round_are_refused(x: int) -> None:
     with pytest.raises(InputError, match=r"x: .* is not exact in a Flyte Struct"):
         to_literal(Point(x=x), Point)
     assert to_python(_wire(to_literal(Point(x=2**53), Point)), Point) == Point(x=2**53)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(minutes=1))),
+        dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.timezone(-dt.timedelta(hours=1))),
+    ],
+    ids=["before-year-1-utc", "after-9999-utc"],
+)
+def test_date_times_outside_a_timestamp_are_refused(value: dt.datetime) -> None:
+    """Regression: `--when 0001-01-01T00:00:00+00:01` parsed, then failed with an OverflowError
+    traceback when the literal was serialized for a remote run."""
+    with pytest.raises(InputError, match="is out of range"):
+        to_literal(value, dt.datetime)
+    edge = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    assert to_python(_wire(to_literal(edge, dt.datetime)), dt.datetime) == edge
