@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from asyncrun._exceptions import InputError
 from asyncrun.cli._params import param_type
 from asyncrun.sdk import Directory, File
+from asyncrun.sdk._literals import to_literal
 from asyncrun.sdk._type_engine import JSONObject, from_jsonable, matches, to_jsonable
 
 from .strategies import budget, json_values, user_text
@@ -94,8 +95,12 @@ def _convert(tp: Any, text: str) -> Any:
 @example(text='{"x": ' * 3000)
 @example(text="1" * 5000)  # more digits than int() accepts
 @example(text="\x00.json")
+@example(text="0001-01-01T00:00:00+00:01")  # parsed, then an OverflowError when serialized
+@example(text="9999-12-31T23:59:59-01:00")
+@example(text='{"x": 9007199254740993}')  # silently rounded by a Struct
 def test_random_text_never_crashes(tp: Any, text: str) -> None:
-    """Random text either parses to a value of the type or fails with one BadParameter line."""
+    """Random text either parses to a value of the type or fails with one BadParameter line; a parsed
+    value then becomes a Flyte literal (for --remote) or fails with one InputError line."""
     try:
         value = _convert(tp, text)
     except click.BadParameter as exc:
@@ -104,6 +109,10 @@ def test_random_text_never_crashes(tp: Any, text: str) -> None:
         assert "Traceback" not in message
         return
     assert matches(value, tp), value
+    try:
+        bytes(to_literal(value, tp))
+    except InputError as exc:
+        assert str(exc) and "\n" not in str(exc)
 
 
 @pytest.mark.parametrize("tp", TYPES, ids=repr)
