@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
@@ -19,6 +20,8 @@ from ..sdk._type_engine import from_jsonable, to_jsonable, type_name
 from ._params import is_flag_type, param_type
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..sdk._interface import Interface
 
 INPUTS_FILE = "inputs_file"
@@ -73,6 +76,15 @@ def entity_params(interface: Interface) -> list[click.Parameter]:
     return params
 
 
+def _read_text(read: Callable[[], str], source: str, ctx: click.Context) -> str:
+    try:
+        return read()
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}", ctx) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {source}: {exc.strerror or exc}", ctx) from None
+
+
 def _read_mapping(text: str, source: str, ctx: click.Context) -> dict[str, Any]:
     import yaml  # YAML is a superset of JSON, so one parser reads both
 
@@ -82,6 +94,11 @@ def _read_mapping(text: str, source: str, ctx: click.Context) -> dict[str, Any]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0]
+        raise click.UsageError(f"{source} is not valid YAML or JSON: {first}", ctx) from None
+    except RecursionError:
+        raise click.UsageError(f"{source} is nested too deeply to read", ctx) from None
+    except Exception as exc:  # PyYAML's constructors: `!!int x`, `2024-02-30`, `!!timestamp foo`, ...
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise click.UsageError(f"{source} is not valid YAML or JSON: {first}", ctx) from None
     if data is None:
         return {}
@@ -110,15 +127,14 @@ def merge_inputs(ctx: click.Context, interface: Interface, *, batch: bool = Fals
     values: dict[str, Any] = {}
     path = ctx.params.get(INPUTS_FILE)
     if path:
-        with open(path, encoding="utf-8") as f:
-            values.update(
-                _convert(_read_mapping(f.read(), f"--inputs-file {path}", ctx), interface, path, ctx)
-            )
+        text = _read_text(lambda: Path(path).read_text(encoding="utf-8"), f"--inputs-file {path}", ctx)
+        values.update(_convert(_read_mapping(text, f"--inputs-file {path}", ctx), interface, path, ctx))
     extra = ctx.params.get(STDIN) or ()
     if extra:
         if tuple(extra) != ("-",):
             raise click.UsageError(f"unexpected argument {' '.join(extra)!r} (only '-', for stdin)", ctx)
-        values.update(_convert(_read_mapping(sys.stdin.read(), "stdin", ctx), interface, "stdin", ctx))
+        text = _read_text(sys.stdin.read, "stdin", ctx)
+        values.update(_convert(_read_mapping(text, "stdin", ctx), interface, "stdin", ctx))
     for name in interface.inputs:
         if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
             values[name] = ctx.params[name]

@@ -185,6 +185,8 @@ class JsonParamType(_NamedParamType):
             return json.loads(text)
         except ValueError as exc:
             self.fail(f"{text!r} is neither JSON ({exc}) nor the path of a .json/.yaml/.yml file", param, ctx)
+        except RecursionError:
+            self.fail(f"{_shorten(text)} is nested too deeply to read", param, ctx)
 
 
 class OptionalParamType(_NamedParamType):
@@ -230,6 +232,10 @@ def _read_data_file(path: str) -> Any:
         import yaml  # only when a YAML file is given, to keep CLI start-up light
 
         return yaml.safe_load(f)
+
+
+def _shorten(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
 
 
 def _metavar(pt: click.ParamType[Any]) -> str:

@@ -102,6 +102,8 @@ def decode(line: bytes) -> JSON:
         value = json.loads(line)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(BAD_JSON, f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(BAD_JSON, "not valid JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise ProtocolError(BAD_JSON, f"a message must be a JSON object, not {type(value).__name__}")
     return value

@@ -168,7 +168,7 @@ def _ids(message: Mapping[str, Any], *, required: bool) -> tuple[str, ...]:
         if isinstance(item, str) and 0 < len(item) <= MAX_TEXT:
             out.append(item)
         elif isinstance(item, dict) and all(
-            isinstance(item.get(k), str) and item[k] and ":" not in item[k]
+            isinstance(item.get(k), str) and 0 < len(item[k]) <= MAX_TEXT and ":" not in item[k]
             for k in ("project", "domain", "name")
         ):
             out.append(f"{item['project']}:{item['domain']}:{item['name']}")
@@ -237,6 +237,14 @@ def _parse_launch(rid: Any, m: JSON) -> Launch:
     )
 
 
+def _parse_cancel(rid: Any, m: JSON) -> Cancel:
+    target = m.get("request")
+    # The id of a request in flight: an integer or a string, as `id` is (and hashable).
+    if target is not None and not (isinstance(target, int | str) and not isinstance(target, bool)):
+        raise ProtocolError(BAD_REQUEST, "request must be the id (an integer or a string) of a request")
+    return Cancel(rid, target)
+
+
 _PARSERS: dict[str, Any] = {
     "hello": _parse_hello,
     "track": lambda rid, m: Track(rid, _ids(m, required=True), _target(m), _bool(m, "outputs", False)),
@@ -250,6 +258,6 @@ _PARSERS: dict[str, Any] = {
     "terminate": lambda rid, m: Terminate(
         rid, _ids(m, required=True), _target(m), _str(m, "cause", "terminated by asyncrun")
     ),
-    "cancel": lambda rid, m: Cancel(rid, m.get("request")),
+    "cancel": _parse_cancel,
     "shutdown": lambda rid, m: Shutdown(rid),
 }

@@ -33,6 +33,18 @@ class QueryError(ValueError):
     """A filter, sort key, token or limit the server cannot accept (answered as INVALID_ARGUMENT)."""
 
 
+# SQLite integers are signed 64-bit; a larger Python int as a parameter raises OverflowError.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Values of one request's filters: well below SQLite's limit on `?` parameters per statement (32766).
+MAX_FILTER_VALUES = 10_000
+
+
+def _int64(value: int, what: str) -> int:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise QueryError(f"{what} is out of range")
+    return value
+
+
 def to_micros(when: datetime.datetime) -> int:
     """Microseconds since the epoch: how the store keeps timestamps, so they sort and compare as integers."""
     if when.tzinfo is None:
@@ -85,8 +97,15 @@ def parse_duration(text: str) -> int:
         QueryError: neither form.
     """
     value = text.strip()
-    if _SECONDS.match(value):
-        return round(float(value) * 1e6)
+    try:
+        if _SECONDS.match(value):
+            return _int64(round(float(value) * 1e6), f"duration {text!r}")
+        return _int64(_go_duration(text, value), f"duration {text!r}")
+    except OverflowError:  # float('9' * 400) is inf
+        raise QueryError(f"duration {text!r} is out of range") from None
+
+
+def _go_duration(text: str, value: str) -> int:
     sign = 1
     if value[:1] in "+-" and value:
         sign, value = (-1 if value[0] == "-" else 1), value[1:]
@@ -115,9 +134,10 @@ def _text(value: str) -> str:
 
 def _integer(value: str) -> int:
     try:
-        return int(value.strip())
+        number = int(value.strip())
     except ValueError:
         raise QueryError(f"invalid integer {value!r}") from None
+    return _int64(number, f"integer {value!r}")
 
 
 def _timestamp(value: str) -> int:
@@ -150,9 +170,11 @@ def _enum_number(
     def convert(value: str) -> int:
         text = value.strip().upper()
         try:
-            return int(enum(int(text)))
+            number = int(enum(int(text)))
         except ValueError:
             pass
+        else:
+            return _int64(number, f"state {value!r}")
         for prefix in ("", *prefixes):
             if text.removeprefix(prefix) in enum.__members__:
                 return int(enum[text.removeprefix(prefix)])
@@ -422,9 +444,10 @@ def _compile_filter(entity_name: str, entity: _Entity, expression: str) -> tuple
 def _parse_token(token: str) -> int:
     if token == "":
         return 0
-    if not token.isdigit():
+    # isascii: str.isdigit() is also true for '²' and other digits int() does not read.
+    if not (token.isascii() and token.isdigit()):
         raise QueryError(f"invalid pagination token {token!r}: expected a non-negative integer")
-    return int(token)
+    return _int64(int(token), f"pagination token {token!r}")
 
 
 def build_query(
@@ -470,6 +493,8 @@ def build_query(
         clauses.append(sql)
         params.extend(values)
         filtered.add(name)
+        if len(params) > MAX_FILTER_VALUES:
+            raise QueryError(f"too many filter values (at most {MAX_FILTER_VALUES}); split the request")
 
     order_by = "name ASC" if ids else entity.default_order
     if sort_by is not None and sort_by.key:

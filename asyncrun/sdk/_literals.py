@@ -279,6 +279,13 @@ def _to_literal(value: Any, tp: Any, path: str) -> core.Literal:
         return _primitive(string_value=value)
     if tp is dt.datetime:
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        try:
+            aware.astimezone(UTC)  # a Timestamp holds 0001-01-01 to 9999-12-31 in UTC
+        except OverflowError:
+            raise InputError(
+                f"{_at(path)}{aware.isoformat()} is out of range: Flyte date-times lie between "
+                "0001-01-01 and 9999-12-31 UTC"
+            ) from None
         return _primitive(datetime=aware)
     if tp is dt.date:
         return _primitive(datetime=dt.datetime.combine(value, dt.time.min, tzinfo=UTC))
@@ -291,7 +298,26 @@ def _to_literal(value: Any, tp: Any, path: str) -> core.Literal:
         return _scalar(blob=blob)
     # Dataclasses and JSON objects: a Struct, files inside as {"path": uri} as flytekit writes them.
     data = te.to_jsonable(value, tp, files_as_objects=True)
+    _check_struct_integers(data, path)
     return _scalar(generic=pb.Struct.from_dict(data))
+
+
+_STRUCT_EXACT = 2**53  # a Struct holds every number as a double: integers are exact up to here
+
+
+def _check_struct_integers(data: Any, path: str) -> None:
+    """Refuse integers a Struct would silently round (9007199254740993 would come back ...992)."""
+    if isinstance(data, int) and not isinstance(data, bool) and abs(data) > _STRUCT_EXACT:
+        raise InputError(
+            f"{_at(path)}{data} is not exact in a Flyte Struct (integers up to 2**53 are); "
+            "pass it as a str field, or as a task input of type int"
+        )
+    if isinstance(data, list):
+        for i, item in enumerate(data):
+            _check_struct_integers(item, f"{path}[{i}]")
+    elif isinstance(data, dict):
+        for key, item in data.items():
+            _check_struct_integers(item, f"{path}.{key}" if path else str(key))
 
 
 def literal_map(values: dict[str, Any], types: dict[str, Any]) -> core.LiteralMap:

@@ -311,7 +311,10 @@ def from_jsonable(value: Any, tp: Any) -> Any:
     Raises:
         InputError: the data has the wrong shape, e.g. "expected a list of int, got a JSON object".
     """
-    return _decode(value, tp, "")
+    try:
+        return _decode(value, tp, "")
+    except RecursionError:
+        raise InputError(f"expected {expected(tp)}, got data nested too deeply to read") from None
 
 
 def _decode(value: Any, tp: Any, path: str) -> Any:
