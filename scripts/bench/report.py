@@ -318,7 +318,8 @@ def render() -> tuple[str, list[str]]:
     lines += [
         f"- machine: {first['machine']}",
         f"- date: {', '.join(sorted({d['date'][:10] for d, _ in all_data}))}",
-        f"- asyncrun commit: {', '.join(commits)}",
+        f"- asyncrun commit: {', '.join(commits)}, installed with `pip install .` in `.bench-venv/asyncrun` "
+        "(byte-compiled, nothing else installed: as users get it; the sandbox and daemon run from there too)",
         f"- flytekit: {', '.join(sorted({d['flytekit'] for d, _ in all_data}))} (in `.bench-venv/flytekit`)",
         "- runs: "
         + "; ".join(f"{d['bench']} {d['invocations']} invocation(s) of {runs_text(d)}" for d, _ in all_data),
