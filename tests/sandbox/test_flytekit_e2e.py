@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import anyio
@@ -16,45 +15,7 @@ BIN = Path(sys.executable).parent
 PYFLYTE = str(BIN / "pyflyte")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-WORKFLOWS = textwrap.dedent(
-    """
-    from flytekit import task, workflow
-    from flytekit.types.file import FlyteFile
-
-
-    @task
-    def say_hello(name: str) -> str:
-        return f"hello {name}"
-
-
-    @task
-    def shout(s: str, times: int = 1) -> str:
-        return " ".join([s.upper()] * times)
-
-
-    @workflow
-    def wf(name: str = "world", times: int = 2) -> str:
-        return shout(s=say_hello(name=name), times=times)
-
-
-    @task
-    def explode(n: int) -> int:
-        if n > 0:
-            raise ValueError(f"exploded with {n}")
-        return n
-
-
-    @workflow
-    def failing(n: int = 3) -> int:
-        return explode(n=n)
-
-
-    @task
-    def count_lines(f: FlyteFile) -> int:
-        with open(f) as handle:
-            return sum(1 for _ in handle)
-    """
-)
+WORKFLOWS = (Path(__file__).parents[1] / "flytekit_wfs.py").read_text()
 
 
 @pytest.fixture

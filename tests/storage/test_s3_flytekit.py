@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import anyio
@@ -17,33 +16,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
 BIN = Path(sys.executable).parent
 
-WORKFLOWS = textwrap.dedent(
-    """
-    from flytekit import task, workflow
-    from flytekit.types.file import FlyteFile
-
-
-    @task
-    def say_hello(name: str) -> str:
-        return f"hello {name}"
-
-
-    @task
-    def shout(s: str, times: int = 1) -> str:
-        return " ".join([s.upper()] * times)
-
-
-    @workflow
-    def wf(name: str = "world", times: int = 2) -> str:
-        return shout(s=say_hello(name=name), times=times)
-
-
-    @task
-    def count_lines(f: FlyteFile) -> int:
-        with open(f) as handle:
-            return sum(1 for _ in handle)
-    """
-)
+WORKFLOWS = (Path(__file__).parents[1] / "flytekit_wfs.py").read_text()
 
 
 async def pyflyte(sandbox, project: Path, *args: str) -> tuple[int, str]:
