@@ -34,8 +34,15 @@ def target_for(ctx: click.Context, project: str | None = None, domain: str | Non
     )
 
 
+def _lookup_failed(state: ExecutionState) -> bool:
+    """The daemon could not ask the control plane about this run (unreachable, refused, …)."""
+    return state.phase is None and isinstance(state.error, dict) and "exit_code" in state.error
+
+
 def _describe(state: ExecutionState) -> str:
     phase = "NOT FOUND" if not state.found else (state.phase or "UNKNOWN")
+    if _lookup_failed(state):
+        phase = "LOOKUP FAILED"
     line = f"{state.name}  {phase}"
     if state.unreachable_since:
         since = time.strftime("%H:%M:%S", time.localtime(state.unreachable_since))
@@ -197,11 +204,16 @@ async def status(
         result = await in_event_loop(daemon_status, ids, target=target)
     if output == "json":
         click.echo(json.dumps([state.raw for state in result.executions]))
-        return
-    if not result.executions:
-        click.echo("no tracked executions", err=True)
-    for state in result.executions:
-        click.echo(_describe(state))
+    else:
+        if not result.executions:
+            click.echo("no tracked executions", err=True)
+        for state in result.executions:
+            click.echo(_describe(state))
+    failed = [state for state in result.executions if _lookup_failed(state)]
+    if failed:  # the runs' states are unknown, not fine: say why, exit with the error's code
+        error = failed[0].error or {}
+        click.echo(f"Error: {error.get('message', 'the control plane could not be asked')}", err=True)
+        sys.exit(int(error.get("exit_code", 1)))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

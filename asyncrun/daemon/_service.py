@@ -513,7 +513,12 @@ class Service:
                     if endpoint.failed(exc, started_at):
                         await self.endpoint_changed(endpoint)
                     found = []
-                    error = {"code": p.error_code_of(exc), "message": str(exc), "kind": "SYSTEM"}
+                    error = {
+                        "code": p.error_code_of(exc),
+                        "message": str(exc),
+                        "kind": "SYSTEM",
+                        "exit_code": exc.exit_code,
+                    }
                     for key in page:
                         states[key] = {
                             **self._state(self._ensure_temp(key, endpoint)),

@@ -320,7 +320,9 @@ async def test_daemon_takes_up_auth_configured_after_it_first_saw_the_endpoint(
     monkeypatch.setenv("FLYTE_PLATFORM_URL", auth_sandbox.info.endpoint)
     monkeypatch.setenv("FLYTE_PLATFORM_INSECURE", "true")
     code, out, err, _ = await asyncrun("status", "nosuchrun")
-    assert code == 0 and "nosuchrun" in out, err  # (its lookup was refused: no credentials)
+    # Its lookup is refused (no credentials): the run's line says so, and the exit code is auth's.
+    assert code == 7 and "nosuchrun  LOOKUP FAILED" in out, err
+    assert "requires authentication" in err
     # ... then a CLI configured with ClientSecret waits through it.
     monkeypatch.delenv("FLYTE_PLATFORM_URL")
     monkeypatch.delenv("FLYTE_PLATFORM_INSECURE")

@@ -149,3 +149,18 @@ async def test_status_starts_a_daemon_when_none_runs(stub, settings) -> None:
         assert settings.socket_path.exists()
     finally:
         await anyio.run_process([ASYNCRUN, "daemon", "stop"], env=env, check=False)
+
+
+async def test_status_of_a_run_the_control_plane_refuses_to_show_is_an_error(stub, spawned) -> None:
+    """Not `UNKNOWN` and exit 0: the line says the lookup failed, stderr says why, with its exit code."""
+    from grpclib.const import Status
+
+    stub.fail_with = Status.PERMISSION_DENIED
+    result = await anyio.run_process([ASYNCRUN, "status", "hidden"], env=cli_env(stub, spawned), check=False)
+    assert result.returncode == 1, result.stderr.decode()
+    assert result.stdout.decode().split()[:3] == ["hidden", "LOOKUP", "FAILED"]
+    errors = [line for line in result.stderr.decode().splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "PERMISSION_DENIED" in errors[0], result.stderr.decode()
+    stub.fail_with = None
+    again = await anyio.run_process([ASYNCRUN, "status", "hidden"], env=cli_env(stub, spawned), check=False)
+    assert again.returncode == 0 and again.stdout.decode().split()[:3] == ["hidden", "NOT", "FOUND"]
