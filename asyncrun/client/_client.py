@@ -44,7 +44,7 @@ Progress = Callable[[str], None]
 # Seconds the optional "is the code package already in the store?" lookup may take before we upload.
 _STORE_CHECK_TIMEOUT = 5.0
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # FlyteAdmin's own (the k8s rand.String alphabet)
-_LIST_PAGE = 100
+_LIST_PAGE = 100  # items per List* call (entities; runs in `watch`)
 
 
 def _quiet(_: str) -> None:
@@ -729,6 +729,52 @@ class Client:
         ex_id = self._execution_id(execution)
         request = admin.ExecutionTerminateRequest(id=_convert.execution_identifier(ex_id), cause=cause)
         await self._admin("terminate_execution", request, read=False)
+
+    async def watch(
+        self,
+        executions: Iterable[Execution | ExecutionId | str],
+        *,
+        poll_interval: float | None = None,
+        with_outputs: bool = True,
+    ) -> AsyncIterator[Execution]:
+        """Yield each execution when its phase changes (its current state first), until all have ended.
+
+        Polls like the daemon does, not one call per run: one `ListExecutions` per project/domain and
+        100 runs a tick, the interval growing from 0.25 s to `poll_interval` (default 5 s). Outputs
+        are fetched once, when a run succeeds (`with_outputs`). An unknown run raises `NotFoundError`.
+        """
+        wanted = list(executions)
+        ids = [self._execution_id(ex) for ex in wanted]
+        output_types = {ex.id: ex.output_types for ex in wanted if isinstance(ex, Execution)}
+        last: dict[ExecutionId, Phase | None] = dict.fromkeys(ids)
+        ceiling = poll_interval or 5.0
+        interval = min(0.25, ceiling)
+        while last:
+            groups: dict[tuple[str, str], list[ExecutionId]] = {}
+            for ex_id in last:
+                groups.setdefault((ex_id.project, ex_id.domain), []).append(ex_id)
+            for (project, domain), group in groups.items():
+                for start in range(0, len(group), _LIST_PAGE):
+                    page = group[start : start + _LIST_PAGE]
+                    found, _ = await self.list_executions(
+                        names=[ex_id.name for ex_id in page], limit=_LIST_PAGE, project=project, domain=domain
+                    )
+                    by_name = {ex.id.name: ex for ex in found}
+                    for ex_id in page:
+                        current = by_name.get(ex_id.name)
+                        if current is None:
+                            raise NotFoundError(f"no execution {ex_id.name} in {project}/{domain}")
+                        if current.phase == last[ex_id]:
+                            continue
+                        if current.phase is Phase.SUCCEEDED and with_outputs:
+                            current = await self.get_execution(ex_id, output_types=output_types.get(ex_id))
+                        last[ex_id] = current.phase
+                        if current.phase.is_terminal:
+                            del last[ex_id]
+                        yield current
+            if last:
+                await anyio.sleep(interval)
+                interval = min(interval * 2, ceiling)
 
     async def list_executions(
         self,

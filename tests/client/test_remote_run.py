@@ -192,3 +192,50 @@ async def test_batch_launches_each_line_once(sandbox_env, tmp_path) -> None:
     bad.write_text('{"name": "a"}\nnot json\n')
     code, out, err = await asyncrun("run", "--remote", "--batch", str(bad), HELLO, "wf")
     assert code == 2 and "line 2 is not JSON" in err
+
+
+async def test_watch_yields_each_phase_change_with_one_list_call_per_tick(
+    sandbox, sandbox_env, tmp_path
+) -> None:
+    """`client.watch`: each change once, outputs of successes, the runs' states from ListExecutions
+    (one call per poll for all of them, through a recording proxy), GetExecution only for outputs."""
+    from asyncrun import Client
+    from asyncrun.sdk._loader import load_file
+
+    from .proxy import start_proxy
+
+    (tmp_path / "watched.py").write_text(
+        "from asyncrun import task, workflow\n\n"
+        "@task\ndef echo(s: str) -> str:\n    return s.upper()\n\n"
+        "@task\ndef boom(n: int) -> int:\n    raise ValueError(f'kaboom {n}')\n\n"
+        "@workflow\ndef ok(s: str) -> str:\n    return echo(s=s)\n\n"
+        "@workflow\ndef bad(n: int = 3) -> int:\n    return boom(n=n)\n"
+    )
+    module = load_file(tmp_path / "watched.py").module
+    host, port = sandbox.endpoint.rsplit(":", 1)
+    proxy, server, upstream = await start_proxy(host, int(port))
+    try:
+        async with Client.from_config(endpoint=proxy.endpoint, insecure=True) as client:
+            good = [await client.run(module.ok, {"s": f"w{i}"}) for i in range(3)]
+            failed = await client.run(module.bad, {"n": 2})
+            proxy.log.clear()
+            seen: dict[str, list[str]] = {}
+            finals = {}
+            async for ex in client.watch([*good, failed], poll_interval=0.5):
+                seen.setdefault(ex.id.name, []).append(str(ex.phase))
+                finals[ex.id.name] = ex
+    finally:
+        server.close()
+        upstream.close()
+    assert set(seen) == {ex.id.name for ex in [*good, failed]}
+    for phases in seen.values():
+        assert len(phases) == len(set(phases)), phases  # each change once
+    for i, ex in enumerate(good):
+        assert finals[ex.id.name].phase == "SUCCEEDED"
+        assert finals[ex.id.name].outputs == {"o0": f"W{i}"}
+    assert finals[failed.id.name].phase == "FAILED"
+    assert "kaboom 2" in str(finals[failed.id.name].error)
+    methods = [r.path.rsplit("/", 1)[-1] for r in proxy.log]
+    assert methods.count("GetExecution") == len(good)  # the outputs of each success, once
+    assert methods.count("ListExecutions") >= 1
+    assert set(methods) == {"ListExecutions", "GetExecution", "GetExecutionData"}  # no per-run polling
