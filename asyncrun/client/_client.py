@@ -207,12 +207,7 @@ class Client:
     ) -> RemoteEntity:
         """A workflow by name (newest, or `version`); it is launched through its default launch plan."""
         project, domain = self._where(project, domain)
-        if not version:
-            named = admin.NamedEntityIdentifier(project=project, domain=domain, name=name)
-            newest = await self._newest("list_workflows", named)
-            if newest is None:
-                raise NotFoundError(f"no workflow named {name} in {project}/{domain}")
-            version = newest.id.version
+        version = version or await self._newest_version("list_workflows", name, project, domain)
         lp = await self.fetch_launch_plan(name, version, project=project, domain=domain)
         wf_id = EntityId("workflow", project, domain, name, version)
         return RemoteEntity(wf_id, lp.interface, lp.fixed_inputs, launch_id=lp.launch_id, raw=lp.raw)
@@ -222,17 +217,21 @@ class Client:
     ) -> RemoteEntity:
         """A task by name (newest, or `version`); launched as a single-task execution."""
         project, domain = self._where(project, domain)
-        if not version:
-            named = admin.NamedEntityIdentifier(project=project, domain=domain, name=name)
-            newest = await self._newest("list_tasks", named)
-            if newest is None:
-                raise NotFoundError(f"no task named {name} in {project}/{domain}")
-            version = newest.id.version
+        version = version or await self._newest_version("list_tasks", name, project, domain)
         task_id = core.Identifier(
             resource_type=core.ResourceType.TASK, project=project, domain=domain, name=name, version=version
         )
         raw = await self._admin("get_task", admin.ObjectGetRequest(id=task_id), read=True)
         return _convert.remote_task(raw)
+
+    async def _newest_version(self, method: str, name: str, project: str, domain: str) -> str:
+        """The version of the newest `name` that `method` lists ("list_workflows", "list_tasks")."""
+        named = admin.NamedEntityIdentifier(project=project, domain=domain, name=name)
+        newest = await self._newest(method, named)
+        if newest is None:
+            kind = method.removeprefix("list_").removesuffix("s")
+            raise NotFoundError(f"no {kind} named {name} in {project}/{domain}")
+        return str(newest.id.version)
 
     async def _newest(self, method: str, named: admin.NamedEntityIdentifier) -> Any:
         request = admin.ResourceListRequest(

@@ -222,15 +222,19 @@ _ENTITY_COMMON = _fields(
     updated_at=_ts("updated_at"),
 )
 
-_EXECUTION = _fields(
+# The run an execution-like row belongs to; flyteadmin maps the short names onto the execution_* columns.
+_OF_EXECUTION = _fields(
     id=_int("id"),
     execution_project="execution_project",
     execution_domain="execution_domain",
     execution_name="execution_name",
-    # flyteadmin maps the short names onto the execution_* columns for execution-like entities.
     project="execution_project",
     domain="execution_domain",
     name="execution_name",
+)
+
+_EXECUTION = _fields(
+    **_OF_EXECUTION,
     phase=_Field("phase", _enum_name(core.WorkflowExecutionPhase)),
     state=_Field("state", _enum_number(admin.ExecutionState, "EXECUTION_"), textual=False),
     mode=_int("mode"),
@@ -247,13 +251,7 @@ _EXECUTION = _fields(
 )
 
 _NODE_EXECUTION = _fields(
-    id=_int("id"),
-    execution_project="execution_project",
-    execution_domain="execution_domain",
-    execution_name="execution_name",
-    project="execution_project",
-    domain="execution_domain",
-    name="execution_name",
+    **_OF_EXECUTION,
     node_id="node_id",
     spec_node_id="spec_node_id",
     parent_id="parent_node_id",
@@ -269,13 +267,7 @@ _NODE_EXECUTION = _fields(
 )
 
 _TASK_EXECUTION = _fields(
-    id=_int("id"),
-    execution_project="execution_project",
-    execution_domain="execution_domain",
-    execution_name="execution_name",
-    project="execution_project",
-    domain="execution_domain",
-    name="execution_name",
+    **_OF_EXECUTION,
     node_id="node_id",
     retry_attempt=_int("retry_attempt"),
     phase=_Field("phase", _enum_name(core.TaskExecutionPhase)),
