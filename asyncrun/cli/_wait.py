@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import asyncclick as click
 
 from ._loopfree import in_event_loop
-from ._wait_options import wait_options
+from ._wait_options import scope_options, wait_options
 
 if TYPE_CHECKING:
     from ..daemon import ExecutionState, Target, WaitResult
@@ -147,8 +147,7 @@ def _plain(value: Any) -> str:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("ids", nargs=-1, required=True)
 @wait_options
-@click.option("-p", "--project", default=None, help="Project of bare execution names.")
-@click.option("-d", "--domain", default=None, help="Domain of bare execution names.")
+@scope_options
 @click.option(
     "-o",
     "--output",
@@ -179,8 +178,7 @@ async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **optio
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("ids", nargs=-1)
-@click.option("-p", "--project", default=None, help="Project of bare execution names.")
-@click.option("-d", "--domain", default=None, help="Domain of bare execution names.")
+@scope_options
 @click.option(
     "-o",
     "--output",

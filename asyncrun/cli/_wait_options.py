@@ -1,4 +1,4 @@
-"""The wait options, shared by `run --wait` and `wait` (own module: `wait` imports nothing else)."""
+"""Options shared by `run --wait`, `wait` and `status` (own module: those import nothing else)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,9 @@ def wait_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def scope_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`-p/--project`, `-d/--domain`: where bare execution names live (`wait`, `status`)."""
+    fn = click.option("-d", "--domain", default=None, help="Domain of bare execution names.")(fn)
+    return click.option("-p", "--project", default=None, help="Project of bare execution names.")(fn)
