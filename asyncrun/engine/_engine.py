@@ -194,6 +194,7 @@ class Engine:
         parent: NodeHandle | None,
         prefix: str | None,
         environment: Mapping[str, str] | None = None,
+        launch_inputs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         handle = self.recorder.node(node, child_id(prefix, node.id), parent)
         cache: list[CacheStatus] = []
@@ -204,7 +205,9 @@ class Engine:
                 cause = exc.__cause__ if exc.__cause__ is not None else None
                 raise NodeFailed(system_failure("BindingError", str(exc), cause=cause)) from None
             await handle.queued(inputs)
-            outputs = await self._dispatch(node, inputs, results, handle, cache, environment or {})
+            outputs = await self._dispatch(
+                node, inputs, results, handle, cache, environment or {}, launch_inputs
+            )
         except NodeFailed as failed:
             with anyio.CancelScope(shield=True):
                 await handle.finished(
@@ -232,10 +235,11 @@ class Engine:
         handle: NodeHandle,
         cache: list[CacheStatus],
         environment: Mapping[str, str],
+        launch_inputs: dict[str, Any] | None,
     ) -> dict[str, Any]:
         kind = node.kind
         if isinstance(kind, TaskCall):
-            return await self._run_task(kind, inputs, handle, cache, environment)
+            return await self._run_task(kind, inputs, handle, cache, environment, launch_inputs)
         if isinstance(kind, SubWorkflow):
             await handle.running()
             return await self.run_graph(kind.graph, inputs, parent=handle)
@@ -264,6 +268,7 @@ class Engine:
         handle: NodeHandle,
         cache: list[CacheStatus],
         environment: Mapping[str, str],
+        launch_inputs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         catalog = self.catalog if call.cache else None
         if catalog is not None and not self.overwrite_cache:
@@ -273,7 +278,7 @@ class Engine:
                 return hit
         if catalog is None:
             cache.append(CacheStatus.CACHE_DISABLED)
-        outputs = await self._attempts(call, inputs, handle, environment)
+        outputs = await self._attempts(call, launch_inputs or inputs, handle, environment)
         if catalog is not None:
             await catalog.store(call, inputs, outputs)
             cache.append(CacheStatus.CACHE_POPULATED)
@@ -389,6 +394,7 @@ class Engine:
                             "BATCH_JOB_ARRAY_INDEX_VAR_NAME": "FLYTE_K8S_ARRAY_INDEX",
                             "FLYTE_K8S_ARRAY_INDEX": str(index),
                         },
+                        launch_inputs=dict(inputs) if array.single_input_file else None,
                     )
                 except NodeFailed as failed:
                     failures[index] = failed

@@ -177,6 +177,8 @@ class ArrayMap:
         min_success_ratio: used when min_successes is None: ceil(ratio * size).
         bound_inputs: names not mapped over.
         output_names: the sub-node's outputs; each becomes a list in index order.
+        single_input_file: each index's task attempt gets the array's whole inputs and picks its
+            element by the index in its environment (flytekit's map tasks); its node records the slice.
     """
 
     node: Node
@@ -185,6 +187,7 @@ class ArrayMap:
     min_success_ratio: float | None = None
     bound_inputs: frozenset[str] = frozenset()
     output_names: tuple[str, ...] = ()
+    single_input_file: bool = False
 
 
 NodeKind = TaskCall | SubWorkflow | LaunchPlanCall | Branch | Sleep | ArrayMap

@@ -163,6 +163,7 @@ class _GraphCompiler:
                 min_success_ratio=None if ratio is None or math.isnan(ratio) else ratio,
                 bound_inputs=frozenset(array.bound_inputs),
                 output_names=outputs,
+                single_input_file=array.data_mode == core.ArrayNodeDataMode.SINGLE_INPUT_FILE,
             )
         raise GraphError(f"node {node.id!r}: the sandbox cannot run this kind of node")
 
@@ -197,15 +198,14 @@ class _GraphCompiler:
 
 
 def _error_input(node: engine.Node) -> str | None:
-    """`err` when the failure node's target declares it and the node does not bind it."""
-    bound = {binding.var for binding in node.bindings}
+    """`err` when the failure node's target declares it (propeller then replaces whatever it is bound to)."""
     interface: core.TypedInterface | None = None
     if isinstance(node.kind, engine.TaskCall):
         interface = node.kind.task.template.interface
     elif isinstance(node.kind, engine.SubWorkflow):
         interface = node.kind.graph.extra.get("interface")
     inputs = interface.inputs.variables if interface is not None and interface.inputs is not None else {}
-    return "err" if "err" in inputs and "err" not in bound else None
+    return "err" if "err" in inputs else None
 
 
 def to_graph(

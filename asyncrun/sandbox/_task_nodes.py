@@ -10,6 +10,7 @@ outputs are SYSTEM failures that are not retried (locally they are deterministic
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,6 +240,7 @@ class TaskNodeRunner:
         inputs: core.LiteralMap,
         time_limit: float | None,
         extra_env: Mapping[str, str],
+        input_prefix: str = "",
     ) -> _AttemptOutcome:
         assert task.container is not None and task.id is not None and record.execution.id is not None
         node_id = record.execution.id.node_id
@@ -258,6 +260,8 @@ class TaskNodeRunner:
                     storage_options=context.storage_options,
                 )
             )
+            if input_prefix:
+                paths = dataclasses.replace(paths, input_prefix=input_prefix)
             now = utc_now()
             execution = admin.TaskExecution(
                 id=core.TaskExecutionIdentifier(
@@ -394,6 +398,16 @@ class _ExecutionLauncher:
             )
             return engine.AttemptResult(failure=failure_of(error))
         node_dir = self.context.directory / safe_component(handle.unique_id)
+        input_prefix = ""
+        if "FLYTE_K8S_ARRAY_INDEX" in environment and handle.record.parent is not None:
+            # An array index reads the array node's own inputs.pb and picks its element by that index
+            # (propeller's SINGLE_INPUT_FILE mode, which flytekit's map tasks expect).
+            parent_dir = safe_component(handle.record.parent)
+            input_prefix = (
+                self.context.data_uri(parent_dir, "data")
+                if self.context.data_prefix
+                else str(self.context.directory / parent_dir / "data")
+            )
         result = await self.runner._run_attempt(
             self.context,
             task,
@@ -403,6 +417,7 @@ class _ExecutionLauncher:
             core.LiteralMap(literals=dict(inputs)),
             time_limit,
             environment,
+            input_prefix,
         )
         if result.outputs is not None:
             return engine.AttemptResult(outputs=dict(result.outputs.literals))
@@ -473,9 +488,11 @@ class StoreRecorder:
         now = utc_now()
         kind = node.kind
         is_task = isinstance(kind, engine.TaskCall)
-        # A sub-workflow, branch or array node is a parent node; a launch plan node points at its child
-        # execution instead (flytekit follows workflow_node_metadata only when is_parent_node is false).
-        is_parent = isinstance(kind, engine.SubWorkflow | engine.Branch | engine.ArrayMap)
+        # A sub-workflow or branch node is a parent node; a launch plan node points at its child execution
+        # instead (flytekit follows workflow_node_metadata only when is_parent_node is false). An array
+        # node is `is_array` only (its indices are still its children): flytekit reads it that way.
+        is_parent = isinstance(kind, engine.SubWorkflow | engine.Branch)
+        is_array = isinstance(kind, engine.ArrayMap)
         execution = admin.NodeExecution(
             id=core.NodeExecutionIdentifier(node_id=unique_id, execution_id=self.context.key.to_id()),
             input_uri=self.context.data_uri(safe_component(unique_id), "data", "inputs.pb"),
@@ -486,7 +503,9 @@ class StoreRecorder:
                 # An empty message, but set: flytekit checks HasField("task_node_metadata").
                 task_node_metadata=admin.TaskNodeMetadata() if is_task else None,
             ),
-            metadata=admin.NodeExecutionMetaData(spec_node_id=node.id, is_parent_node=is_parent),
+            metadata=admin.NodeExecutionMetaData(
+                spec_node_id=node.id, is_parent_node=is_parent, is_array=is_array
+            ),
         )
         return StoreNodeHandle(
             self.context, NodeRecord(self.store, execution, parent.unique_id if parent else None)

@@ -173,7 +173,7 @@ def _broken(change: str) -> core.WorkflowTemplate:
         ("extra input", "binds 'c', which is not an input"),
         ("cycle", "cycle between nodes n0, n1"),
         ("unbound output", "workflow output 'total' is not bound"),
-        ("no target", "branch, gate and array nodes are not supported"),
+        ("no target", r"has no target \(task, workflow, branch, gate or array\)"),
     ],
 )
 def test_invalid_workflows_do_not_compile(change: str, message: str) -> None:

@@ -1,0 +1,122 @@
+"""Branch, failure-node, sleep-gate and array nodes registered by flytekit 1.16.31's real
+`pyflyte run --remote --wait`, run by the sandbox's engine; outputs are those `pyflyte run` gives locally."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
+
+BIN = Path(sys.executable).parent
+WORKFLOWS = (Path(__file__).parent / "flytekit_nodes_wfs.py").read_text()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "wfs.py").write_text(WORKFLOWS)
+    return folder
+
+
+async def pyflyte(sandbox: Any, project: Path, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "FLYTE_PLATFORM_URL": sandbox.endpoint,
+        "FLYTE_PLATFORM_INSECURE": "True",
+        "HOME": str(project.parent),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = await anyio.run_process(
+        [str(BIN / "pyflyte"), "run", "--remote", "--wait", "--poll-interval", "1", *args],
+        cwd=project,
+        env=env,
+        check=False,
+    )
+    return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
+
+
+def fetch(endpoint: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The execution's outputs (as Python values) and the phase of every node, children included."""
+    from flytekit.configuration import Config
+    from flytekit.remote import FlyteRemote
+
+    remote = FlyteRemote(
+        Config.for_endpoint(endpoint, insecure=True),
+        default_project="flytesnacks",
+        default_domain="development",
+    )
+    execution = remote.sync_execution(remote.fetch_execution(name=name), sync_nodes=True)
+    outputs = {}
+    if execution.outputs is not None and execution.closure.phase == 4:  # SUCCEEDED
+        outputs = {key: execution.outputs.get(key) for key in execution.outputs}
+    phases: dict[str, str] = {}
+
+    def walk(nodes: dict[str, Any]) -> None:
+        for node_id, node in nodes.items():
+            phases[node_id] = node.closure.phase
+            walk(getattr(node, "subworkflow_node_executions", None) or {})
+
+    walk(execution.node_executions)
+    return outputs, phases
+
+
+async def run_and_fetch(sandbox: Any, project: Path, name: str, *args: str) -> tuple[int, str, dict, dict]:
+    code, out = await pyflyte(sandbox, project, "--name", name, "wfs.py", *args)
+    outputs, phases = await anyio.to_thread.run_sync(fetch, sandbox.endpoint, name)
+    return code, out, outputs, phases
+
+
+@pytest.mark.parametrize(("n", "expected"), [(3, 9), (7, 14)])
+async def test_conditional_runs_the_taken_branch(sandbox: Any, project: Path, n: int, expected: int) -> None:
+    code, out, outputs, _ = await run_and_fetch(sandbox, project, f"pick-{n}", "pick", "--n", str(n))
+    assert code == 0, out
+    assert outputs == {"o0": expected}
+
+
+async def test_conditional_else_fail_fails_the_run_with_the_message(sandbox: Any, project: Path) -> None:
+    code, out = await pyflyte(sandbox, project, "--name", "pick-big", "wfs.py", "pick", "--n", "50")
+    assert code != 0
+    assert "n is too big" in out
+
+
+async def test_conditional_on_a_task_output(sandbox: Any, project: Path) -> None:
+    code, out, outputs, _ = await run_and_fetch(sandbox, project, "on-output", "on_output", "--n", "4")
+    assert code == 0, out
+    assert outputs == {"o0": 32}  # square(4) = 16 > 10, so double(16)
+
+
+async def test_failure_node_runs_with_inputs_and_error_and_the_run_fails(
+    sandbox: Any, project: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "cleaned"
+    code, out = await pyflyte(
+        sandbox, project, "--name", "guarded", "wfs.py", "guarded", "--n", "5", "--marker", str(marker)
+    )
+    assert code != 0 and "exploded with 5" in out
+    text = marker.read_text()
+    assert text.startswith("n=5 err=") and "exploded with 5" in text
+
+
+async def test_sleep_gate(sandbox: Any, project: Path) -> None:
+    code, out, outputs, _ = await run_and_fetch(sandbox, project, "napping", "napping", "--n", "3")
+    assert code == 0, out
+    assert outputs == {"o0": 9}
+
+
+async def test_map_task_with_a_broadcast_input(sandbox: Any, project: Path) -> None:
+    code, out, outputs, _ = await run_and_fetch(sandbox, project, "mapped", "mapped")
+    assert code == 0, out
+    assert outputs == {"o0": [10, 20, 30]}
+
+
+async def test_map_task_tolerates_failures_down_to_min_success_ratio(sandbox: Any, project: Path) -> None:
+    code, out, outputs, _ = await run_and_fetch(sandbox, project, "tolerant", "tolerant")
+    assert code == 0, out
+    assert outputs == {"o0": [1, 2, None, 4]}
