@@ -22,7 +22,12 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from asyncrun._proto.flyteidl import admin, core, service
-from asyncrun._proto.flyteidl.service import AdminServiceBase, AdminServiceStub, DataProxyServiceBase
+from asyncrun._proto.flyteidl.service import (
+    AdminServiceBase,
+    AdminServiceStub,
+    DataProxyServiceBase,
+    SignalServiceBase,
+)
 
 from .strategies import budget
 from .test_sandbox_query import filters as any_filters
@@ -540,7 +545,7 @@ def _paths(base: type) -> list[str]:
     return sorted(base.__mapping__(object.__new__(base)))  # type: ignore[arg-type]
 
 
-METHODS = _paths(AdminServiceBase) + _paths(DataProxyServiceBase)
+METHODS = _paths(AdminServiceBase) + _paths(DataProxyServiceBase) + _paths(SignalServiceBase)
 UNDECODABLE = [
     b"\x0a\x04\x12\x02\xff\xfe",  # a string field holding invalid UTF-8
     b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # a varint longer than 10 bytes

@@ -69,6 +69,7 @@ def fetch(endpoint: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 async def run_and_fetch(sandbox: Any, project: Path, name: str, *args: str) -> tuple[int, str, dict, dict]:
     code, out = await pyflyte(sandbox, project, "--name", name, "wfs.py", *args)
+    assert f"executions/{name}" in out, out  # the run was created
     outputs, phases = await anyio.to_thread.run_sync(fetch, sandbox.endpoint, name)
     return code, out, outputs, phases
 
@@ -111,12 +112,12 @@ async def test_sleep_gate(sandbox: Any, project: Path) -> None:
 
 
 async def test_map_task_with_a_broadcast_input(sandbox: Any, project: Path) -> None:
-    code, out, outputs, _ = await run_and_fetch(sandbox, project, "mapped", "mapped")
+    code, out, outputs, _ = await run_and_fetch(sandbox, project, "mapped", "mapped", "--xs", "[1,2,3]")
     assert code == 0, out
     assert outputs == {"o0": [10, 20, 30]}
 
 
 async def test_map_task_tolerates_failures_down_to_min_success_ratio(sandbox: Any, project: Path) -> None:
-    code, out, outputs, _ = await run_and_fetch(sandbox, project, "tolerant", "tolerant")
+    code, out, outputs, _ = await run_and_fetch(sandbox, project, "tolerant", "tolerant", "--xs", "[1,2,3,4]")
     assert code == 0, out
     assert outputs == {"o0": [1, 2, None, 4]}
