@@ -271,17 +271,43 @@ class Engine:
         launch_inputs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         catalog = self.catalog if call.cache else None
-        if catalog is not None and not self.overwrite_cache:
+        launch = launch_inputs or inputs
+        if catalog is None:
+            cache.append(CacheStatus.CACHE_DISABLED)
+            return await self._attempts(call, launch, handle, environment)
+        if self.overwrite_cache:
+            cache.append(CacheStatus.CACHE_SKIPPED)
+        else:
             hit = await catalog.lookup(call, inputs)
             if hit is not None:
                 cache.append(CacheStatus.CACHE_HIT)
                 return hit
-        if catalog is None:
-            cache.append(CacheStatus.CACHE_DISABLED)
-        outputs = await self._attempts(call, launch_inputs or inputs, handle, environment)
-        if catalog is not None:
-            await catalog.store(call, inputs, outputs)
-            cache.append(CacheStatus.CACHE_POPULATED)
+            cache.append(CacheStatus.CACHE_MISS)
+        if call.cache_serialize and not self.overwrite_cache:
+            # One computation per key at a time: wait for the holder's outputs or for the key.
+            async with catalog.serialized(call, inputs) as hit:
+                if hit is not None:
+                    cache.append(CacheStatus.CACHE_HIT)
+                    return hit
+                return await self._compute_and_cache(call, inputs, launch, handle, cache, environment)
+        return await self._compute_and_cache(call, inputs, launch, handle, cache, environment)
+
+    async def _compute_and_cache(
+        self,
+        call: TaskCall,
+        inputs: dict[str, Any],
+        launch: dict[str, Any],
+        handle: NodeHandle,
+        cache: list[CacheStatus],
+        environment: Mapping[str, str],
+    ) -> dict[str, Any]:
+        assert self.catalog is not None
+        outputs = await self._attempts(call, launch, handle, environment)
+        if not outputs:
+            cache.append(CacheStatus.CACHE_DISABLED)  # nothing to cache, as in propeller
+            return outputs
+        await self.catalog.store(call, inputs, outputs, overwrite=self.overwrite_cache)
+        cache.append(CacheStatus.CACHE_POPULATED)
         return outputs
 
     async def _attempts(
@@ -303,6 +329,9 @@ class Engine:
                     environment=environment,
                 )
             await handle.attempt_finished(attempt, result.failure)
+            if result.graph is not None:
+                await handle.expanded()
+                return await self.run_graph(result.graph, {}, parent=handle)
             if result.failure is None:
                 return dict(result.outputs or {})
             failure = result.failure

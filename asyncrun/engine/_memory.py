@@ -29,6 +29,7 @@ class NodeRecordInMemory:
     message: str = ""
     cache: CacheStatus | None = None
     attempts: list[Failure | None] = field(default_factory=list)
+    dynamic: bool = False
 
     @property
     def phase(self) -> Phase | None:
@@ -44,6 +45,9 @@ class NodeRecordInMemory:
 
     async def attempt_finished(self, attempt: int, failure: Failure | None) -> None:
         self.attempts.append(failure)
+
+    async def expanded(self) -> None:
+        self.dynamic = True
 
     async def finished(
         self,

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from contextlib import AbstractAsyncContextManager
 
-    from ._model import CacheStatus, Failure, LaunchPlanCall, Node, Phase, TaskCall
+    from ._model import CacheStatus, Failure, Graph, LaunchPlanCall, Node, Phase, TaskCall
 
 __all__ = [
     "AttemptResult",
@@ -82,6 +83,10 @@ class NodeHandle(Protocol):
         """Attempt `attempt` of a task node ended (successfully when `failure` is None)."""
         ...
 
+    async def expanded(self) -> None:
+        """The task built a graph (a dynamic task) that now runs as this node's children."""
+        ...
+
     async def finished(
         self,
         phase: Phase,
@@ -103,10 +108,12 @@ class Recorder(Protocol):
 
 @dataclass(frozen=True)
 class AttemptResult:
-    """How one task attempt ended: outputs, or a failure."""
+    """How one task attempt ended: outputs, a failure, or a graph to run for its outputs (a dynamic
+    task: the graph runs as the node's children, and its outputs are the node's)."""
 
     outputs: Mapping[str, Any] | None = None
     failure: Failure | None = None
+    graph: Graph | None = None
 
 
 class TaskLauncher(Protocol):
@@ -144,6 +151,19 @@ class LaunchPlanRunner(Protocol):
 class Catalog(Protocol):
     """Cached task outputs, keyed by the task, its cache version and interface, and the inputs."""
 
-    async def lookup(self, call: TaskCall, inputs: Mapping[str, Any]) -> Values | None: ...
+    async def lookup(self, call: TaskCall, inputs: Mapping[str, Any]) -> Values | None:
+        """The cached outputs for `inputs`, or None."""
+        ...
 
-    async def store(self, call: TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None: ...
+    async def store(
+        self, call: TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
+    ) -> None:
+        """Cache `outputs` (an existing entry wins unless `overwrite`)."""
+        ...
+
+    def serialized(
+        self, call: TaskCall, inputs: Mapping[str, Any]
+    ) -> AbstractAsyncContextManager[Values | None]:
+        """For `cache_serialize`: wait until the outputs are cached (yields them) or this caller holds the
+        key's reservation (yields None; compute and `store` inside, the reservation ends on exit)."""
+        ...

@@ -19,7 +19,7 @@ from asyncrun.sandbox._compiler import END_NODE, START_NODE, IdKey, format_id, i
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["GraphError", "TaskRef", "to_graph"]
+__all__ = ["GraphError", "TaskRef", "dynamic_graph", "to_graph"]
 
 
 class GraphError(ValueError):
@@ -222,3 +222,37 @@ def to_graph(
     compiler = _GraphCompiler(tasks, sub_workflows)
     graph = compiler.graph(template)
     return graph
+
+
+def _refuse_unsupported(node: core.Node) -> None:
+    """What registration refuses (`_compiler`) must be refused in a dynamic workflow too."""
+    gate = node.gate_node
+    if gate is not None and gate.sleep is None:
+        raise GraphError(f"node {node.id!r} is an approve or signal gate, which the sandbox does not run")
+    branch = node.branch_node.if_else if node.branch_node is not None else None
+    if branch is not None:
+        for case in [branch.case, *branch.other]:
+            if case is not None and case.then_node is not None:
+                _refuse_unsupported(case.then_node)
+        if branch.else_node is not None:
+            _refuse_unsupported(branch.else_node)
+
+
+def dynamic_graph(
+    spec: core.DynamicJobSpec,
+    tasks: Mapping[IdKey, core.TaskTemplate],
+    sub_workflows: Mapping[IdKey, core.WorkflowTemplate],
+) -> engine.Graph:
+    """The graph a dynamic task built (its `futures.pb`), with the tasks and sub-workflows it brought.
+
+    Raises:
+        GraphError: it references something it does not bring, or a node kind the engine does not run.
+    """
+    all_tasks = dict(tasks)
+    all_tasks.update({id_key(task.id): task for task in spec.tasks if task.id is not None})
+    all_subs = dict(sub_workflows)
+    all_subs.update({id_key(sub.id): sub for sub in spec.subworkflows if sub.id is not None})
+    for node in spec.nodes:
+        _refuse_unsupported(node)
+    template = core.WorkflowTemplate(nodes=list(spec.nodes), outputs=list(spec.outputs))
+    return _GraphCompiler(all_tasks, all_subs).graph(template)

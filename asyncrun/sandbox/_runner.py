@@ -42,12 +42,14 @@ import anyio.to_thread
 from asyncrun import engine
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._bindings import LiteralValues
+from asyncrun.sandbox._catalog import Catalog
 from asyncrun.sandbox._compiler import InputError, format_id, id_key, merge_launch_inputs
 from asyncrun.sandbox._graphs import GraphError, to_graph
 from asyncrun.sandbox._process import system_error
 from asyncrun.sandbox._store import WORKFLOW_TERMINAL, ExecutionKey, Store, utc_now
 from asyncrun.sandbox._task_nodes import (
     ExecutionContext,
+    SandboxCatalog,
     StoreNodeHandle,
     StoreRecorder,
     TaskNodeRunner,
@@ -116,6 +118,7 @@ class Runner:
             anyio.CapacityLimiter(max_concurrent_tasks),
             storage_env=object_store.task_environment() if object_store else None,
         )
+        self._catalog = SandboxCatalog(Catalog(store))
         self._send, self._receive = anyio.create_memory_object_stream[ExecutionKey](math.inf)
         self._running: dict[ExecutionKey, anyio.CancelScope] = {}
         # Executions handed to this runner; recover() leaves these alone.
@@ -275,6 +278,8 @@ class Runner:
             recorder=StoreRecorder(self.store, context),
             launcher=self._task_nodes.launcher(context),
             launch_plans=_ChildExecutions(self, context),
+            catalog=self._catalog,
+            overwrite_cache=context.overwrite_cache,
             max_parallelism=context.max_parallelism,
         )
         try:
@@ -337,6 +342,7 @@ class Runner:
             envs=envs,
             raw_output_prefix=raw_prefix,
             max_parallelism=max(parallelism, 0),
+            overwrite_cache=spec.overwrite_cache or plan.overwrite_cache,
             nesting=spec.metadata.nesting if spec.metadata is not None else 0,
             principal=spec.metadata.principal if spec.metadata is not None else "",
             data_prefix=self.execution_data_uri(key) if objects else "",

@@ -10,6 +10,7 @@ outputs are SYSTEM failures that are not retried (locally they are deterministic
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ import anyio.to_thread
 
 from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core
+from asyncrun.sandbox._catalog import CachedOutputs, Catalog, new_owner
+from asyncrun.sandbox._catalog_keys import CatalogKey, catalog_key
+from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
     AttemptPaths,
     AttemptResult,
@@ -34,13 +38,14 @@ from asyncrun.sandbox._store import ExecutionKey, Store, utc_now
 from asyncrun.sandbox._templates import TemplateError, TemplateValues, render_args
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
     from asyncrun.sandbox._compiler import IdKey
 
 __all__ = [
     "ExecutionContext",
     "NodeRecord",
+    "SandboxCatalog",
     "StoreRecorder",
     "TaskNodeRunner",
     "env_pairs",
@@ -90,6 +95,7 @@ class ExecutionContext:
     envs: dict[str, str]
     raw_output_prefix: str
     max_parallelism: int = 0
+    overwrite_cache: bool = False
     nesting: int = 0
     principal: str = ""
     # Where execution data lives when not under `directory`: `s3://…/metadata/<project>/<domain>/<name>`.
@@ -285,7 +291,7 @@ class TaskNodeRunner:
                 with anyio.CancelScope(shield=True):
                     await self._finish_attempt(execution, TaskPhase.ABORTED)
                 raise
-            phase = TaskPhase.SUCCEEDED if result.outputs is not None else TaskPhase.FAILED
+            phase = TaskPhase.FAILED if result.error is not None else TaskPhase.SUCCEEDED
             await self._finish_attempt(execution, phase, error=result.error, outputs=result.outputs)
             return result
 
@@ -344,7 +350,9 @@ class TaskNodeRunner:
         result: AttemptResult = await anyio.to_thread.run_sync(
             lambda: read_attempt_result(paths, exit_, timeout=time_limit)
         )
-        return _AttemptOutcome(result.outputs, result.error, result.retryable, exit_.timed_out)
+        return _AttemptOutcome(
+            result.outputs, result.error, result.retryable, exit_.timed_out, result.futures
+        )
 
     async def _finish_attempt(
         self,
@@ -368,6 +376,7 @@ class _AttemptOutcome:
     error: core.ExecutionError | None = None
     retryable: bool = False
     timed_out: bool = False
+    futures: core.DynamicJobSpec | None = None
 
 
 class _ExecutionLauncher:
@@ -421,6 +430,18 @@ class _ExecutionLauncher:
         )
         if result.outputs is not None:
             return engine.AttemptResult(outputs=dict(result.outputs.literals))
+        if result.futures is not None:
+            try:
+                graph = dynamic_graph(result.futures, self.context.tasks, self.context.sub_workflows)
+            except GraphError as exc:
+                error = core.ExecutionError(
+                    code="DynamicWorkflowBuildFailed",
+                    message=str(exc),
+                    kind=core.ExecutionErrorErrorKind.USER,
+                    timestamp=utc_now(),
+                )
+                return engine.AttemptResult(failure=failure_of(error))
+            return engine.AttemptResult(graph=graph)
         assert result.error is not None
         return engine.AttemptResult(
             failure=failure_of(result.error, recoverable=result.retryable, timed_out=result.timed_out)
@@ -457,6 +478,14 @@ class StoreNodeHandle:
 
     async def attempt_finished(self, attempt: int, failure: engine.Failure | None) -> None:
         return None  # TaskNodeRunner records each attempt as a task execution itself
+
+    async def expanded(self) -> None:
+        # is_parent_node stays false: flytekit then needs the dynamic workflow from GetNodeExecutionData,
+        # which the sandbox does not serve yet; the children are listed under this node all the same.
+        metadata = self.record.execution.metadata
+        if metadata is not None:
+            metadata.is_dynamic = True
+        await self.record.save()
 
     async def finished(
         self,
@@ -510,3 +539,49 @@ class StoreRecorder:
         return StoreNodeHandle(
             self.context, NodeRecord(self.store, execution, parent.unique_id if parent else None)
         )
+
+
+class SandboxCatalog:
+    """The sandbox's catalog store (`_catalog.Catalog`) as the engine's `Catalog`: datacatalog keys of
+    the task id, its cache version and interface, and the input literals."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    @staticmethod
+    def key(call: engine.TaskCall, inputs: Mapping[str, Any]) -> CatalogKey:
+        task: core.TaskTemplate = call.task.template
+        assert task.id is not None
+        metadata = task.metadata or core.TaskMetadata()
+        return catalog_key(
+            task.id,
+            task.interface,
+            metadata.discovery_version,
+            core.LiteralMap(literals=dict(inputs)),
+            ignore=metadata.cache_ignore_input_vars,
+        )
+
+    async def lookup(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        hit = await self.catalog.get(self.key(call, inputs))
+        return dict(hit.outputs.literals) if hit is not None else None
+
+    async def store(
+        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
+    ) -> None:
+        literal_map = core.LiteralMap(literals=dict(outputs))
+        await self.catalog.put(self.key(call, inputs), literal_map, overwrite=overwrite)
+
+    @contextlib.asynccontextmanager
+    async def serialized(
+        self, call: engine.TaskCall, inputs: Mapping[str, Any]
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        key, owner = self.key(call, inputs), new_owner()
+        got = await self.catalog.acquire(key, owner)
+        if isinstance(got, CachedOutputs):
+            yield dict(got.outputs.literals)
+            return
+        try:
+            yield None
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.catalog.release(key, owner)

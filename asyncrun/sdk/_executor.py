@@ -8,6 +8,7 @@ scheduling are the engine's, the same as in the sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import traceback
@@ -25,7 +26,7 @@ from ._launch_plan import LaunchPlan
 from ._task import Task, bind_inputs
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
     from pathlib import Path
 
     from ._graph import Entity
@@ -260,10 +261,16 @@ class LocalCatalog:
         return await anyio.to_thread.run_sync(cache.get, call.task, dict(inputs))
 
     async def store(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
     ) -> None:
         cache = LocalCache(self.root)
         await anyio.to_thread.run_sync(cache.put, call.task, dict(inputs), dict(outputs))
+
+    @contextlib.asynccontextmanager
+    async def serialized(
+        self, call: engine.TaskCall, inputs: Mapping[str, Any]
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        yield None  # one process: tasks with the same key cannot race across runs here
 
 
 class InlineLaunchPlans:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,7 @@ class Launcher:
 @dataclass
 class Catalog:
     entries: dict[tuple[str, tuple[tuple[str, Any], ...]], dict[str, Any]] = field(default_factory=dict)
+    locks: dict[tuple[str, tuple[tuple[str, Any], ...]], anyio.Lock] = field(default_factory=dict)
 
     @staticmethod
     def key(call: engine.TaskCall, inputs: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
@@ -103,9 +105,18 @@ class Catalog:
         return self.entries.get(self.key(call, inputs))
 
     async def store(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
     ) -> None:
-        self.entries[self.key(call, inputs)] = dict(outputs)
+        if overwrite or self.key(call, inputs) not in self.entries:
+            self.entries[self.key(call, inputs)] = dict(outputs)
+
+    @contextlib.asynccontextmanager
+    async def serialized(
+        self, call: engine.TaskCall, inputs: Mapping[str, Any]
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        lock = self.locks.setdefault(self.key(call, inputs), anyio.Lock())
+        async with lock:
+            yield await self.lookup(call, inputs)
 
 
 def make_engine(**options: Any) -> tuple[engine.Engine, engine.MemoryRecorder, Launcher]:

@@ -10,7 +10,7 @@ import pytest
 from asyncrun import engine
 from asyncrun.engine import Phase
 
-from .helpers import Catalog, Recoverable, Ref, make_engine, task_node
+from .helpers import Catalog, Launcher, Recoverable, Ref, Values, make_engine, resolve, task_node
 
 pytestmark = pytest.mark.anyio
 
@@ -282,6 +282,28 @@ async def test_cache_hit_skips_the_task_and_overwrite_recomputes() -> None:
         (1, engine.CacheStatus.CACHE_HIT),
         (2, engine.CacheStatus.CACHE_POPULATED),
     ]
+    runner, _, _ = make_engine(catalog=catalog)
+    assert (await runner.run_graph(g, {}))["o0"] == 2  # the overwritten value is what is cached now
+
+
+async def test_cache_serialize_computes_each_key_once() -> None:
+    calls: list[int] = []
+
+    async def slow_counted(x: int) -> dict[str, Any]:
+        calls.append(x)
+        await anyio.sleep(0.05)
+        return {"o0": x * 10}
+
+    catalog = Catalog()
+    call = engine.TaskCall(slow_counted, "slow_counted", cache=True, cache_serialize=True)
+    g = graph(engine.Node("a", call, {"x": 1}), engine.Node("b", call, {"x": 1}))
+    runner, recorder, _ = make_engine(catalog=catalog)
+    await runner.run_graph(g, {})
+    assert calls == [1]
+    assert sorted(r.cache.name for r in recorder.nodes.values() if r.cache) == [
+        "CACHE_HIT",
+        "CACHE_POPULATED",
+    ]
 
 
 async def test_sub_workflow_nodes_are_children_of_their_node() -> None:
@@ -290,3 +312,35 @@ async def test_sub_workflow_nodes_are_children_of_their_node() -> None:
     g = graph(engine.Node("sub", engine.SubWorkflow(inner), {"x": 5}), outputs={"o0": Ref("sub", "y")})
     assert await runner.run_graph(g, {}) == {"o0": 10}
     assert recorder.nodes["sub-0-n0"].parent == "sub"
+
+
+async def test_a_task_that_returns_a_graph_runs_it_as_its_children() -> None:
+    class DynamicLauncher(Launcher):
+        async def run_attempt(self, call: engine.TaskCall, inputs: Any, handle: Any, **kw: Any) -> Any:
+            if call.name != "expand":
+                return await super().run_attempt(call, inputs, handle, **kw)
+            children = tuple(task_node(f"dn{i}", double, x=i) for i in range(inputs["n"]))
+            outputs = {"o0": [Ref(f"dn{i}", "o0") for i in range(inputs["n"])]}
+            return engine.AttemptResult(graph=engine.Graph(children, outputs))
+
+    class ListValues(Values):
+        def resolve(self, bindings: Any, results: Any, where: str) -> dict[str, Any]:
+            resolved = {}
+            for name, value in (bindings or {}).items():
+                resolved[name] = (
+                    [resolve(item, results) for item in value]
+                    if isinstance(value, list)
+                    else resolve(value, results)
+                )
+            return resolved
+
+    recorder = engine.MemoryRecorder()
+    runner = engine.Engine(values=ListValues(), recorder=recorder, launcher=DynamicLauncher())
+    g = graph(engine.Node("d", engine.TaskCall(None, "expand"), {"n": 3}), outputs={"o0": Ref("d", "o0")})
+    assert await runner.run_graph(g, {}) == {"o0": [0, 2, 4]}
+    assert recorder.nodes["d"].dynamic
+    assert [r.unique_id for r in recorder.nodes.values() if r.parent == "d"] == [
+        "d-0-dn0",
+        "d-0-dn1",
+        "d-0-dn2",
+    ]

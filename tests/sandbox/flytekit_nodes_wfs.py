@@ -6,7 +6,7 @@ import typing
 from datetime import timedelta
 from pathlib import Path
 
-from flytekit import conditional, map_task, sleep, task, workflow
+from flytekit import conditional, dynamic, map_task, sleep, task, workflow
 from flytekit.types.error import FlyteError
 
 
@@ -88,3 +88,35 @@ def tolerant(xs: list[int] = None) -> list[typing.Optional[int]]:
     if xs is None:
         xs = [1, 2, 3, 4]
     return map_task(fragile, min_success_ratio=0.5)(n=xs)
+
+
+@task(cache=True, cache_version="1")
+def stamp(n: int) -> str:
+    import uuid
+
+    return f"{n}-{uuid.uuid4().hex}"  # differs on every run, so a cache hit is visible
+
+
+@workflow
+def cached(n: int = 1) -> str:
+    return stamp(n=n)
+
+
+@dynamic
+def squares(n: int) -> list[int]:
+    return [square(n=i) for i in range(n)]
+
+
+@task
+def total(xs: list[int]) -> int:
+    return sum(xs)
+
+
+@dynamic
+def sum_of_squares(n: int) -> int:
+    return total(xs=squares(n=n))  # a dynamic inside a dynamic
+
+
+@workflow
+def dyn(n: int = 3) -> int:
+    return sum_of_squares(n=n)

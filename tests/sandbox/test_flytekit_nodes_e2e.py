@@ -42,8 +42,9 @@ async def pyflyte(sandbox: Any, project: Path, *args: str) -> tuple[int, str]:
     return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
 
 
-def fetch(endpoint: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The execution's outputs (as Python values) and the phase of every node, children included."""
+def fetch(endpoint: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The execution's outputs (as Python values) and, by node id, (phase, cache status) of every node,
+    children included."""
     from flytekit.configuration import Config
     from flytekit.remote import FlyteRemote
 
@@ -56,19 +57,22 @@ def fetch(endpoint: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
     outputs = {}
     if execution.outputs is not None and execution.closure.phase == 4:  # SUCCEEDED
         outputs = {key: execution.outputs.get(key) for key in execution.outputs}
-    phases: dict[str, str] = {}
+    phases: dict[str, Any] = {}
 
     def walk(nodes: dict[str, Any]) -> None:
         for node_id, node in nodes.items():
-            phases[node_id] = node.closure.phase
+            metadata = node.closure.task_node_metadata
+            phases[node_id] = (node.closure.phase, metadata.cache_status if metadata else None)
             walk(getattr(node, "subworkflow_node_executions", None) or {})
 
     walk(execution.node_executions)
     return outputs, phases
 
 
-async def run_and_fetch(sandbox: Any, project: Path, name: str, *args: str) -> tuple[int, str, dict, dict]:
-    code, out = await pyflyte(sandbox, project, "--name", name, "wfs.py", *args)
+async def run_and_fetch(
+    sandbox: Any, project: Path, name: str, *args: str, options: tuple[str, ...] = ()
+) -> tuple[int, str, dict, dict]:
+    code, out = await pyflyte(sandbox, project, "--name", name, *options, "wfs.py", *args)
     assert f"executions/{name}" in out, out  # the run was created
     outputs, phases = await anyio.to_thread.run_sync(fetch, sandbox.endpoint, name)
     return code, out, outputs, phases
@@ -121,3 +125,40 @@ async def test_map_task_tolerates_failures_down_to_min_success_ratio(sandbox: An
     code, out, outputs, _ = await run_and_fetch(sandbox, project, "tolerant", "tolerant", "--xs", "[1,2,3,4]")
     assert code == 0, out
     assert outputs == {"o0": [1, 2, None, 4]}
+
+
+async def test_cache_hit_and_overwrite_cache(sandbox: Any, project: Path) -> None:
+    # CatalogCacheStatus: HIT=2, POPULATED=3
+    code, out, first, nodes = await run_and_fetch(sandbox, project, "cache-1", "cached", "--n", "5")
+    assert code == 0, out
+    assert nodes["n0"][1] == 3
+    code, out, second, nodes = await run_and_fetch(sandbox, project, "cache-2", "cached", "--n", "5")
+    assert code == 0, out
+    assert second == first and nodes["n0"][1] == 2
+    code, out, third, nodes = await run_and_fetch(
+        sandbox, project, "cache-3", "cached", "--n", "5", options=("--overwrite-cache",)
+    )
+    assert code == 0, out
+    assert third != first and nodes["n0"][1] == 3
+    code, out, fourth, nodes = await run_and_fetch(sandbox, project, "cache-4", "cached", "--n", "5")
+    assert fourth == third and nodes["n0"][1] == 2
+
+
+async def test_nested_dynamic(sandbox: Any, project: Path) -> None:
+    code, out = await pyflyte(sandbox, project, "--name", "dyn", "wfs.py", "dyn", "--n", "4")
+    assert code == 0, out
+    outputs = await anyio.to_thread.run_sync(outputs_of, sandbox.endpoint, "dyn")
+    assert outputs == {"o0": 14}  # 0 + 1 + 4 + 9
+
+
+def outputs_of(endpoint: str, name: str) -> dict[str, Any]:
+    from flytekit.configuration import Config
+    from flytekit.remote import FlyteRemote
+
+    remote = FlyteRemote(
+        Config.for_endpoint(endpoint, insecure=True),
+        default_project="flytesnacks",
+        default_domain="development",
+    )
+    execution = remote.sync_execution(remote.fetch_execution(name=name))
+    return {key: execution.outputs.get(key) for key in execution.outputs}
