@@ -27,6 +27,7 @@ from ._model import (
     Sleep,
     SubWorkflow,
     TaskCall,
+    WaitForSignal,
 )
 from ._protocols import (
     AttemptResult,
@@ -35,6 +36,7 @@ from ._protocols import (
     LaunchPlanRunner,
     NodeHandle,
     Recorder,
+    SignalSource,
     TaskLauncher,
     UnsupportedValue,
     ValueOps,
@@ -64,11 +66,13 @@ __all__ = [
     "Operand",
     "Phase",
     "Recorder",
+    "SignalSource",
     "Sleep",
     "SubWorkflow",
     "TaskCall",
     "TaskLauncher",
     "UnsupportedValue",
     "ValueOps",
+    "WaitForSignal",
     "child_id",
 ]

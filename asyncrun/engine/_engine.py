@@ -32,14 +32,23 @@ from ._model import (
     Sleep,
     SubWorkflow,
     TaskCall,
+    WaitForSignal,
 )
-from ._protocols import BindingError
+from ._protocols import BindingError, UnsupportedValue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from ._model import Graph
-    from ._protocols import Catalog, LaunchPlanRunner, NodeHandle, Recorder, TaskLauncher, ValueOps
+    from ._protocols import (
+        Catalog,
+        LaunchPlanRunner,
+        NodeHandle,
+        Recorder,
+        SignalSource,
+        TaskLauncher,
+        ValueOps,
+    )
 
 __all__ = ["Engine", "NodeFailed"]
 
@@ -85,6 +94,7 @@ class Engine:
         catalog: where cached task outputs live (None: caching is off).
         overwrite_cache: recompute cached tasks and store the new outputs.
         max_parallelism: at most this many task attempts of the run at once (0: no limit).
+        signals: where approve and signal gates wait (None: such gates fail).
     """
 
     values: ValueOps
@@ -94,6 +104,7 @@ class Engine:
     catalog: Catalog | None = None
     overwrite_cache: bool = False
     max_parallelism: int = 0
+    signals: SignalSource | None = None
 
     def __post_init__(self) -> None:
         self._parallelism = anyio.CapacityLimiter(self.max_parallelism) if self.max_parallelism > 0 else None
@@ -253,6 +264,8 @@ class Engine:
             await handle.running()
             await anyio.sleep(kind.seconds)
             return {}
+        if isinstance(kind, WaitForSignal):
+            return await self._run_gate(kind, inputs, handle)
         if isinstance(kind, ArrayMap):
             return await self._run_array(kind, inputs, handle)
         raise NodeFailed(system_failure("Unsupported", f"node {node.id!r}: unknown node kind"))
@@ -374,6 +387,42 @@ class Engine:
                 raise NodeFailed(user_failure("UserProvidedError", branch.else_error))
             raise NodeFailed(user_failure("MalformedBranchUserError", "No branch satisfied"))
         return await self.run_node(chosen, results, parent=handle, prefix=handle.unique_id)
+
+    # ------------------------------------------------------------------------------------------------
+    # Gates
+    # ------------------------------------------------------------------------------------------------
+
+    async def _run_gate(
+        self, gate: WaitForSignal, inputs: dict[str, Any], handle: NodeHandle
+    ) -> dict[str, Any]:
+        if self.signals is None:
+            raise NodeFailed(system_failure("Unsupported", f"gate {gate.signal_id!r}: no signals here"))
+        await handle.running()
+        value = None
+        with anyio.move_on_after(gate.timeout) as deadline:
+            value = await self.signals.wait(gate, handle)
+        if deadline.cancelled_caught:
+            failure = Failure(
+                "TimeoutExpired",
+                f"gate {gate.signal_id!r} got no signal within {gate.timeout:g}s",
+                timed_out=True,
+            )
+            raise NodeFailed(failure, Phase.TIMED_OUT)
+        if gate.kind == "signal":
+            return {gate.output_name: value}
+        try:
+            tag, approved = self.values.primitive(value)
+        except UnsupportedValue:
+            tag, approved = "", None
+        if tag != "boolean":
+            raise NodeFailed(system_failure("BadSignal", f"approval {gate.signal_id!r} is not a boolean"))
+        if not approved:
+            raise NodeFailed(
+                user_failure(
+                    "ReceivedRejectSignal", "received a reject signal to disapprove the node input values"
+                )
+            )
+        return dict(inputs)
 
     # ------------------------------------------------------------------------------------------------
     # Array nodes (map tasks)

@@ -27,6 +27,7 @@ __all__ = [
     "Sleep",
     "SubWorkflow",
     "TaskCall",
+    "WaitForSignal",
 ]
 
 
@@ -167,6 +168,26 @@ class Sleep:
 
 
 @dataclass(frozen=True)
+class WaitForSignal:
+    """A gate that waits for a signal of its run: `approve` (a boolean; true passes the node's inputs on
+    as its outputs, false fails it) or `signal` (the value becomes output `output_name`).
+
+    Attributes:
+        kind: "approve" or "signal".
+        signal_id: the signal's name within the run.
+        type: the value's type, as the run's `SignalSource` understands it.
+        output_name: the output a `signal` gate's value is bound to.
+        timeout: seconds to wait before the node fails; None waits forever.
+    """
+
+    kind: str
+    signal_id: str
+    type: Any = None
+    output_name: str = "o0"
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
 class ArrayMap:
     """Run `node` once per element of the list inputs (inputs named in `bound_inputs` are broadcast).
 
@@ -190,7 +211,7 @@ class ArrayMap:
     single_input_file: bool = False
 
 
-NodeKind = TaskCall | SubWorkflow | LaunchPlanCall | Branch | Sleep | ArrayMap
+NodeKind = TaskCall | SubWorkflow | LaunchPlanCall | Branch | Sleep | WaitForSignal | ArrayMap
 
 
 @dataclass(frozen=True)

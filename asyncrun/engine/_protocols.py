@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from contextlib import AbstractAsyncContextManager
 
-    from ._model import CacheStatus, Failure, Graph, LaunchPlanCall, Node, Phase, TaskCall
+    from ._model import CacheStatus, Failure, Graph, LaunchPlanCall, Node, Phase, TaskCall, WaitForSignal
 
 __all__ = [
     "AttemptResult",
@@ -18,6 +18,7 @@ __all__ = [
     "LaunchPlanRunner",
     "NodeHandle",
     "Recorder",
+    "SignalSource",
     "TaskLauncher",
     "UnsupportedValue",
     "ValueOps",
@@ -166,4 +167,12 @@ class Catalog(Protocol):
     ) -> AbstractAsyncContextManager[Values | None]:
         """For `cache_serialize`: wait until the outputs are cached (yields them) or this caller holds the
         key's reservation (yields None; compute and `store` inside, the reservation ends on exit)."""
+        ...
+
+
+class SignalSource(Protocol):
+    """Where gates wait for the signals of their run (the sandbox's SignalService store)."""
+
+    async def wait(self, gate: WaitForSignal, handle: NodeHandle) -> Any:
+        """Wait until the gate's signal has a value and return it."""
         ...

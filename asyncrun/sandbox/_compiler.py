@@ -268,11 +268,8 @@ class _WorkflowCompiler:
             return
         if node.gate_node is not None:
             gate = node.gate_node
-            if gate.sleep is None:
-                feature = "approve" if gate.approve is not None else "wait_for_input (signal)"
-                raise CompileError(
-                    f"node {node.id!r} is an {feature} gate; the asyncrun sandbox runs sleep gates only"
-                )
+            if gate.sleep is None and gate.approve is None and gate.signal is None:
+                raise CompileError(f"gate node {node.id!r} has no condition (sleep, approve or signal)")
             return
         if node.array_node is not None:
             sub_node = node.array_node.node

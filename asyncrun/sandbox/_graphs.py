@@ -144,9 +144,24 @@ class _GraphCompiler:
                 else_node=self.node(block.else_node) if block.else_node is not None else None,
                 else_error=(block.error.message or "Condition failed") if block.error is not None else None,
             )
-        if node.gate_node is not None and node.gate_node.sleep is not None:
-            duration = node.gate_node.sleep.duration
+        gate = node.gate_node
+        if gate is not None and gate.sleep is not None:
+            duration = gate.sleep.duration
             return engine.Sleep(duration.total_seconds() if duration is not None else 0.0)
+        if gate is not None and (gate.approve is not None or gate.signal is not None):
+            timeout = node.metadata.timeout if node.metadata is not None else None
+            seconds = timeout.total_seconds() if timeout is not None and timeout.total_seconds() > 0 else None
+            if gate.approve is not None:
+                boolean = core.LiteralType(simple=core.SimpleType.BOOLEAN)
+                return engine.WaitForSignal("approve", gate.approve.signal_id, boolean, timeout=seconds)
+            assert gate.signal is not None
+            return engine.WaitForSignal(
+                "signal",
+                gate.signal.signal_id,
+                gate.signal.type,
+                output_name=gate.signal.output_variable_name or "o0",
+                timeout=seconds,
+            )
         array = node.array_node
         if array is not None and array.node is not None:
             sub_node = self.node(array.node)
@@ -224,20 +239,6 @@ def to_graph(
     return graph
 
 
-def _refuse_unsupported(node: core.Node) -> None:
-    """What registration refuses (`_compiler`) must be refused in a dynamic workflow too."""
-    gate = node.gate_node
-    if gate is not None and gate.sleep is None:
-        raise GraphError(f"node {node.id!r} is an approve or signal gate, which the sandbox does not run")
-    branch = node.branch_node.if_else if node.branch_node is not None else None
-    if branch is not None:
-        for case in [branch.case, *branch.other]:
-            if case is not None and case.then_node is not None:
-                _refuse_unsupported(case.then_node)
-        if branch.else_node is not None:
-            _refuse_unsupported(branch.else_node)
-
-
 def dynamic_graph(
     spec: core.DynamicJobSpec,
     tasks: Mapping[IdKey, core.TaskTemplate],
@@ -252,7 +253,5 @@ def dynamic_graph(
     all_tasks.update({id_key(task.id): task for task in spec.tasks if task.id is not None})
     all_subs = dict(sub_workflows)
     all_subs.update({id_key(sub.id): sub for sub in spec.subworkflows if sub.id is not None})
-    for node in spec.nodes:
-        _refuse_unsupported(node)
     template = core.WorkflowTemplate(nodes=list(spec.nodes), outputs=list(spec.outputs))
     return _GraphCompiler(all_tasks, all_subs).graph(template)

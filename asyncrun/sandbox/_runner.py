@@ -46,6 +46,7 @@ from asyncrun.sandbox._catalog import Catalog
 from asyncrun.sandbox._compiler import InputError, format_id, id_key, merge_launch_inputs
 from asyncrun.sandbox._graphs import GraphError, to_graph
 from asyncrun.sandbox._process import system_error
+from asyncrun.sandbox._signals import Signals
 from asyncrun.sandbox._store import WORKFLOW_TERMINAL, ExecutionKey, Store, utc_now
 from asyncrun.sandbox._task_nodes import (
     ExecutionContext,
@@ -97,6 +98,7 @@ class Runner:
         task_path: folders prepended to PATH for task processes (e.g. where `pyflyte-execute` lives).
         max_concurrent_tasks: at most this many task processes run at once, across executions.
         object_store: keep execution data and task outputs there rather than under `data_dir`.
+        signals: the signal store approve and wait_for_input gates wait on (the SignalService's).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class Runner:
         task_path: Sequence[str] = (),
         max_concurrent_tasks: int = 8,
         object_store: ObjectBlobStore | None = None,
+        signals: Signals | None = None,
     ) -> None:
         self.store = store
         self.data_dir = Path(data_dir)
@@ -119,6 +122,7 @@ class Runner:
             storage_env=object_store.task_environment() if object_store else None,
         )
         self._catalog = SandboxCatalog(Catalog(store))
+        self.signals = signals if signals is not None else Signals(store)
         self._send, self._receive = anyio.create_memory_object_stream[ExecutionKey](math.inf)
         self._running: dict[ExecutionKey, anyio.CancelScope] = {}
         # Executions handed to this runner; recover() leaves these alone.
@@ -279,6 +283,7 @@ class Runner:
             launcher=self._task_nodes.launcher(context),
             launch_plans=_ChildExecutions(self, context),
             catalog=self._catalog,
+            signals=_SignalGates(self.signals, context.key),
             overwrite_cache=context.overwrite_cache,
             max_parallelism=context.max_parallelism,
         )
@@ -442,3 +447,15 @@ class _ChildExecutions:
             self.context, handle, core.LiteralMap(literals=dict(inputs)), call.ref
         )
         return dict(outputs.literals)
+
+
+class _SignalGates:
+    """Gates wait on the signals of their execution (sub-workflows share it; a launch plan node's child
+    execution has its own), as FlyteAdmin keys them (the engine's `SignalSource`)."""
+
+    def __init__(self, signals: Signals, key: ExecutionKey) -> None:
+        self.signals = signals
+        self.key = key
+
+    async def wait(self, gate: engine.WaitForSignal, handle: engine.NodeHandle) -> core.Literal:
+        return await self.signals.wait((self.key, gate.signal_id), gate.type)

@@ -344,3 +344,39 @@ async def test_a_task_that_returns_a_graph_runs_it_as_its_children() -> None:
         "d-0-dn1",
         "d-0-dn2",
     ]
+
+
+class Signals:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    async def wait(self, gate: engine.WaitForSignal, handle: Any) -> Any:
+        if gate.signal_id not in self.values:
+            await anyio.sleep_forever()
+        return self.values[gate.signal_id]
+
+
+@pytest.mark.parametrize(("answer", "expected"), [(True, {"o0": 5}), (False, "reject signal")])
+async def test_approve_gate_passes_its_inputs_on_or_fails(answer: bool, expected: Any) -> None:
+    runner, _, _ = make_engine(signals=Signals({"ok": answer}))
+    g = graph(
+        engine.Node("gate", engine.WaitForSignal("approve", "ok"), {"o0": 5}),
+        outputs={"o0": Ref("gate", "o0")},
+    )
+    if isinstance(expected, dict):
+        assert await runner.run_graph(g, {}) == expected
+    else:
+        with pytest.raises(engine.NodeFailed, match=expected):
+            await runner.run_graph(g, {})
+
+
+async def test_signal_gate_outputs_the_value_and_times_out_without_one() -> None:
+    runner, _, _ = make_engine(signals=Signals({"factor": 7}))
+    gate = engine.WaitForSignal("signal", "factor", output_name="o0")
+    g = graph(engine.Node("gate", gate), outputs={"o0": Ref("gate", "o0")})
+    assert await runner.run_graph(g, {}) == {"o0": 7}
+    runner, recorder, _ = make_engine(signals=Signals({}))
+    waiting = engine.WaitForSignal("signal", "factor", timeout=0.01)
+    with pytest.raises(engine.NodeFailed, match="got no signal"):
+        await runner.run_graph(graph(engine.Node("gate", waiting)), {})
+    assert recorder.nodes["gate"].phase == Phase.TIMED_OUT

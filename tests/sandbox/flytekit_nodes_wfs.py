@@ -6,7 +6,7 @@ import typing
 from datetime import timedelta
 from pathlib import Path
 
-from flytekit import conditional, dynamic, map_task, sleep, task, workflow
+from flytekit import approve, conditional, dynamic, map_task, sleep, task, wait_for_input, workflow
 from flytekit.types.error import FlyteError
 
 
@@ -120,3 +120,15 @@ def sum_of_squares(n: int) -> int:
 @workflow
 def dyn(n: int = 3) -> int:
     return sum_of_squares(n=n)
+
+
+@workflow
+def approval(n: int = 2) -> int:
+    s = square(n=n)
+    return double(n=approve(s, "ok-to-double", timeout=timedelta(minutes=10)))
+
+
+@workflow
+def asking(n: int = 2) -> int:
+    factor = wait_for_input("factor", timeout=timedelta(minutes=10), expected_type=int)
+    return scale(x=n, factor=factor)

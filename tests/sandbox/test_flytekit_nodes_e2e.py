@@ -162,3 +162,68 @@ def outputs_of(endpoint: str, name: str) -> dict[str, Any]:
     )
     execution = remote.sync_execution(remote.fetch_execution(name=name))
     return {key: execution.outputs.get(key) for key in execution.outputs}
+
+
+def release_gate(endpoint: str, name: str, signal_id: str, how: str, value: Any = None) -> dict[str, Any]:
+    """Wait (bounded) for the run's gate to ask for `signal_id`, release it through FlyteRemote, and
+    wait for the run to end; returns its outputs ({} when it failed) and phase."""
+    import time
+    from datetime import timedelta
+
+    from flytekit.configuration import Config
+    from flytekit.remote import FlyteRemote
+
+    remote = FlyteRemote(
+        Config.for_endpoint(endpoint, insecure=True),
+        default_project="flytesnacks",
+        default_domain="development",
+    )
+    deadline = time.monotonic() + 120
+    while not any(s.id.signal_id == signal_id for s in remote.list_signals(name)):
+        assert time.monotonic() < deadline, f"the gate never asked for {signal_id}"
+        time.sleep(0.2)
+    if how == "approve":
+        remote.approve(signal_id, name)
+    elif how == "reject":
+        remote.reject(signal_id, name)
+    else:
+        remote.set_signal(signal_id, name, value)
+    execution = remote.wait(
+        remote.fetch_execution(name=name), timeout=timedelta(minutes=3), poll_interval=timedelta(seconds=1)
+    )
+    outputs = {}
+    if execution.is_successful:
+        outputs = {key: execution.outputs.get(key) for key in execution.outputs}
+    return {"outputs": outputs, "phase": execution.closure.phase}
+
+
+async def launch(sandbox: Any, project: Path, name: str, *args: str) -> None:
+    env = {
+        **os.environ,
+        "FLYTE_PLATFORM_URL": sandbox.endpoint,
+        "FLYTE_PLATFORM_INSECURE": "True",
+        "HOME": str(project.parent),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = await anyio.run_process(
+        [str(BIN / "pyflyte"), "run", "--remote", "--name", name, "wfs.py", *args],
+        cwd=project,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")
+
+
+@pytest.mark.parametrize(("how", "phase", "outputs"), [("approve", 4, {"o0": 32}), ("reject", 6, {})])
+async def test_approve_gate_released_through_flyteremote(
+    sandbox: Any, project: Path, how: str, phase: int, outputs: dict
+) -> None:
+    await launch(sandbox, project, f"gate-{how}", "approval", "--n", "4")
+    ended = await anyio.to_thread.run_sync(release_gate, sandbox.endpoint, f"gate-{how}", "ok-to-double", how)
+    assert ended == {"outputs": outputs, "phase": phase}  # SUCCEEDED=4, FAILED=6
+
+
+async def test_wait_for_input_released_through_flyteremote(sandbox: Any, project: Path) -> None:
+    await launch(sandbox, project, "asking", "asking", "--n", "3")
+    ended = await anyio.to_thread.run_sync(release_gate, sandbox.endpoint, "asking", "factor", "set", 7)
+    assert ended == {"outputs": {"o0": 21}, "phase": 4}
