@@ -190,7 +190,6 @@ async def test_waiter_ends_with_exit_9_when_the_daemon_cannot_renew(
     module = sleepy_module(tmp_path)
     seen: list[str] = []
     launched = anyio.Event()
-    started = time.monotonic()
     command = [ASYNCRUN, "run", "--remote", "--wait", str(module), "wf", "--seconds", "30"]
     with anyio.fail_after(90):
         async with await anyio.open_process(command, env=dict(os.environ)) as process:
@@ -206,7 +205,7 @@ async def test_waiter_ends_with_exit_9_when_the_daemon_cannot_renew(
     assert process.returncode == 9, err
     assert "sign in again" in _one_error_line(err)
     assert err.count("enter the code") == 1  # the daemon never prompts
-    assert time.monotonic() - started < 30 and "slept" not in out
+    assert "slept" not in out  # it gave up while the run still slept, not after waiting it out
 
 
 def _one_error_line(err: str) -> str:
