@@ -192,3 +192,25 @@ async def test_first_failure_cancels_the_workflow() -> None:
     with pytest.raises(TaskFailedError, match="boom"):
         await LocalExecutor().run(failing, {})
     assert time.monotonic() - start < 5
+
+
+@task(cache=True, cache_version="1")
+def cached_big(x: int) -> str:
+    return "x" * x
+
+
+async def test_a_cache_write_that_fails_midway_returns_the_outputs_and_leaves_no_temp_file(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    # A full disk: the entry cannot be written after its temp file was created.
+    import json
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", disk_full)
+    executor = LocalExecutor(cache_dir=tmp_path / "cache")
+    assert await executor.run(cached_big, {"x": 3}) == {"o0": "xxx"}
+    assert await executor.run(cached_big, {"x": 4}) == {"o0": "xxxx"}
+    assert capsys.readouterr().err.count("cannot write the local cache (No space left on device") == 1
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
