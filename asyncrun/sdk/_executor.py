@@ -182,8 +182,10 @@ async def run_in_daemon_thread(fn: Callable[[], T]) -> T:
         with contextlib.suppress(RuntimeError):  # the event loop closed while the thread ran
             loop.call_soon_threadsafe(settle, result, error)
 
-    threading.Thread(target=target, name="asyncrun task", daemon=True).start()
-    return await future
+    # The same bound on busy threads as anyio.to_thread (40 by default); abandoned ones stop counting.
+    async with anyio.to_thread.current_default_thread_limiter():
+        threading.Thread(target=target, name="asyncrun task", daemon=True).start()
+        return await future
 
 
 def resolve(value: Any, results: dict[str, dict[str, Any]]) -> Any:
