@@ -6,6 +6,9 @@ protobuf code (`_literals.py` does the Flyte literal side).
 Supported: int, float, str, bool, datetime (naive means UTC), date, timedelta, Enum subclasses with
 string values, list[T], dict[str, T], unions (`T | None`, `A | B`), dataclasses of those, `File`,
 `Directory`, and `JSONObject` (a JSON object of unknown shape, for remote entities).
+
+Values follow Flyte's rules when they are parsed, so local and remote runs see the same value: an int
+must fit in int64, and a datetime becomes the same instant in UTC.
 """
 
 from __future__ import annotations
