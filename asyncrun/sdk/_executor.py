@@ -1,36 +1,43 @@
 """Run tasks, workflows and launch plans in this process, on the engine (`asyncrun.engine`).
 
 This module compiles the SDK's entities to the engine's graph and plugs in what a local run needs:
-Python objects as values, tasks called in-process (async tasks on the event loop, sync tasks in worker
-threads), the local cache as catalog, and launch plans run inline. Retries, per-attempt timeouts and the
+Python objects as values, tasks called in-process (async tasks on the event loop, sync tasks in daemon
+threads), the local cache as catalog, and launch plans run inline. Only a `RecoverableError` (or
+flytekit's `FlyteRecoverableException`) is retried, as in Flyte. Retries, per-attempt timeouts and the
 scheduling are the engine's, the same as in the sandbox.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import datetime
 import os
+import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from .. import engine
-from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError
+from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError, is_recoverable
 from ._cache import LocalCache
 from ._graph import START, Promise
 from ._launch_plan import LaunchPlan
 from ._task import Task, bind_inputs
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
     from pathlib import Path
 
     from ._graph import Entity
     from ._workflow import Workflow
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,6 +55,7 @@ class LocalExecutor:
     envvars: dict[str, str] = field(default_factory=dict)
     cache_dir: Path | None = None
     recorder: engine.Recorder | None = None
+    _catalog: LocalCatalog | None = field(default=None, init=False, repr=False)
 
     async def run(self, entity: Entity, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run `entity` with `inputs` (defaults filled in here) and return its outputs by name."""
@@ -55,11 +63,13 @@ class LocalExecutor:
         os.environ.update(self.envvars)
         try:
             values = bind_inputs(entity.name, entity.interface, inputs)
+            if self._catalog is None:
+                self._catalog = LocalCatalog(self.cache_dir)  # one per executor: it warns once
             runner = engine.Engine(
                 values=PythonValues(),
                 recorder=self.recorder or engine.MemoryRecorder(),
                 launcher=InProcessLauncher(),
-                catalog=LocalCatalog(self.cache_dir),
+                catalog=self._catalog,
                 overwrite_cache=self.overwrite_cache,
             )
             runner.launch_plans = InlineLaunchPlans(runner)
@@ -238,16 +248,53 @@ class InProcessLauncher:
                 traceback="".join(traceback.format_exception(exc)),
             )
             error.__cause__ = exc
+            # Flyte's rule: only a RecoverableError (or FlyteRecoverableException) is retried.
             return engine.AttemptResult(
-                failure=engine.Failure(f"USER:{type(exc).__name__}", str(exc), recoverable=True, cause=error)
+                failure=engine.Failure(
+                    f"USER:{type(exc).__name__}", str(exc), recoverable=is_recoverable(exc), cause=error
+                )
             )
         return engine.AttemptResult(outputs=outputs)
 
     async def _call(self, task: Task, inputs: dict[str, Any]) -> Any:
         if task.is_async:
             return await task.fn(**inputs)
-        # abandon_on_cancel lets a timeout return at once; the thread itself cannot be killed.
-        return await anyio.to_thread.run_sync(lambda: task.fn(**inputs), abandon_on_cancel=True)
+        return await run_in_daemon_thread(lambda: task.fn(**inputs))
+
+
+async def run_in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Run blocking `fn` in a new daemon thread and wait for it; a cancellation (timeout, Ctrl-C)
+    returns at once and abandons the thread.
+
+    Threads cannot be killed, so an abandoned one runs on; as a daemon thread the process does not
+    wait for it at exit (anyio's worker threads would be joined, keeping a timed-out run alive).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # cancelled: nobody waits any more
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = context.run(fn)
+        except BaseException as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the event loop closed while the thread ran
+            loop.call_soon_threadsafe(settle, result, error)
+
+    # The same bound on busy threads as anyio.to_thread (40 by default); abandoned ones stop counting.
+    async with anyio.to_thread.current_default_thread_limiter():
+        threading.Thread(target=target, name="asyncrun task", daemon=True).start()
+        return await future
 
 
 class LocalCatalog:
@@ -255,6 +302,7 @@ class LocalCatalog:
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
+        self._warned = False
 
     async def lookup(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         cache = LocalCache(self.root)
@@ -264,7 +312,19 @@ class LocalCatalog:
         self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
     ) -> None:
         cache = LocalCache(self.root)
-        await anyio.to_thread.run_sync(cache.put, call.task, dict(inputs), dict(outputs))
+        try:
+            await anyio.to_thread.run_sync(cache.put, call.task, dict(inputs), dict(outputs))
+        except OSError as exc:
+            self._write_failed(exc)
+
+    def _write_failed(self, exc: OSError) -> None:
+        """The outputs are still returned; say once that they could not be cached."""
+        if not self._warned:
+            self._warned = True
+            sys.stderr.write(
+                f"Warning: cannot write the local cache ({exc.strerror or exc}: {exc.filename or ''}); "
+                "results are not cached. Check ASYNCRUN_HOME and free disk space.\n"
+            )
 
     @contextlib.asynccontextmanager
     async def serialized(
