@@ -380,3 +380,19 @@ async def test_signal_gate_outputs_the_value_and_times_out_without_one() -> None
     with pytest.raises(engine.NodeFailed, match="got no signal"):
         await runner.run_graph(graph(engine.Node("gate", waiting)), {})
     assert recorder.nodes["gate"].phase == Phase.TIMED_OUT
+
+
+async def test_recoverable_system_failures_have_their_own_budget_of_three_retries() -> None:
+    class SystemFailing(Launcher):
+        async def run_attempt(self, call: engine.TaskCall, inputs: Any, handle: Any, **kw: Any) -> Any:
+            self.events.append(("start", handle.unique_id))
+            return engine.AttemptResult(
+                failure=engine.Failure("SYSTEM:LoadFailed", "no module", "SYSTEM", True)
+            )
+
+    recorder = engine.MemoryRecorder()
+    launcher = SystemFailing()
+    runner = engine.Engine(values=Values(), recorder=recorder, launcher=launcher)
+    with pytest.raises(engine.NodeFailed, match="no module"):
+        await runner.run_graph(graph(engine.Node("n0", engine.TaskCall(None, "t", retries=0), {})), {})
+    assert len(launcher.events) == 4  # the first attempt and 3 system retries, whatever `retries` says
