@@ -168,7 +168,7 @@ class Engine:
     ) -> None:
         node = graph.failure_node
         assert node is not None
-        error_input = graph.extra.get("failure_error_input")
+        error_input = graph.failure_error_input
 
         def resolve(results: Results) -> dict[str, Any]:
             resolved = self.values.resolve(node.bindings, results, f"node {node.id!r} input")
@@ -176,11 +176,8 @@ class Engine:
                 resolved[error_input] = self.values.error_value(failed.failure.message, node.id)
             return resolved
 
-        try:
-            await self._execute(node, {graph.input_node: inputs}, resolve, parent=parent, prefix=prefix)
-        except NodeFailed as handler_failed:
-            # The workflow then fails with the failure node's own error.
-            raise handler_failed from None
+        # When the failure node fails too, the workflow fails with the failure node's own error.
+        await self._execute(node, {graph.input_node: inputs}, resolve, parent=parent, prefix=prefix)
 
     # ------------------------------------------------------------------------------------------------
     # Nodes

@@ -182,7 +182,7 @@ async def test_failure_node_runs_with_inputs_and_error_and_the_graph_still_fails
         (task_node("n0", boom, x=Ref("", "x")),),
         {},
         failure_node=task_node("efn", handler, x=Ref("", "x")),
-        extra={"failure_error_input": "err"},
+        failure_error_input="err",
     )
     with pytest.raises(engine.NodeFailed, match="boom 4"):
         await runner.run_graph(g, {"x": 4})
