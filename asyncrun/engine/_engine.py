@@ -1,9 +1,10 @@
 """The scheduler and the node handlers: one implementation for local runs and the sandbox.
 
 A graph's nodes start as soon as the nodes they wait for have succeeded, so independent nodes run
-concurrently; task attempts are bounded by the run's `max_parallelism`. A node whose upstream failed is
-never started. With `fail_fast` the first failure cancels the running nodes; then the graph's failure
-node (if any) runs, and the graph fails with the first error all the same.
+concurrently; task attempts are bounded by the run's `max_parallelism`. With `fail_fast` the first
+failure cancels the running nodes; otherwise independent nodes finish and the nodes after a failed
+(or skipped) one are SKIPPED. Then the graph's failure node (if any) runs, and the graph fails with
+the first error all the same.
 
 Child nodes (the taken case of a branch, the nodes of a sub-workflow, the indices of an array node) get
 the unique id `<parent>-<attempt>-<id>`, as FlytePropeller names them, and their parent's handle.
@@ -138,6 +139,9 @@ class Engine:
                     await finished[dependency].wait()
                 if all(dependency in results for dependency in upstream):
                     results[node.id] = await self.run_node(node, results, parent=parent, prefix=prefix)
+                elif not graph.fail_fast:  # (with fail_fast, a failure has cancelled this node)
+                    skipped = self.recorder.node(node, child_id(prefix, node.id), parent)
+                    await skipped.finished(Phase.SKIPPED, message="Node Skipped as parent node was skipped")
             except NodeFailed as failed:
                 failures.append(failed)
                 if graph.fail_fast:
