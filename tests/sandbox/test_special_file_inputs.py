@@ -3,6 +3,7 @@ instead of blocking forever on the first read (issue 12, item 17)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -14,7 +15,6 @@ import pytest
 
 from asyncrun import Client
 from asyncrun._exceptions import InputError
-from asyncrun.sdk import File
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -64,8 +64,22 @@ async def test_fifo_as_file_input_is_a_one_line_input_error(
         dict(os.environ), project, "run", *flags, "wf.py", "count", "--f", str(fifo)
     )
     assert code == 2, out + err
-    assert "is a FIFO, not a regular file" in err and str(fifo) in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    # the usual shape of a bad option value: usage, then one error line naming the path
+    (line,) = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert line == f"Error: Invalid value for '--f': {fifo} is a FIFO, not a regular file; give a regular file"
+    assert "Traceback" not in err
+
+
+async def test_fifo_in_an_inputs_file_is_refused(sandbox_env, project: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({"f": str(fifo)}))
+    code, out, err = await asyncrun(
+        dict(os.environ), project, "run", "--remote", "wf.py", "count", "--inputs-file", str(inputs)
+    )
+    assert code == 2, out + err
+    assert "is a FIFO, not a regular file" in err and "Traceback" not in err, err
 
 
 async def test_socket_and_file_as_directory_input_are_refused(sandbox_env, project: Path, tmp_path: Path) -> None:
@@ -76,10 +90,6 @@ async def test_socket_and_file_as_directory_input_are_refused(sandbox_env, proje
             dict(os.environ), project, "run", "--remote", "wf.py", "listing", "--d", str(path)
         )
     assert code == 2 and "is a socket, not a folder" in err, err
-    plain = tmp_path / "plain.txt"
-    plain.write_text("x")
-    code, _, err = await asyncrun(dict(os.environ), project, "run", "wf.py", "listing", "--d", str(plain))
-    assert code == 2 and "is a regular file, not a folder" in err, err
 
 
 async def test_python_api_upload_refuses_a_fifo(sandbox_env, tmp_path: Path) -> None:
@@ -90,7 +100,10 @@ async def test_python_api_upload_refuses_a_fifo(sandbox_env, tmp_path: Path) -> 
             await client.upload_file(fifo)
         with anyio.fail_after(30), pytest.raises(InputError, match="is a FIFO"):
             await client.upload_file(f"file://{fifo}")
-    assert File(str(tmp_path)).path  # a plain folder path is still a valid value to build
+        with anyio.fail_after(30), pytest.raises(InputError, match="is a FIFO, not a folder"):
+            await client.upload_directory(fifo)
+        with pytest.raises(InputError, match="is a folder, not a regular file"):
+            await client.upload_file(tmp_path)
 
 
 def test_package_walk_skips_a_fifo(tmp_path: Path) -> None:
