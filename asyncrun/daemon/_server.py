@@ -232,7 +232,8 @@ async def running_daemon(
 
 
 async def _bind(socket_path: Path) -> Any:
-    socket_path.unlink(missing_ok=True)  # we hold the lock, so whatever is here is stale
+    with suppress(FileNotFoundError):
+        os.unlink(socket_path)  # we hold the lock, so whatever is here is stale
     return await anyio.create_unix_listener(socket_path, mode=0o600)
 
 

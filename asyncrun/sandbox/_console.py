@@ -126,7 +126,9 @@ def node_labels(workflow: admin_pb.Workflow | None) -> dict[str, str]:
             )
             if reference is not None and reference.name:
                 labels[unique] = reference.name
-            sub = subs.get(_id_key(workflow_node.sub_workflow_ref)) if workflow_node.sub_workflow_ref else None
+            sub = (
+                subs.get(_id_key(workflow_node.sub_workflow_ref)) if workflow_node.sub_workflow_ref else None
+            )
             if sub is not None and depth < _MAX_DEPTH:
                 visit(sub, f"{unique}-0-", depth + 1)
 
@@ -260,7 +262,9 @@ def _page(title: str, body: str, *, refresh: bool = False) -> str:
 # ---- literals ----------------------------------------------------------------------------------
 
 
-def render_literal(literal: core.Literal | None, *, blob_link: BlobLink | None = None, _depth: int = 0) -> str:
+def render_literal(
+    literal: core.Literal | None, *, blob_link: BlobLink | None = None, _depth: int = 0
+) -> str:
     """One literal as HTML: primitives as Python-like text, lists, maps, blob URIs, etc.
 
     Args:
@@ -392,7 +396,8 @@ def _blob(blob: core.Blob, link: BlobLink | None = None) -> str:
     href = link(blob.uri) if link is not None and not _is_folder(blob) else None
     if href:
         name = blob.uri.rstrip("/").rsplit("/", 1)[-1] or blob.uri
-        return f'<a href="{_e(href)}" download>{_e(name)}</a>{suffix} <span class="uri muted">{_e(blob.uri)}</span>'
+        uri = f'<span class="uri muted">{_e(blob.uri)}</span>'
+        return f'<a href="{_e(href)}" download>{_e(name)}</a>{suffix} {uri}'
     return f'<span class="uri">{_e(blob.uri)}</span>{suffix}'
 
 

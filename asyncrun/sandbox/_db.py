@@ -11,7 +11,6 @@ integer microseconds since the epoch, durations in microseconds).
 from __future__ import annotations
 
 import contextlib
-
 import datetime
 import enum
 import sqlite3

@@ -8,7 +8,7 @@ Routes of `create_app`:
 | `GET|HEAD /blobs/{path}?<signature>` | 200 the file (Range supported), 404 none |
 | `GET /console?project=&domain=&limit=&token=` | recent executions, newest first (flytesnacks/development) |
 | `GET /console/projects/{p}/domains/{d}/executions/{name}` | one execution, 404 when unknown |
-| `GET /console/projects/{p}/domains/{d}/executions/{name}/file?uri=` | a file the execution's inputs or outputs name (a local one under the data folder), 404 otherwise |
+| `GET /console/projects/{p}/domains/{d}/executions/{name}/file?uri=` | a file its data names, 404 otherwise |
 | `GET /` | redirect to `/console` |
 
 Blob errors (plain text bodies): 400 malformed path (absolute, `..`, empty or control-character segments,
@@ -18,6 +18,10 @@ missing, tampered or expired signature, or a `Content-MD5` other than the signed
 file is in the way of the target; 413 body larger than the limit (the signed one, `max_upload_bytes`
 and the store's, whichever is smallest); 507 disk full. A failed upload leaves nothing behind: the
 body goes to a temp file that is renamed into place only after every check passed.
+
+The console's file downloads are limited to files an execution's inputs or outputs name that lie in the
+folders given to `create_app` (the sandbox's executions folder and blob root), never any path a URL asks
+for.
 
 The console reads only through the admin service's generated async methods, so it works with the
 sandbox's AdminService or any other implementation of `AdminServiceBase`.
@@ -340,13 +344,17 @@ class _Endpoints:
         )
         uri = request.query_params.get("uri", "")
         try:
-            data = await self._admin.get_execution_data(admin_pb.WorkflowExecutionGetDataRequest(id=execution_id))
+            data = await self._admin.get_execution_data(
+                admin_pb.WorkflowExecutionGetDataRequest(id=execution_id)
+            )
         except GRPCError as exc:
             return _grpc_error_page(exc)
         except Exception as exc:
             return _internal_error_page(request, exc)
         # Only files this execution names, and only below the data folder: never any path a URL asks for.
-        path = self._local_file(uri) if uri in _console.blob_uris(data.full_inputs, data.full_outputs) else None
+        path = (
+            self._local_file(uri) if uri in _console.blob_uris(data.full_inputs, data.full_outputs) else None
+        )
         if path is None:
             return _html_error(404, "Not found", f"execution {execution_id.name} names no such file here")
         try:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -29,7 +30,6 @@ from asyncrun._proto.flyteidl import core
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
     from typing import Any
 
 __all__ = [
@@ -205,8 +205,7 @@ async def run_process(
             start_new_session=True,
         )
     if pid_file is not None:
-        with contextlib.suppress(OSError):
-            pid_file.write_text(f"{process.pid} {token}\n")
+        _write_pid_file(pid_file, f"{process.pid} {token}\n")
     try:
         with anyio.move_on_after(time_limit) as deadline:
             await process.wait()
@@ -220,8 +219,17 @@ async def run_process(
             await process.wait()
         await process.aclose()
         if pid_file is not None:
-            with contextlib.suppress(OSError):
-                pid_file.unlink()
+            _remove_pid_file(pid_file)
+
+
+def _write_pid_file(path: Path, text: str) -> None:
+    with contextlib.suppress(OSError):
+        path.write_text(text)
+
+
+def _remove_pid_file(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def kill_leftover_groups(directory: Path) -> int:

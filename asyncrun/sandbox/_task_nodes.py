@@ -314,7 +314,9 @@ class TaskNodeRunner:
                 await self._finish_attempt(execution, phase, error=result.error, outputs=result.outputs)
             except Exception as exc:  # e.g. a full disk: the attempt must not stay RUNNING
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await self._finish_attempt(execution, TaskPhase.FAILED, error=sandbox_fault(exc, node_dir))
+                    await self._finish_attempt(
+                        execution, TaskPhase.FAILED, error=sandbox_fault(exc, node_dir)
+                    )
                 raise
             return result
 

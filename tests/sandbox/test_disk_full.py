@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from asyncrun import _storage
-from asyncrun._proto.flyteidl import core
 from asyncrun.sandbox._admin import AdminService
 from asyncrun.sandbox._runner import Runner
 from asyncrun.sandbox._store import Store
@@ -38,7 +37,9 @@ def limit_database(store: Store, headroom_pages: int) -> None:
 async def test_outputs_too_big_for_the_disk_fail_that_execution_only(
     store: Store, runner: Runner, service: AdminService, task_script: Path, tmp_path: Path
 ) -> None:
-    big = task_template(task_id("big"), outputs=variables(o0=STR), args=script_args(task_script, "big", "3000000"))
+    big = task_template(
+        task_id("big"), outputs=variables(o0=STR), args=script_args(task_script, "big", "3000000")
+    )
     add = task_template(
         task_id("add"),
         inputs=variables(a=INT, b=INT),
@@ -150,7 +151,10 @@ def test_run_remote_wait_on_a_full_disk_fails_clearly_and_the_sandbox_keeps_serv
         assert result.returncode == 1, result.stdout + result.stderr
         assert "ran out of disk space" in result.stdout + result.stderr
         status = subprocess.run(
-            [asyncrun, "sandbox", "status", "--data-dir", str(data_dir)], capture_output=True, text=True, env=env
+            [asyncrun, "sandbox", "status", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         assert status.returncode == 0, status.stdout + status.stderr
         assert not list(tiny_disk.rglob("*.tmp"))

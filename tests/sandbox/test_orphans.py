@@ -9,7 +9,6 @@ import signal
 import textwrap
 from pathlib import Path
 
-import anyio
 import pytest
 
 from asyncrun import Client
@@ -83,7 +82,9 @@ async def test_task_processes_die_with_the_sandbox_and_leftovers_die_on_restart(
             await assert_eventually(helper_gone, within=30, what="the restart to kill the task's group")
             await client.aclose()
             after = await client.get_execution(execution.id)
-            assert after.phase == "FAILED" and "sandbox restarted" in (after.error.message if after.error else "")
+            assert after.phase == "FAILED" and "sandbox restarted" in (
+                after.error.message if after.error else ""
+            )
     finally:
         for pid in (task_pid, helper_pid):
             if pid and alive(pid):

@@ -66,7 +66,9 @@ async def test_fifo_as_file_input_is_a_one_line_input_error(
     assert code == 2, out + err
     # the usual shape of a bad option value: usage, then one error line naming the path
     (line,) = [line for line in err.splitlines() if line.startswith("Error:")]
-    assert line == f"Error: Invalid value for '--f': {fifo} is a FIFO, not a regular file; give a regular file"
+    assert (
+        line == f"Error: Invalid value for '--f': {fifo} is a FIFO, not a regular file; give a regular file"
+    )
     assert "Traceback" not in err
 
 
@@ -82,7 +84,9 @@ async def test_fifo_in_an_inputs_file_is_refused(sandbox_env, project: Path, tmp
     assert "is a FIFO, not a regular file" in err and "Traceback" not in err, err
 
 
-async def test_socket_and_file_as_directory_input_are_refused(sandbox_env, project: Path, tmp_path: Path) -> None:
+async def test_socket_and_file_as_directory_input_are_refused(
+    sandbox_env, project: Path, tmp_path: Path
+) -> None:
     path = tmp_path / "s"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(path))
