@@ -69,7 +69,7 @@ async def test_console_names_tasks_shows_ints_and_links_file_outputs(sandbox_env
         assert re.search(r"<td>n0 <span class=\"muted\">console_wf\.measure</span></td>", page), page
         assert re.search(r"<td>n1 <span class=\"muted\">console_wf\.report</span></td>", page), page
         # a dataclass's int is shown as an int
-        assert "&quot;count&quot;: 2," in page and "2.0" not in page
+        assert "&quot;count&quot;: 2," in page and "&quot;count&quot;: 2.0" not in page
         # the File output is a link that downloads the file
         links = re.findall(r'<a href="([^"]*/file\?uri=[^"]*)" download>report\.txt</a>', page)
         assert len(links) == 1, page
