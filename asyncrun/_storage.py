@@ -170,8 +170,12 @@ def write_bytes(uri: str, data: bytes, *, options: Mapping[str, Any] | None = No
             path = local_path(uri)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk must not also leave half a file behind
+                raise
             return
         fs, path_in = filesystem(uri, verb="write", options=options)
         fs.pipe_file(path_in, data)  # one PUT: an object appears whole or not at all

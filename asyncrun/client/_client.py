@@ -25,6 +25,7 @@ from .._exceptions import (
 from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
+from ..sdk._files import check_local_kind
 from ..sdk._interface import MISSING
 from . import _convert
 from ._channel import RetryPolicy, open_channel
@@ -426,6 +427,7 @@ class Client:
         if _is_remote_uri(os.fspath(path)):
             return os.fspath(path)
         local = _local_path(path)
+        check_local_kind(File(local))  # a FIFO would block the read below forever
         data = await anyio.Path(local).read_bytes()
         md5 = hashlib.md5(data).digest()
         root = base64.b32encode(md5).decode()
@@ -445,6 +447,7 @@ class Client:
         if _is_remote_uri(os.fspath(path)):
             return os.fspath(path)
         folder = _local_path(path)
+        check_local_kind(Directory(folder))
 
         def digest_all() -> tuple[list[Path], list[bytes]]:
             files = sorted(p for p in folder.rglob("*") if p.is_file())

@@ -118,7 +118,13 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
             services.append(AuthMetadataService(auth))  # discovery answers without a token
         grpc = Server(services)
         await grpc.start(sock=grpc_sock)
-        app = create_app(blobs, signer, admin, max_upload_bytes=config.max_upload_bytes)
+        app = create_app(
+            blobs,
+            signer,
+            admin,
+            max_upload_bytes=config.max_upload_bytes,
+            files_roots=(data_dir / "executions", blobs.root),
+        )
         if auth is not None:
             app.router.routes.extend(auth.routes())
         async with anyio.create_task_group() as tg:
