@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 import asyncclick as click
 
 from .._exceptions import (
-    ExecutionAbortedError,
     ExecutionError,
-    ExecutionTimedOutError,
     WaitTimeoutError,
     one_error,
+    run_error_class,
 )
 from ._inputs import batch_inputs, entity_params, merge_inputs
 from ._options import RunParams
@@ -235,7 +234,7 @@ def fail_on(execution: Execution) -> None:
     message = f"execution {execution.id.name} {phase.lower().replace('_', ' ')}"
     if detail:
         message += f": {detail.splitlines()[-1] if len(detail) > 300 else detail}"
-    error = {"ABORTED": ExecutionAbortedError, "TIMED_OUT": ExecutionTimedOutError}.get(phase, ExecutionError)
+    error = run_error_class(phase, execution.error.code if execution.error else None) or ExecutionError
     raise error(message)
 
 
