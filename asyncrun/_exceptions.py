@@ -31,6 +31,8 @@ AsyncrunError
     ├── ServerError            INTERNAL, UNIMPLEMENTED, DATA_LOSS and other server faults
     ├── UploadError            the blob store refused or failed an upload
     └── UnreachableError       UNAVAILABLE or no connection at all                        (exit 6)
+        └── WrongEndpointError something answers there, but not a gRPC control plane set up as
+                               configured (plain text vs TLS, an HTTP/1 service); not retried
 ```
 
 `exit_code` on each class is the process exit status the CLI uses for it.
@@ -75,6 +77,7 @@ __all__ = (
     "UploadError",
     "UsageError",
     "WaitTimeoutError",
+    "WrongEndpointError",
 )
 
 
@@ -234,6 +237,11 @@ class UnreachableError(RemoteError):
     """The control plane cannot be reached."""
 
     exit_code = 6
+
+
+class WrongEndpointError(UnreachableError):
+    """Something answers at the endpoint, but not a gRPC control plane as configured (TLS to a
+    plain-text server, plain text to a TLS one, an HTTP/1 service): retrying cannot help."""
 
 
 @contextmanager
