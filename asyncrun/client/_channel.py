@@ -20,7 +20,7 @@ from .._exceptions import (
     UnreachableError,
     WrongEndpointError,
 )
-from ._errors import map_grpc_errors, unanswered_error, wrong_endpoint_error
+from ._errors import ConnectionSetupError, map_grpc_errors, unanswered_error, wrong_endpoint_error
 
 if TYPE_CHECKING:
     from asyncio import BaseTransport
@@ -44,28 +44,57 @@ class _NoStatusDetails(StatusDetailsCodecBase):
 
 
 class _AnsweringProtocol(H2Protocol):
-    """grpclib's protocol, noting the first bytes the server sends (an HTTP/2 server starts with a
-    SETTINGS frame) or that it closed the connection first."""
+    """grpclib's protocol, watching the server's first bytes: an HTTP/2 server starts with a SETTINGS
+    frame. Anything else, silence for `wait` seconds, or a close before it, fails the connection and
+    every call on it with one asyncrun error (`setup_error`) instead of a call deadline or
+    "Connection lost".
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.answered = asyncio.Event()
-        self.first_bytes = b""
-        self.transport: BaseTransport | None = None
+    Calls are sent without waiting for that first frame, as before: only a server that turns out
+    not to answer (or not to speak HTTP/2) costs anything.
+    """
+
+    def __init__(self, handler: Handler, config: Configuration, h2_config: Any, client: ClientConfig) -> None:
+        super().__init__(handler, config, h2_config)
+        self.client_config = client
+        self.answered = False
+        self.setup_error: UnreachableError | None = None
+        self._transport: BaseTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: BaseTransport) -> None:
-        self.transport = transport
+        self._transport = transport
         super().connection_made(transport)
+        wait = self.client_config.connect_timeout
+        self._timer = asyncio.get_running_loop().call_later(wait, self._fail, None)
 
     def data_received(self, data: bytes) -> None:
-        if not self.answered.is_set():
-            self.first_bytes = data[:16]
-            self.answered.set()
+        if not self.answered:
+            self.answered = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if not _is_http2_settings(data):
+                self._fail(wrong_endpoint_error(self.client_config, first_bytes=data[:16]))
+                return
         super().data_received(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self.answered.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self.answered and self.setup_error is None:
+            self.setup_error = wrong_endpoint_error(self.client_config)  # closed without a word
+        streams = list(self.processor.streams.values())
         super().connection_lost(exc)
+        if self.setup_error is not None:
+            for stream in streams:
+                # Replace the "Connection lost" grpclib just cancelled the call with (cancelling
+                # again would leave the task with a cancel request nobody takes back).
+                if stream.wrapper is not None:
+                    stream.wrapper._error = ConnectionSetupError(self.setup_error)
+
+    def _fail(self, error: UnreachableError | None) -> None:
+        self.setup_error = error or unanswered_error(self.client_config)
+        if self._transport is not None:
+            self._transport.close()
 
 
 class ConnectingChannel(Channel):
@@ -83,28 +112,17 @@ class ConnectingChannel(Channel):
 
     # grpclib's private hooks (stable since 0.4): where the protocol is built and connected.
     def _protocol_factory(self) -> H2Protocol:
-        return _AnsweringProtocol(Handler(), self._config, self._h2_config)
+        return _AnsweringProtocol(Handler(), self._config, self._h2_config, self._client_config)
 
     async def _create_connection(self) -> H2Protocol:
         config = self._client_config
-        protocol: _AnsweringProtocol | None = None
         try:
             with anyio.fail_after(config.connect_timeout):
-                created = await super()._create_connection()
-                assert isinstance(created, _AnsweringProtocol)
-                protocol = created
-                await protocol.answered.wait()
+                return await super()._create_connection()
         except TimeoutError:
-            if protocol is not None and protocol.transport is not None:
-                protocol.transport.close()
             raise unanswered_error(config) from None
         except ssl.SSLError as exc:
             raise wrong_endpoint_error(config, tls_error=exc) from exc
-        if not _is_http2_settings(protocol.first_bytes):
-            if protocol.transport is not None:
-                protocol.transport.close()
-            raise wrong_endpoint_error(config, first_bytes=protocol.first_bytes)
-        return protocol
 
 
 def _is_http2_settings(data: bytes) -> bool:

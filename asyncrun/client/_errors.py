@@ -60,6 +60,15 @@ def error_for(exc: GRPCError, endpoint: str = "") -> RemoteError:
     return cls(detail)
 
 
+class ConnectionSetupError(StreamTerminatedError):
+    """How the channel ends the calls of a connection that failed to set up; carries the error to
+    raise (see `_channel.ConnectingChannel`)."""
+
+    def __init__(self, error: UnreachableError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @contextmanager
 def map_grpc_errors(endpoint: str = "") -> Iterator[None]:
     """Translate grpclib and connection failures raised inside the block into `RemoteError`s."""
@@ -67,6 +76,8 @@ def map_grpc_errors(endpoint: str = "") -> Iterator[None]:
         yield
     except GRPCError as exc:
         raise error_for(exc, endpoint) from exc
+    except ConnectionSetupError as exc:
+        raise exc.error from None
     except (ConnectionError, StreamTerminatedError, ProtocolError) as exc:
         raise UnreachableError(
             f"cannot reach the control plane at {endpoint}: {exc or type(exc).__name__}"
