@@ -106,7 +106,11 @@ class ClientConfig:
         return base.rstrip("/") + "/console"
 
     def with_overrides(self, **changes: Any) -> ClientConfig:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if self.is_default_sandbox and changes.get("source", self.source) != self.source:
+            # The sandbox's console goes with the sandbox's endpoint, not with another one.
+            changes.setdefault("console_endpoint", "")
+        return replace(self, **changes)
 
 
 def _clean_endpoint(value: str) -> str:

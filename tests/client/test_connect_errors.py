@@ -180,5 +180,7 @@ def test_sandbox_ports_from_the_environment(tmp_path: Path) -> None:
         None, env={"HOME": home, "ASYNCRUN_SANDBOX_PORT": "31080", "FLYTE_PLATFORM_URL": "x:1"}
     )
     assert (other.endpoint, other.console_url) == ("x:1", "https://x:1/console")  # not the sandbox's
+    explicit = Client.from_config(endpoint="x:1", insecure=True).config
+    assert (explicit.endpoint, explicit.console_url) == ("x:1", "http://x:1/console")
     with pytest.raises(ConfigError, match="ASYNCRUN_SANDBOX_PORT must be a port number"):
         load_config(None, env={"HOME": home, "ASYNCRUN_SANDBOX_PORT": "http"})
