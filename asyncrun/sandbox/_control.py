@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .._exceptions import AsyncrunError, UsageError
 from .._filelock import FileLock, is_locked
+from .._paths import make_dir
 from ._config import STATE_FILE, SandboxConfig, SandboxInfo
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[S
     starts start one sandbox and all of them return it.
     """
     data_dir = config.data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dir(data_dir, mode=0o700)  # a clear error when $ASYNCRUN_HOME is a file
     start_lock = FileLock(data_dir / START_LOCK)
     if not start_lock.acquire(timeout + 5):
         raise SandboxStartError(f"timed out waiting for another process to start the sandbox of {data_dir}")
