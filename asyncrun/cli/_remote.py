@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
@@ -32,7 +28,7 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def client_for(ctx: click.Context) -> Client:
+async def client_for(ctx: click.Context) -> Client:
     """One client per command line, closed when the command ends; the sandbox is started if needed."""
     root = ctx.find_root()
     client: Client | None = root.meta.get("asyncrun.client")
@@ -44,34 +40,26 @@ def client_for(ctx: click.Context) -> Client:
             root.params.get("config"), project=params.project, domain=params.domain, auth_prompt=say
         )
         if client.config.is_default_sandbox:
-            ensure_sandbox(*client.config.host_port)
+            await ensure_sandbox()
         root.meta["asyncrun.client"] = client
         root.call_on_close(client.close)
     return client
 
 
-def ensure_sandbox(host: str, port: int) -> None:
-    """With no Flyte config at all, `--remote` means the local sandbox: start it if nothing answers."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return
-    except OSError:
-        pass
-    say(f"No Flyte config found and nothing answers at {host}:{port}: starting the local sandbox…")
-    # Without the completion variable: a child that saw it would answer as a completer, not start.
-    env = {key: value for key, value in os.environ.items() if key != "_ASYNCRUN_COMPLETE"}
-    result = subprocess.run(
-        [sys.executable, "-m", "asyncrun.cli", "sandbox", "start", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        env=env,
+async def ensure_sandbox() -> None:
+    """With no Flyte config at all, `--remote` means the local sandbox: start it if nothing answers
+    (on the ports of ASYNCRUN_SANDBOX_PORT / ASYNCRUN_SANDBOX_HTTP_PORT)."""
+    from ..client._config import sandbox_ports
+    from ..sandbox import SandboxConfig, ensure_running
+
+    port, http_port = sandbox_ports()
+    info = await ensure_running(
+        SandboxConfig(port=port, http_port=http_port),
+        progress=lambda m: say(f"No Flyte config found and {m}"),
     )
-    if result.returncode != 0:
-        raise click.ClickException(
-            f"could not start the sandbox: {result.stderr.strip() or result.stdout.strip()}"
-        )
-    for line in result.stdout.splitlines()[1:]:
-        say(line)
+    if info is not None:
+        say(f"  gRPC endpoint: {info.endpoint}")
+        say(f"  console:       {info.console_url}")
 
 
 def execution_options(params: RunParams) -> ExecutionOptions:
@@ -96,7 +84,7 @@ def execution_options(params: RunParams) -> ExecutionOptions:
 async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict[str, Any]) -> None:
     """Register (for local entities) and launch; with --wait, follow the run and render its result."""
     params: RunParams = ctx.find_object(RunParams) or RunParams()
-    client = client_for(ctx)
+    client = await client_for(ctx)
     human = params.output == "human"
     register_options: dict[str, Any] = {}
     if not hasattr(entity, "launch_id"):
@@ -259,7 +247,7 @@ async def list_remote_entities(ctx: click.Context) -> None:
     group = ctx.command
     assert isinstance(group, RemoteEntityGroup)
     params: RunParams = ctx.find_object(RunParams) or RunParams()
-    names = await client_for(ctx).list_entities(group.kind, limit=params.limit)
+    names = await (await client_for(ctx)).list_entities(group.kind, limit=params.limit)
     if params.output == "json":
         click.echo(json.dumps(names))
     elif names:
@@ -307,7 +295,7 @@ class RemoteEntityCommand(click.Command):
         name, sep, version = self.ref.rpartition(":")
         if not sep:
             name, version = version, ""
-        client = client_for(parent)
+        client = await client_for(parent)
         params: RunParams = parent.find_object(RunParams) or RunParams()
         fetch = {
             "launch plan": client.fetch_launch_plan,
@@ -348,7 +336,7 @@ async def launch_batch(ctx: click.Context, entity: Entity | RemoteEntity, runs: 
     from ..sdk._type_engine import to_jsonable
 
     params: RunParams = ctx.find_object(RunParams) or RunParams()
-    client = client_for(ctx)
+    client = await client_for(ctx)
     remote = entity
     if not hasattr(entity, "launch_id"):
         remote = await client.register(entity, progress=say if params.output == "human" else (lambda _: None))

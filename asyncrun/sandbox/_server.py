@@ -45,7 +45,10 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another port") from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; pick free ports with --port/--http-port "
+            "or ASYNCRUN_SANDBOX_PORT/ASYNCRUN_SANDBOX_HTTP_PORT"
+        ) from None
     sock.listen(128)
     sock.setblocking(False)
     return sock
