@@ -381,7 +381,8 @@ class Client:
 
         native = str(location.native_url)
         if _storage.is_local(native):
-            return native.startswith("/") and await anyio.Path(native).is_file()
+            path = _storage.local_path(native)
+            return path.is_absolute() and await anyio.Path(path).is_file()
         if not _storage.credentials_configured(native):
             return False
         with anyio.move_on_after(min(self.config.call_timeout, _STORE_CHECK_TIMEOUT)):

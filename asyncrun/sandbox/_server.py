@@ -1,5 +1,6 @@
-"""Wires the sandbox together: SQLite store, executor, gRPC (AdminService + DataProxyService, and
-with `auth` AuthMetadataService) and HTTP (with `auth`, also the OAuth2 issuer of `_auth.py`)."""
+"""Wires the sandbox together: SQLite store, executor, gRPC (AdminService, DataProxyService and
+SignalService, and with `auth` AuthMetadataService) and HTTP (with `auth`, also the OAuth2 issuer of
+`_auth.py`)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
     from ._http import create_app, serve_http
     from ._objectstore import ObjectBlobStore
     from ._runner import Runner
+    from ._signals import Signals, SignalService
     from ._signing import Signer
     from ._store import Store
 
@@ -108,9 +110,10 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
         blobs = BlobStore(data_dir / "blobs")
         signer = Signer.load_or_create(data_dir / "secret")
         dataproxy = DataProxyService(objects or blobs, signer, http_base, admin=admin)
-        for service in (admin, dataproxy):
+        signals = SignalService(Signals(store))  # gate nodes wait on `signals.signals`
+        for service in (admin, dataproxy, signals):
             service.rpc_delay = config.rpc_delay_ms / 1000
-        services: list[Any] = [admin, dataproxy]
+        services: list[Any] = [admin, dataproxy, signals]
         auth = None
         if config.auth:
             from ._auth import AuthMetadataService, AuthServer
