@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 SANDBOX_ENDPOINT = "localhost:30080"
-SANDBOX_CONSOLE = "http://localhost:30081"
+SANDBOX_CONSOLE = "http://127.0.0.1:30081"  # where the sandbox binds and what its banner says
 _TRUE = {"1", "true", "yes", "y", "on", "t"}
 AUTH_TYPES = ("ClientSecret", "Pkce", "DeviceFlow", "ExternalCommand")
 
