@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from .._exceptions import AsyncrunError, UsageError
+from .._exceptions import AsyncrunError, AuthenticationError, ConfigError, UnreachableError, UsageError
 from .._version import __version__
 from ..client import ClientConfig, ExecutionId, load_config
 from . import _protocol as p
@@ -452,7 +452,9 @@ class Service:
             except AsyncrunError as exc:
                 if endpoint.failed(exc, started_at):
                     await self.endpoint_changed(endpoint)
-                raise
+                if isinstance(exc, UnreachableError | AuthenticationError | ConfigError):
+                    raise
+                return  # it answered, if slowly or with a fault: the poller waits that out
             if endpoint.succeeded():
                 await self.endpoint_changed(endpoint)
 
