@@ -556,6 +556,7 @@ class Client:
                     values[input_name] = None
         from ..sdk._literals import literal_map
 
+        values = _convert.python_inputs(values, entity.interface)
         values = await self._upload_inputs(values, project, domain)
         types = {n: entity.interface.inputs[n].type for n in values}
         literals = literal_map(values, types)
