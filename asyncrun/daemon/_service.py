@@ -41,6 +41,7 @@ log = logging.getLogger("asyncrun.daemon")
 _ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")  # keeps names safe inside value_in(…)
 _SNAPSHOT_CHUNK = 1000
 _CONFIG_TTL = 2.0
+FIRST_CONTACT_BUDGET = 20.0  # seconds a never-answered control plane gets before a wait fails (exit 6)
 
 
 class EventSink(Protocol):
@@ -448,7 +449,18 @@ class Service:
             await endpoint.call_slot()
             started_at = time.time()
             try:
-                await endpoint.client.list_executions(names=[name], limit=1, project=project, domain=domain)
+                # A busy control plane gets several of the client's retry rounds, a mistyped one no more.
+                with anyio.fail_after(FIRST_CONTACT_BUDGET + 10):
+                    while True:
+                        try:
+                            await endpoint.client.list_executions(
+                                names=[name], limit=1, project=project, domain=domain
+                            )
+                            break
+                        except UnreachableError:
+                            if time.time() - started_at > FIRST_CONTACT_BUDGET:
+                                raise
+                            await anyio.sleep(1.0)
             except AsyncrunError as exc:
                 if endpoint.failed(exc, started_at):
                     await self.endpoint_changed(endpoint)
