@@ -96,6 +96,8 @@ class Engine:
         overwrite_cache: recompute cached tasks and store the new outputs.
         max_parallelism: at most this many task attempts of the run at once (0: no limit).
         signals: where approve and signal gates wait (None: such gates fail).
+        fault: the failure recorded when the environment itself fails (a store error, a full disk);
+            by default a SYSTEM "EngineError" naming the exception.
     """
 
     values: ValueOps
@@ -106,6 +108,7 @@ class Engine:
     overwrite_cache: bool = False
     max_parallelism: int = 0
     signals: SignalSource | None = None
+    fault: Callable[[BaseException], Failure] | None = None
 
     def __post_init__(self) -> None:
         self._parallelism = anyio.CapacityLimiter(self.max_parallelism) if self.max_parallelism > 0 else None
@@ -221,23 +224,40 @@ class Engine:
                 node, inputs, results, handle, cache, environment or {}, launch_inputs
             )
         except NodeFailed as failed:
-            with anyio.CancelScope(shield=True):
-                await handle.finished(
-                    failed.phase, failure=failed.failure, cache=cache[-1] if cache else None
-                )
+            await self._record_end(handle, failed.phase, failed.failure, cache)
             raise
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await handle.finished(Phase.ABORTED)
+            await self._record_end(handle, Phase.ABORTED, None, cache)
             raise
         except Exception as exc:
             log.exception("node %s failed inside the engine", handle.unique_id)
-            failure = system_failure("EngineError", f"{type(exc).__name__}: {exc}", cause=exc)
-            with anyio.CancelScope(shield=True):
-                await handle.finished(Phase.FAILED, failure=failure)
+            failure = self._fault(exc)
+            await self._record_end(handle, Phase.FAILED, failure, cache)
             raise NodeFailed(failure) from exc
-        await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache[-1] if cache else None)
+        try:
+            await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache[-1] if cache else None)
+        except Exception as exc:  # e.g. outputs too big for what is left of the disk
+            log.exception("cannot record the outputs of node %s", handle.unique_id)
+            failure = self._fault(exc)
+            await self._record_end(handle, Phase.FAILED, failure, cache)
+            raise NodeFailed(failure) from exc
         return outputs
+
+    def _fault(self, exc: BaseException) -> Failure:
+        if self.fault is not None:
+            return self.fault(exc)
+        return system_failure("EngineError", f"{type(exc).__name__}: {exc}", cause=exc)
+
+    @staticmethod
+    async def _record_end(
+        handle: NodeHandle, phase: Phase, failure: Failure | None, cache: list[CacheStatus]
+    ) -> None:
+        """Record a node's end without letting a recorder failure hide why it ended."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await handle.finished(phase, failure=failure, cache=cache[-1] if cache else None)
+            except Exception:
+                log.exception("cannot record the end of node %s", handle.unique_id)
 
     async def _dispatch(
         self,
