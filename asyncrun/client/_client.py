@@ -7,7 +7,7 @@ import hashlib
 import os
 import random
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +25,7 @@ from .._exceptions import (
 from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
+from ..sdk._foreign import ForeignEntity
 from ..sdk._interface import MISSING
 from . import _convert
 from ._channel import RetryPolicy, open_channel
@@ -274,11 +275,12 @@ class Client:
 
     async def register(
         self,
-        entity: Task | Workflow | LaunchPlan,
+        entity: Task | Workflow | LaunchPlan | ForeignEntity | Any,
         *,
         root: Path | None = None,
         copy: Literal["auto", "all"] = "auto",
         image: str | None = None,
+        images: Sequence[str] = (),
         destination_dir: str = ".",
         resource_requests: dict[str, str] | None = None,
         resource_limits: dict[str, str] | None = None,
@@ -291,11 +293,18 @@ class Client:
         Tasks are registered concurrently, then workflows, then launch plans; registering an
         identical entity again counts as success. The upload runs while entities are registered
         (they only need its URL); this returns once both are done.
+
+        `entity` may also be a flytekit task, workflow or launch plan: flytekit serializes it
+        (pyflyte's specs), this client does the rest. `images` are `-i` values: one `fqn:tag`
+        default image and any `name=fqn:tag` named ones (`image` is the default image alone).
         """
         from ._package import build_package, select_files
         from ._serialize import DEFAULT_IMAGE, SerializationSettings, plan_registration
 
+        entity = _adapted(entity)
         project, domain = self._where(project, domain)
+        given_images = (image, *images) if image else tuple(images)
+        default_image, named_images = _split_images(given_images)
         root = root or _project_root_of(entity)
         with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp, one_error():
             async with anyio.create_task_group() as uploads:
@@ -311,13 +320,20 @@ class Client:
                 settings = SerializationSettings(
                     project=project,
                     domain=domain,
-                    image=image or DEFAULT_IMAGE,
+                    image=default_image or DEFAULT_IMAGE,
                     distribution=str(location.native_url),
                     destination_dir=destination_dir,
+                    images=named_images,
                     resource_requests=dict(resource_requests or {}),
                     resource_limits=dict(resource_limits or {}),
                 )
-                plan = plan_registration(entity, settings, code_md5=package.md5)
+                if isinstance(entity, ForeignEntity):
+                    foreign = entity
+                    plan = await anyio.to_thread.run_sync(
+                        lambda: foreign.registration_plan(settings, code_md5=package.md5, images=given_images)
+                    )
+                else:
+                    plan = plan_registration(entity, settings, code_md5=package.md5)
                 await self._create_all(plan)
         progress(
             f"registered {len(plan.tasks)} tasks, {len(plan.workflows)} workflows and "
@@ -329,6 +345,7 @@ class Client:
             entity.interface,
             dict(getattr(entity, "fixed_inputs", {})),
             launch_id=target,
+            input_encoder=entity.input_literals if isinstance(entity, ForeignEntity) else None,
         )
 
     async def _create_all(self, plan: RegistrationPlan) -> None:
@@ -482,7 +499,7 @@ class Client:
 
     async def run(
         self,
-        entity: RemoteEntity | Task | Workflow | LaunchPlan | str,
+        entity: RemoteEntity | Task | Workflow | LaunchPlan | ForeignEntity | str | Any,
         inputs: dict[str, Any] | None = None,
         *,
         name: str | None = None,
@@ -498,12 +515,14 @@ class Client:
         """Launch an execution and return it (finished, with outputs, if `wait`).
 
         `entity` is a fetched `RemoteEntity`, a launch plan name, or a local `@task`, `@workflow` or
-        `LaunchPlan` (registered first). Inputs are Python values; local files are uploaded.
+        `LaunchPlan` (registered first), asyncrun's or flytekit's. Inputs are Python values (for a
+        flytekit entity: JSON-like values or asyncrun `File`/`Directory`); local files are uploaded.
         """
         project, domain = self._where(project, domain)
+        entity = _adapted(entity)
         if isinstance(entity, str):
             entity = await self.fetch_launch_plan(entity, project=project, domain=domain)
-        elif isinstance(entity, Task | Workflow | LaunchPlan):
+        elif isinstance(entity, Task | Workflow | LaunchPlan | ForeignEntity):
             entity = await self.register(
                 entity, project=project, domain=domain, progress=progress, **register_options
             )
@@ -527,8 +546,11 @@ class Client:
         from ..sdk._literals import literal_map
 
         values = await self._upload_inputs(values, project, domain)
-        types = {n: entity.interface.inputs[n].type for n in values}
-        literals = literal_map(values, types)
+        if entity.input_encoder is not None:  # another SDK's entity: that SDK encodes its inputs
+            encode = entity.input_encoder
+            literals = await anyio.to_thread.run_sync(lambda: encode(values))
+        else:
+            literals = literal_map(values, {n: entity.interface.inputs[n].type for n in values})
         target = _convert.identifier(entity.launch_id)
         ex_name = (name or new_execution_name()).lower()
         request = admin.ExecutionCreateRequest(
@@ -798,11 +820,42 @@ class Client:
         return [_convert.execution(raw, self.config.console_url) for raw in page.executions], page.token
 
 
-def _project_root_of(entity: Task | Workflow | LaunchPlan) -> Path:
+def _adapted(entity: Any) -> Any:
+    """A flytekit task, workflow or launch plan object as an asyncrun entity; anything else as it is.
+
+    Checked by module name, so this never imports flytekit for asyncrun's own entities.
+    """
+    if type(entity).__module__.split(".")[0] == "flytekit":
+        from ..interop import adapt
+
+        return adapt(entity)
+    return entity
+
+
+def _split_images(images: Iterable[str]) -> tuple[str | None, dict[str, str]]:
+    """`-i` values: the default image (`fqn:tag`) and named ones (`name=fqn:tag`)."""
+    default: str | None = None
+    named: dict[str, str] = {}
+    for value in images:
+        name, sep, image = value.partition("=")
+        if sep:
+            named[name] = image
+        elif default is not None and default != value:
+            raise UsageError(
+                f"two default images given ({default} and {value}); name the others: name=fqn:tag"
+            )
+        else:
+            default = value
+    return default, named
+
+
+def _project_root_of(entity: Task | Workflow | LaunchPlan | ForeignEntity) -> Path:
     import sys
 
     from ..sdk._loader import project_root
 
+    if isinstance(entity, ForeignEntity):
+        return project_root(entity.source_file)
     target = entity.workflow if isinstance(entity, LaunchPlan) else entity
     module = sys.modules.get(target.fn.__module__)
     file = getattr(module, "__file__", None)

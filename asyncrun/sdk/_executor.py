@@ -17,6 +17,7 @@ import anyio.to_thread
 
 from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError
 from ._cache import LocalCache
+from ._foreign import ForeignEntity
 from ._graph import START, Promise
 from ._launch_plan import LaunchPlan
 from ._task import Task, bind_inputs
@@ -42,8 +43,12 @@ class LocalExecutor:
     envvars: dict[str, str] = field(default_factory=dict)
     cache_dir: Path | None = None
 
-    async def run(self, entity: Entity, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, entity: Entity | ForeignEntity, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run `entity` with `inputs` (defaults filled in here) and return its outputs by name."""
+        if isinstance(entity, ForeignEntity):  # another SDK's entity runs through that SDK
+            return await entity.run_locally(
+                inputs, overwrite_cache=self.overwrite_cache, envvars=self.envvars
+            )
         saved = {key: os.environ.get(key) for key in self.envvars}
         os.environ.update(self.envvars)
         try:
