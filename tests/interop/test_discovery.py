@@ -20,7 +20,9 @@ def pyflyte_entities(result: Result) -> list[tuple[str, str, str]]:
     """(command, kind, registered name) rows of pyflyte's "Commands" box."""
     rows = []
     for line in result.stdout.splitlines():
-        match = re.match(r"^│ (\S+)\s+(workflow|task|launch plan) \(([^)]+)\)(?: \(LP Name: ([^)]+)\))?", line)
+        match = re.match(
+            r"^│ (\S+)\s+(workflow|task|launch plan) \(([^)]+)\)(?: \(LP Name: ([^)]+)\))?", line
+        )
         if match:
             command, kind, qualified, lp_name = match.groups()
             rows.append((command, kind, lp_name or qualified))
