@@ -87,10 +87,13 @@ class EntitySource:
         sdk_module: the SDK's top-level module; the source is asked only when it is in
             `sys.modules` after the user's module was imported, so a native file never loads it.
         finder: `"package.module:function"`, a function `(module) -> [(attribute name, ForeignEntity)]`.
+        import_env: environment defaults while a user's module is imported, so that the SDK, if the
+            module imports it, sets itself up as its own CLI would (unset variables only).
     """
 
     sdk_module: str
     finder: str
+    import_env: tuple[tuple[str, str], ...] = ()
 
     def entities(self, module: ModuleType) -> list[tuple[str, ForeignEntity]]:
         import importlib
@@ -101,4 +104,12 @@ class EntitySource:
 
 
 # Asked in this order; an SDK's source is skipped unless the user's module imported that SDK.
-ENTITY_SOURCES = (EntitySource("flytekit", "asyncrun.interop:flytekit_entities"),)
+ENTITY_SOURCES = (
+    EntitySource(
+        "flytekit",
+        "asyncrun.interop:flytekit_entities",
+        # pyflyte logs only critical messages unless -v: flytekit's import-time warnings would
+        # otherwise land on stdout (its rich handler), in the middle of outputs and JSON.
+        import_env=(("FLYTE_SDK_LOGGING_LEVEL", "50"),),
+    ),
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -108,13 +109,27 @@ def load_file(file: str | Path) -> LoadedFile:
         if existing is not None:
             del sys.modules[name]  # another file of the same module name: load this one
         try:
-            with _keeping_sigint():
+            with _keeping_sigint(), _sdk_import_env():
                 module = importlib.import_module(name)
         except AsyncrunError:
             raise
         except Exception as exc:
             raise DefinitionError(f"cannot import {path.name}: {type(exc).__name__}: {exc}") from exc
     return LoadedFile(path, root, name, module)
+
+
+@contextlib.contextmanager
+def _sdk_import_env() -> Iterator[None]:
+    """The entity sources' environment defaults, while a user module (and the SDK it imports) loads."""
+    added = [
+        (key, value) for source in ENTITY_SOURCES for key, value in source.import_env if key not in os.environ
+    ]
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key, _ in added:
+            os.environ.pop(key, None)
 
 
 @contextlib.contextmanager
