@@ -15,6 +15,7 @@ import anyio
 
 from .._exceptions import (
     AlreadyExistsError,
+    AsyncrunError,
     AuthenticationError,
     NotFoundError,
     UploadError,
@@ -334,6 +335,8 @@ class Client:
                     )
                 else:
                     plan = plan_registration(entity, settings, code_md5=package.md5)
+                    if default_image is None and await self._needs_an_image(plan):
+                        progress(_NO_IMAGE_WARNING)
                 await self._create_all(plan)
         progress(
             f"registered {len(plan.tasks)} tasks, {len(plan.workflows)} workflows and "
@@ -365,6 +368,25 @@ class Client:
                 await create("create_workflow", admin.WorkflowCreateRequest(id=entity_id, spec=spec))
             else:
                 await create("create_launch_plan", admin.LaunchPlanCreateRequest(id=entity_id, spec=spec))
+
+    async def _needs_an_image(self, plan: RegistrationPlan) -> bool:
+        """Whether tasks would run in asyncrun's default image on a control plane that pulls images
+        (anything but asyncrun's sandbox, which runs tasks here and ignores them)."""
+        from ._serialize import DEFAULT_IMAGE
+
+        images = {
+            spec.template.container.image
+            for _, spec in plan.tasks
+            if spec.template and spec.template.container
+        }
+        if DEFAULT_IMAGE not in images:
+            return False
+        try:
+            answer = await self._admin("get_version", admin.GetVersionRequest(), read=True)
+        except AsyncrunError:
+            return True  # not our sandbox, which always answers
+        version = answer.control_plane_version.version if answer.control_plane_version else ""
+        return not version.startswith("asyncrun-sandbox")
 
     async def _put_and_report(self, location: Any, package: CodePackage, progress: Progress) -> None:
         await self._put(location, package.path, package.md5)
@@ -818,6 +840,13 @@ class Client:
         )
         page = await self._admin("list_executions", request, read=True)
         return [_convert.execution(raw, self.config.console_url) for raw in page.executions], page.token
+
+
+_NO_IMAGE_WARNING = (
+    "warning: tasks use asyncrun's default image, which no registry publishes: build one from the "
+    "Dockerfile at the top of the asyncrun repository (docker build -t REGISTRY/asyncrun:TAG .), push "
+    "it and pass -i REGISTRY/asyncrun:TAG"
+)
 
 
 def _adapted(entity: Any) -> Any:

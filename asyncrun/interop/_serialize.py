@@ -145,7 +145,10 @@ def _project_root(entity: FlytekitEntity) -> Any:
 
 
 def _plan(entity: FlytekitEntity, entries: list[tuple[str, Any, Any]], version: str) -> RegistrationPlan:
+    """asyncrun's messages from flytekit's (through bytes: fields our `protos/` subset lacks are
+    kept as unknown fields and sent as they are), maps sorted so equal specs are equal bytes."""
     from ..client._serialize import RegistrationPlan
+    from ..client._serialize import _canonical as canonical
 
     tasks: list[tuple[core.Identifier, admin.TaskSpec]] = []
     workflows: list[tuple[core.Identifier, admin.WorkflowSpec]] = []
@@ -159,14 +162,15 @@ def _plan(entity: FlytekitEntity, entries: list[tuple[str, Any, Any]], version: 
             continue  # a workflow reached twice (its default launch plan, once)
         seen.add(key)
         our_id = core.Identifier.parse(ident.SerializeToString())
+        data = spec.SerializeToString()
         if kind == "task":
-            tasks.append((our_id, admin.TaskSpec.parse(spec.SerializeToString())))
+            tasks.append((our_id, canonical(admin.TaskSpec.parse(data))))
         elif kind == "workflow":
-            wf_entry = (our_id, admin.WorkflowSpec.parse(spec.SerializeToString()))
+            wf_entry = (our_id, canonical(admin.WorkflowSpec.parse(data)))
             workflows.append(wf_entry)
             ordered.append(wf_entry)
         else:
-            lp_entry = (our_id, admin.LaunchPlanSpec.parse(spec.SerializeToString()))
+            lp_entry = (our_id, canonical(admin.LaunchPlanSpec.parse(data)))
             launch_plans.append(lp_entry)
             ordered.append(lp_entry)
         if our_id.name == entity.name and _target_kind(entity.kind) == our_id.resource_type:

@@ -1,0 +1,48 @@
+"""`asyncrun run --remote --wait` on unchanged flytekit files, against a sandbox started here: flytekit's
+specs registered by asyncrun's client, tasks run by `pyflyte-fast-execute`, outputs as pyflyte's local run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import asyncrun, pyflyte_local_output
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]
+
+CASES = [
+    ("c01_chain.py", "wf", "--name", "x"),
+    ("c02_subwf_lp.py", "outer", "--x", "2"),  # a sub-workflow and a launch plan node
+    ("c03_types.py", "point", "--p", '{"x": 3, "tags": ["a"]}'),  # a dataclass in and out
+    ("c03_types.py", "count_lines", "--f", "three.txt"),  # a local file, uploaded
+]
+
+
+@pytest.mark.parametrize("args", CASES, ids=[" ".join(case[:2]) for case in CASES])
+async def test_remote_output_equals_pyflytes_local_output(sandbox_env, project: Path, args) -> None:
+    (project / "three.txt").write_text("a\nb\nc\n")
+    expected = await pyflyte_local_output(project, *args)
+    result = await asyncrun("run", "--remote", "--wait", *args, cwd=project)
+    assert result.code == 0, result.out
+    assert result.stdout.strip() == expected
+    assert "registered" in result.stderr
+
+
+async def test_a_launch_plan_with_fixed_inputs_and_json_output(sandbox_env, project: Path) -> None:
+    result = await asyncrun(
+        "run", "--remote", "--wait", "-o", "json", "c02_subwf_lp.py", "fixed_lp", cwd=project
+    )
+    assert result.code == 0, result.out
+    outcome = json.loads(result.stdout)
+    assert (outcome["phase"], outcome["outputs"]) == ("SUCCEEDED", {"o0": 40})
+
+
+async def test_a_failing_remote_run_exits_1_with_the_tasks_message(sandbox_env, project: Path) -> None:
+    result = await asyncrun(
+        "run", "--remote", "--wait", "--name", "boom", "c04_fail.py", "failing", "--n", "5", cwd=project
+    )
+    assert result.code == 1, result.out
+    assert "execution boom failed" in result.stderr
+    assert "exploded with 5" in result.stderr
