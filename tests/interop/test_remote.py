@@ -46,3 +46,16 @@ async def test_a_failing_remote_run_exits_1_with_the_tasks_message(sandbox_env, 
     assert result.code == 1, result.out
     assert "execution boom failed" in result.stderr
     assert "exploded with 5" in result.stderr
+
+
+async def test_a_batch_of_flytekit_runs(sandbox_env, project: Path) -> None:
+    (project / "lines.jsonl").write_text('{"name": "a"}\n{"name": "b"}\n')
+    args = ("run", "--remote", "--wait", "--batch", "lines.jsonl", "c01_chain.py", "say_hello")
+    result = await asyncrun(*args, cwd=project)
+    assert result.code == 0, result.out
+    manifest = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [m["outputs"] for m in manifest] == [{"o0": "hello a"}, {"o0": "hello b"}]
+    again = await asyncrun(*args, cwd=project)  # the same batch again starts nothing new
+    assert [json.loads(line)["execution"] for line in again.stdout.splitlines()] == [
+        m["execution"] for m in manifest
+    ]
