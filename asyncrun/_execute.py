@@ -237,10 +237,16 @@ def main(argv: list[str] | None = None) -> int:
                 code, message, recoverable, origin = error
                 write_error(prefix, code, message, recoverable=recoverable, origin=origin)
                 return 0
+            from ._exceptions import InputError
             from .sdk._literals import literal_map
 
             assert outputs is not None
-            data = bytes(literal_map(outputs, task.interface.outputs))
+            try:
+                data = bytes(literal_map(outputs, task.interface.outputs, what="output"))
+            except InputError as exc:  # the task returned a value its declared type does not allow
+                message = f"task {task.name} returned a bad value: {exc}"
+                write_error(prefix, "USER:OutputError", message, recoverable=False, origin="USER")
+                return 0
             _storage.write_bytes(_storage.join(prefix, "outputs.pb"), data)
         except SystemFailure as exc:
             write_error(prefix, "SYSTEM:LoadFailed", str(exc), recoverable=True, origin="SYSTEM")

@@ -1,6 +1,56 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Prerequisites outside Python that some tests need; a missing one fails its tests (saying how to
+# install it) unless its opt-out variable is set, and every opted-out one is listed at the end.
+PREREQUISITES = {
+    "chromium": (
+        "ASYNCRUN_SKIP_CHROMIUM",
+        "headless Chromium renders the sandbox console's pages",
+        "`sudo apt-get install chromium` on Debian/Ubuntu (.ci/run installs it)",
+    ),
+}
+_SKIPPED_PREREQUISITES: dict[str, list[str]] = {}
+
+
+@pytest.fixture
+def require(request):
+    """`require(name, present)`: fail the test if prerequisite `name` is missing, saying how to install
+    it, or skip it (and list it at the end of the run) if its opt-out variable is set to 1."""
+    return lambda name, present: _require(name, present, request.node.nodeid)
+
+
+def _require(name: str, present: bool, nodeid: str) -> None:
+    if present:
+        return
+    opt_out, why, install = PREREQUISITES[name]
+    if os.environ.get(opt_out) == "1":
+        _SKIPPED_PREREQUISITES.setdefault(name, []).append(nodeid)
+        pytest.skip(f"{name} is not installed and {opt_out}=1: {why}; to run this test: {install}")
+    pytest.fail(
+        f"{name} is not installed: {why}. Install it: {install}; or set {opt_out}=1 to skip this test.",
+        pytrace=False,
+    )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say loudly which tests did not run for want of a prerequisite, and how to run them."""
+    if not _SKIPPED_PREREQUISITES:
+        return
+    terminalreporter.section("TESTS NOT RUN: missing prerequisites", sep="!", yellow=True, bold=True)
+    for name, nodeids in sorted(_SKIPPED_PREREQUISITES.items()):
+        opt_out, why, install = PREREQUISITES[name]
+        terminalreporter.write_line(
+            f"{len(nodeids)} test(s) skipped because {name} is missing ({opt_out}=1): {why}. "
+            f"To run them: {install}, and unset {opt_out}.",
+            yellow=True,
+            bold=True,
+        )
+        for nodeid in nodeids:
+            terminalreporter.write_line(f"    {nodeid}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

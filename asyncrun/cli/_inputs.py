@@ -17,7 +17,7 @@ from asyncclick.core import ParameterSource
 from .._exceptions import InputError
 from ..sdk._interface import MISSING, Input
 from ..sdk._type_engine import from_jsonable, to_jsonable, type_name
-from ._params import is_flag_type, param_type
+from ._params import describe_yaml_error, is_flag_type, param_type
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 INPUTS_FILE = "inputs_file"
 STDIN = "stdin_marker"
+BATCH = "--batch"
 
 
 def _shown_default(spec: Input) -> str | None:
@@ -93,8 +94,8 @@ def _read_mapping(text: str, source: str, ctx: click.Context) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
-        raise click.UsageError(f"{source} is not valid YAML or JSON: {first}", ctx) from None
+        message = f"{source} is not valid YAML or JSON: {describe_yaml_error(exc)}"
+        raise click.UsageError(message, ctx) from None
     except RecursionError:
         raise click.UsageError(f"{source} is nested too deeply to read", ctx) from None
     except Exception as exc:  # PyYAML's constructors: `!!int x`, `2024-02-30`, `!!timestamp foo`, ...
@@ -121,9 +122,54 @@ def _convert(data: dict[str, Any], interface: Interface, source: str, ctx: click
     return values
 
 
-def merge_inputs(ctx: click.Context, interface: Interface, *, batch: bool = False) -> dict[str, Any]:
-    """Inputs from the file, stdin and flags (in rising precedence); required ones enforced
-    (except for `--batch`, whose lines supply the rest)."""
+def merge_inputs(ctx: click.Context, interface: Interface) -> dict[str, Any]:
+    """Inputs from the file, stdin and flags (in rising precedence); required ones enforced."""
+    values = _given_inputs(ctx, interface)
+    missing = _missing(interface, values)
+    if missing:
+        raise click.UsageError(f"Missing option {', '.join(f'--{name}' for name in missing)}", ctx)
+    return values
+
+
+def batch_inputs(ctx: click.Context, interface: Interface, source: str) -> list[dict[str, Any]]:
+    """`--batch`: the inputs of each JSON line of `source` (a file, or `-` for stdin), over those of
+    the inputs file, stdin and flags. Every line is read and checked (unknown inputs, types, required
+    inputs) before anything is launched; blank lines are skipped."""
+    common = _given_inputs(ctx, interface)
+    if source == "-":
+        text = _read_text(_read_stdin, "--batch stdin", ctx)
+    else:
+        text = _read_text(lambda: Path(source).read_text(encoding="utf-8"), f"--batch {source}", ctx)
+    runs: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(
+                f"line {number} is not JSON: {exc.msg} at column {exc.colno}", ctx, param_hint=BATCH
+            ) from None
+        except RecursionError:
+            raise click.BadParameter(
+                f"line {number} is nested too deeply to read", ctx, param_hint=BATCH
+            ) from None
+        if not isinstance(data, dict):
+            raise click.BadParameter(f"line {number} must be a JSON object of inputs", ctx, param_hint=BATCH)
+        values = {**common, **_convert(data, interface, f"--batch line {number}", ctx)}
+        missing = _missing(interface, values)
+        if missing:
+            names = ", ".join(repr(name) for name in missing)
+            raise click.BadParameter(
+                f"line {number} lacks required input {names}: give it on that line or as a flag for all",
+                ctx,
+                param_hint=BATCH,
+            )
+        runs.append(values)
+    return runs
+
+
+def _given_inputs(ctx: click.Context, interface: Interface) -> dict[str, Any]:
     values: dict[str, Any] = {}
     path = ctx.params.get(INPUTS_FILE)
     if path:
@@ -133,14 +179,19 @@ def merge_inputs(ctx: click.Context, interface: Interface, *, batch: bool = Fals
     if extra:
         if tuple(extra) != ("-",):
             raise click.UsageError(f"unexpected argument {' '.join(extra)!r} (only '-', for stdin)", ctx)
-        text = _read_text(sys.stdin.read, "stdin", ctx)
+        text = _read_text(_read_stdin, "stdin", ctx)
         values.update(_convert(_read_mapping(text, "stdin", ctx), interface, "stdin", ctx))
     for name in interface.inputs:
         if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
             values[name] = ctx.params[name]
-    missing = [
-        f"--{spec.name}" for spec in interface.inputs.values() if spec.required and spec.name not in values
-    ]
-    if missing:
-        raise click.UsageError(f"Missing option {', '.join(missing)}", ctx)
     return values
+
+
+def _missing(interface: Interface, values: dict[str, Any]) -> list[str]:
+    return [spec.name for spec in interface.inputs.values() if spec.required and spec.name not in values]
+
+
+def _read_stdin() -> str:
+    # Bytes, decoded here: the text layer may be lenient (surrogateescape under a C locale), and then
+    # binary input would only fail later, inside the YAML parser, with a message about a character.
+    return sys.stdin.buffer.read().decode("utf-8")

@@ -19,7 +19,7 @@ from .._exceptions import InputError
 from ..sdk import _type_engine as te
 from ..sdk._files import Directory, File, is_uri
 
-__all__ = ("is_flag_type", "param_type")
+__all__ = ("describe_yaml_error", "is_flag_type", "param_type")
 
 _NONE_WORDS = ("none", "null")
 _DATA_FILE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -179,8 +179,16 @@ class JsonParamType(_NamedParamType):
         if text.lower().endswith(_DATA_FILE_SUFFIXES) and os.path.isfile(text):
             try:
                 return _read_data_file(text)
-            except Exception as exc:  # OSError, or a JSON or YAML syntax error
-                self.fail(f"cannot read {text!r}: {' '.join(str(exc).split())}", param, ctx)
+            except UnicodeDecodeError as exc:
+                self.fail(
+                    f"cannot read {text!r}: not UTF-8 text: {exc.reason} at byte {exc.start}", param, ctx
+                )
+            except ValueError as exc:  # JSON syntax: the message says line and column
+                self.fail(f"cannot read {text!r}: not valid JSON: {exc}", param, ctx)
+            except OSError as exc:
+                self.fail(f"cannot read {text!r}: {exc.strerror or exc}", param, ctx)
+            except Exception as exc:  # YAML syntax, or one of PyYAML's constructors
+                self.fail(f"cannot read {text!r}: not valid YAML: {describe_yaml_error(exc)}", param, ctx)
         try:
             return json.loads(text)
         except ValueError as exc:
@@ -223,6 +231,26 @@ class UnionParamType(_NamedParamType):
             except click.BadParameter:
                 continue
         self.fail(f"{value!r} is not a valid {te.type_name(self.tp)}", param, ctx)
+
+
+def describe_yaml_error(exc: Exception) -> str:
+    """One line for a YAML (or JSON, read as YAML) syntax error: where it is, and what is wrong there.
+
+    PyYAML's own text spreads over several lines (context, problem, an excerpt of the input with a
+    caret) and its first line alone, e.g. "while parsing a flow node", does not say where or what.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return (" ".join(str(exc).split()) or type(exc).__name__)[:300]
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context:
+        where = ""
+        if context_mark is not None and (context_mark.line, context_mark.column) != (mark.line, mark.column):
+            where = f" at line {context_mark.line + 1}, column {context_mark.column + 1}"
+        text += f" ({context}{where})"
+    return text
 
 
 def _read_data_file(path: str) -> Any:

@@ -18,7 +18,7 @@ from .._exceptions import (
     WaitTimeoutError,
     one_error,
 )
-from ._inputs import entity_params, merge_inputs
+from ._inputs import batch_inputs, entity_params, merge_inputs
 from ._options import RunParams
 
 if TYPE_CHECKING:
@@ -327,29 +327,9 @@ class RemoteEntityCommand(click.Command):
         assert self.entity is not None
         params: RunParams = ctx.find_object(RunParams) or RunParams()
         if params.batch:
-            await launch_batch(ctx, self.entity, merge_inputs(ctx, self.entity.interface, batch=True))
+            await launch_batch(ctx, self.entity, batch_inputs(ctx, self.entity.interface, params.batch))
             return
         await launch(ctx, self.entity, merge_inputs(ctx, self.entity.interface))
-
-
-def read_batch(source: str) -> list[dict[str, Any]]:
-    """JSON lines of inputs from a file or `-` (stdin); blank lines are skipped."""
-    try:
-        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {source}: {exc.strerror}", param_hint="--batch") from None
-    lines: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"line {number} is not JSON: {exc.msg}", param_hint="--batch") from None
-        if not isinstance(value, dict):
-            raise click.BadParameter(f"line {number} must be a JSON object of inputs", param_hint="--batch")
-        lines.append(value)
-    return lines
 
 
 def batch_name(launch_id: Any, index: int, inputs: dict[str, Any]) -> str:
@@ -364,18 +344,16 @@ def batch_name(launch_id: Any, index: int, inputs: dict[str, Any]) -> str:
 
 
 async def launch_batch(
-    ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity, flags: dict[str, Any]
+    ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity, runs: list[dict[str, Any]]
 ) -> None:
-    """`--batch`: one execution per line (flags apply to every line), at most --max-inflight at once,
-    each tracked by the daemon; a manifest line per execution at the end."""
+    """`--batch`: one execution per line (`runs`: each line's inputs, from `batch_inputs`), at most
+    --max-inflight at once, each tracked by the daemon; a manifest line per execution at the end."""
     import anyio
 
     from .._exceptions import ExecutionError as RunFailed
-    from ..sdk._type_engine import from_jsonable, to_jsonable
+    from ..sdk._type_engine import to_jsonable
 
     params: RunParams = ctx.find_object(RunParams) or RunParams()
-    assert params.batch is not None
-    lines = read_batch(params.batch)
     client = client_for(ctx)
     remote = entity
     if not hasattr(entity, "launch_id"):
@@ -383,16 +361,7 @@ async def launch_batch(
     assert hasattr(remote, "launch_id")
     specs = remote.interface.inputs
     prepared: list[tuple[int, dict[str, Any], str]] = []
-    for index, line in enumerate(lines):
-        unknown = set(line) - set(specs)
-        if unknown:
-            raise click.BadParameter(
-                f"line {index + 1}: unknown input {', '.join(sorted(unknown))}", param_hint="--batch"
-            )
-        try:
-            values = {**flags, **{key: from_jsonable(value, specs[key].type) for key, value in line.items()}}
-        except Exception as exc:
-            raise click.BadParameter(f"line {index + 1}: {exc}", param_hint="--batch") from None
+    for index, values in enumerate(runs):
         canonical = {key: to_jsonable(value, specs[key].type) for key, value in values.items()}
         prepared.append((index, values, batch_name(remote.launch_id, index, canonical)))
     limit = anyio.Semaphore(params.max_inflight)

@@ -567,6 +567,7 @@ class Client:
                     values[input_name] = None
         from ..sdk._literals import literal_map
 
+        values = _convert.python_inputs(values, entity.interface)
         values = await self._upload_inputs(values, project, domain)
         if entity.input_encoder is not None:  # another SDK's entity: that SDK encodes its inputs
             encode = entity.input_encoder

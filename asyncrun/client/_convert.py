@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._exceptions import InputError
 from .._proto.flyteidl import admin, core
 from ..sdk._interface import MISSING, Input, Interface
 from ..sdk._literals import python_type, to_python
+from ..sdk._type_engine import from_jsonable, matches
 from ._types import EntityId, Execution, ExecutionError, ExecutionId, ExecutionOptions, Phase, RemoteEntity
 
 KINDS = {
@@ -150,3 +152,23 @@ def execution_spec(target: core.Identifier, options: ExecutionOptions) -> admin.
     if options.execution_cluster_label:
         spec.execution_cluster_label = admin.ExecutionClusterLabel(value=options.execution_cluster_label)
     return spec
+
+
+def python_inputs(values: dict[str, Any], interface: Interface) -> dict[str, Any]:
+    """`values` with JSON-shaped data made into values of the inputs' types: a dict given for a
+    dataclass input (or a list or dict of them) becomes the dataclass, its fields checked as an
+    inputs file's are. Anything else is left as it is, for `literal_map` to check.
+
+    Raises:
+        InputError: the data does not fit, e.g. "input 'cfg': retries: expected an integer, got …".
+    """
+    converted = dict(values)
+    for name, value in values.items():
+        spec = interface.inputs.get(name)
+        if spec is None or not isinstance(value, dict | list) or matches(value, spec.type):
+            continue
+        try:
+            converted[name] = from_jsonable(value, spec.type)
+        except InputError as exc:
+            raise InputError(f"input '{name}': {exc}") from None
+    return converted

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .._exceptions import AsyncrunError
 from .._filelock import FileLock
-from .._paths import state_home
+from .._paths import state_home, why_not_a_folder
 
 SOCKET_ENV = "ASYNCRUN_DAEMON_SOCKET"
 SOCKET_NAME = "daemon.sock"
@@ -102,7 +102,9 @@ def ensure_private_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise DaemonPathError(f"cannot create the daemon folder {path}: {exc.strerror or exc}") from None
+        raise DaemonPathError(
+            f"cannot create the daemon folder {path}: {why_not_a_folder(path, exc)}"
+        ) from None
     info = path.lstat()
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise DaemonPathError(f"{path} is not a plain folder; remove it or set ${SOCKET_ENV}")

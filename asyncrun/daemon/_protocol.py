@@ -235,9 +235,7 @@ class Target:
         return cls(path, endpoint, insecure, project, domain, env, secret_env)
 
     def to_json(self) -> JSON:
-        out: JSON = {
-            k: v for k, v in vars(self).items() if v is not None and k not in ("env", "secret_env")
-        }
+        out: JSON = {k: v for k, v in vars(self).items() if v is not None and k not in ("env", "secret_env")}
         if self.env:
             out["env"] = dict(self.env)
         if self.secret_env:
@@ -256,8 +254,13 @@ class Target:
         ):
             raise ProtocolError(BAD_REQUEST, "target.env must map names to strings")
         secret_env = value.get("secret_env", {})
-        if not isinstance(secret_env, dict) or len(secret_env) > 1 or not all(
-            isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_TEXT for k, v in secret_env.items()
+        if (
+            not isinstance(secret_env, dict)
+            or len(secret_env) > 1
+            or not all(
+                isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_TEXT
+                for k, v in secret_env.items()
+            )
         ):
             raise ProtocolError(BAD_REQUEST, "target.secret_env must map one name to a string")
         return cls(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._exceptions import AsyncrunError, UsageError
+from .._paths import make_dir
 from ._config import STATE_FILE, SandboxConfig, SandboxInfo
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[S
             f"port {config.port} on {config.host} is in use by another program; "
             "stop it or pick another with --port"
         )
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dir(data_dir, mode=0o700)  # a clear error when $ASYNCRUN_HOME is a file
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     log_path = data_dir / "sandbox.log"
     cmd = [

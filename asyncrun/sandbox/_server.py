@@ -20,6 +20,7 @@ from grpclib.server import Server
 
 from .._exceptions import UsageError
 from .._filelock import FileLock
+from .._paths import make_dir
 from ._config import STATE_FILE, SandboxConfig, SandboxInfo
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _bind(host: str, port: int) -> socket.socket:
 async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxInfo]:
     """Run the sandbox in this event loop for the duration of the block (tests, `sandbox serve`)."""
     data_dir = config.data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dir(data_dir, mode=0o700)  # a clear error when $ASYNCRUN_HOME is a file
     # One sandbox per data folder: two would both run every queued execution.
     lock = FileLock(data_dir / "sandbox.lock")
     if not lock.try_acquire():

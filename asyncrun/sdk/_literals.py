@@ -320,8 +320,9 @@ def _check_struct_integers(data: Any, path: str) -> None:
             _check_struct_integers(item, f"{path}.{key}" if path else str(key))
 
 
-def literal_map(values: dict[str, Any], types: dict[str, Any]) -> core.LiteralMap:
-    """The LiteralMap for named values (task inputs or outputs), each converted with its type.
+def literal_map(values: dict[str, Any], types: dict[str, Any], *, what: str = "input") -> core.LiteralMap:
+    """The LiteralMap for named values (task inputs or outputs), each converted with its type;
+    `what` ("input" or "output") is how errors name them.
 
     Raises:
         InputError: a value does not fit its type, or has no declared type.
@@ -329,11 +330,11 @@ def literal_map(values: dict[str, Any], types: dict[str, Any]) -> core.LiteralMa
     literals: dict[str, core.Literal] = {}
     for name, value in values.items():
         if name not in types:
-            raise InputError(f"unexpected input '{name}' (known: {', '.join(types) or 'none'})")
+            raise InputError(f"unexpected {what} '{name}' (known: {', '.join(types) or 'none'})")
         try:
             literals[name] = to_literal(value, types[name])
         except InputError as exc:
-            raise InputError(f"input '{name}': {exc}") from None
+            raise InputError(f"{what} '{name}': {exc}") from None
     return core.LiteralMap(literals=literals)
 
 

@@ -3,7 +3,7 @@
 
     python scripts/bench/report.py [--setup] [--quick] [--only NAME[,NAME]] [--render-only]
 
-Each benchmark script (startup, remote, launch, sandbox, wait) runs as a subprocess with `--json`,
+Each benchmark script (startup, remote, launch, sandbox, wait, failfast) runs as a subprocess with `--json`,
 several times where one invocation holds few samples; the samples of all invocations are pooled per
 case (medians and ratios over the pool). The pooled results go to `docs/benchmarks/NAME.json`, the
 charts to `docs/benchmarks/NAME.png`, and the report to `docs/benchmarks.md`; with `--only`, the
@@ -110,6 +110,19 @@ BENCHES = [
         ("--quick", "--sizes", "100,10000", "--status-runs", "10"),
         1,
         7.0,
+    ),
+    Bench(
+        "failfast",
+        "Failing fast: how soon a failure is reported",
+        "The time bounds the tests no longer assert (they check order and outcome): a command against an "
+        "endpoint where nothing listens (exit 6, <= 8 s), a local task past its 200 ms timeout (exit 4, "
+        "<= 4 s), a workflow whose first failure stops a sibling that would sleep an hour (exit 1, <= 5 s), "
+        "the daemon's journal re-opened after its writer was SIGKILLed (<= 1.5 s).",
+        ("--runs", "5"),
+        ("--runs", "1"),
+        1,
+        0.5,
+        "",
     ),
 ]
 BY_NAME = {b.name: b for b in BENCHES}

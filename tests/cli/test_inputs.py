@@ -280,3 +280,45 @@ async def test_json_output_types(run_cli, tmp_path) -> None:
     assert json.loads(result.stdout) == {"count": 3, "mean": 2.0}
     result = await run_cli("run", "--output", "json", TYPES, "split", "--text", "a b")
     assert json.loads(result.stdout) == {"o0": "a", "o1": 2}
+
+
+async def test_syntax_errors_say_line_and_column(run_cli, tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("i: 7\nints: [1, 2\n")
+    for args, stdin in ((["--inputs-file", str(bad)], None), (["-"], bad.read_text())):
+        result = await run_cli("run", TYPES, "echo_all", *args, stdin=stdin)
+        assert result.exit_code == 2, result.stderr
+        line = [x for x in result.stderr.splitlines() if x.startswith("Error")][0]
+        assert "line 3, column 1" in line and "expected ',' or ']'" in line, line
+        assert "line 2, column 7" in line, line  # where the unclosed list starts
+    # A .yaml file given as the value of a dataclass input says where, too.
+    shape = tmp_path / "shape.yaml"
+    shape.write_text("name: tri\npoints: [{x: 1}\n")
+    result = await run_cli("run", TYPES, "echo_all", *FLAGS[:-6], "--shape", str(shape), "--maybe", "none")
+    assert result.exit_code == 2 and "line 3, column 1" in result.stderr, result.stderr
+
+
+async def test_binary_stdin_and_binary_file_say_the_same(tmp_path) -> None:
+    import os
+    import sys
+    from pathlib import Path
+
+    import anyio
+
+    binary = tmp_path / "inputs.yaml"
+    binary.write_bytes(b"i: \xb6\xff\n")
+    script = str(Path(sys.executable).parent / "asyncrun")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}  # a C locale reads stdin with surrogateescape
+    from_file = await anyio.run_process(
+        [script, "run", TYPES, "echo_all", "--inputs-file", str(binary)], check=False, env=env
+    )
+    from_stdin = await anyio.run_process(
+        [script, "run", TYPES, "echo_all", "-"], input=binary.read_bytes(), check=False, env=env
+    )
+    for result in (from_file, from_stdin):
+        assert result.returncode == 2
+        assert b"Traceback" not in result.stderr
+    file_line = from_file.stderr.decode().splitlines()[-1]
+    stdin_line = from_stdin.stderr.decode().splitlines()[-1]
+    assert file_line == f"Error: --inputs-file {binary} is not UTF-8 text: invalid start byte at byte 3"
+    assert stdin_line == "Error: stdin is not UTF-8 text: invalid start byte at byte 3"

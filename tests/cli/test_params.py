@@ -203,6 +203,7 @@ def test_json_and_yaml_files(tmp_path: Path) -> None:
     assert convert(list[int], str(tmp_path / "l.yml")) == [1, 2]
     message = failure(list[int], str(tmp_path / "bad.yaml"))
     assert message.startswith(f"cannot read '{tmp_path / 'bad.yaml'}':")
+    assert "line 2, column 1: expected the node content" in message, message  # where, and what
     assert "expected a JSON object (Point), got a list" in failure(Point, str(tmp_path / "l.yml"))
 
 

@@ -49,6 +49,10 @@ class StubAdmin(AdminServiceBase):
         self.in_flight: Counter[str] = Counter()
         self.most_in_flight: Counter[str] = Counter()  # the most calls of a method at once
         self._silence: anyio.Event | None = None
+        # Sweeps begun so far, counted live (as `calls_per_sweep` counts them afterwards): a clock
+        # that runs at the poller's pace, so "heard within N sweeps" holds however busy the machine.
+        self.sweeps = 0
+        self._sweep_names: set[str] = set()
 
     # ---------------------------------------------------------------- scripting
 
@@ -115,6 +119,10 @@ class StubAdmin(AdminServiceBase):
         names = match.group(1).split(";") if match else list(self.runs)
         self.list_sizes.append(len(names))
         self.list_names.append(names)
+        if not self.sweeps or self._sweep_names.intersection(names):
+            self.sweeps += 1
+            self._sweep_names = set()
+        self._sweep_names.update(names)
         if message.id is None or (message.id.project, message.id.domain) != (PROJECT, DOMAIN):
             return admin.ExecutionList()
         rows = [self._message(self.runs[n]) for n in names if n in self.runs]

@@ -82,15 +82,14 @@ async def test_a_silent_control_plane_is_unreachable_not_finished(stub, target, 
     names = [f"s{i:03d}" for i in range(100)]
     for name in names:
         stub.add(name, "RUNNING")
-    events: list[tuple[float, dict]] = []
+    events: list[dict] = []  # in the order they arrived; marks below split them into before/during/after
     results: list = []
 
     async def waiter(part: list[str]) -> None:
         async with DaemonConnection(settings=settings, autostart=False) as conn:
-            results.append(
-                await conn.wait(part, target=target, on_event=lambda e: events.append((time.monotonic(), e)))
-            )
+            results.append(await conn.wait(part, target=target, on_event=events.append))
 
+    test_began = time.time()  # an outage noticed in this test, not a stale one, is reported
     async with anyio.create_task_group() as tg:
         for i in range(5):
             tg.start_soon(waiter, names[i::5])
@@ -99,7 +98,7 @@ async def test_a_silent_control_plane_is_unreachable_not_finished(stub, target, 
             lambda s: sum(1 for e in s.executions if e.seen_at) == len(names),
         )
         stub.silence()
-        silent_from = time.monotonic()
+        silent_from = len(events)
         for name in names[:50]:
             stub.set_phase(name, "SUCCEEDED")
         await anyio.sleep(15)
@@ -108,21 +107,21 @@ async def test_a_silent_control_plane_is_unreachable_not_finished(stub, target, 
             (e.name, e.phase, e.unreachable_since) for e in status.executions
         ][:5] + [status.daemon["endpoints"]]
         (endpoint,) = status.daemon["endpoints"]
-        assert endpoint["state"] == "unreachable" and endpoint["unreachable_since"] >= time.time() - 30
+        assert endpoint["state"] == "unreachable" and endpoint["unreachable_since"] >= test_began
         for name in names[50:]:
             stub.set_phase(name, "FAILED", error=("USER:X", "x"))
-        await anyio.sleep(30 - (time.monotonic() - silent_from))
+        await anyio.sleep(15)  # 30 s of silence in all
         assert not results, "a wait finished while the control plane was silent"
+        resumed_at = len(events)
         stub.resume()
-        resumed_at = time.monotonic()
 
     assert len(results) == 5 and not any(r.timed_out for r in results)
     assert {ex.name: ex.phase for r in results for ex in r.executions} == {
         n: stub.runs[n].phase for n in names
     }
-    silent = [e for t, e in events if silent_from <= t < resumed_at]
+    silent = events[silent_from:resumed_at]
     unreachable = [e for e in silent if e["event"] == "endpoint" and e["state"] == "unreachable"]
     assert len(unreachable) == 5  # each waiter was told, once
     assert not [s for e in silent if e["event"] == "update" for s in e["executions"] if s["terminal"]]
-    recovered = [e for t, e in events if t >= resumed_at and e["event"] == "endpoint"]
+    recovered = [e for e in events[resumed_at:] if e["event"] == "endpoint"]
     assert recovered and recovered[-1]["state"] == "ok"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
+import threading
 from datetime import timedelta
 
+import anyio
 import pytest
 
 from asyncrun import task, workflow
@@ -15,50 +16,64 @@ from asyncrun.sdk._executor import LocalExecutor
 
 pytestmark = pytest.mark.anyio
 
-SPANS: dict[str, tuple[float, float]] = {}
+EVENTS: list[str] = []
+# Each of two tasks waits, with a generous bound, until the other has started: run one after the
+# other, the first would wait for a start that never comes and fail. Order, not seconds.
+BOTH_STARTED = threading.Barrier(2, timeout=60)
+
+
+ASYNC_STARTED: list[asyncio.Event] = []  # set once both async tasks have started
 
 
 @task
-async def slow_async(tag: str) -> str:
-    start = time.monotonic()
-    await asyncio.sleep(1)
-    SPANS[tag] = (start, time.monotonic())
+async def meet_async(tag: str) -> str:
+    EVENTS.append(f"start {tag}")
+    if sum(e.startswith("start a") for e in EVENTS) == 2:
+        ASYNC_STARTED[0].set()
+    with anyio.fail_after(60):
+        await ASYNC_STARTED[0].wait()
+    EVENTS.append(f"end {tag}")
     return tag
 
 
 @task
-def slow_sync(tag: str) -> str:
-    start = time.monotonic()
-    time.sleep(1)
-    SPANS[tag] = (start, time.monotonic())
+def meet_sync(tag: str) -> str:
+    EVENTS.append(f"start {tag}")
+    BOTH_STARTED.wait()
+    EVENTS.append(f"end {tag}")
     return tag
 
 
 @workflow
 def two_async() -> tuple[str, str]:
-    return slow_async(tag="a1"), slow_async(tag="a2")
+    return meet_async(tag="a1"), meet_async(tag="a2")
 
 
 @workflow
 def two_sync() -> tuple[str, str]:
-    return slow_sync(tag="s1"), slow_sync(tag="s2")
+    return meet_sync(tag="s1"), meet_sync(tag="s2")
 
 
-def overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
-    return min(a[1], b[1]) - max(a[0], b[0])
+def started_before_either_ended(events: list[str], a: str, b: str) -> bool:
+    first_end = min(events.index(f"end {a}"), events.index(f"end {b}"))
+    return events.index(f"start {a}") < first_end and events.index(f"start {b}") < first_end
 
 
 async def test_independent_async_tasks_overlap() -> None:
+    EVENTS.clear()
+    ASYNC_STARTED[:] = [asyncio.Event()]
     outputs = await LocalExecutor().run(two_async, {})
     assert outputs == {"o0": "a1", "o1": "a2"}
-    # Run one after the other they would not overlap at all; concurrently they share most of a second.
-    assert overlap(SPANS["a1"], SPANS["a2"]) > 0.5
+    # One after the other, the first task would never see the second start (and time out).
+    assert started_before_either_ended(EVENTS, "a1", "a2"), EVENTS
 
 
 async def test_independent_sync_tasks_overlap_in_threads() -> None:
+    EVENTS.clear()
+    BOTH_STARTED.reset()
     outputs = await LocalExecutor().run(two_sync, {})
     assert outputs == {"o0": "s1", "o1": "s2"}
-    assert overlap(SPANS["s1"], SPANS["s2"]) > 0.5
+    assert started_before_either_ended(EVENTS, "s1", "s2"), EVENTS
 
 
 ATTEMPTS: list[int] = []
@@ -88,15 +103,22 @@ async def test_retries_exhausted_reports_the_last_error() -> None:
 
 @task(timeout=timedelta(milliseconds=200))
 async def too_slow() -> int:
-    await asyncio.sleep(5)
+    EVENTS.append("too_slow started")
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        EVENTS.append("too_slow cancelled")
+        raise
+    EVENTS.append("too_slow finished")
     return 1
 
 
 async def test_timeout() -> None:
-    start = time.monotonic()
-    with pytest.raises(ExecutionTimedOutError, match="timed out"):
+    EVENTS.clear()
+    # The bound only keeps a broken timeout from hanging the suite: the task would sleep an hour.
+    with anyio.fail_after(60), pytest.raises(ExecutionTimedOutError, match="timed out"):
         await LocalExecutor().run(too_slow, {})
-    assert time.monotonic() - start < 4
+    assert EVENTS == ["too_slow started", "too_slow cancelled"]
 
 
 CALLS: list[int] = []
@@ -138,7 +160,13 @@ def boom() -> int:
 
 @task
 async def long_sibling() -> int:
-    await asyncio.sleep(10)
+    EVENTS.append("sibling started")
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        EVENTS.append("sibling cancelled")
+        raise
+    EVENTS.append("sibling finished")
     return 1
 
 
@@ -148,7 +176,8 @@ def failing() -> tuple[int, int]:
 
 
 async def test_first_failure_cancels_the_workflow() -> None:
-    start = time.monotonic()
-    with pytest.raises(TaskFailedError, match="boom"):
+    EVENTS.clear()
+    with anyio.fail_after(60), pytest.raises(TaskFailedError, match="boom"):
         await LocalExecutor().run(failing, {})
-    assert time.monotonic() - start < 5
+    # The sibling was stopped by the failure, not waited for.
+    assert EVENTS in (["sibling started", "sibling cancelled"], []), EVENTS
