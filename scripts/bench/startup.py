@@ -80,7 +80,7 @@ def main() -> int:
     results: list[Case] = []
     target = Target(f"asyncrun / pyflyte <= {TARGET_RATIO:.2f}", "ratio", "<=", TARGET_RATIO)
     header = (
-        f"{'command':<26} {'asyncrun (s)':>12} {'pyflyte (s)':>12} {'ratio':>7}  target <= {TARGET_RATIO:.2f}"
+        f"{'command':<34} {'asyncrun (s)':>12} {'pyflyte (s)':>12} {'ratio':>7}  target <= {TARGET_RATIO:.2f}"
     )
     print(header)
     print("-" * len(header))
@@ -106,9 +106,9 @@ def main() -> int:
             ratio = a / b
             met = ratio <= case_target.value
             met_all &= met
-            print(f"{label:<26} {a:>12.3f} {b:>12.3f} {ratio:>7.3f}  {'met' if met else 'NOT met'}")
+            print(f"{label:<34} {a:>12.3f} {b:>12.3f} {ratio:>7.3f}  {'met' if met else 'NOT met'}")
         else:
-            print(f"{label:<26} {a:>12.3f} {'-':>12} {'-':>7}")
+            print(f"{label:<34} {a:>12.3f} {'-':>12} {'-':>7}")
     shutil.rmtree(work, ignore_errors=True)
     if args.json:
         write_results(args.json, "startup", {"runs": args.runs, "pyflyte": str(pyflyte or "")}, results)
