@@ -13,6 +13,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._exceptions import AsyncrunError as AsyncrunError
+    from ._exceptions import RecoverableError as RecoverableError
     from .client import Client as Client
     from .sdk import Directory as Directory
     from .sdk import File as File
@@ -20,7 +21,17 @@ if TYPE_CHECKING:
     from .sdk import task as task
     from .sdk import workflow as workflow
 
-__all__ = ("AsyncrunError", "Client", "Directory", "File", "LaunchPlan", "__version__", "task", "workflow")
+__all__ = (
+    "AsyncrunError",
+    "Client",
+    "Directory",
+    "File",
+    "LaunchPlan",
+    "RecoverableError",
+    "__version__",
+    "task",
+    "workflow",
+)
 
 _LAZY = {
     "AsyncrunError": "._exceptions",
@@ -28,6 +39,7 @@ _LAZY = {
     "Directory": ".sdk",
     "File": ".sdk",
     "LaunchPlan": ".sdk",
+    "RecoverableError": "._exceptions",
     "task": ".sdk",
     "workflow": ".sdk",
 }

@@ -31,9 +31,15 @@ AsyncrunError
     ├── ServerError            INTERNAL, UNIMPLEMENTED, DATA_LOSS and other server faults
     ├── UploadError            the blob store refused or failed an upload
     └── UnreachableError       UNAVAILABLE or no connection at all                        (exit 6)
+        └── WrongEndpointError something answers there, but not a gRPC control plane set up as
+                               configured (plain text vs TLS, an HTTP/1 service); not retried
 ```
 
 `exit_code` on each class is the process exit status the CLI uses for it.
+
+Raised by *user* code, not by asyncrun, and so outside the tree (public as `asyncrun.RecoverableError`):
+`RecoverableError`. A task that raises it (or flytekit's `FlyteRecoverableException`) is retried up to
+its `retries`, locally and remotely; any other exception fails the task at once, as in Flyte.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ __all__ = (
     "UploadError",
     "UsageError",
     "WaitTimeoutError",
+    "WrongEndpointError",
 )
 
 
@@ -121,7 +128,9 @@ class TaskFailedError(ExecutionError):
     """
 
     def __init__(self, task: str, cause_type: str, message: str, *, traceback: str = "") -> None:
-        super().__init__(f"task {task} failed: {cause_type}: {message}")
+        # An exception with no text (MemoryError()) is named by its type alone.
+        reason = f"{cause_type}: {message}" if message.strip() else cause_type
+        super().__init__(f"task {task} failed: {reason}")
         self.task = task
         self.cause_type = cause_type
         self.message = message
@@ -234,6 +243,70 @@ class UnreachableError(RemoteError):
     """The control plane cannot be reached."""
 
     exit_code = 6
+
+
+class RecoverableError(Exception):
+    """Raise it in a task to ask for a retry: the task runs again, up to its `retries`.
+
+    Flyte's rule, the same locally and remotely: only this exception (and flytekit's
+    `FlyteRecoverableException`) is retried; any other exception fails the task on its first attempt.
+    A remote attempt that raises it ends with an error of kind RECOVERABLE.
+
+    Example:
+        ```python
+        @task(retries=3)
+        def fetch(url: str) -> str:
+            try:
+                return download(url)
+            except ConnectionError as exc:
+                raise RecoverableError(f"{url} did not answer") from exc
+        ```
+    """
+
+
+def is_recoverable(exc: BaseException) -> bool:
+    """Whether a task that raised `exc` may be retried: a `RecoverableError`, or flytekit's
+    `FlyteRecoverableException` (recognised by name, so flytekit is never imported for it)."""
+    if isinstance(exc, RecoverableError):
+        return True
+    return any(
+        cls.__name__ == "FlyteRecoverableException" and cls.__module__.startswith("flytekit")
+        for cls in type(exc).__mro__
+    )
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message`, or just `Type` when the message is empty (`MemoryError()`, `KeyError` of '')."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# FlytePropeller's code for an attempt that outlived its timeout; after the last retry it may be
+# wrapped as "RetriesExhausted|TimeoutExpired".
+TIMEOUT_ERROR_CODE = "TimeoutExpired"
+
+
+def run_error_class(phase: str, error_code: str | None = None) -> type[ExecutionError] | None:
+    """The error (and so the exit code) for a remote run that ended in `phase`; None for SUCCEEDED
+    or a phase that is not final.
+
+    A run FAILED because a task passed its timeout counts as timed out (exit 4), as a local run does:
+    Flyte reports a task timeout as a FAILED execution with the error code `TimeoutExpired`.
+    """
+    if phase == "ABORTED":
+        return ExecutionAbortedError
+    if phase == "TIMED_OUT":
+        return ExecutionTimedOutError
+    if phase == "FAILED":
+        if error_code and error_code.rsplit("|", 1)[-1] == TIMEOUT_ERROR_CODE:
+            return ExecutionTimedOutError
+        return ExecutionError
+    return None
+
+
+class WrongEndpointError(UnreachableError):
+    """Something answers at the endpoint, but not a gRPC control plane as configured (TLS to a
+    plain-text server, plain text to a TLS one, an HTTP/1 service): retrying cannot help."""
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _storage
-from ._exceptions import StorageError
+from ._exceptions import StorageError, describe_exception, is_recoverable
 
 _UNSET = ("", '""', "''")
 
@@ -94,8 +94,10 @@ def load_task(module_name: str, task_name: str) -> Any:
 
     try:
         module = importlib.import_module(module_name)
+    except SystemExit as exc:
+        raise SystemFailure(f"cannot import {module_name}: it called sys.exit({exc.code!r})") from exc
     except Exception as exc:
-        raise SystemFailure(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from exc
+        raise SystemFailure(f"cannot import {module_name}: {describe_exception(exc)}") from exc
     task = getattr(module, task_name, None)
     if not isinstance(task, Task):
         raise SystemFailure(f"{module_name}.{task_name} is not an asyncrun task")
@@ -185,7 +187,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
         workdir = Path(".asyncrun-inputs").resolve()
         inputs = {name: localize_files(value, types[name], workdir) for name, value in inputs.items()}
     except Exception as exc:
-        raise SystemFailure(f"cannot read inputs {args.inputs}: {type(exc).__name__}: {exc}") from exc
+        raise SystemFailure(f"cannot read inputs {args.inputs}: {describe_exception(exc)}") from exc
     try:
         returned = task.fn(**inputs)
         if inspect.isawaitable(returned):
@@ -194,8 +196,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
             returned = asyncio.run(_await(returned))
         outputs = task.interface.outputs_from_return(returned)
     except Exception as exc:
+        # Flyte's rule: RecoverableError (or FlyteRecoverableException) is RECOVERABLE and retried.
         message = "".join(traceback.format_exception(exc))
-        return None, (f"USER:{type(exc).__name__}", message, False, "USER"), task
+        return None, (f"USER:{type(exc).__name__}", message, is_recoverable(exc), "USER"), task
     raw = _given(args.raw_output_data_prefix)
     outputs = {
         name: persist_files(value, task.interface.outputs[name], raw) for name, value in outputs.items()

@@ -35,6 +35,18 @@ TASKS = textwrap.dedent(
     def fail(n: int) -> int:
         raise ValueError(f"boom {n}")
 
+    @task(retries=2)
+    def again(n: int) -> int:
+        from asyncrun import RecoverableError
+
+        raise RecoverableError(f"try again {n}")
+
+    @task(retries=2)
+    def flytekit_again(n: int) -> int:
+        from flytekit.exceptions.user import FlyteRecoverableException
+
+        raise FlyteRecoverableException(f"flytekit: try again {n}")
+
     @task
     def write(text: str) -> File:
         with open("out.txt", "w") as f:
@@ -117,6 +129,24 @@ def test_user_error_writes_error_pb_and_exits_zero(tmp_path: Path, dist: Path) -
     assert doc.error.origin == core.ExecutionErrorErrorKind.USER
     assert doc.error.kind == core.ContainerErrorKind.NON_RECOVERABLE
     assert not (out / "outputs.pb").exists()
+
+
+@pytest.mark.parametrize("task_name", ["again", "flytekit_again"])
+def test_a_recoverable_error_is_written_as_recoverable(tmp_path: Path, dist: Path, task_name: str) -> None:
+    # Flyte's rule: FlytePropeller (and the sandbox) retry RECOVERABLE user errors only.
+    out = execute(tmp_path, dist, task_name, literal_map({"n": 7}, {"n": int}))
+    doc = core.ErrorDocument.parse((out / "error.pb").read_bytes())
+    assert doc.error.kind == core.ContainerErrorKind.RECOVERABLE
+    assert doc.error.origin == core.ExecutionErrorErrorKind.USER
+    assert "try again 7" in doc.error.message
+
+
+def test_a_module_that_exits_at_import_leaves_an_error_document(tmp_path: Path) -> None:
+    dist = make_distribution(tmp_path, {"mytasks.py": "import sys\nsys.exit(3)\n"})
+    out = execute(tmp_path, dist, "add", literal_map({"a": 1}, {"a": int}))
+    doc = core.ErrorDocument.parse((out / "error.pb").read_bytes())
+    assert doc.error.origin == core.ExecutionErrorErrorKind.SYSTEM
+    assert "cannot import mytasks: it called sys.exit(3)" in doc.error.message
 
 
 def test_file_outputs_are_copied_under_the_raw_prefix(tmp_path: Path, dist: Path) -> None:

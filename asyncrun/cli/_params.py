@@ -17,7 +17,7 @@ import asyncclick as click
 
 from .._exceptions import InputError
 from ..sdk import _type_engine as te
-from ..sdk._files import Directory, File, is_uri
+from ..sdk._files import Directory, File, check_local_kind, is_uri
 
 __all__ = ("describe_yaml_error", "is_flag_type", "param_type")
 
@@ -50,7 +50,7 @@ def _param_type(tp: Any) -> click.ParamType[Any]:
         inner = _param_type(te.strip_annotated(others[0])) if len(others) == 1 else UnionParamType(tp, others)
         return OptionalParamType(inner) if len(others) < len(members) else inner
     simple: dict[Any, click.ParamType[Any]] = {
-        int: click.INT,
+        int: Int64ParamType(),
         float: click.FLOAT,
         str: click.STRING,
         bool: click.BOOL,
@@ -78,14 +78,27 @@ class _NamedParamType(click.ParamType[Any]):
         return self.name
 
 
+class Int64ParamType(click.types.IntParamType):
+    """An integer that fits Flyte's int64, the same rule for local and remote runs."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        try:
+            return te.check_int64(number)
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 class DateTimeParamType(_NamedParamType):
-    """ISO 8601 date-times (offsets, `Z`, fractions), `now`, `today`, `now - 1d`; naive means UTC."""
+    """ISO 8601 date-times (offsets, `Z`, fractions), `now`, `today`, `now - 1d`; naive means UTC.
+
+    The value is the instant in UTC, as a remote task receives it (Flyte stores UTC instants)."""
 
     name = "DATETIME"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, dt.datetime):
-            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            return te.as_utc(value)
         try:
             return te.from_jsonable(value, dt.datetime)
         except InputError as exc:
@@ -146,10 +159,16 @@ class FileParamType(_NamedParamType):
             return self._kind(path)
         if not os.path.exists(path):
             self.fail(f"{self.name.lower()} {path!r} does not exist", param, ctx)
+        value = self._kind(path)
+        if not os.path.isdir(path) and not os.path.isfile(path):
+            try:
+                check_local_kind(value)  # a FIFO or socket would block whoever reads or uploads it
+            except InputError as exc:
+                self.fail(str(exc), param, ctx)
         if os.path.isdir(path) != (self._kind is Directory):
             actual = "directory" if os.path.isdir(path) else "file"
             self.fail(f"{path!r} is a {actual}, not a {self.name.lower()}", param, ctx)
-        return self._kind(path)
+        return value
 
 
 class DirectoryParamType(FileParamType):

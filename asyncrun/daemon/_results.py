@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import ExecutionAbortedError, ExecutionError, ExecutionTimedOutError, WaitTimeoutError
+from .._exceptions import ExecutionError, WaitTimeoutError, run_error_class
 from . import _protocol as p
 
 JSON = dict[str, Any]
@@ -72,11 +72,9 @@ class ExecutionState:
         """The CLI's exit status for this run: 0 unless it failed (1), was aborted (3) or timed out (4)."""
         if not self.found:
             return ExecutionError.exit_code
-        return {
-            "FAILED": ExecutionError.exit_code,
-            "ABORTED": ExecutionAbortedError.exit_code,
-            "TIMED_OUT": ExecutionTimedOutError.exit_code,
-        }.get(self.phase or "", 0)
+        code = self.error.get("code") if isinstance(self.error, dict) else None
+        error = run_error_class(self.phase or "", code if isinstance(code, str) else None)
+        return error.exit_code if error is not None else 0
 
 
 @dataclass(frozen=True)

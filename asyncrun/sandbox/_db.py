@@ -10,6 +10,7 @@ integer microseconds since the epoch, durations in microseconds).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import enum
 import sqlite3
@@ -242,7 +243,46 @@ _V1: tuple[str, ...] = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Signals (gate node inputs, `_signals.py`) and the task cache (`_catalog.py`).
+_V2: tuple[str, ...] = (
+    """CREATE TABLE signals (
+        id INTEGER PRIMARY KEY,
+        execution_project TEXT NOT NULL,
+        execution_domain TEXT NOT NULL,
+        execution_name TEXT NOT NULL,
+        signal_id TEXT NOT NULL,
+        type BLOB NOT NULL,
+        value BLOB,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (execution_project, execution_domain, execution_name, signal_id)
+    )""",
+    """CREATE TABLE catalog_artifacts (
+        id INTEGER PRIMARY KEY,
+        dataset_project TEXT NOT NULL,
+        dataset_domain TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        dataset_version TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        artifact_id TEXT NOT NULL,
+        outputs BLOB NOT NULL,
+        source BLOB,
+        created_at INTEGER NOT NULL,
+        UNIQUE (dataset_project, dataset_domain, dataset_name, dataset_version, tag)
+    )""",
+    """CREATE TABLE catalog_reservations (
+        dataset_project TEXT NOT NULL,
+        dataset_domain TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        dataset_version TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (dataset_project, dataset_domain, dataset_name, dataset_version, tag)
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """Ordered schema migrations; migration i (0-based) brings the schema to version i + 1. Append only."""
 
 
@@ -349,10 +389,14 @@ class Database:
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(connection)
+                    connection.execute("COMMIT")
                 except BaseException:
-                    connection.execute("ROLLBACK")
+                    # Also when COMMIT fails (a full disk): a transaction left open would make every
+                    # later write fail with "cannot start a transaction within a transaction".
+                    if connection.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            connection.execute("ROLLBACK")
                     raise
-                connection.execute("COMMIT")
                 return result
 
         # Not abandoned on cancellation: a started transaction always finishes (or rolls back) first.

@@ -279,6 +279,13 @@ _TASK_EXECUTION = _fields(
     duration=_DURATION,
 )
 
+_SIGNAL = _fields(
+    **_OF_EXECUTION,
+    signal_id="signal_id",
+    created_at=_ts("created_at"),
+    updated_at=_ts("updated_at"),
+)
+
 _PROJECT = _fields(
     id="id",
     identifier="id",
@@ -357,6 +364,7 @@ ENTITIES: Final[Mapping[str, _Entity]] = {
         },
     ),
     "project": _entity("project", "projects", _PROJECT, "created_at ASC, id ASC"),
+    "signal": _entity("signal", "signals", _SIGNAL, "created_at ASC, id ASC"),
 }
 
 # Named-entity id listings (ListTaskIds, …) group versions by name.
@@ -456,8 +464,8 @@ def build_query(
     """Compile a list request for one entity.
 
     Args:
-        entity_name: `task`, `workflow`, `launch_plan`, `execution`, `node_execution`, `task_execution` or
-            `project`.
+        entity_name: `task`, `workflow`, `launch_plan`, `execution`, `node_execution`, `task_execution`,
+            `project` or `signal`.
         filters: the request's filter string.
         sort_by: the request's sort; an empty key means the entity's default order.
         limit: the page size; must be > 0.

@@ -1,5 +1,6 @@
-"""Wires the sandbox together: SQLite store, executor, gRPC (AdminService + DataProxyService, and
-with `auth` AuthMetadataService) and HTTP (with `auth`, also the OAuth2 issuer of `_auth.py`)."""
+"""Wires the sandbox together: SQLite store, executor, gRPC (AdminService, DataProxyService and
+SignalService, and with `auth` AuthMetadataService) and HTTP (with `auth`, also the OAuth2 issuer of
+`_auth.py`)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ log = logging.getLogger("asyncrun.sandbox")
 running_auth: dict[int, AuthServer] = {}
 
 
+def announce_console(server: Server, console_url: str) -> None:
+    """Tell clients where the console is (it is not on the gRPC port, where Flyte's would be): every
+    answer carries it in its initial metadata, so links printed by clients open the console."""
+    from grpclib.events import SendInitialMetadata, listen
+
+    async def add_header(event: SendInitialMetadata) -> None:
+        event.metadata["x-asyncrun-console"] = console_url
+
+    listen(server, SendInitialMetadata, add_header)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket; binding here (not in the servers) makes port 0 and "in use" errors plain."""
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets of that proto, and
@@ -45,7 +57,10 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another port") from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; pick free ports with --port/--http-port "
+            "or ASYNCRUN_SANDBOX_PORT/ASYNCRUN_SANDBOX_HTTP_PORT"
+        ) from None
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -80,6 +95,7 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
     from ._http import create_app, serve_http
     from ._objectstore import ObjectBlobStore
     from ._runner import Runner
+    from ._signals import Signals, SignalService
     from ._signing import Signer
     from ._store import Store
 
@@ -105,9 +121,10 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
         blobs = BlobStore(data_dir / "blobs")
         signer = Signer.load_or_create(data_dir / "secret")
         dataproxy = DataProxyService(objects or blobs, signer, http_base, admin=admin)
-        for service in (admin, dataproxy):
+        signals = SignalService(Signals(store))  # gate nodes wait on `signals.signals`
+        for service in (admin, dataproxy, signals):
             service.rpc_delay = config.rpc_delay_ms / 1000
-        services: list[Any] = [admin, dataproxy]
+        services: list[Any] = [admin, dataproxy, signals]
         auth = None
         if config.auth:
             from ._auth import AuthMetadataService, AuthServer
@@ -117,8 +134,15 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
                 service.authorize = auth.check
             services.append(AuthMetadataService(auth))  # discovery answers without a token
         grpc = Server(services)
+        announce_console(grpc, f"{http_base}/console")
         await grpc.start(sock=grpc_sock)
-        app = create_app(blobs, signer, admin, max_upload_bytes=config.max_upload_bytes)
+        app = create_app(
+            blobs,
+            signer,
+            admin,
+            max_upload_bytes=config.max_upload_bytes,
+            files_roots=(data_dir / "executions", blobs.root),
+        )
         if auth is not None:
             app.router.routes.extend(auth.routes())
         async with anyio.create_task_group() as tg:

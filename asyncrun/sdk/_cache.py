@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -49,11 +50,17 @@ class LocalCache:
             return None
 
     def put(self, task: Task, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        """Store the outputs. Raises OSError when the cache cannot be written (not a folder, disk full)."""
         path = self._path(task, inputs)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {name: to_jsonable(outputs[name], tp) for name, tp in task.interface.outputs.items()}
         # Write then rename, so a crash never leaves half an entry behind.
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):  # a full disk must not also leave the temp file behind
+                os.unlink(tmp)
+            raise

@@ -1,21 +1,26 @@
 """Run tasks, workflows and launch plans in this process.
 
 Workflow nodes start as soon as their inputs exist, so independent nodes overlap: async tasks run on
-the event loop, sync tasks in worker threads. Retries, per-attempt timeouts and the local cache
+the event loop, sync tasks in daemon threads. Retries, per-attempt timeouts and the local cache
 apply to every task.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import os
+import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError
+from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError, is_recoverable
 from ._cache import LocalCache
 from ._foreign import ForeignEntity
 from ._graph import START, Promise
@@ -23,10 +28,13 @@ from ._launch_plan import LaunchPlan
 from ._task import Task, bind_inputs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from ._graph import Entity
     from ._workflow import Workflow
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -42,6 +50,7 @@ class LocalExecutor:
     overwrite_cache: bool = False
     envvars: dict[str, str] = field(default_factory=dict)
     cache_dir: Path | None = None
+    _cache_warned: bool = field(default=False, init=False, repr=False)
 
     async def run(self, entity: Entity | ForeignEntity, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run `entity` with `inputs` (defaults filled in here) and return its outputs by name."""
@@ -82,6 +91,7 @@ class LocalExecutor:
                 outputs = task.interface.outputs_from_return(returned)
                 break
             except TimeoutError:
+                # A timed-out attempt is retried, as FlytePropeller retries TimeoutExpired.
                 if attempt == attempts:
                     raise ExecutionTimedOutError(
                         f"task {task.name} timed out after {task.config.timeout} "
@@ -90,7 +100,8 @@ class LocalExecutor:
             except AsyncrunError:
                 raise
             except Exception as exc:
-                if attempt == attempts:
+                # Flyte's rule: only a RecoverableError (or FlyteRecoverableException) is retried.
+                if attempt == attempts or not is_recoverable(exc):
                     raise TaskFailedError(
                         task.name,
                         type(exc).__name__,
@@ -98,14 +109,25 @@ class LocalExecutor:
                         traceback="".join(traceback.format_exception(exc)),
                     ) from exc
         if cache is not None:
-            await anyio.to_thread.run_sync(cache.put, task, inputs, outputs)
+            try:
+                await anyio.to_thread.run_sync(cache.put, task, inputs, outputs)
+            except OSError as exc:
+                self._cache_write_failed(exc)
         return outputs
+
+    def _cache_write_failed(self, exc: OSError) -> None:
+        """The outputs are still returned; say once per run that they could not be cached."""
+        if not self._cache_warned:
+            self._cache_warned = True
+            sys.stderr.write(
+                f"Warning: cannot write the local cache ({exc.strerror or exc}: {exc.filename or ''}); "
+                "results are not cached. Check ASYNCRUN_HOME and free disk space.\n"
+            )
 
     async def _call(self, task: Task, inputs: dict[str, Any]) -> Any:
         if task.is_async:
             return await task.fn(**inputs)
-        # abandon_on_cancel lets a timeout return at once; the thread itself cannot be killed.
-        return await anyio.to_thread.run_sync(lambda: task.fn(**inputs), abandon_on_cancel=True)
+        return await run_in_daemon_thread(lambda: task.fn(**inputs))
 
     async def _run_workflow(self, wf: Workflow, inputs: dict[str, Any]) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {START: inputs}
@@ -134,6 +156,41 @@ class LocalExecutor:
         if failure:
             raise failure[0]
         return {name: resolve(value, results) for name, value in wf.output_bindings.items()}
+
+
+async def run_in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Run blocking `fn` in a new daemon thread and wait for it; a cancellation (timeout, Ctrl-C)
+    returns at once and abandons the thread.
+
+    Threads cannot be killed, so an abandoned one runs on; as a daemon thread the process does not
+    wait for it at exit (anyio's worker threads would be joined, keeping a timed-out run alive).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # cancelled: nobody waits any more
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = context.run(fn)
+        except BaseException as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the event loop closed while the thread ran
+            loop.call_soon_threadsafe(settle, result, error)
+
+    # The same bound on busy threads as anyio.to_thread (40 by default); abandoned ones stop counting.
+    async with anyio.to_thread.current_default_thread_limiter():
+        threading.Thread(target=target, name="asyncrun task", daemon=True).start()
+        return await future
 
 
 def resolve(value: Any, results: dict[str, dict[str, Any]]) -> Any:

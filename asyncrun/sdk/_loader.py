@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._exceptions import AsyncrunError, DefinitionError, EntityNotFoundError, UsageError
+from .._exceptions import AsyncrunError, DefinitionError, EntityNotFoundError, UsageError, describe_exception
 from ._foreign import ENTITY_SOURCES, ForeignEntity
 from ._launch_plan import LaunchPlan
 from ._task import Task
@@ -113,8 +113,14 @@ def load_file(file: str | Path) -> LoadedFile:
                 module = importlib.import_module(name)
         except AsyncrunError:
             raise
+        except SystemExit as exc:
+            # Exiting from an import would end asyncrun silently with the module's status.
+            raise DefinitionError(
+                f"cannot import {path.name}: it called sys.exit({exc.code!r}) while being imported; "
+                'move that call under `if __name__ == "__main__":`'
+            ) from exc
         except Exception as exc:
-            raise DefinitionError(f"cannot import {path.name}: {type(exc).__name__}: {exc}") from exc
+            raise DefinitionError(f"cannot import {path.name}: {describe_exception(exc)}") from exc
     return LoadedFile(path, root, name, module)
 
 

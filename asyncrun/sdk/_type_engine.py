@@ -6,6 +6,9 @@ protobuf code (`_literals.py` does the Flyte literal side).
 Supported: int, float, str, bool, datetime (naive means UTC), date, timedelta, Enum subclasses with
 string values, list[T], dict[str, T], unions (`T | None`, `A | B`), dataclasses of those, `File`,
 `Directory`, and `JSONObject` (a JSON object of unknown shape, for remote entities).
+
+Values follow Flyte's rules when they are parsed, so local and remote runs see the same value: an int
+must fit in int64, and a datetime becomes the same instant in UTC.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import typing
 from typing import Any, ClassVar
 
 from .._exceptions import DefinitionError, InputError
-from ._files import Directory, File
+from ._files import Directory, File, check_local_kind
 
 __all__ = (
     "JSONObject",
@@ -305,6 +308,26 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_int64(value: int, path: str = "") -> int:
+    """`value` if it fits Flyte's 64-bit integers, so a local run accepts what a remote one does.
+
+    Raises:
+        InputError: it does not fit.
+    """
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InputError(f"{_at(path)}{value} does not fit in a 64-bit integer (Flyte's int is int64)")
+    return value
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """The same instant in UTC (naive means UTC): Flyte stores date-times as UTC instants, so a task
+    sees `10:00+05:30` as `04:30+00:00` on a remote run; local runs are given the same value."""
+    return _aware(value).astimezone(UTC)
+
+
 def from_jsonable(value: Any, tp: Any) -> Any:
     """Turn JSON/YAML-loaded data (or an already typed value) into a value of `tp`, strictly.
 
@@ -336,7 +359,7 @@ def _decode(value: Any, tp: Any, path: str) -> Any:
         # Integral floats are accepted because protobuf Structs (and JavaScript) store every number
         # as a double: `{"x": 1}` comes back from FlyteAdmin as `{"x": 1.0}`.
         if isinstance(value, int) or value.is_integer():
-            return int(value)
+            return check_int64(int(value), path)
         raise mismatch(value, tp, path)
     if tp in (dt.datetime, dt.date, dt.timedelta):
         return _decode_time(value, tp, path)
@@ -393,9 +416,9 @@ def _decode_time(value: Any, tp: Any, path: str) -> Any:
                 return parse_duration(value)
         elif isinstance(value, str):
             parsed = parse_datetime(value)
-            return parsed if tp is dt.datetime else parsed.date()
+            return as_utc(parsed) if tp is dt.datetime else parsed.date()
         elif isinstance(value, dt.datetime):  # YAML gives datetime objects for unquoted timestamps
-            return _aware(value) if tp is dt.datetime else value.date()
+            return as_utc(value) if tp is dt.datetime else value.date()
         elif isinstance(value, dt.date):  # ... and date objects for unquoted dates
             return value if tp is dt.date else dt.datetime.combine(value, dt.time.min, tzinfo=UTC)
     except InputError as exc:
@@ -425,14 +448,15 @@ def _plain_json(value: Any, path: str) -> Any:
 
 
 def _decode_path(value: Any, tp: type[File | Directory], path: str) -> File | Directory:
-    if isinstance(value, tp):
-        return value
     # flytekit serializes files inside dataclasses as {"path": uri}; accept that form too.
     if isinstance(value, dict) and isinstance(value.get("path"), str):
         value = value["path"]
     if isinstance(value, str) and value:
-        return tp(value)
-    raise mismatch(value, tp, path)
+        value = tp(value)
+    if not isinstance(value, tp):
+        raise mismatch(value, tp, path)
+    check_local_kind(value, _at(path).rstrip(": "))
+    return value
 
 
 def _decode_dataclass(value: dict[Any, Any], tp: type, path: str) -> Any:

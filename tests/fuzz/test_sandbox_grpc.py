@@ -22,7 +22,12 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from asyncrun._proto.flyteidl import admin, core, service
-from asyncrun._proto.flyteidl.service import AdminServiceBase, AdminServiceStub, DataProxyServiceBase
+from asyncrun._proto.flyteidl.service import (
+    AdminServiceBase,
+    AdminServiceStub,
+    DataProxyServiceBase,
+    SignalServiceBase,
+)
 
 from .strategies import budget
 from .test_sandbox_query import filters as any_filters
@@ -540,7 +545,7 @@ def _paths(base: type) -> list[str]:
     return sorted(base.__mapping__(object.__new__(base)))  # type: ignore[arg-type]
 
 
-METHODS = _paths(AdminServiceBase) + _paths(DataProxyServiceBase)
+METHODS = _paths(AdminServiceBase) + _paths(DataProxyServiceBase) + _paths(SignalServiceBase)
 UNDECODABLE = [
     b"\x0a\x04\x12\x02\xff\xfe",  # a string field holding invalid UTF-8
     b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # a varint longer than 10 bytes
@@ -638,7 +643,9 @@ async def dataproxy(sandbox):
         upload_requests,
         st.builds(
             service.CreateDownloadLocationRequest,
-            native_url=st.one_of(path_text, path_text.map(lambda p: "file://" + p)),
+            native_url=st.one_of(
+                path_text, path_text.map(lambda p: "file://" + p), path_text.map(lambda p: "local://" + p)
+            ),
         ),
         st.builds(
             service.GetDataRequest,
@@ -669,7 +676,10 @@ async def test_data_proxy_answers_client_faults_and_stays_in_the_blob_root(
     answer = await call(rpc(request))
     event(f"{type(request).__name__}: {answer.name if isinstance(answer, Status) else 'OK'}")
     if isinstance(answer, service.CreateUploadLocationResponse):
-        assert inside(answer.native_url, Path(sandbox.data_dir) / "blobs"), answer.native_url
+        assert answer.native_url.startswith("local:///"), answer.native_url
+        assert inside(answer.native_url.removeprefix("local://"), Path(sandbox.data_dir) / "blobs"), (
+            answer.native_url
+        )
 
 
 def inside(path: str, root: Path) -> bool:

@@ -10,7 +10,7 @@ from datetime import timedelta
 import anyio
 import pytest
 
-from asyncrun import task, workflow
+from asyncrun import RecoverableError, task, workflow
 from asyncrun._exceptions import ExecutionTimedOutError, TaskFailedError
 from asyncrun.sdk._executor import LocalExecutor
 
@@ -83,7 +83,7 @@ ATTEMPTS: list[int] = []
 def flaky(fail_times: int) -> int:
     ATTEMPTS.append(1)
     if len(ATTEMPTS) <= fail_times:
-        raise RuntimeError(f"attempt {len(ATTEMPTS)} failed")
+        raise RecoverableError(f"attempt {len(ATTEMPTS)} failed")
     return len(ATTEMPTS)
 
 
@@ -97,8 +97,48 @@ async def test_retries_exhausted_reports_the_last_error() -> None:
     with pytest.raises(TaskFailedError) as info:
         await LocalExecutor().run(flaky, {"fail_times": 5})
     assert len(ATTEMPTS) == 3
-    assert info.value.cause_type == "RuntimeError" and "attempt 3 failed" in info.value.message
+    assert info.value.cause_type == "RecoverableError" and "attempt 3 failed" in info.value.message
     assert "Traceback" in info.value.traceback
+
+
+@task(retries=2)
+def broken() -> int:
+    ATTEMPTS.append(1)
+    raise RuntimeError(f"attempt {len(ATTEMPTS)} failed")
+
+
+async def test_other_errors_are_not_retried() -> None:
+    # Flyte's rule: only a RecoverableError is retried; any other exception fails at once.
+    ATTEMPTS.clear()
+    with pytest.raises(TaskFailedError, match="attempt 1 failed"):
+        await LocalExecutor().run(broken, {})
+    assert len(ATTEMPTS) == 1
+
+
+@task(retries=1)
+def flaky_flytekit() -> int:
+    from flytekit.exceptions.user import FlyteRecoverableException
+
+    ATTEMPTS.append(1)
+    if len(ATTEMPTS) == 1:
+        raise FlyteRecoverableException("flytekit says: try again")
+    return len(ATTEMPTS)
+
+
+async def test_flytekit_recoverable_exception_is_retried() -> None:
+    ATTEMPTS.clear()
+    assert await LocalExecutor().run(flaky_flytekit, {}) == {"o0": 2}
+
+
+@task
+def out_of_memory() -> int:
+    raise MemoryError()
+
+
+async def test_an_exception_without_text_is_named_by_its_type() -> None:
+    with pytest.raises(TaskFailedError) as info:
+        await LocalExecutor().run(out_of_memory, {})
+    assert str(info.value).endswith(".out_of_memory failed: MemoryError"), str(info.value)
 
 
 @task(timeout=timedelta(milliseconds=200))
@@ -181,3 +221,25 @@ async def test_first_failure_cancels_the_workflow() -> None:
         await LocalExecutor().run(failing, {})
     # The sibling was stopped by the failure, not waited for.
     assert EVENTS in (["sibling started", "sibling cancelled"], []), EVENTS
+
+
+@task(cache=True, cache_version="1")
+def cached_big(x: int) -> str:
+    return "x" * x
+
+
+async def test_a_cache_write_that_fails_midway_returns_the_outputs_and_leaves_no_temp_file(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    # A full disk: the entry cannot be written after its temp file was created.
+    import json
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", disk_full)
+    executor = LocalExecutor(cache_dir=tmp_path / "cache")
+    assert await executor.run(cached_big, {"x": 3}) == {"o0": "xxx"}
+    assert await executor.run(cached_big, {"x": 4}) == {"o0": "xxxx"}
+    assert capsys.readouterr().err.count("cannot write the local cache (No space left on device") == 1
+    assert not list((tmp_path / "cache").rglob("*.tmp"))

@@ -251,6 +251,33 @@ def test_from_jsonable_rejects_with_one_line_message(value: Any, tp: Any, messag
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["2024-01-05T10:00:00+05:30", dt.datetime(2024, 1, 5, 10, tzinfo=dt.timezone(dt.timedelta(hours=5.5)))],
+    ids=repr,
+)
+def test_a_datetime_input_is_the_utc_instant_as_a_remote_task_gets_it(value: Any) -> None:
+    # Flyte stores date-times as UTC instants; local runs must give the task the same value.
+    result = from_jsonable(value, dt.datetime)
+    assert result == dt.datetime(2024, 1, 5, 4, 30, tzinfo=UTC)
+    assert result.utcoffset() == dt.timedelta(0) and result.isoformat() == "2024-01-05T04:30:00+00:00"
+    assert from_jsonable(value, dt.date) == dt.date(2024, 1, 5)  # a date keeps the day as written
+
+
+@pytest.mark.parametrize(
+    ("value", "tp"),
+    [(2**63, int), (-(2**63) - 1, int), ([1, 2**64], list[int]), ({"x": 2**63}, dict[str, int])],
+    ids=repr,
+)
+def test_an_int_beyond_int64_is_refused_as_a_remote_run_would(value: Any, tp: Any) -> None:
+    with pytest.raises(InputError, match="does not fit in a 64-bit integer"):
+        from_jsonable(value, tp)
+
+
+def test_int64_bounds_are_accepted() -> None:
+    assert from_jsonable([2**63 - 1, -(2**63)], list[int]) == [2**63 - 1, -(2**63)]
+
+
 def test_dataclass_from_dict_uses_defaults_and_nests() -> None:
     shape = from_jsonable({"name": "tri", "points": [{"x": 1}, {"x": 2, "y": 0.5}]}, Shape)
     assert shape == Shape("tri", [Point(1), Point(2, 0.5)])

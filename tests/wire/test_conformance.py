@@ -235,7 +235,11 @@ def test_declarations_were_found(ours: Declared) -> None:
     # Guards against the walk silently finding nothing (which would make every parametrized test vacuous).
     assert len(ours.messages) > 100
     assert len(ours.enums) > 10
-    assert set(ours.services) >= {"flyteidl.service.AdminService", "flyteidl.service.DataProxyService"}
+    assert set(ours.services) >= {
+        "flyteidl.service.AdminService",
+        "flyteidl.service.DataProxyService",
+        "flyteidl.service.SignalService",
+    }
     assert ours.messages.keys() == _declared_at_collection().messages.keys()
 
 
@@ -537,6 +541,10 @@ REQUIRED_RPCS = [
     ),
     "DataProxyService.CreateUploadLocation",
     "DataProxyService.CreateDownloadLink",
+    # Gates wait for signals (issue 13).
+    "SignalService.GetOrCreateSignal",
+    "SignalService.ListSignals",
+    "SignalService.SetSignal",
     "DataProxyService.GetData",
     "AuthMetadataService.GetPublicClientConfig",
     "AuthMetadataService.GetOAuth2Metadata",
@@ -571,3 +579,58 @@ def test_doc_rpcs_are_declared(ours: Declared) -> None:
     }
     missing = [rpc for rpc in REQUIRED_RPCS if rpc not in declared]
     assert not missing, f"RPCs listed in flyteadmin-wire.md §3.4 missing from protos/: {missing}"
+
+
+# ----------------------------------------------------------------------------------------------------
+# What the workflow engine runs (issue 13): node kinds, dynamic specs, cache metadata and signals
+# ----------------------------------------------------------------------------------------------------
+
+ENGINE_FIELDS = {
+    CORE + "Node": {"output_aliases", "branch_node", "gate_node", "array_node", "task_node", "workflow_node"},
+    CORE + "Alias": {"var", "alias"},
+    CORE + "WorkflowTemplate": {"failure_node"},
+    CORE + "TaskNodeOverrides": {"resources", "container_image"},
+    CORE + "BranchNode": {"if_else"},
+    CORE + "IfElseBlock": {"case", "other", "else_node", "error"},
+    CORE + "IfBlock": {"condition", "then_node"},
+    CORE + "BooleanExpression": {"conjunction", "comparison"},
+    CORE + "ConjunctionExpression": {"operator", "left_expression", "right_expression"},
+    CORE + "ComparisonExpression": {"operator", "left_value", "right_value"},
+    CORE + "Operand": {"primitive", "var", "scalar"},
+    CORE + "GateNode": {"approve", "signal", "sleep"},
+    CORE + "ApproveCondition": {"signal_id"},
+    CORE + "SignalCondition": {"signal_id", "type", "output_variable_name"},
+    CORE + "SleepCondition": {"duration"},
+    CORE + "ArrayNode": {
+        "node",
+        "parallelism",
+        "min_successes",
+        "min_success_ratio",
+        "execution_mode",
+        "is_original_sub_node_interface",
+        "data_mode",
+        "bound_inputs",
+        "run_all_sub_nodes",
+    },
+    CORE + "DynamicJobSpec": {"nodes", "min_successes", "outputs", "tasks", "subworkflows"},
+    CORE + "CatalogMetadata": {"dataset_id", "artifact_tag", "source_task_execution"},
+    CORE + "CatalogArtifactTag": {"artifact_id", "name"},
+    CORE + "SignalIdentifier": {"signal_id", "execution_id"},
+    ADMIN + "TaskNodeMetadata": {"cache_status", "catalog_key"},
+    ADMIN + "NodeExecutionClosure": {"task_node_metadata", "dynamic_job_spec_uri"},
+    ADMIN + "Signal": {"id", "type", "value"},
+    ADMIN + "SignalGetOrCreateRequest": {"id", "type"},
+    ADMIN + "SignalListRequest": {"workflow_execution_id", "limit", "token", "filters", "sort_by"},
+    ADMIN + "SignalList": {"signals", "token"},
+    ADMIN + "SignalSetRequest": {"id", "value"},
+    ADMIN + "SignalSetResponse": set(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENGINE_FIELDS), ids=str)
+def test_engine_fields_are_declared(ours: Declared, name: str) -> None:
+    # test_message_matches_flyteidl then checks each field's number and type against flyteidl.
+    message = ours.messages.get(name)
+    assert message is not None, f"{name} is missing from protos/"
+    missing = ENGINE_FIELDS[name] - {f.name for f in message.field}
+    assert not missing, f"{name} lacks fields the engine needs: {sorted(missing)}"

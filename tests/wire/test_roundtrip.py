@@ -21,8 +21,10 @@ from flyteidl.admin import common_pb2 as up_admin_common
 from flyteidl.admin import execution_pb2 as up_execution
 from flyteidl.admin import launch_plan_pb2 as up_launch_plan
 from flyteidl.admin import node_execution_pb2 as up_node_execution
+from flyteidl.admin import signal_pb2 as up_signal
 from flyteidl.admin import task_execution_pb2 as up_task_execution
 from flyteidl.admin import task_pb2 as up_admin_task
+from flyteidl.core import dynamic_job_pb2 as up_dynamic_job
 from flyteidl.core import identifier_pb2 as up_identifier
 from flyteidl.core import literals_pb2 as up_literals
 from flyteidl.core import tasks_pb2 as up_tasks
@@ -1211,6 +1213,285 @@ SMALL_CASES = [
     ),
 ]
 
+# ----------------------------------------------------------------------------------------------------
+# What the engine runs (issue 13): branch, gate and array nodes, dynamic specs, cache metadata, signals
+# ----------------------------------------------------------------------------------------------------
+
+
+def comparison(op: core.ComparisonExpressionOperator, var: str, value: int) -> core.BooleanExpression:
+    return core.BooleanExpression(
+        comparison=core.ComparisonExpression(
+            operator=op,
+            left_value=core.Operand(var=var),
+            right_value=core.Operand(scalar=core.Scalar(primitive=core.Primitive(integer=value))),
+        )
+    )
+
+
+def comparison_json(op: str, var: str, value: int) -> dict[str, Any]:
+    return {
+        "comparison": {
+            **({"operator": op} if op != "EQ" else {}),
+            "left_value": {"var": var},
+            "right_value": {"scalar": {"primitive": {"integer": str(value)}}},
+        }
+    }
+
+
+def task_node(node_id: str) -> core.Node:
+    return core.Node(
+        id=node_id,
+        inputs=[core.Binding(var="n", binding=promise("start-node", "n"))],
+        task_node=core.TaskNode(reference_id=task_id()),
+    )
+
+
+def task_node_json(node_id: str) -> dict[str, Any]:
+    return {
+        "id": node_id,
+        "inputs": [{"var": "n", "binding": promise_json("start-node", "n")}],
+        "task_node": {"reference_id": TASK_ID_JSON},
+    }
+
+
+def engine_workflow() -> core.WorkflowTemplate:
+    branch = core.Node(
+        id="n0",
+        inputs=[core.Binding(var="n", binding=promise("start-node", "n"))],
+        output_aliases=[core.Alias(var="o0", alias="result")],
+        branch_node=core.BranchNode(
+            if_else=core.IfElseBlock(
+                case=core.IfBlock(
+                    condition=core.BooleanExpression(
+                        conjunction=core.ConjunctionExpression(
+                            operator=core.ConjunctionExpressionLogicalOperator.OR,
+                            left_expression=comparison(core.ComparisonExpressionOperator.GT, "n", 5),
+                            right_expression=comparison(core.ComparisonExpressionOperator.EQ, "n", 0),
+                        )
+                    ),
+                    then_node=task_node("n0-n0"),
+                ),
+                other=[
+                    core.IfBlock(
+                        condition=comparison(core.ComparisonExpressionOperator.LTE, "n", 2),
+                        then_node=task_node("n0-n1"),
+                    )
+                ],
+                error=core.Error(failed_node_id="n0", message="n must be positive"),
+            )
+        ),
+    )
+    gates = [
+        core.Node(id="g0", gate_node=core.GateNode(approve=core.ApproveCondition(signal_id="approve-total"))),
+        core.Node(
+            id="g1",
+            gate_node=core.GateNode(
+                signal=core.SignalCondition(
+                    signal_id="title", type=simple(core.SimpleType.STRING), output_variable_name="o0"
+                )
+            ),
+        ),
+        core.Node(
+            id="g2",
+            gate_node=core.GateNode(sleep=core.SleepCondition(duration=timedelta(seconds=2))),
+        ),
+    ]
+    array = core.Node(
+        id="n1",
+        upstream_node_ids=["n0"],
+        array_node=core.ArrayNode(
+            node=task_node("n1-sub"),
+            parallelism=2,
+            min_success_ratio=0.5,
+            execution_mode=core.ArrayNodeExecutionMode.FULL_STATE,
+            is_original_sub_node_interface=True,
+            data_mode=core.ArrayNodeDataMode.INDIVIDUAL_INPUT_FILES,
+            bound_inputs=["factor"],
+            run_all_sub_nodes=True,
+        ),
+    )
+    return core.WorkflowTemplate(id=wf_id(), nodes=[branch, *gates, array], failure_node=task_node("efn"))
+
+
+ENGINE_WORKFLOW_JSON = {
+    "id": WF_ID_JSON,
+    "nodes": [
+        {
+            "id": "n0",
+            "inputs": [{"var": "n", "binding": promise_json("start-node", "n")}],
+            "output_aliases": [{"var": "o0", "alias": "result"}],
+            "branch_node": {
+                "if_else": {
+                    "case": {
+                        "condition": {
+                            "conjunction": {
+                                "operator": "OR",
+                                "left_expression": comparison_json("GT", "n", 5),
+                                "right_expression": comparison_json("EQ", "n", 0),
+                            }
+                        },
+                        "then_node": task_node_json("n0-n0"),
+                    },
+                    "other": [
+                        {"condition": comparison_json("LTE", "n", 2), "then_node": task_node_json("n0-n1")}
+                    ],
+                    "error": {"failed_node_id": "n0", "message": "n must be positive"},
+                }
+            },
+        },
+        {"id": "g0", "gate_node": {"approve": {"signal_id": "approve-total"}}},
+        {
+            "id": "g1",
+            "gate_node": {
+                "signal": {"signal_id": "title", "type": {"simple": "STRING"}, "output_variable_name": "o0"}
+            },
+        },
+        {"id": "g2", "gate_node": {"sleep": {"duration": "2s"}}},
+        {
+            "id": "n1",
+            "upstream_node_ids": ["n0"],
+            "array_node": {
+                "node": task_node_json("n1-sub"),
+                "parallelism": 2,
+                "min_success_ratio": 0.5,
+                "execution_mode": "FULL_STATE",
+                "is_original_sub_node_interface": True,
+                "data_mode": "INDIVIDUAL_INPUT_FILES",
+                "bound_inputs": ["factor"],
+                "run_all_sub_nodes": True,
+            },
+        },
+    ],
+    "failure_node": task_node_json("efn"),
+}
+
+
+def signal_id() -> core.SignalIdentifier:
+    return core.SignalIdentifier(signal_id="title", execution_id=exec_id())
+
+
+SIGNAL_ID_JSON = {"signal_id": "title", "execution_id": EXEC_ID_JSON}
+
+ENGINE_CASES = [
+    Case("workflow-branch-gate-array", engine_workflow, up_workflow.WorkflowTemplate, ENGINE_WORKFLOW_JSON),
+    Case(
+        "array-node-min-successes",
+        lambda: core.ArrayNode(node=task_node("s"), min_successes=0),
+        up_workflow.ArrayNode,
+        {"node": task_node_json("s"), "min_successes": 0},
+    ),
+    Case(
+        "dynamic-job-spec",
+        lambda: core.DynamicJobSpec(
+            nodes=[task_node("dn0")],
+            min_successes=1,
+            outputs=[core.Binding(var="o0", binding=promise("dn0", "o0"))],
+            tasks=[task_template()],
+            subworkflows=[core.WorkflowTemplate(id=wf_id(), nodes=[task_node("sub-n0")])],
+        ),
+        up_dynamic_job.DynamicJobSpec,
+        {
+            "nodes": [task_node_json("dn0")],
+            "min_successes": "1",
+            "outputs": [{"var": "o0", "binding": promise_json("dn0", "o0")}],
+            "tasks": [TASK_TEMPLATE_JSON],
+            "subworkflows": [{"id": WF_ID_JSON, "nodes": [task_node_json("sub-n0")]}],
+        },
+    ),
+    Case(
+        "node-execution-closure-cache-hit",
+        lambda: admin.NodeExecutionClosure(
+            phase=core.NodeExecutionPhase.SUCCEEDED,
+            task_node_metadata=admin.TaskNodeMetadata(
+                cache_status=core.CatalogCacheStatus.CACHE_HIT,
+                catalog_key=core.CatalogMetadata(
+                    dataset_id=core.Identifier(
+                        resource_type=core.ResourceType.DATASET,
+                        project="flytesnacks",
+                        domain="development",
+                        name="flyte_task-hello.say_hello",
+                        version="1.0-GKw-c0Pw-GKw-c0Pw",
+                    ),
+                    artifact_tag=core.CatalogArtifactTag(artifact_id="a-1", name="flyte_cached-abc"),
+                    source_task_execution=core.TaskExecutionIdentifier(
+                        task_id=task_id(), node_execution_id=node_exec_id(), retry_attempt=1
+                    ),
+                ),
+            ),
+        ),
+        up_node_execution.NodeExecutionClosure,
+        {
+            "phase": "SUCCEEDED",
+            "task_node_metadata": {
+                "cache_status": "CACHE_HIT",
+                "catalog_key": {
+                    "dataset_id": {
+                        "resource_type": "DATASET",
+                        "project": "flytesnacks",
+                        "domain": "development",
+                        "name": "flyte_task-hello.say_hello",
+                        "version": "1.0-GKw-c0Pw-GKw-c0Pw",
+                    },
+                    "artifact_tag": {"artifact_id": "a-1", "name": "flyte_cached-abc"},
+                    "source_task_execution": {
+                        "task_id": TASK_ID_JSON,
+                        "node_execution_id": NODE_EXEC_ID_JSON,
+                        "retry_attempt": 1,
+                    },
+                },
+            },
+        },
+    ),
+    Case(
+        "signal-get-or-create-request",
+        lambda: admin.SignalGetOrCreateRequest(id=signal_id(), type=simple(core.SimpleType.BOOLEAN)),
+        up_signal.SignalGetOrCreateRequest,
+        {"id": SIGNAL_ID_JSON, "type": {"simple": "BOOLEAN"}},
+    ),
+    Case(
+        "signal-list-request",
+        lambda: admin.SignalListRequest(
+            workflow_execution_id=exec_id(),
+            limit=10,
+            token="10",
+            filters="eq(signal_id,title)",
+            sort_by=admin.Sort(key="created_at", direction=admin.SortDirection.ASCENDING),
+        ),
+        up_signal.SignalListRequest,
+        {
+            "workflow_execution_id": EXEC_ID_JSON,
+            "limit": 10,
+            "token": "10",
+            "filters": "eq(signal_id,title)",
+            "sort_by": {"key": "created_at", "direction": "ASCENDING"},
+        },
+    ),
+    Case(
+        "signal-list",
+        lambda: admin.SignalList(
+            signals=[
+                admin.Signal(id=signal_id(), type=simple(core.SimpleType.STRING), value=str_lit("Dr")),
+                admin.Signal(id=signal_id(), type=simple(core.SimpleType.STRING)),
+            ],
+            token="2",
+        ),
+        up_signal.SignalList,
+        {
+            "signals": [
+                {"id": SIGNAL_ID_JSON, "type": {"simple": "STRING"}, "value": str_lit_json("Dr")},
+                {"id": SIGNAL_ID_JSON, "type": {"simple": "STRING"}},
+            ],
+            "token": "2",
+        },
+    ),
+    Case(
+        "signal-set-request",
+        lambda: admin.SignalSetRequest(id=signal_id(), value=int_lit(0)),
+        up_signal.SignalSetRequest,
+        {"id": SIGNAL_ID_JSON, "value": int_lit_json(0)},
+    ),
+]
+
 CASES = [
     *LITERAL_CASES,
     LITERAL_MAP_CASE,
@@ -1235,6 +1516,7 @@ CASES = [
     Case("task-execution", task_execution, up_task_execution.TaskExecution, TASK_EXECUTION_JSON),
     *SMALL_CASES,
     *AUTH_CASES,
+    *ENGINE_CASES,
 ]
 
 
