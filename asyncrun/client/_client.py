@@ -415,8 +415,9 @@ class Client:
             answer = await self._admin("get_version", admin.GetVersionRequest(), read=True)
         except AsyncrunError:
             return True  # not our sandbox, which always answers
-        version = answer.control_plane_version.version if answer.control_plane_version else ""
-        return not version.startswith("asyncrun-sandbox")
+        version = answer.control_plane_version
+        # The sandbox names itself in `build` (older ones: in `version`).
+        return not (version and "asyncrun-sandbox" in (version.build, version.version.split(" ")[0]))
 
     async def _put_and_report(self, location: Any, package: CodePackage, progress: Progress) -> None:
         await self._put(location, package.path, package.md5)

@@ -74,3 +74,11 @@ async def pyflyte_local_output(project: Path, *args: str) -> str:
     result = await pyflyte("run", *args, cwd=project)
     assert result.code == 0, result.out
     return result.stdout.strip().splitlines()[-1]
+
+
+def as_pyflyte_prints(value: object) -> str:
+    """How `pyflyte run` prints an output asyncrun gave as JSON: text as it is, a dataclass (the corpus's
+    only object outputs are `Point`s) as its repr, anything else as `str()` of the value."""
+    if isinstance(value, dict):
+        return f"Point({', '.join(f'{key}={item!r}' for key, item in value.items())})"
+    return str(value)

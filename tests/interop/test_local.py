@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import asyncrun, pyflyte_local_output
+from .conftest import as_pyflyte_prints, asyncrun, pyflyte_local_output
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
@@ -67,9 +67,9 @@ CASES = [
 @pytest.mark.parametrize("args", CASES, ids=[" ".join(case[:2]) for case in CASES])
 async def test_output_equals_pyflytes(data: Path, args: tuple[str, ...]) -> None:
     expected = await pyflyte_local_output(data, *args)
-    result = await asyncrun("run", *args, cwd=data)
+    result = await asyncrun("run", "-o", "json", *args, cwd=data)
     assert result.code == 0, result.out
-    assert result.stdout.strip() == expected
+    assert as_pyflyte_prints(json.loads(result.stdout)["o0"]) == expected
 
 
 async def test_a_launch_plan_keeps_its_fixed_inputs(project: Path) -> None:

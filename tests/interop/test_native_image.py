@@ -41,7 +41,9 @@ async def test_a_real_flyteadmin_with_the_default_image_warns(sandbox, monkeypat
     from asyncrun.sandbox._admin_entities import EntityHandlers
 
     async def flyteadmin_version(self, message):
-        return admin.GetVersionResponse(control_plane_version=admin.Version(version="v1.16.1"))
+        return admin.GetVersionResponse(
+            control_plane_version=admin.Version(version="v1.16.1", build="abc123")
+        )
 
     monkeypatch.setattr(EntityHandlers, "get_version", flyteadmin_version)
     said = await register(sandbox)

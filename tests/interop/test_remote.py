@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import asyncrun, pyflyte_local_output
+from .conftest import as_pyflyte_prints, asyncrun, pyflyte_local_output
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]
 
@@ -24,10 +24,9 @@ CASES = [
 async def test_remote_output_equals_pyflytes_local_output(sandbox_env, project: Path, args) -> None:
     (project / "three.txt").write_text("a\nb\nc\n")
     expected = await pyflyte_local_output(project, *args)
-    result = await asyncrun("run", "--remote", "--wait", *args, cwd=project)
+    result = await asyncrun("run", "--remote", "--wait", "-o", "json", *args, cwd=project)
     assert result.code == 0, result.out
-    assert result.stdout.strip() == expected
-    assert "registered" in result.stderr
+    assert as_pyflyte_prints(json.loads(result.stdout)["outputs"]["o0"]) == expected
 
 
 async def test_a_launch_plan_with_fixed_inputs_and_json_output(sandbox_env, project: Path) -> None:
