@@ -26,6 +26,7 @@ import anyio.to_thread
 from .. import engine
 from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError, is_recoverable
 from ._cache import LocalCache
+from ._foreign import ForeignEntity
 from ._graph import START, Promise
 from ._launch_plan import LaunchPlan
 from ._task import Task, bind_inputs
@@ -57,8 +58,12 @@ class LocalExecutor:
     recorder: engine.Recorder | None = None
     _catalog: LocalCatalog | None = field(default=None, init=False, repr=False)
 
-    async def run(self, entity: Entity, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, entity: Entity | ForeignEntity, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run `entity` with `inputs` (defaults filled in here) and return its outputs by name."""
+        if isinstance(entity, ForeignEntity):  # another SDK's entity runs through that SDK
+            return await entity.run_locally(
+                inputs, overwrite_cache=self.overwrite_cache, envvars=self.envvars
+            )
         saved = {key: os.environ.get(key) for key in self.envvars}
         os.environ.update(self.envvars)
         try:
