@@ -47,7 +47,44 @@ def _struct_value_literal(value: protobuf.Value, where: str) -> core.Literal:
     raise BindingError(f"{where}: empty struct value")
 
 
+def _msgpack_literal(value: Any) -> core.Literal:
+    """A value read out of a msgpack binary: primitives as Primitives, the rest as msgpack again."""
+    if isinstance(value, bool):
+        return core.Literal(scalar=core.Scalar(primitive=core.Primitive(boolean=value)))
+    if isinstance(value, int):
+        return core.Literal(scalar=core.Scalar(primitive=core.Primitive(integer=value)))
+    if isinstance(value, float):
+        return core.Literal(scalar=core.Scalar(primitive=core.Primitive(float_value=value)))
+    if isinstance(value, str):
+        return core.Literal(scalar=core.Scalar(primitive=core.Primitive(string_value=value)))
+    if value is None:
+        return core.Literal(scalar=core.Scalar(none_type=core.Void()))
+    import msgpack
+
+    return core.Literal(scalar=core.Scalar(binary=core.Binary(value=msgpack.packb(value), tag="msgpack")))
+
+
+def _follow_msgpack(binary: core.Binary, path: list[core.PromiseAttribute], where: str) -> core.Literal:
+    """Attribute access into a msgpack-encoded dataclass or dict (flytekit's default encoding)."""
+    import msgpack
+
+    current: Any = msgpack.unpackb(binary.value, strict_map_key=False)
+    for attribute in path:
+        key: str | int | None = (
+            attribute.string_value if attribute.string_value is not None else attribute.int_value
+        )
+        try:
+            current = current[key]
+        except (KeyError, IndexError, TypeError):
+            raise BindingError(f"{where}: attribute {key!r} does not exist") from None
+    return _msgpack_literal(current)
+
+
 def _follow(literal: core.Literal, path: Iterable[core.PromiseAttribute], where: str) -> core.Literal:
+    path = list(path)
+    binary = literal.scalar.binary if literal.scalar is not None else None
+    if path and binary is not None and binary.tag == "msgpack":
+        return _follow_msgpack(binary, path, where)
     current: core.Literal | protobuf.Value = literal
     for attribute in path:
         key: str | int | None = (
@@ -74,7 +111,7 @@ def _follow(literal: core.Literal, path: Iterable[core.PromiseAttribute], where:
             else:
                 raise BindingError(
                     f"{where}: cannot read attribute {key!r}; the sandbox resolves attribute "
-                    "paths into maps, lists and Struct values only (not msgpack binaries)"
+                    "paths into maps, lists, Struct values and msgpack binaries only"
                 )
         except (KeyError, IndexError):
             raise BindingError(f"{where}: attribute {key!r} does not exist") from None
