@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dest-dir", default=".", help="where the distribution is unpacked")
     parser.add_argument("--task-module", required=True)
     parser.add_argument("--task-name", required=True)
+    parser.add_argument(
+        "--array",
+        action="store_true",
+        help="a map task index: inputs are lists, take the array index's element",
+    )
     return parser.parse_args(argv)
 
 
@@ -183,7 +188,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
     try:
         literals = core.LiteralMap.parse(_storage.read_bytes(args.inputs))
         types = {spec.name: spec.type for spec in task.interface.inputs.values()}
-        inputs = python_values(literals, types)
+        if args.array:
+            lists = {name: list[tp] for name, tp in types.items()}  # type: ignore[valid-type]
+            inputs = array_element(python_values(literals, lists))
+        else:
+            inputs = python_values(literals, types)
         workdir = Path(".asyncrun-inputs").resolve()
         inputs = {name: localize_files(value, types[name], workdir) for name, value in inputs.items()}
     except Exception as exc:
@@ -204,6 +213,19 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
         name: persist_files(value, task.interface.outputs[name], raw) for name, value in outputs.items()
     }
     return outputs, None, task
+
+
+def array_element(inputs: dict[str, list[Any]]) -> dict[str, Any]:
+    """Each list input's element at this map task index (propeller's `FLYTE_K8S_ARRAY_INDEX`)."""
+    variable = os.environ.get("BATCH_JOB_ARRAY_INDEX_VAR_NAME", "FLYTE_K8S_ARRAY_INDEX")
+    try:
+        index = int(os.environ[variable]) + int(os.environ.get("BATCH_JOB_ARRAY_INDEX_OFFSET", "0"))
+    except (KeyError, ValueError) as exc:
+        raise SystemFailure(f"a map task index needs the array index in ${variable}") from exc
+    try:
+        return {name: values[index] for name, values in inputs.items()}
+    except IndexError as exc:
+        raise SystemFailure(f"array index {index} is beyond the inputs' length") from exc
 
 
 async def _await(awaitable: Any) -> Any:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
     from ._graph import Entity
 
-_ORDER = {"workflow": 0, "task": 1, "launch plan": 2}
+_ENTITY_TYPES = (Task, Workflow, LaunchPlan)
+_ORDER = {"workflow": 0, "async workflow": 0, "task": 1, "launch plan": 2}
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class LoadedFile:
     def entity(self, name: str) -> Entity:
         """The entity bound to attribute `name`, or a one-line error listing what exists."""
         value = getattr(self.module, name, None)
-        if isinstance(value, Task | Workflow | LaunchPlan):
+        if isinstance(value, _ENTITY_TYPES):
             return value
         known = ", ".join(n for n, _ in self.entities()) or "none"
         what = "is not a task, workflow or launch plan" if value is not None else "not found"
