@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dest-dir", default=".", help="where the distribution is unpacked")
     parser.add_argument("--task-module", required=True)
     parser.add_argument("--task-name", required=True)
+    parser.add_argument("--image", default="", help="a dynamic task's image, for the tasks its body calls")
     parser.add_argument(
         "--array",
         action="store_true",
@@ -197,6 +198,13 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
         inputs = {name: localize_files(value, types[name], workdir) for name, value in inputs.items()}
     except Exception as exc:
         raise SystemFailure(f"cannot read inputs {args.inputs}: {describe_exception(exc)}") from exc
+    if task.is_dynamic:
+        try:
+            write_futures(task, inputs, args)
+        except Exception as exc:
+            message = "".join(traceback.format_exception(exc))
+            return None, (f"USER:{type(exc).__name__}", message, False, "USER"), task
+        return None, None, task
     try:
         returned = task.fn(**inputs)
         if inspect.isawaitable(returned):
@@ -213,6 +221,24 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
         name: persist_files(value, task.interface.outputs[name], raw) for name, value in outputs.items()
     }
     return outputs, None, task
+
+
+def write_futures(task: Any, inputs: dict[str, Any], args: argparse.Namespace) -> None:
+    """Run a dynamic task's body and write the workflow it built as `futures.pb` (a DynamicJobSpec)."""
+    from .client._serialize import SerializationSettings, dynamic_job_spec
+    from .sdk._dynamic import build_dynamic
+
+    nodes, outputs = build_dynamic(task, inputs)
+    settings = SerializationSettings(
+        project=os.environ.get("FLYTE_INTERNAL_TASK_PROJECT", ""),
+        domain=os.environ.get("FLYTE_INTERNAL_TASK_DOMAIN", ""),
+        image=_given(args.image) or "",
+        distribution=_given(args.distribution),
+        destination_dir=args.dest_dir,
+    )
+    version = os.environ.get("FLYTE_INTERNAL_TASK_VERSION", "")
+    spec = dynamic_job_spec(task, nodes, outputs, settings, version)
+    _storage.write_bytes(_storage.join(args.output_prefix, "futures.pb"), bytes(spec))
 
 
 def array_element(inputs: dict[str, list[Any]]) -> dict[str, Any]:
@@ -261,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             if error is not None:
                 code, message, recoverable, origin = error
                 write_error(prefix, code, message, recoverable=recoverable, origin=origin)
+                return 0
+            if outputs is None:  # a dynamic task: it wrote futures.pb
                 return 0
             from ._exceptions import InputError
             from .sdk._literals import literal_map

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "DEFAULT_IMAGE",
+    "dynamic_job_spec",
     "EXECUTE_COMMAND",
     "RegistrationPlan",
     "SerializationSettings",
@@ -201,6 +202,10 @@ def container_args(task: Task, settings: SerializationSettings) -> list[str]:
         args += ["--distribution", settings.distribution]
     args += ["--dest-dir", settings.destination_dir]
     args += ["--task-module", task.fn.__module__, "--task-name", task.fn.__name__]
+    if task.is_dynamic:
+        # The task process serializes the tasks its body calls (futures.pb) with this image.
+        image = task.config.container_image or settings.image
+        args += ["--image", settings.images.get(image, image)]
     return args
 
 
@@ -400,6 +405,31 @@ def _literal_binding(literal: core.Literal) -> core.BindingData:
         bound = {k: _literal_binding(v) for k, v in literal.map.literals.items()}
         return core.BindingData(map=core.BindingDataMap(bindings=bound))
     return core.BindingData(scalar=literal.scalar)
+
+
+def dynamic_job_spec(
+    task: Task, nodes: list[Node], outputs: dict[str, Any], settings: SerializationSettings, version: str
+) -> core.DynamicJobSpec:
+    """The `futures.pb` of dynamic task `task`: the nodes its body built, with every task template
+    and sub-workflow they reach (propeller compiles the spec with these alone).
+
+    Raises:
+        DefinitionError: as for a workflow (a value does not fit its type, a name is taken twice, ...).
+    """
+    body = Workflow.__new__(Workflow)  # the body's graph, serialized as a workflow's would be
+    body.fn, body.name, body.interface = task.fn, task.name, task.interface
+    body.nodes, body.output_bindings, body.failure_node, body.on_failure = nodes, outputs, None, None
+    found = _reachable(body)
+    template, nested = workflow_template(body, settings, version)
+    return _canonical(
+        core.DynamicJobSpec(
+            nodes=template.nodes,
+            min_successes=len(template.nodes),
+            outputs=template.outputs,
+            tasks=[task_template(item, settings, version) for _, item in sorted(found.tasks.items())],
+            subworkflows=nested,
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -169,9 +169,7 @@ def guarded(path: str) -> str:
 )
 def secretive() -> str:
     env_var = os.environ.get("_FSEC_DB_PASSWORD", "-")
-    return (
-        f"{os.environ.get('GREETING', '-')} {get_secret('db', 'password')} {get_secret('api', 'token')} env={env_var}"
-    )
+    return f"{os.environ.get('GREETING', '-')} {get_secret('db', 'password')} {get_secret('api', 'token')} env={env_var}"
 
 
 @task(retries=2)
