@@ -169,7 +169,8 @@ def guarded(path: str) -> str:
 )
 def secretive() -> str:
     env_var = os.environ.get("_FSEC_DB_PASSWORD", "-")
-    return f"{os.environ.get('GREETING', '-')} {get_secret('db', 'password')} {get_secret('api', 'token')} env={env_var}"
+    greeting = os.environ.get("GREETING", "-")
+    return f"{greeting} {get_secret('db', 'password')} {get_secret('api', 'token')} env={env_var}"
 
 
 @task(retries=2)

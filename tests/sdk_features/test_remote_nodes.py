@@ -46,7 +46,7 @@ def node_ids(endpoint: str, name: str) -> list[str]:
 
 
 def release(endpoint: str, name: str, signal_id: str, how: str, value: Any = None) -> dict[str, Any]:
-    """Wait (bounded) for the gate to ask for `signal_id`, release it through FlyteRemote, wait for the end."""
+    """Wait (bounded) for the gate to ask for `signal_id`, release it via FlyteRemote, wait for the end."""
     remote = remote_for(endpoint)
     deadline = time.monotonic() + 120
     while not any(s.id.signal_id == signal_id for s in remote.list_signals(name)):
