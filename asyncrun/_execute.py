@@ -198,6 +198,26 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
         inputs = {name: localize_files(value, types[name], workdir) for name, value in inputs.items()}
     except Exception as exc:
         raise SystemFailure(f"cannot read inputs {args.inputs}: {describe_exception(exc)}") from exc
+    from .sdk import AsyncWorkflow
+
+    if isinstance(task, AsyncWorkflow):
+        import asyncio
+
+        from ._eager import ChildExecutions
+
+        async def body() -> dict[str, Any]:
+            children = ChildExecutions.from_environment()
+            try:
+                return await task.run(inputs, children)
+            finally:
+                await children.aclose()
+
+        try:
+            outputs = asyncio.run(body())
+        except Exception as exc:
+            message = "".join(traceback.format_exception(exc))
+            return None, (f"USER:{type(exc).__name__}", message, is_recoverable(exc), "USER"), task
+        return outputs, None, task
     if task.is_dynamic:
         try:
             write_futures(task, inputs, args)

@@ -25,6 +25,7 @@ from .._exceptions import DefinitionError, InputError, UsageError
 from .._proto.flyteidl import admin, core
 from .._version import __version__
 from ..sdk import _type_engine as te
+from ..sdk._async_workflow import AsyncWorkflow
 from ..sdk._control import Branch, Gate
 from ..sdk._graph import Promise, promises_in
 from ..sdk._interface import MISSING, Interface, first_doc_line
@@ -139,6 +140,7 @@ def task_template(task: Task | MapTask, settings: SerializationSettings, version
         discovery_version=cfg.cache_version if cfg.cache else "",
         interruptible=cfg.interruptible,
         cache_serializable=cfg.cache_serialize,
+        is_eager=isinstance(task, AsyncWorkflow),
     )
     image = cfg.container_image or settings.image
     container = core.Container(
@@ -567,6 +569,11 @@ def _reachable(entity: Entity) -> _Reachable:
             if same_or_new(found.tasks.get(item.name), item):
                 _check_importable(item)
                 found.tasks[item.name] = item
+                if isinstance(item, AsyncWorkflow):
+                    # Its body launches tasks by name when it runs: register its module's tasks with it.
+                    for other in vars(sys.modules[item.fn.__module__]).values():
+                        if isinstance(other, Task) and other.fn.__module__ == item.fn.__module__:
+                            visit(other)
             return
         key = ("workflow" if isinstance(item, Workflow) else "launch plan", item.name)
         if not same_or_new(found.ordered.get(key), item):

@@ -188,3 +188,16 @@ def flaky(path: str) -> str:
 async def pipeline(n: int) -> int:
     parts = await asyncio.gather(*(square(x=i) for i in range(n) if i != 3))
     return await total(xs=[p for p in parts if p % 2 == 0])
+
+
+@task
+def count_up(path: str, i: int) -> int:
+    with open(path, "a") as f:
+        f.write(f"{i}\n")
+    return i
+
+
+@workflow
+async def counted(path: str, n: int) -> int:
+    parts = await asyncio.gather(*(count_up(path=path, i=i) for i in range(n)))
+    return sum(parts)

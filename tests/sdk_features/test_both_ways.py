@@ -121,3 +121,8 @@ async def test_a_recoverable_error_is_retried_both_ways(both_ways, project: Path
         attempts = tmp_path / f"attempts.{where}"
         code, out, err = await asyncrun("run", *flags, str(project), "flaky", "--path", str(attempts))
         assert (code, out.strip()) == (0, "ok after 3"), f"{where}: {err}"
+
+
+async def test_an_async_workflow_both_ways(both_ways, project: Path) -> None:
+    # squares of 0..5 without 3: 0 1 4 16 25; the even ones sum to 20
+    assert outputs(await both_ways(project, "pipeline", "--n", "6")) == {"local": "20", "remote": "20"}

@@ -107,3 +107,19 @@ async def test_gates_read_local_signals_from_the_environment(project: Path) -> N
     del env["ASYNCRUN_SIGNAL_TITLE"]
     code, _, err = await asyncrun("run", str(project), "asked", env=env)
     assert code != 0 and "ASYNCRUN_SIGNAL_TITLE" in err, err
+
+
+def execution_names(endpoint: str) -> list[str]:
+    remote = remote_for(endpoint)
+    page, _ = remote.client.list_executions_paginated("flytesnacks", "development", limit=100)
+    return [execution.id.name for execution in page]
+
+
+async def test_an_async_workflows_tasks_are_child_executions(sandbox_env, project: Path) -> None:
+    code, out, err = await asyncrun(
+        "run", "--remote", "--wait", "--no-daemon", "--name", "eager", str(project), "pipeline", "--n", "6"
+    )
+    assert (code, out.strip()) == (0, "20"), err
+    names = await anyio.to_thread.run_sync(execution_names, sandbox_env.endpoint)
+    # the parent, five squares (0, 1, 2, 4, 5) and the total, each an execution users can see
+    assert "eager" in names and len(names) == 7, names
