@@ -31,6 +31,8 @@ AsyncrunError
     ├── ServerError            INTERNAL, UNIMPLEMENTED, DATA_LOSS and other server faults
     ├── UploadError            the blob store refused or failed an upload
     └── UnreachableError       UNAVAILABLE or no connection at all                        (exit 6)
+        └── WrongEndpointError something answers there, but not a gRPC control plane set up as
+                               configured (plain text vs TLS, an HTTP/1 service); not retried
 ```
 
 `exit_code` on each class is the process exit status the CLI uses for it.
@@ -79,6 +81,7 @@ __all__ = (
     "UploadError",
     "UsageError",
     "WaitTimeoutError",
+    "WrongEndpointError",
 )
 
 
@@ -299,6 +302,11 @@ def run_error_class(phase: str, error_code: str | None = None) -> type[Execution
             return ExecutionTimedOutError
         return ExecutionError
     return None
+
+
+class WrongEndpointError(UnreachableError):
+    """Something answers at the endpoint, but not a gRPC control plane as configured (TLS to a
+    plain-text server, plain text to a TLS one, an HTTP/1 service): retrying cannot help."""
 
 
 @contextmanager

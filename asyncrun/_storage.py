@@ -1,12 +1,12 @@
-"""Open a blob URI for reading or writing: `s3://…`, `gs://…`, `file://…` or a plain path.
+"""Open a blob URI for reading or writing: `s3://…`, `gs://…`, `file://…`, `local://…` or a plain path.
 
 The one place asyncrun touches stored data: the client (code upload checks, outputs, downloads), the
 task entry point `asyncrun-execute` (inputs, outputs, File/Directory values) and the sandbox (blobs
 and execution data when it keeps them in an object store). Every function blocks: async callers run
 them in `anyio.to_thread`.
 
-Local paths and `file://` URLs are handled with plain file calls, so a sandbox on a local folder never
-imports fsspec; every other scheme goes through fsspec (imported on first use) with the driver of
+Local paths and `file://`/`local://` URLs are handled with plain file calls, so a sandbox on a local
+folder never imports fsspec; every other scheme goes through fsspec (imported on first use) with the driver of
 its extra: `asyncrun[s3]` (s3fs) or `asyncrun[gcs]` (gcsfs). Credentials come from the usual places:
 `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`/`AWS_PROFILE` and a custom endpoint in
 `FSSPEC_S3_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` (flytekit's `FLYTE_AWS_*`
@@ -53,15 +53,21 @@ def scheme(uri: str) -> str:
     return head.lower() if sep and head.isascii() and head.replace("+", "").replace(".", "").isalnum() else ""
 
 
+# `local://` is fsspec's other name for the local disk: the sandbox's blob URIs use it, because flytekit
+# treats it as remote storage (no local-path checks on it) and still reads it with plain file calls.
+_LOCAL_SCHEMES = ("file", "local")
+
+
 def is_local(uri: str) -> bool:
-    """Whether the URI is a plain path or a `file://` URL."""
-    return scheme(uri) in ("", "file")
+    """Whether the URI is a plain path, a `file://` URL or a `local://` URL."""
+    return scheme(uri) in ("", *_LOCAL_SCHEMES)
 
 
 def local_path(uri: str) -> Path:
-    """The path of a plain path or `file://` URL."""
-    if scheme(uri) == "file":
-        return Path(uri[len("file://") :])
+    """The path of a plain path, `file://` or `local://` URL."""
+    found = scheme(uri)
+    if found in _LOCAL_SCHEMES:
+        return Path(uri[len(found) + len("://") :])
     return Path(uri)
 
 
@@ -170,8 +176,12 @@ def write_bytes(uri: str, data: bytes, *, options: Mapping[str, Any] | None = No
             path = local_path(uri)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk must not also leave half a file behind
+                raise
             return
         fs, path_in = filesystem(uri, verb="write", options=options)
         fs.pipe_file(path_in, data)  # one PUT: an object appears whole or not at all

@@ -11,7 +11,7 @@ import asyncclick as click
 def _show(status: Any) -> None:
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.started_at))
     click.echo(f"pid:      {status.pid}")
-    click.echo(f"socket:   {status.socket}")
+    click.echo(f"socket:   {status.socket}" + ("" if status.answering else " (not answering; see its log)"))
     click.echo(f"journal:  {status.journal}")
     click.echo(f"started:  {started} (uptime {int(status.uptime)} s)")
     click.echo(f"tracked:  {status.tracked} ({status.active} still polled)")

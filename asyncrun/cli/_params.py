@@ -17,7 +17,7 @@ import asyncclick as click
 
 from .._exceptions import InputError
 from ..sdk import _type_engine as te
-from ..sdk._files import Directory, File, is_uri
+from ..sdk._files import Directory, File, check_local_kind, is_uri
 
 __all__ = ("describe_yaml_error", "is_flag_type", "param_type")
 
@@ -159,10 +159,16 @@ class FileParamType(_NamedParamType):
             return self._kind(path)
         if not os.path.exists(path):
             self.fail(f"{self.name.lower()} {path!r} does not exist", param, ctx)
+        value = self._kind(path)
+        if not os.path.isdir(path) and not os.path.isfile(path):
+            try:
+                check_local_kind(value)  # a FIFO or socket would block whoever reads or uploads it
+            except InputError as exc:
+                self.fail(str(exc), param, ctx)
         if os.path.isdir(path) != (self._kind is Directory):
             actual = "directory" if os.path.isdir(path) else "file"
             self.fail(f"{path!r} is a {actual}, not a {self.name.lower()}", param, ctx)
-        return self._kind(path)
+        return value
 
 
 class DirectoryParamType(FileParamType):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
@@ -32,7 +29,7 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def client_for(ctx: click.Context) -> Client:
+async def client_for(ctx: click.Context) -> Client:
     """One client per command line, closed when the command ends; the sandbox is started if needed."""
     root = ctx.find_root()
     client: Client | None = root.meta.get("asyncrun.client")
@@ -44,34 +41,26 @@ def client_for(ctx: click.Context) -> Client:
             root.params.get("config"), project=params.project, domain=params.domain, auth_prompt=say
         )
         if client.config.is_default_sandbox:
-            ensure_sandbox(*client.config.host_port)
+            await ensure_sandbox()
         root.meta["asyncrun.client"] = client
         root.call_on_close(client.close)
     return client
 
 
-def ensure_sandbox(host: str, port: int) -> None:
-    """With no Flyte config at all, `--remote` means the local sandbox: start it if nothing answers."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return
-    except OSError:
-        pass
-    say(f"No Flyte config found and nothing answers at {host}:{port}: starting the local sandbox…")
-    # Without the completion variable: a child that saw it would answer as a completer, not start.
-    env = {key: value for key, value in os.environ.items() if key != "_ASYNCRUN_COMPLETE"}
-    result = subprocess.run(
-        [sys.executable, "-m", "asyncrun.cli", "sandbox", "start", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        env=env,
+async def ensure_sandbox() -> None:
+    """With no Flyte config at all, `--remote` means the local sandbox: start it if nothing answers
+    (on the ports of ASYNCRUN_SANDBOX_PORT / ASYNCRUN_SANDBOX_HTTP_PORT)."""
+    from ..client._config import sandbox_ports
+    from ..sandbox import SandboxConfig, ensure_running
+
+    port, http_port = sandbox_ports()
+    info = await ensure_running(
+        SandboxConfig(port=port, http_port=http_port),
+        progress=lambda m: say(f"No Flyte config found and {m}"),
     )
-    if result.returncode != 0:
-        raise click.ClickException(
-            f"could not start the sandbox: {result.stderr.strip() or result.stdout.strip()}"
-        )
-    for line in result.stdout.splitlines()[1:]:
-        say(line)
+    if info is not None:
+        say(f"  gRPC endpoint: {info.endpoint}")
+        say(f"  console:       {info.console_url}")
 
 
 def execution_options(params: RunParams) -> ExecutionOptions:
@@ -96,7 +85,11 @@ def execution_options(params: RunParams) -> ExecutionOptions:
 async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict[str, Any]) -> None:
     """Register (for local entities) and launch; with --wait, follow the run and render its result."""
     params: RunParams = ctx.find_object(RunParams) or RunParams()
-    client = client_for(ctx)
+    if params.name is not None:
+        from ..client._types import check_execution_name
+
+        check_execution_name(params.name)  # before the sandbox, packaging or registering: exit 2
+    client = await client_for(ctx)
     human = params.output == "human"
     register_options: dict[str, Any] = {}
     if not hasattr(entity, "launch_id"):
@@ -115,13 +108,19 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
         progress=say if human else (lambda _: None),
         **register_options,
     )
-    if human:
+    if human and execution.attached:
+        say(
+            f"Execution {execution.id.name} exists with the same entity and inputs; attached: {execution.url}"
+        )
+    elif human:
         say(f"Execution {execution.id.name} created: {execution.url}")
-    timed_out = False
+    if params.wait:
+        note_remote_run(client, execution)
+    ended = "done"
     if params.wait and params.no_daemon:
-        execution, timed_out = await wait_here(client, execution, params, human)
+        execution, ended = await wait_here(client, execution, params, human)
     elif params.wait:
-        execution, timed_out = await wait_with_daemon(ctx, execution, params)
+        execution, ended = await wait_with_daemon(ctx, execution, params)
     if params.output == "json":
         click.echo(json.dumps(execution_json(execution)))
     elif execution.is_done and execution.outputs is not None:
@@ -130,37 +129,64 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
         render_outputs(execution.outputs, execution.output_types or {}, "human")
     if params.dump_snippet:
         click.echo(snippet(execution), err=human)
-    if timed_out:
-        raise WaitTimeoutError(
-            f"stopped waiting for {execution.id.name} (--wait-timeout); it is {execution.phase}"
-        )
+    if ended != "done":
+        raise WaitTimeoutError(wait_timeout_message(execution, params, terminated=ended == "terminated"))
     if params.wait and params.wait_for == "terminal":
         fail_on(execution)
 
 
+def note_remote_run(client: Client, execution: Execution) -> None:
+    """What Ctrl-C during the wait should say: the run goes on, and how to wait for it again."""
+    from ._interrupt import on_interrupt, remote_note
+
+    ex_id = execution.id
+    default_scope = (
+        os.environ.get("FLYTE_DEFAULT_PROJECT") or "flytesnacks",
+        os.environ.get("FLYTE_DEFAULT_DOMAIN") or "development",
+    )
+    reattach = ex_id.name if (ex_id.project, ex_id.domain) == default_scope else str(ex_id)
+    on_interrupt(remote_note([ex_id.name], client.config.endpoint, [reattach]))
+
+
+def wait_timeout_message(execution: Execution, params: RunParams, *, terminated: bool) -> str:
+    """What happened when `--wait-timeout` passed (exit 5 either way, see docs/exit-codes.md)."""
+    waited = f"stopped waiting for {execution.id.name} after {params.wait_timeout:g} s (--wait-timeout)"
+    if terminated:
+        return f"{waited} and terminated it (--abort-on-timeout)"
+    return f"{waited}; it is {execution.phase} and goes on (`asyncrun wait {execution.id.name}` waits again)"
+
+
+def say_phase(execution: Execution) -> None:
+    from ._render import phase_line
+
+    line = phase_line(execution.id.name, str(execution.phase))
+    if line is not None:
+        say(line)
+
+
 async def wait_here(
     client: Client, execution: Execution, params: RunParams, human: bool
-) -> tuple[Execution, bool]:
-    """`--no-daemon`: poll from this process."""
+) -> tuple[Execution, str]:
+    """`--no-daemon`: poll from this process; how it ended: "done", "timed_out" or "terminated"."""
     try:
         done = await client.wait(
             execution,
             poll_interval=params.poll_interval,
             timeout=params.wait_timeout,
             wait_for=params.wait_for,
-            on_change=(lambda ex: say(f"  {ex.id.name}: {ex.phase}")) if human else None,
+            on_change=say_phase if human else None,
         )
-        return done, False
+        return done, "done"
     except WaitTimeoutError:
         if params.abort_on_timeout:
             await client.terminate(execution, "aborted: --wait-timeout passed")
-            say(f"terminated {execution.id.name} (--abort-on-timeout)")
-        return await client.get_execution(execution, with_outputs=False), True
+            return await client.get_execution(execution, with_outputs=False), "terminated"
+        return await client.get_execution(execution, with_outputs=False), "timed_out"
 
 
 async def wait_with_daemon(
     ctx: click.Context, execution: Execution, params: RunParams
-) -> tuple[Execution, bool]:
+) -> tuple[Execution, str]:
     """The daemon follows the run (one poller for every waiting CLI); this process only listens."""
     from ..client import ExecutionError as RunError
     from ..client import Phase
@@ -176,8 +202,6 @@ async def wait_with_daemon(
         project=params.project,
         domain=params.domain,
     )
-    if result.terminated:
-        say(f"terminated {execution.id.name} (--abort-on-timeout)")
     state = result.executions[0]
     error = None
     if isinstance(state.error, dict):
@@ -197,7 +221,9 @@ async def wait_with_daemon(
             name: from_jsonable(value, types[name]) if name in types else value
             for name, value in execution.outputs.items()
         }
-    return execution, result.timed_out
+    if result.terminated:
+        return execution, "terminated"
+    return execution, "timed_out" if result.timed_out else "done"
 
 
 def execution_json(execution: Execution) -> dict[str, Any]:
@@ -259,7 +285,7 @@ async def list_remote_entities(ctx: click.Context) -> None:
     group = ctx.command
     assert isinstance(group, RemoteEntityGroup)
     params: RunParams = ctx.find_object(RunParams) or RunParams()
-    names = await client_for(ctx).list_entities(group.kind, limit=params.limit)
+    names = await (await client_for(ctx)).list_entities(group.kind, limit=params.limit)
     if params.output == "json":
         click.echo(json.dumps(names))
     elif names:
@@ -307,7 +333,7 @@ class RemoteEntityCommand(click.Command):
         name, sep, version = self.ref.rpartition(":")
         if not sep:
             name, version = version, ""
-        client = client_for(parent)
+        client = await client_for(parent)
         params: RunParams = parent.find_object(RunParams) or RunParams()
         fetch = {
             "launch plan": client.fetch_launch_plan,
@@ -348,7 +374,7 @@ async def launch_batch(ctx: click.Context, entity: Entity | RemoteEntity, runs: 
     from ..sdk._type_engine import to_jsonable
 
     params: RunParams = ctx.find_object(RunParams) or RunParams()
-    client = client_for(ctx)
+    client = await client_for(ctx)
     remote = entity
     if not hasattr(entity, "launch_id"):
         remote = await client.register(entity, progress=say if params.output == "human" else (lambda _: None))

@@ -136,7 +136,9 @@ class EntityCommand(click.Command):
             await launch(ctx, self.entity, inputs)
             return
         from ..sdk._executor import LocalExecutor
+        from ._interrupt import on_interrupt
 
+        on_interrupt(f"interrupted: the local run of {self.entity.name} stopped")
         executor = LocalExecutor(overwrite_cache=params.overwrite_cache, envvars=params.envvars)
         outputs = await executor.run(self.entity, inputs)
         render_outputs(outputs, self.entity.interface.outputs, params.output)
@@ -157,4 +159,26 @@ def run(ctx: click.Context, /, **options: Any) -> None:
     asyncrun run hello.py --help                 list the file's entities
     asyncrun run hello.py wf --help              list the inputs
     """
+    check_wait_options(ctx, options)
     ctx.obj = RunParams.from_options(options)
+
+
+def check_wait_options(ctx: click.Context, options: dict[str, Any]) -> None:
+    """Options that only shape a wait are a usage error without `--wait` (never silently ignored)."""
+    from asyncclick.core import ParameterSource
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+    flags = {
+        "wait_for": "--wait-for",
+        "wait_timeout": "--wait-timeout",
+        "abort_on_timeout": "--abort-on-timeout",
+        "no_daemon": "--no-daemon",
+    }
+    if not options["wait"]:
+        for name, flag in flags.items():
+            if given(name):
+                raise click.UsageError(f"{flag} only applies to a wait: add --wait", ctx)
+    if options["abort_on_timeout"] and options["wait_timeout"] is None:
+        raise click.UsageError("--abort-on-timeout needs --wait-timeout SECONDS", ctx)

@@ -16,10 +16,18 @@ def _options(fn: Any) -> Any:
             "--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default)."
         ),
         click.option(
-            "--port", type=int, default=30080, show_default=True, help="gRPC port (FlyteAdmin API)."
+            "--port",
+            type=click.IntRange(0, 65535),
+            default=lambda: _default_ports()[0],
+            help="gRPC port (FlyteAdmin API); 0 picks a free one.  "
+            "[default: $ASYNCRUN_SANDBOX_PORT, else 30080]",
         ),
         click.option(
-            "--http-port", type=int, default=30081, show_default=True, help="HTTP port (uploads, console)."
+            "--http-port",
+            type=click.IntRange(0, 65535),
+            default=lambda: _default_ports()[1],
+            help="HTTP port (uploads, console).  [default: $ASYNCRUN_SANDBOX_HTTP_PORT, else the gRPC "
+            "default + 1]",
         ),
         click.option(
             "--data-dir",
@@ -70,6 +78,13 @@ def _options(fn: Any) -> Any:
     return fn
 
 
+def _default_ports() -> tuple[int, int]:
+    """The zero-config ports, which `run --remote` also uses when it starts the sandbox."""
+    from ..client._config import sandbox_ports
+
+    return sandbox_ports()
+
+
 def _config(**options: Any) -> Any:
     from ..sandbox._config import SandboxConfig
 
@@ -104,7 +119,7 @@ def sandbox() -> None:
 @sandbox.command()
 @_options
 def start(**options: Any) -> None:
-    """Start the sandbox in the background (a no-op if it already runs)."""
+    """Start the sandbox in the background (a no-op if it already runs on these ports)."""
     from ..sandbox._control import start_background
 
     info, started = start_background(_config(**options))

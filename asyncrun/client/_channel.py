@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import ssl
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-from grpclib.client import Channel
+from grpclib.client import Channel, Handler
 from grpclib.config import Configuration
 from grpclib.encoding.base import StatusDetailsCodecBase
+from grpclib.protocol import H2Protocol
 
-from .._exceptions import DeadlineExceededError, ResourceExhaustedError, UnreachableError
-from ._errors import map_grpc_errors
+from .._exceptions import (
+    DeadlineExceededError,
+    ResourceExhaustedError,
+    UnreachableError,
+    WrongEndpointError,
+)
+from ._errors import ConnectionSetupError, map_grpc_errors, unanswered_error, wrong_endpoint_error
 
 if TYPE_CHECKING:
+    from asyncio import BaseTransport
     from collections.abc import Awaitable, Callable
 
     from ._config import ClientConfig
@@ -35,9 +43,95 @@ class _NoStatusDetails(StatusDetailsCodecBase):
         return None
 
 
+class _AnsweringProtocol(H2Protocol):
+    """grpclib's protocol, watching the server's first bytes: an HTTP/2 server starts with a SETTINGS
+    frame. Anything else, silence for `wait` seconds, or a close before it, fails the connection and
+    every call on it with one asyncrun error (`setup_error`) instead of a call deadline or
+    "Connection lost".
+
+    Calls are sent without waiting for that first frame, as before: only a server that turns out
+    not to answer (or not to speak HTTP/2) costs anything.
+    """
+
+    def __init__(self, handler: Handler, config: Configuration, h2_config: Any, client: ClientConfig) -> None:
+        super().__init__(handler, config, h2_config)
+        self.client_config = client
+        self.answered = False
+        self.setup_error: UnreachableError | None = None
+        self._transport: BaseTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: BaseTransport) -> None:
+        self._transport = transport
+        super().connection_made(transport)
+        wait = self.client_config.connect_timeout
+        self._timer = asyncio.get_running_loop().call_later(wait, self._fail, None)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.answered:
+            self.answered = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if not _is_http2_settings(data):
+                self._fail(wrong_endpoint_error(self.client_config, first_bytes=data[:16]))
+                return
+        super().data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self.answered and self.setup_error is None:
+            self.setup_error = wrong_endpoint_error(self.client_config)  # closed without a word
+        streams = list(self.processor.streams.values())
+        super().connection_lost(exc)
+        if self.setup_error is not None:
+            for stream in streams:
+                # Replace the "Connection lost" grpclib just cancelled the call with (cancelling
+                # again would leave the task with a cancel request nobody takes back).
+                if stream.wrapper is not None:
+                    stream.wrapper._error = ConnectionSetupError(self.setup_error)
+
+    def _fail(self, error: UnreachableError | None) -> None:
+        self.setup_error = error or unanswered_error(self.client_config)
+        if self._transport is not None:
+            self._transport.close()
+
+
+class ConnectingChannel(Channel):
+    """A channel whose connection set-up (TCP, TLS, the server's first HTTP/2 frame) has its own
+    deadline, and whose set-up failures are one-line errors naming the endpoint and the fix.
+
+    Without it a server that accepts TCP and never answers costs a whole call deadline, and a
+    plain-text/TLS mix-up or an HTTP/1 service surfaces as "Connection lost" or an SSL reason code.
+    """
+
+    def __init__(self, client_config: ClientConfig, **kwargs: Any) -> None:
+        host, port = client_config.host_port
+        super().__init__(host, port, **kwargs)
+        self._client_config = client_config
+
+    # grpclib's private hooks (stable since 0.4): where the protocol is built and connected.
+    def _protocol_factory(self) -> H2Protocol:
+        return _AnsweringProtocol(Handler(), self._config, self._h2_config, self._client_config)
+
+    async def _create_connection(self) -> H2Protocol:
+        config = self._client_config
+        try:
+            with anyio.fail_after(config.connect_timeout):
+                return await super()._create_connection()
+        except TimeoutError:
+            raise unanswered_error(config) from None
+        except ssl.SSLError as exc:
+            raise wrong_endpoint_error(config, tls_error=exc) from exc
+
+
+def _is_http2_settings(data: bytes) -> bool:
+    """An HTTP/2 frame header of type SETTINGS (0x4): every HTTP/2 server's first frame."""
+    return len(data) >= 4 and data[3] == 0x4
+
+
 def open_channel(config: ClientConfig) -> Channel:
     """A lazily connecting channel with keepalive pings (every 30 s, also when idle, as flytekit)."""
-    host, port = config.host_port
     ssl_context: ssl.SSLContext | None = None
     if not config.insecure:
         ssl_context = ssl.create_default_context(cafile=config.ca_cert_path)
@@ -48,7 +142,9 @@ def open_channel(config: ClientConfig) -> Channel:
         _keepalive_permit_without_calls=True,
         _http2_max_pings_without_data=0,
     )
-    return Channel(host, port, ssl=ssl_context, config=grpc_config, status_details_codec=_NoStatusDetails())
+    return ConnectingChannel(
+        config, ssl=ssl_context, config=grpc_config, status_details_codec=_NoStatusDetails()
+    )
 
 
 class RetryPolicy:
@@ -79,6 +175,8 @@ class RetryPolicy:
                 with map_grpc_errors(endpoint):
                     return await fn()
             except (UnreachableError, ResourceExhaustedError, DeadlineExceededError) as exc:
+                if isinstance(exc, WrongEndpointError):
+                    raise
                 if isinstance(exc, DeadlineExceededError) and not read:
                     raise
                 attempt += 1

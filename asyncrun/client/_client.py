@@ -25,12 +25,21 @@ from .._exceptions import (
 from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
+from ..sdk._files import check_local_kind
 from ..sdk._interface import MISSING
 from . import _convert
 from ._channel import RetryPolicy, open_channel
 from ._config import ClientConfig, load_config
 from ._errors import map_grpc_errors
-from ._types import EntityId, Execution, ExecutionId, ExecutionOptions, Phase, RemoteEntity
+from ._types import (
+    EntityId,
+    Execution,
+    ExecutionId,
+    ExecutionOptions,
+    Phase,
+    RemoteEntity,
+    check_execution_name,
+)
 
 if TYPE_CHECKING:
     from grpclib.client import Channel
@@ -49,6 +58,9 @@ _LIST_PAGE = 100  # items per List* call (entities; runs in `watch`)
 
 def _quiet(_: str) -> None:
     pass
+
+
+CONSOLE_HEADER = "x-asyncrun-console"  # response metadata: the sandbox's console base URL
 
 
 def new_execution_name() -> str:
@@ -83,6 +95,7 @@ class Client:
         self._retry = RetryPolicy(unreachable_timeout=config.unreachable_timeout)
         self._auth_prompt = auth_prompt
         self._authenticator: Authenticator | None = None
+        self._announced_console = ""  # what the control plane says its console is (see `console_url`)
 
     @classmethod
     def from_config(
@@ -136,7 +149,24 @@ class Client:
     def channel(self) -> Channel:
         if self._channel is None:
             self._channel = open_channel(self.config)
+            from grpclib.events import RecvInitialMetadata, listen
+
+            listen(self._channel, RecvInitialMetadata, self._on_initial_metadata)
         return self._channel
+
+    @property
+    def console_url(self) -> str:
+        """Base URL of execution pages: `console.endpoint` when configured, else the console the
+        control plane announces (the sandbox serves it on its own HTTP port), else derived from the
+        endpoint (`<endpoint>/console`, as on a Flyte deployment)."""
+        if self.config.console_endpoint or not self._announced_console:
+            return self.config.console_url
+        return self._announced_console
+
+    async def _on_initial_metadata(self, event: Any) -> None:
+        announced = event.metadata.get(CONSOLE_HEADER)
+        if isinstance(announced, str) and announced.startswith(("http://", "https://")):
+            self._announced_console = announced.rstrip("/")
 
     async def _admin(self, method: str, request: Any, *, read: bool) -> Any:
         stub = AdminServiceStub(self.channel)
@@ -380,7 +410,8 @@ class Client:
 
         native = str(location.native_url)
         if _storage.is_local(native):
-            return native.startswith("/") and await anyio.Path(native).is_file()
+            path = _storage.local_path(native)
+            return path.is_absolute() and await anyio.Path(path).is_file()
         if not _storage.credentials_configured(native):
             return False
         with anyio.move_on_after(min(self.config.call_timeout, _STORE_CHECK_TIMEOUT)):
@@ -426,6 +457,7 @@ class Client:
         if _is_remote_uri(os.fspath(path)):
             return os.fspath(path)
         local = _local_path(path)
+        check_local_kind(File(local))  # a FIFO would block the read below forever
         data = await anyio.Path(local).read_bytes()
         md5 = hashlib.md5(data).digest()
         root = base64.b32encode(md5).decode()
@@ -445,6 +477,7 @@ class Client:
         if _is_remote_uri(os.fspath(path)):
             return os.fspath(path)
         folder = _local_path(path)
+        check_local_kind(Directory(folder))
 
         def digest_all() -> tuple[list[Path], list[bytes]]:
             files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -501,6 +534,7 @@ class Client:
         `LaunchPlan` (registered first). Inputs are Python values; local files are uploaded.
         """
         project, domain = self._where(project, domain)
+        chosen_name = check_execution_name(name) if name is not None else None  # before any work
         if isinstance(entity, str):
             entity = await self.fetch_launch_plan(entity, project=project, domain=domain)
         elif isinstance(entity, Task | Workflow | LaunchPlan):
@@ -531,7 +565,7 @@ class Client:
         types = {n: entity.interface.inputs[n].type for n in values}
         literals = literal_map(values, types)
         target = _convert.identifier(entity.launch_id)
-        ex_name = (name or new_execution_name()).lower()
+        ex_name = chosen_name or new_execution_name()
         request = admin.ExecutionCreateRequest(
             project=project,
             domain=domain,
@@ -540,12 +574,14 @@ class Client:
             inputs=literals,
         )
         ex_id = ExecutionId(project, domain, ex_name)
+        attached = False
         try:
             await self._admin("create_execution", request, read=False)
         except AlreadyExistsError:
             await self._check_same_execution(ex_id, target, literals)
-            progress(f"execution {ex_name} already exists with the same entity and inputs: attaching to it")
+            attached = True
         execution = await self.get_execution(ex_id, output_types=entity.interface.outputs, with_outputs=False)
+        execution.attached = attached
         if wait:
             execution = await self.wait(execution, poll_interval=poll_interval, timeout=wait_timeout)
         return execution
@@ -594,7 +630,7 @@ class Client:
             admin.WorkflowExecutionGetRequest(id=_convert.execution_identifier(ex_id)),
             read=True,
         )
-        result = _convert.execution(raw, self.config.console_url)
+        result = _convert.execution(raw, self.console_url)
         result.output_types = output_types
         if with_outputs and result.phase is Phase.SUCCEEDED:
             result.outputs = await self.fetch_outputs(ex_id, output_types)
@@ -796,7 +832,7 @@ class Client:
             sort_by=admin.Sort(key="created_at", direction=admin.SortDirection.DESCENDING),
         )
         page = await self._admin("list_executions", request, read=True)
-        return [_convert.execution(raw, self.config.console_url) for raw in page.executions], page.token
+        return [_convert.execution(raw, self.console_url) for raw in page.executions], page.token
 
 
 def _project_root_of(entity: Task | Workflow | LaunchPlan) -> Path:

@@ -12,8 +12,11 @@ from .._exceptions import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-SANDBOX_ENDPOINT = "localhost:30080"
-SANDBOX_CONSOLE = "http://localhost:30081"
+SANDBOX_PORT = 30080
+SANDBOX_HTTP_PORT = 30081
+SANDBOX_ENDPOINT = f"localhost:{SANDBOX_PORT}"
+SANDBOX_CONSOLE = f"http://127.0.0.1:{SANDBOX_HTTP_PORT}"  # where the sandbox binds and what its banner says
+CONNECT_TIMEOUT = 5.0
 _TRUE = {"1", "true", "yes", "y", "on", "t"}
 AUTH_TYPES = ("ClientSecret", "Pkce", "DeviceFlow", "ExternalCommand")
 
@@ -30,6 +33,8 @@ class ClientConfig:
         project, domain: defaults for calls that name neither.
         call_timeout: per-call deadline in seconds.
         unreachable_timeout: how long to keep retrying a control plane that does not answer.
+        connect_timeout: seconds to set up a connection (TCP, TLS and the server's first HTTP/2
+            frame); a server that accepts TCP and never answers fails after this long.
         source: where this configuration came from (a path, "environment" or "default sandbox").
         auth_type: flytectl's `admin.authType`: "ClientSecret", "Pkce", "DeviceFlow",
             "ExternalCommand", or "" for no authentication.
@@ -55,6 +60,7 @@ class ClientConfig:
     domain: str = "development"
     call_timeout: float = 30.0
     unreachable_timeout: float = 5.0
+    connect_timeout: float = CONNECT_TIMEOUT
     source: str = "default sandbox"
     auth_type: str = ""
     client_id: str = ""
@@ -100,14 +106,61 @@ class ClientConfig:
         return base.rstrip("/") + "/console"
 
     def with_overrides(self, **changes: Any) -> ClientConfig:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if self.is_default_sandbox and changes.get("source", self.source) != self.source:
+            # The sandbox's console goes with the sandbox's endpoint, not with another one.
+            changes.setdefault("console_endpoint", "")
+        return replace(self, **changes)
 
 
 def _clean_endpoint(value: str) -> str:
-    for prefix in ("dns:///", "grpc://", "grpcs://", "dns://"):
-        if value.startswith(prefix):
-            return value[len(prefix) :]
-    return value
+    """`host:port` from what people write: flytekit strips `dns:///`, `http://` and `https://` too
+    (the scheme does not choose TLS: `admin.insecure` does)."""
+    value = value.strip()
+    for prefix in ("dns:///", "grpc://", "grpcs://", "dns://", "https://", "http://"):
+        if value.lower().startswith(prefix):
+            value = value[len(prefix) :]
+            break
+    return value.rstrip("/")
+
+
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{name} must be a port number from 1 to 65535, not {raw!r}")
+    return int(raw)
+
+
+def sandbox_ports(env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """The zero-config sandbox's (gRPC, HTTP) ports: `ASYNCRUN_SANDBOX_PORT` (default 30080) and
+    `ASYNCRUN_SANDBOX_HTTP_PORT` (default: the gRPC port + 1, i.e. 30081)."""
+    env = os.environ if env is None else env
+    port = _port(env, "ASYNCRUN_SANDBOX_PORT") or SANDBOX_PORT
+    http_port = _port(env, "ASYNCRUN_SANDBOX_HTTP_PORT") or port + 1
+    if http_port == port or http_port > 65535:
+        raise ConfigError(
+            f"the sandbox needs two ports: set ASYNCRUN_SANDBOX_HTTP_PORT to a port other than {port}"
+        )
+    return port, http_port
+
+
+def parse_seconds(value: Any, what: str) -> float:
+    """A positive duration: a number of seconds, or flytectl's style `500ms`, `5s`, `1m`."""
+    text = str(value).strip().lower()
+    scale = 1.0
+    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(suffix):
+            text, scale = text[: -len(suffix)], factor
+            break
+    try:
+        seconds = float(text) * scale
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{what} must be a positive duration such as 5 or 5s, not {value!r}")
+    return seconds
 
 
 def _config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
@@ -212,10 +265,21 @@ def load_config(
             source=str(found),
             **_auth_settings(admin, found),
         )
+        if admin.get("connectTimeout") is not None:
+            timeout = parse_seconds(admin["connectTimeout"], f"config {found}: admin.connectTimeout")
+            config = replace(config, connect_timeout=timeout)
     url = env.get("FLYTE_PLATFORM_URL")
     if url:
         insecure = env.get("FLYTE_PLATFORM_INSECURE", "").lower() in _TRUE
         config = replace(config, endpoint=_clean_endpoint(url), insecure=insecure, source="environment")
+    if config.is_default_sandbox:
+        port, http_port = sandbox_ports(env)
+        config = replace(
+            config, endpoint=f"localhost:{port}", console_endpoint=f"http://127.0.0.1:{http_port}"
+        )
+    if env.get("ASYNCRUN_CONNECT_TIMEOUT", "").strip():
+        timeout = parse_seconds(env["ASYNCRUN_CONNECT_TIMEOUT"], "ASYNCRUN_CONNECT_TIMEOUT")
+        config = replace(config, connect_timeout=timeout)
     project = env.get("FLYTE_DEFAULT_PROJECT")
     domain = env.get("FLYTE_DEFAULT_DOMAIN")
     return config.with_overrides(project=project or None, domain=domain or None)

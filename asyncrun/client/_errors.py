@@ -20,10 +20,14 @@ from .._exceptions import (
     ResourceExhaustedError,
     ServerError,
     UnreachableError,
+    WrongEndpointError,
 )
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Iterator
+
+    from ._config import ClientConfig
 
 STATUS_ERRORS: dict[Status, type[RemoteError]] = {
     Status.CANCELLED: ServerError,
@@ -56,6 +60,15 @@ def error_for(exc: GRPCError, endpoint: str = "") -> RemoteError:
     return cls(detail)
 
 
+class ConnectionSetupError(StreamTerminatedError):
+    """How the channel ends the calls of a connection that failed to set up; carries the error to
+    raise (see `_channel.ConnectingChannel`)."""
+
+    def __init__(self, error: UnreachableError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @contextmanager
 def map_grpc_errors(endpoint: str = "") -> Iterator[None]:
     """Translate grpclib and connection failures raised inside the block into `RemoteError`s."""
@@ -63,6 +76,8 @@ def map_grpc_errors(endpoint: str = "") -> Iterator[None]:
         yield
     except GRPCError as exc:
         raise error_for(exc, endpoint) from exc
+    except ConnectionSetupError as exc:
+        raise exc.error from None
     except (ConnectionError, StreamTerminatedError, ProtocolError) as exc:
         raise UnreachableError(
             f"cannot reach the control plane at {endpoint}: {exc or type(exc).__name__}"
@@ -71,3 +86,65 @@ def map_grpc_errors(endpoint: str = "") -> Iterator[None]:
         raise UnreachableError(
             f"cannot reach the control plane at {endpoint}: {exc.strerror or exc}"
         ) from exc
+
+
+# TLS reasons OpenSSL gives when the other side does not speak TLS at all (versions differ).
+_NOT_TLS_REASONS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}
+
+
+def _sandbox_hint(config: ClientConfig) -> str:
+    if not config.is_default_sandbox:
+        return ""
+    return (
+        " (with no Flyte config this is the sandbox's port, held by another program: choose other ports "
+        "with ASYNCRUN_SANDBOX_PORT and ASYNCRUN_SANDBOX_HTTP_PORT)"
+    )
+
+
+def unanswered_error(config: ClientConfig) -> UnreachableError:
+    """A server that accepted the connection but sent nothing within `connect_timeout`."""
+    return UnreachableError(
+        f"the control plane at {config.endpoint} accepted a connection but did not answer within "
+        f"{config.connect_timeout:g} s: check that it is FlyteAdmin's gRPC endpoint"
+        f"{_sandbox_hint(config)} (the deadline is admin.connectTimeout or ASYNCRUN_CONNECT_TIMEOUT)"
+    )
+
+
+def wrong_endpoint_error(
+    config: ClientConfig, *, tls_error: ssl.SSLError | None = None, first_bytes: bytes = b""
+) -> UnreachableError:
+    """What answered at the endpoint instead of a gRPC server set up as configured, and the fix."""
+    where = f"the control plane at {config.endpoint}"
+    if tls_error is not None:
+        reason = tls_error.reason or ""
+        if reason in _NOT_TLS_REASONS:
+            return WrongEndpointError(
+                f"{where} does not speak TLS: set admin.insecure: true in the config "
+                "(or FLYTE_PLATFORM_INSECURE=true with FLYTE_PLATFORM_URL)"
+            )
+        if reason == "CERTIFICATE_VERIFY_FAILED":
+            detail = getattr(tls_error, "verify_message", "") or "certificate verify failed"
+            return WrongEndpointError(
+                f"{where} presented a TLS certificate that is not trusted ({detail}): "
+                "set admin.caCertFilePath to the CA bundle that signed it"
+            )
+        return UnreachableError(f"{where} failed the TLS handshake: {reason or tls_error}")
+    if not first_bytes:
+        return UnreachableError(
+            f"{where} closed the connection without answering: check that it is FlyteAdmin's gRPC "
+            f"endpoint{_sandbox_hint(config)}"
+            + ("" if not config.insecure else ", and whether it expects TLS (admin.insecure: false)")
+        )
+    if first_bytes[:1] == b"\x15" and first_bytes[1:2] == b"\x03":
+        return WrongEndpointError(
+            f"{where} expects TLS: set admin.insecure: false in the config (or unset FLYTE_PLATFORM_INSECURE)"
+        )
+    if first_bytes.startswith(b"HTTP/") or first_bytes.lstrip().startswith(b"<"):  # a status line, or HTML
+        return WrongEndpointError(
+            f"{where} answers HTTP/1, not gRPC: point the endpoint at FlyteAdmin's gRPC port, "
+            f"not a web or console port{_sandbox_hint(config)}"
+        )
+    return WrongEndpointError(
+        f"{where} does not answer as a gRPC (HTTP/2) server: check the endpoint's host and port"
+        f"{_sandbox_hint(config)}"
+    )

@@ -40,6 +40,27 @@ class Phase(StrEnum):
 
 
 _TERMINAL = {Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.TIMED_OUT}
+_EXECUTION_NAME = re.compile(r"[a-z][a-z0-9-]*")
+MAX_EXECUTION_NAME = 63
+
+
+def check_execution_name(name: str) -> str:
+    """FlyteAdmin's rule for a chosen execution name, checked before any work: it lower-cases the name,
+    which must then match `[a-z][a-z0-9-]*` and be at most 63 characters. Returns the lower-cased name."""
+    lowered = name.lower()
+    if len(lowered) > MAX_EXECUTION_NAME:
+        raise UsageError(
+            f"execution name {name[:20]!r}… is {len(name)} characters long; FlyteAdmin allows at most "
+            f"{MAX_EXECUTION_NAME}"
+        )
+    if not _EXECUTION_NAME.fullmatch(lowered):
+        raise UsageError(
+            f"execution name {name!r} is not valid: use a letter, then letters, digits and '-' "
+            "(FlyteAdmin lower-cases it; no '_', '.' or spaces)"
+        )
+    return lowered
+
+
 _CONSOLE_PATH = re.compile(r"/projects/([^/]+)/domains/([^/]+)/executions/([^/?#]+)")
 
 
@@ -112,6 +133,8 @@ class Execution:
     abort_cause: str = ""
     output_types: dict[str, Any] | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False, compare=False)
+    # True when `Client.run` found this execution (same name, entity and inputs) instead of creating it.
+    attached: bool = field(default=False, compare=False)
 
     @property
     def is_done(self) -> bool:

@@ -52,6 +52,23 @@ class DaemonStatus:
     connections: int
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     pollers: list[dict[str, Any]] = field(default_factory=list)
+    answering: bool = True  # False: known from its lock and pid file only (the counters are 0)
+
+    @classmethod
+    def from_pid_info(cls, info: PidInfo) -> DaemonStatus:
+        """What the pid file of a daemon that holds its lock but does not answer tells."""
+        return cls(
+            pid=info.pid,
+            version=info.version,
+            socket=info.socket,
+            journal=info.journal,
+            started_at=info.started_at,
+            uptime=max(0.0, time.time() - info.started_at),
+            tracked=0,
+            active=0,
+            connections=0,
+            answering=False,
+        )
 
     @classmethod
     def from_json(cls, info: dict[str, Any]) -> DaemonStatus:
@@ -167,12 +184,36 @@ async def start(
     return current, started
 
 
+# How long `status` waits for a daemon that holds its lock to answer (it rebinds a lost socket in ~1 s).
+_SETTLE_SECONDS = 5.0
+
+
 async def status(*, socket_path: str | os.PathLike[str] | None = None) -> DaemonStatus | None:
-    """The running daemon's status, or None when none answers (this never starts one)."""
+    """The running daemon's status, or None when none runs (this never starts one).
+
+    The daemon is found by its lock, not by its socket file: while the lock is held and the socket does
+    not answer (the file was deleted and the daemon is binding it again), this waits a few seconds, then
+    reports what the pid file says (`answering=False`).
+    """
+    path = resolve_socket(socket_path)
+    deadline = time.monotonic() + _SETTLE_SECONDS
+    while True:
+        current = await _ask_status(path)
+        if current is not None:
+            return current
+        if not is_locked(lock_path(path)):
+            return None
+        if time.monotonic() >= deadline:
+            info = PidInfo.read(pid_path(path))
+            return DaemonStatus.from_pid_info(info) if info is not None else None
+        await anyio.sleep(0.1)
+
+
+async def _ask_status(path: Path) -> DaemonStatus | None:
     from ._connect import DaemonConnection
 
     try:
-        async with DaemonConnection(socket_path, autostart=False) as conn:
+        async with DaemonConnection(path, autostart=False) as conn:
             reply = await conn.request("status", executions=False)
     except DaemonError:
         return None
@@ -198,7 +239,9 @@ async def stop(
             await conn.request("shutdown")
     except DaemonError:
         pass
-    pid = before.pid if before is not None else (pid_info.pid if pid_info is not None else None)
+    if before is None and pid_info is not None:
+        before = DaemonStatus.from_pid_info(pid_info)
+    pid = before.pid if before is not None else None
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
         if sig is not None and pid is not None:
             try:

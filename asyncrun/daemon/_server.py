@@ -25,11 +25,12 @@ from .._version import __version__
 from . import _protocol as p
 from . import _requests as r
 from ._journal import Journal
-from ._paths import PidInfo, acquire_daemon_lock, ensure_private_dir, pid_path
+from ._paths import DaemonPathError, PidInfo, acquire_daemon_lock, ensure_private_dir, pid_path
 from ._service import Service
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+    from pathlib import Path
 
     from anyio.abc import SocketStream, TaskGroup
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("asyncrun.daemon")
 
+SOCKET_CHECK_INTERVAL = 1.0  # seconds between checks that the socket file is still ours
 OUTBOX_MESSAGES = 4096  # queued messages per connection before a consumer counts as stuck
 STREAMING_OPS = ("wait", "watch")
 
@@ -203,17 +205,16 @@ async def running_daemon(
     try:
         ensure_private_dir(socket_path.parent)
         journal = await anyio.to_thread.run_sync(Journal.open, settings.journal_path)
-        socket_path.unlink(missing_ok=True)  # we hold the lock, so whatever is here is stale
-        listener = await anyio.create_unix_listener(socket_path, mode=0o600)
-        async with listener, anyio.create_task_group() as tg:
+        listener = await _bind(socket_path)
+        async with anyio.create_task_group() as tg:
             service = Service(settings, journal, tg)
             await service.load()
-            tg.start_soon(_accept_forever, listener, service, tg)
-            tg.start_soon(service.housekeeping)
             info = PidInfo(
                 os.getpid(), str(socket_path), service.started_at, str(settings.journal_path), __version__
             )
             info.write(pid_path(socket_path))
+            tg.start_soon(_serve_socket, socket_path, listener, service, info, tg)
+            tg.start_soon(service.housekeeping)
             try:
                 yield RunningDaemon(service, info)
             finally:
@@ -228,6 +229,50 @@ async def running_daemon(
         if journal is not None:
             journal.close()
         lock.release()
+
+
+async def _bind(socket_path: Path) -> Any:
+    with suppress(FileNotFoundError):
+        os.unlink(socket_path)  # we hold the lock, so whatever is here is stale
+    return await anyio.create_unix_listener(socket_path, mode=0o600)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+async def _serve_socket(
+    socket_path: Path, listener: Any, service: Service, info: PidInfo, tg: TaskGroup
+) -> None:
+    """Accept connections; when the socket file is deleted or replaced, bind it again (or exit).
+
+    A daemon whose socket file is gone is unreachable, and CLIs that find its lock held would wait for
+    it in vain; so the file is checked every `SOCKET_CHECK_INTERVAL` seconds, like the pid file.
+    """
+    while True:
+        bound = _identity(socket_path)
+        async with anyio.create_task_group() as accepting:
+            accepting.start_soon(_accept_forever, listener, service, tg)
+            while bound is not None and _identity(socket_path) == bound:
+                if not pid_path(socket_path).exists():
+                    with suppress(OSError):
+                        info.write(pid_path(socket_path))
+                await anyio.sleep(SOCKET_CHECK_INTERVAL)
+            accepting.cancel_scope.cancel()
+        await listener.aclose()
+        log.warning("the socket file %s was removed or replaced: binding it again", socket_path)
+        try:
+            ensure_private_dir(socket_path.parent)
+            listener = await _bind(socket_path)
+            info.write(pid_path(socket_path))
+        except (OSError, DaemonPathError) as exc:
+            log.error("cannot bind %s again (%s): exiting", socket_path, exc)
+            service.shutdown_requested.set()
+            return
 
 
 async def _accept_forever(listener: Any, service: Service, tg: TaskGroup) -> None:

@@ -1,9 +1,10 @@
 """The scheduler and the node handlers: one implementation for local runs and the sandbox.
 
 A graph's nodes start as soon as the nodes they wait for have succeeded, so independent nodes run
-concurrently; task attempts are bounded by the run's `max_parallelism`. A node whose upstream failed is
-never started. With `fail_fast` the first failure cancels the running nodes; then the graph's failure
-node (if any) runs, and the graph fails with the first error all the same.
+concurrently; task attempts are bounded by the run's `max_parallelism`. With `fail_fast` the first
+failure cancels the running nodes; otherwise independent nodes finish and the nodes after a failed
+(or skipped) one are SKIPPED. Then the graph's failure node (if any) runs, and the graph fails with
+the first error all the same.
 
 Child nodes (the taken case of a branch, the nodes of a sub-workflow, the indices of an array node) get
 the unique id `<parent>-<attempt>-<id>`, as FlytePropeller names them, and their parent's handle.
@@ -95,6 +96,8 @@ class Engine:
         overwrite_cache: recompute cached tasks and store the new outputs.
         max_parallelism: at most this many task attempts of the run at once (0: no limit).
         signals: where approve and signal gates wait (None: such gates fail).
+        fault: the failure recorded when the environment itself fails (a store error, a full disk);
+            by default a SYSTEM "EngineError" naming the exception.
     """
 
     values: ValueOps
@@ -105,6 +108,7 @@ class Engine:
     overwrite_cache: bool = False
     max_parallelism: int = 0
     signals: SignalSource | None = None
+    fault: Callable[[BaseException], Failure] | None = None
 
     def __post_init__(self) -> None:
         self._parallelism = anyio.CapacityLimiter(self.max_parallelism) if self.max_parallelism > 0 else None
@@ -138,6 +142,9 @@ class Engine:
                     await finished[dependency].wait()
                 if all(dependency in results for dependency in upstream):
                     results[node.id] = await self.run_node(node, results, parent=parent, prefix=prefix)
+                elif not graph.fail_fast:  # (with fail_fast, a failure has cancelled this node)
+                    skipped = self.recorder.node(node, child_id(prefix, node.id), parent)
+                    await skipped.finished(Phase.SKIPPED, message="Node Skipped as parent node was skipped")
             except NodeFailed as failed:
                 failures.append(failed)
                 if graph.fail_fast:
@@ -168,7 +175,7 @@ class Engine:
     ) -> None:
         node = graph.failure_node
         assert node is not None
-        error_input = graph.extra.get("failure_error_input")
+        error_input = graph.failure_error_input
 
         def resolve(results: Results) -> dict[str, Any]:
             resolved = self.values.resolve(node.bindings, results, f"node {node.id!r} input")
@@ -176,11 +183,8 @@ class Engine:
                 resolved[error_input] = self.values.error_value(failed.failure.message, node.id)
             return resolved
 
-        try:
-            await self._execute(node, {graph.input_node: inputs}, resolve, parent=parent, prefix=prefix)
-        except NodeFailed as handler_failed:
-            # The workflow then fails with the failure node's own error.
-            raise handler_failed from None
+        # When the failure node fails too, the workflow fails with the failure node's own error.
+        await self._execute(node, {graph.input_node: inputs}, resolve, parent=parent, prefix=prefix)
 
     # ------------------------------------------------------------------------------------------------
     # Nodes
@@ -220,23 +224,40 @@ class Engine:
                 node, inputs, results, handle, cache, environment or {}, launch_inputs
             )
         except NodeFailed as failed:
-            with anyio.CancelScope(shield=True):
-                await handle.finished(
-                    failed.phase, failure=failed.failure, cache=cache[-1] if cache else None
-                )
+            await self._record_end(handle, failed.phase, failed.failure, cache)
             raise
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await handle.finished(Phase.ABORTED)
+            await self._record_end(handle, Phase.ABORTED, None, cache)
             raise
         except Exception as exc:
             log.exception("node %s failed inside the engine", handle.unique_id)
-            failure = system_failure("EngineError", f"{type(exc).__name__}: {exc}", cause=exc)
-            with anyio.CancelScope(shield=True):
-                await handle.finished(Phase.FAILED, failure=failure)
+            failure = self._fault(exc)
+            await self._record_end(handle, Phase.FAILED, failure, cache)
             raise NodeFailed(failure) from exc
-        await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache[-1] if cache else None)
+        try:
+            await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache[-1] if cache else None)
+        except Exception as exc:  # e.g. outputs too big for what is left of the disk
+            log.exception("cannot record the outputs of node %s", handle.unique_id)
+            failure = self._fault(exc)
+            await self._record_end(handle, Phase.FAILED, failure, cache)
+            raise NodeFailed(failure) from exc
         return outputs
+
+    def _fault(self, exc: BaseException) -> Failure:
+        if self.fault is not None:
+            return self.fault(exc)
+        return system_failure("EngineError", f"{type(exc).__name__}: {exc}", cause=exc)
+
+    @staticmethod
+    async def _record_end(
+        handle: NodeHandle, phase: Phase, failure: Failure | None, cache: list[CacheStatus]
+    ) -> None:
+        """Record a node's end without letting a recorder failure hide why it ended."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await handle.finished(phase, failure=failure, cache=cache[-1] if cache else None)
+            except Exception:
+                log.exception("cannot record the end of node %s", handle.unique_id)
 
     async def _dispatch(
         self,

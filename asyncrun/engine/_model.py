@@ -240,7 +240,9 @@ class Graph:
     Attributes:
         input_node: the node id promises use for the workflow's own inputs.
         fail_fast: the first failure cancels the nodes still running (else they finish first).
-        failure_node: runs after a failure with the workflow's inputs (plus `err`); the run still fails.
+        failure_node: runs after a failure with the workflow's inputs; the run still fails.
+        failure_error_input: the failure node's input that receives the error (flytekit's `err`).
+        extra: what the environment keeps with the graph (e.g. its interface).
     """
 
     nodes: tuple[Node, ...]
@@ -248,5 +250,6 @@ class Graph:
     input_node: str = ""
     fail_fast: bool = True
     failure_node: Node | None = None
+    failure_error_input: str | None = None
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)

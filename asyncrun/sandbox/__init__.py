@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._config import SandboxConfig as SandboxConfig
     from ._config import SandboxInfo as SandboxInfo
+    from ._control import ensure_running as ensure_running
     from ._server import running_sandbox as running_sandbox
     from ._server import serve as serve
 
-__all__ = ("SandboxConfig", "SandboxInfo", "running_sandbox", "serve")
+__all__ = ("SandboxConfig", "SandboxInfo", "ensure_running", "running_sandbox", "serve")
 
 _LAZY = {
     "SandboxConfig": "._config",
     "SandboxInfo": "._config",
+    "ensure_running": "._control",
     "running_sandbox": "._server",
     "serve": "._server",
 }

@@ -290,9 +290,9 @@ class EntityHandlers(AdminState):
         )
 
     async def get_version(self, message: admin.GetVersionRequest) -> admin.GetVersionResponse:
-        """The control plane version: `asyncrun-sandbox <version>`."""
+        """The version in FlyteAdmin's form (`v0.1.0`, which clients parse); our name as the build."""
         return admin.GetVersionResponse(
             control_plane_version=admin.Version(
-                build="", version=f"asyncrun-sandbox {__version__}", build_time=""
+                build="asyncrun-sandbox", version=f"v{__version__}", build_time=""
             )
         )

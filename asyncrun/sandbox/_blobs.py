@@ -3,8 +3,10 @@
 Layout (FlyteAdmin's data-proxy layout without the storage prefix; empty parts dropped):
 `<root>/[<org>/]<project>/<domain>/<filename_root or base32(md5) with = padding>/<filename>`.
 
-`native_url` is the plain absolute path, not `file://…`: flytekit's FlyteFile check
-`not is_remote(uri) and not os.path.isfile(uri)` fails on the `file://` prefix (wire notes §1).
+`native_url` is `local://<absolute path>`: a storage URI as FlyteAdmin's are (`s3://…`), not a local
+path. flytekit checks local paths it is given (a FlyteDirectory default uploaded as one file comes
+back as that file's URL and fails "is not a directory"; `file://` fails `os.path.isfile`), but treats
+`local://` as remote storage, which fsspec — in flytekit's task processes too — reads from the disk.
 
 Every path that comes from outside goes through `BlobStore.resolve`, which refuses absolute paths,
 `..`, empty or control-character segments, and symlinks that lead out of the root. Writes go to a
@@ -25,11 +27,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from asyncrun._storage import is_local, local_path
+
 if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = [
     "DEFAULT_MAX_BLOB_BYTES",
+    "NATIVE_SCHEME",
     "BlobDigestError",
     "BlobPathError",
     "BlobStore",
@@ -41,6 +46,9 @@ __all__ = [
 
 DEFAULT_MAX_BLOB_BYTES = 2 * 1024**3
 """Largest blob accepted unless configured otherwise (2 GiB)."""
+
+NATIVE_SCHEME = "local://"
+"""How `native_url`s start: fsspec's name for the local disk."""
 
 _MAX_SEGMENT_BYTES = 255  # NAME_MAX on Linux and macOS
 _READ_CHUNK = 1024 * 1024
@@ -171,9 +179,9 @@ class BlobStore:
         )
 
     def native_url(self, relative: str) -> str:
-        """The absolute path a task process reads the blob from (no `file://`, see module docs)."""
+        """The storage URI of a blob: `local://` and its absolute path (see module docs)."""
         split_relative(relative)
-        return str(self._root / relative)
+        return f"{NATIVE_SCHEME}{self._root / relative}"
 
     def resolve(self, relative: str) -> Path:
         """The real path of a blob, guaranteed to lie inside the root.
@@ -190,12 +198,12 @@ class BlobStore:
         return real
 
     def relative_from_native(self, native_url: str) -> str:
-        """The relative path of a `native_url` (plain absolute path, or `file://` URL) in this store.
+        """The relative path of a `native_url` (`local://` or `file://` URL, or plain path) in this store.
 
         Raises:
             BlobPathError: the URL is not an absolute local path inside the root.
         """
-        path = native_url.removeprefix("file://")
+        path = str(local_path(native_url)) if is_local(native_url) else native_url
         if not path.startswith("/"):
             raise BlobPathError(f"not an absolute local path: {native_url!r}")
         real = Path(os.path.realpath(path))

@@ -244,6 +244,11 @@ class _WorkflowCompiler:
                 raise CompileError(
                     f"node {node.id!r} references task {format_id(reference)}, which is not registered"
                 )
+            if task.container is None:
+                raise CompileError(
+                    f"node {node.id!r} runs task {format_id(reference)} of type {task.type!r}, which has no "
+                    "container (a plugin or pod task); the asyncrun sandbox runs container tasks only"
+                )
             # The closure's task list must hold an Identifier equal to the reference (flytekit compares).
             reference.resource_type = core.ResourceType.TASK
             self.used_tasks.setdefault(id_key(reference), task)

@@ -18,14 +18,19 @@ from urllib.parse import quote, urlencode
 from asyncrun._proto.flyteidl import core
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    BlobLink = Callable[[str], str | None]
 
     from asyncrun._proto.flyteidl import admin as admin_pb
 
 __all__ = [
     "CONSOLE_PATH",
     "REFRESH_SECONDS",
+    "blob_uris",
     "execution_path",
+    "file_path",
+    "node_labels",
     "is_terminal",
     "list_path",
     "render_error_page",
@@ -88,6 +93,81 @@ def execution_path(project: str, domain: str, name: str) -> str:
     """The console path of one execution."""
     parts = (quote(part, safe="") for part in (project, domain, name))
     return "{}/projects/{}/domains/{}/executions/{}".format(CONSOLE_PATH, *parts)
+
+
+def file_path(project: str, domain: str, name: str, uri: str) -> str:
+    """The console path that downloads a file an execution's inputs or outputs point at."""
+    return f"{execution_path(project, domain, name)}/file?{urlencode({'uri': uri})}"
+
+
+def node_labels(workflow: admin_pb.Workflow | None) -> dict[str, str]:
+    """What each node of a workflow runs (task, sub-workflow or launch plan name), by node execution id.
+
+    Nodes of sub-workflows are included under the ids the sandbox gives them (`<parent>-0-<node>`).
+    """
+    compiled = workflow.closure.compiled_workflow if workflow and workflow.closure else None
+    if compiled is None or compiled.primary is None or compiled.primary.template is None:
+        return {}
+    subs = {
+        _id_key(sub.template.id): sub.template
+        for sub in compiled.sub_workflows
+        if sub.template is not None and sub.template.id is not None
+    }
+    labels: dict[str, str] = {}
+
+    def visit(template: core.WorkflowTemplate, prefix: str, depth: int) -> None:
+        for node in template.nodes:
+            unique = f"{prefix}{node.id}"
+            workflow_node = node.workflow_node or core.WorkflowNode()
+            reference = (
+                node.task_node.reference_id
+                if node.task_node is not None
+                else workflow_node.sub_workflow_ref or workflow_node.launchplan_ref
+            )
+            if reference is not None and reference.name:
+                labels[unique] = reference.name
+            sub = (
+                subs.get(_id_key(workflow_node.sub_workflow_ref)) if workflow_node.sub_workflow_ref else None
+            )
+            if sub is not None and depth < _MAX_DEPTH:
+                visit(sub, f"{unique}-0-", depth + 1)
+
+    visit(compiled.primary.template, "", 0)
+    return labels
+
+
+def _id_key(ident: core.Identifier | None) -> tuple[str, ...]:
+    return (ident.project, ident.domain, ident.name, ident.version) if ident is not None else ()
+
+
+def blob_uris(*maps: core.LiteralMap | None) -> set[str]:
+    """The URIs of every single-file blob in these literal maps (nested ones included)."""
+    found: set[str] = set()
+
+    def visit(literal: core.Literal | None, depth: int) -> None:
+        if literal is None or depth > _MAX_DEPTH:
+            return
+        if literal.collection is not None:
+            for item in literal.collection.literals:
+                visit(item, depth + 1)
+        elif literal.map is not None:
+            for item in literal.map.literals.values():
+                visit(item, depth + 1)
+        elif literal.scalar is not None:
+            if literal.scalar.union is not None:
+                visit(literal.scalar.union.value, depth + 1)
+            elif literal.scalar.blob is not None and not _is_folder(literal.scalar.blob):
+                found.add(literal.scalar.blob.uri)
+
+    for literal_map in maps:
+        for literal in literal_map.literals.values() if literal_map is not None else ():
+            visit(literal, 0)
+    return found
+
+
+def _is_folder(blob: core.Blob) -> bool:
+    blob_type = blob.metadata.type if blob.metadata is not None else None
+    return blob_type is not None and blob_type.dimensionality == core.BlobTypeBlobDimensionality.MULTIPART
 
 
 def list_path(project: str, domain: str, *, limit: int | None = None, token: str = "") -> str:
@@ -182,30 +262,37 @@ def _page(title: str, body: str, *, refresh: bool = False) -> str:
 # ---- literals ----------------------------------------------------------------------------------
 
 
-def render_literal(literal: core.Literal | None, *, _depth: int = 0) -> str:
-    """One literal as HTML: primitives as Python-like text, lists, maps, blob URIs, etc."""
+def render_literal(
+    literal: core.Literal | None, *, blob_link: BlobLink | None = None, _depth: int = 0
+) -> str:
+    """One literal as HTML: primitives as Python-like text, lists, maps, blob URIs, etc.
+
+    Args:
+        literal: the value.
+        blob_link: gives the download link of a file's URI (None: shown as text only).
+    """
     if literal is None:
         return '<span class="muted">unset</span>'
     if _depth > _MAX_DEPTH:
         return '<span class="muted">… (nested too deep)</span>'
     if literal.scalar is not None:
-        return _scalar(literal.scalar, _depth)
+        return _scalar(literal.scalar, _depth, blob_link)
     if literal.collection is not None:
-        return _collection(literal.collection.literals, _depth)
+        return _collection(literal.collection.literals, _depth, blob_link)
     if literal.map is not None:
-        return _map(literal.map.literals, _depth)
+        return _map(literal.map.literals, _depth, blob_link)
     if literal.offloaded_metadata is not None:
         offloaded = literal.offloaded_metadata
         return f'offloaded: <span class="uri">{_e(offloaded.uri)}</span> ({_e(offloaded.size_bytes)} bytes)'
     return '<span class="muted">empty literal</span>'
 
 
-def render_literal_map(literal_map: core.LiteralMap | None) -> str:
+def render_literal_map(literal_map: core.LiteralMap | None, *, blob_link: BlobLink | None = None) -> str:
     """A table of `name | value`, or a note when the map is empty or missing."""
     if literal_map is None or not literal_map.literals:
         return '<p class="muted">none</p>'
     rows = "".join(
-        f"<tr><th>{_e(name)}</th><td>{render_literal(literal)}</td></tr>"
+        f"<tr><th>{_e(name)}</th><td>{render_literal(literal, blob_link=blob_link)}</td></tr>"
         for name, literal in sorted(literal_map.literals.items())
     )
     return f'<table class="kv literals">{rows}</table>'
@@ -216,16 +303,16 @@ def _is_simple(literal: core.Literal) -> bool:
     return scalar is not None and (scalar.primitive is not None or scalar.none_type is not None)
 
 
-def _collection(items: Sequence[core.Literal], depth: int) -> str:
+def _collection(items: Sequence[core.Literal], depth: int, link: BlobLink | None) -> str:
     shown = items[:_MAX_ITEMS]
     more = f'<span class="muted">… {len(items) - len(shown)} more</span>' if len(items) > len(shown) else ""
     if len(items) <= _INLINE_ITEMS and all(_is_simple(item) for item in items):
         return "[" + ", ".join(render_literal(item, _depth=depth + 1) for item in items) + "]"
-    rows = "".join(f"<li>{render_literal(item, _depth=depth + 1)}</li>" for item in shown)
+    rows = "".join(f"<li>{render_literal(item, blob_link=link, _depth=depth + 1)}</li>" for item in shown)
     return f'<ol class="lit" start="0">{rows}</ol>{more}'
 
 
-def _map(items: dict[str, core.Literal], depth: int) -> str:
+def _map(items: dict[str, core.Literal], depth: int, link: BlobLink | None) -> str:
     ordered = sorted(items.items())
     if not ordered:
         return "{}"
@@ -234,7 +321,8 @@ def _map(items: dict[str, core.Literal], depth: int) -> str:
         return "{" + inner + "}"
     shown = ordered[:_MAX_ITEMS]
     rows = "".join(
-        f"<tr><th>{_e(k)}</th><td>{render_literal(v, _depth=depth + 1)}</td></tr>" for k, v in shown
+        f"<tr><th>{_e(k)}</th><td>{render_literal(v, blob_link=link, _depth=depth + 1)}</td></tr>"
+        for k, v in shown
     )
     more = (
         f'<span class="muted">… {len(ordered) - len(shown)} more</span>' if len(ordered) > len(shown) else ""
@@ -242,13 +330,13 @@ def _map(items: dict[str, core.Literal], depth: int) -> str:
     return f'<table class="kv">{rows}</table>{more}'
 
 
-def _scalar(scalar: core.Scalar, depth: int) -> str:
+def _scalar(scalar: core.Scalar, depth: int, link: BlobLink | None) -> str:
     if scalar.primitive is not None:
         return _primitive(scalar.primitive)
     if scalar.none_type is not None:
         return "None"
     if scalar.blob is not None:
-        return _blob(scalar.blob)
+        return _blob(scalar.blob, link)
     if scalar.binary is not None:
         tag = f", tag {_e(scalar.binary.tag)}" if scalar.binary.tag else ""
         return f'<span class="muted">binary: {len(scalar.binary.value)} bytes{tag}</span>'
@@ -261,10 +349,22 @@ def _scalar(scalar: core.Scalar, depth: int) -> str:
         node, message = scalar.error.failed_node_id, scalar.error.message
         return f'<span class="muted">error from node</span> {_e(node)}: <pre>{_e(message)}</pre>'
     if scalar.generic is not None:
-        return f"<code>{_e(json.dumps(scalar.generic.to_dict(), sort_keys=True, ensure_ascii=False))}</code>"
+        data = _whole_numbers(scalar.generic.to_dict())
+        return f"<code>{_e(json.dumps(data, sort_keys=True, ensure_ascii=False))}</code>"
     if scalar.union is not None:
-        return render_literal(scalar.union.value, _depth=depth + 1)
+        return render_literal(scalar.union.value, blob_link=link, _depth=depth + 1)
     return '<span class="muted">empty scalar</span>'
+
+
+def _whole_numbers(value: Any) -> Any:
+    """A Struct holds every number as a double: show `2.0` as `2`, as flyteconsole (JavaScript) does."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    return value
 
 
 def _primitive(primitive: core.Primitive) -> str:
@@ -284,7 +384,7 @@ def _primitive(primitive: core.Primitive) -> str:
     return '<span class="muted">empty primitive</span>'
 
 
-def _blob(blob: core.Blob) -> str:
+def _blob(blob: core.Blob, link: BlobLink | None = None) -> str:
     details = []
     blob_type = blob.metadata.type if blob.metadata is not None else None
     if blob_type is not None:
@@ -293,6 +393,11 @@ def _blob(blob: core.Blob) -> str:
         multipart = blob_type.dimensionality == core.BlobTypeBlobDimensionality.MULTIPART
         details.append("directory" if multipart else "file")
     suffix = f' <span class="muted">({_e(", ".join(details))})</span>' if details else ""
+    href = link(blob.uri) if link is not None and not _is_folder(blob) else None
+    if href:
+        name = blob.uri.rstrip("/").rsplit("/", 1)[-1] or blob.uri
+        uri = f'<span class="uri muted">{_e(blob.uri)}</span>'
+        return f'<a href="{_e(href)}" download>{_e(name)}</a>{suffix} {uri}'
     return f'<span class="uri">{_e(blob.uri)}</span>{suffix}'
 
 
@@ -373,6 +478,8 @@ def render_execution(
     outputs: core.LiteralMap | None,
     notes: Sequence[str] = (),
     now: dt.datetime | None = None,
+    labels: Mapping[str, str] | None = None,
+    blob_link: BlobLink | None = None,
 ) -> str:
     """The page of one execution: phase, timing, error, nodes, inputs and outputs.
 
@@ -383,6 +490,8 @@ def render_execution(
         outputs: `full_outputs` from `GetExecutionData`, None when unknown.
         notes: short messages about data that could not be fetched, shown at the end.
         now: the current time, to show how long a running execution has run; None to omit it.
+        labels: what each node runs (task name), by node id (see `node_labels`).
+        blob_link: gives the download link of a file's URI (see `file_path`).
     """
     ident = execution.id or core.WorkflowExecutionIdentifier()
     closure = execution.closure
@@ -417,11 +526,11 @@ def render_execution(
         by = f" by {_e(abort.principal)}" if abort.principal else ""
         body.append(f'<div class="error"><strong>Aborted</strong>{by}<pre>{_e(abort.cause)}</pre></div>')
     body.append("<h2>Nodes</h2>")
-    body.append(_node_table(nodes, now))
+    body.append(_node_table(nodes, now, labels or {}))
     body.append("<h2>Inputs</h2>")
-    body.append(render_literal_map(inputs))
+    body.append(render_literal_map(inputs, blob_link=blob_link))
     body.append("<h2>Outputs</h2>")
-    body.append(render_literal_map(outputs))
+    body.append(render_literal_map(outputs, blob_link=blob_link))
     if notes:
         body.append('<ul class="muted">' + "".join(f"<li>{_e(note)}</li>" for note in notes) + "</ul>")
     if running:
@@ -429,7 +538,9 @@ def render_execution(
     return _page(f"{ident.name} ({_enum_name(phase)})", "".join(body), refresh=running)
 
 
-def _node_table(nodes: Sequence[admin_pb.NodeExecution], now: dt.datetime | None) -> str:
+def _node_table(
+    nodes: Sequence[admin_pb.NodeExecution], now: dt.datetime | None, labels: Mapping[str, str]
+) -> str:
     rows = []
     for node in nodes:
         node_id = node.id.node_id if node.id is not None else ""
@@ -439,8 +550,10 @@ def _node_table(nodes: Sequence[admin_pb.NodeExecution], now: dt.datetime | None
         phase: Any = closure.phase if closure is not None else core.NodeExecutionPhase.UNDEFINED
         running = _enum_name(phase) in ("UNDEFINED", "QUEUED", "RUNNING", "DYNAMIC_RUNNING", "FAILING")
         error = _error_box(closure.error) if closure is not None and closure.error is not None else ""
+        label = labels.get(node_id, "")
+        runs = f' <span class="muted">{_e(label)}</span>' if label else ""
         rows.append(
-            f"<tr><td>{_e(node_id)}</td><td>{_phase_badge(phase)}</td>"
+            f"<tr><td>{_e(node_id)}{runs}</td><td>{_phase_badge(phase)}</td>"
             f"<td>{_time(closure.started_at if closure else None)}</td>"
             f"<td>{_timing(closure, running, now)}</td>"
             f"<td>{error}</td></tr>"

@@ -13,11 +13,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._exceptions import AsyncrunError, UsageError
+from .._filelock import FileLock, is_locked
 from .._paths import make_dir
 from ._config import STATE_FILE, SandboxConfig, SandboxInfo
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+START_LOCK = "start.lock"  # held while one process starts the sandbox of a data folder
+SERVE_LOCK = "sandbox.lock"  # held by the sandbox serving a data folder (see _server.running_sandbox)
+PORTS_HINT = "pick free ports with --port/--http-port or ASYNCRUN_SANDBOX_PORT/ASYNCRUN_SANDBOX_HTTP_PORT"
 
 
 class SandboxStartError(AsyncrunError):
@@ -51,20 +57,104 @@ def running(data_dir: Path) -> SandboxInfo | None:
     return info
 
 
+async def ensure_running(
+    config: SandboxConfig, *, progress: Callable[[str], None] | None = None
+) -> SandboxInfo | None:
+    """Make sure something answers at the sandbox's gRPC port, starting the sandbox of
+    `config.data_dir` in the background when nothing does.
+
+    Concurrent callers, in this process or others, wait on one start lock: one of them starts the
+    sandbox and the others use it. Returns the sandbox this call started, or None when something
+    already answered (this call's sandbox, another one, or any other server: the caller finds out).
+    """
+    import anyio
+
+    if await anyio.to_thread.run_sync(answers, config.host, config.port):
+        return None
+    if progress is not None:
+        progress(f"nothing answers at {config.host}:{config.port}: starting the local sandbox…")
+    info, started = await anyio.to_thread.run_sync(start_background, config, abandon_on_cancel=True)
+    return info if started else None
+
+
 def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[SandboxInfo, bool]:
-    """Start `asyncrun sandbox serve` detached; returns (info, started_now). A no-op if one is running."""
+    """Start `asyncrun sandbox serve` detached; returns (info, started_now). A no-op if one is running
+    on the same ports; a `UsageError` if the sandbox of this data folder runs on other ports.
+
+    Blocking. Callers in other processes are serialized by a lock on the data folder, so concurrent
+    starts start one sandbox and all of them return it.
+    """
     data_dir = config.data_dir.expanduser().resolve()
+    make_dir(data_dir, mode=0o700)  # a clear error when $ASYNCRUN_HOME is a file
+    start_lock = FileLock(data_dir / START_LOCK)
+    if not start_lock.acquire(timeout + 5):
+        raise SandboxStartError(f"timed out waiting for another process to start the sandbox of {data_dir}")
+    try:
+        return _start_locked(config, data_dir, timeout)
+    finally:
+        start_lock.release()
+
+
+def _start_locked(config: SandboxConfig, data_dir: Path, timeout: float) -> tuple[SandboxInfo, bool]:
+    deadline = time.monotonic() + timeout
+    # A sandbox started by hand (`sandbox serve`) may hold the folder and still be coming up.
+    while running(data_dir) is None and is_locked(data_dir / SERVE_LOCK) and time.monotonic() < deadline:
+        time.sleep(0.05)
     existing = running(data_dir)
     if existing is not None:
+        _check_same_place(existing, config)
         return existing, False
-    if answers(config.host, config.port):
-        raise UsageError(
-            f"port {config.port} on {config.host} is in use by another program; "
-            "stop it or pick another with --port"
+    if is_locked(data_dir / SERVE_LOCK):
+        raise SandboxStartError(
+            f"a sandbox holds {data_dir} but does not answer; stop it (asyncrun sandbox stop) and start again"
         )
-    make_dir(data_dir, mode=0o700)  # a clear error when $ASYNCRUN_HOME is a file
+    _check_free(config.host, config.port)
+    _check_free(config.host, config.http_port)
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     log_path = data_dir / "sandbox.log"
+    process = _spawn(config, data_dir, log_path)
+    while time.monotonic() < deadline:
+        info = SandboxInfo.read(data_dir)
+        if info is not None and info.pid == process.pid and answers(info.host, info.port):
+            return info, True
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    else:
+        process.terminate()
+    tail = _tail(log_path).removeprefix("Error: ")
+    raise SandboxStartError(f"the sandbox did not start{': ' + tail if tail else ''} (log: {log_path})")
+
+
+def _check_same_place(existing: SandboxInfo, config: SandboxConfig) -> None:
+    """A start that asks for other ports (or another address) than the running sandbox's is refused:
+    saying "already running" would leave the caller looking for it where it is not."""
+    wanted = (config.host, config.port or existing.port, config.http_port or existing.http_port)
+    if (existing.host, existing.port, existing.http_port) == wanted:
+        return
+    raise UsageError(
+        f"the sandbox of {existing.data_dir} already runs on {existing.endpoint} (HTTP port "
+        f"{existing.http_port}, pid {existing.pid}), not on {config.host}:{config.port} (HTTP port "
+        f"{config.http_port}); use it there, or stop it first (asyncrun sandbox stop) to move it"
+    )
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail before spawning, in one line, when a port cannot be bound (the server would fail the same)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot start the sandbox: port {port} on {host} is not free ({exc.strerror}); {PORTS_HINT}"
+            ) from None
+
+
+def _spawn(config: SandboxConfig, data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
         "-m",
@@ -90,22 +180,18 @@ def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[S
         cmd += ["--s3-endpoint", config.s3_endpoint]
     if config.auth:
         cmd += ["--auth", "--auth-token-lifetime", str(config.auth_token_lifetime)]
+    # Without the completion variable: a child that saw it would answer as a completer, not serve.
+    env = {key: value for key, value in os.environ.items() if key != "_ASYNCRUN_COMPLETE"}
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
         )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = SandboxInfo.read(data_dir)
-        if info is not None and info.pid == process.pid and answers(info.host, info.port):
-            return info, True
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    else:
-        process.terminate()
-    tail = _tail(log_path)
-    raise SandboxStartError(f"the sandbox did not start (see {log_path}){': ' + tail if tail else ''}")
 
 
 def _tail(path: Path) -> str:

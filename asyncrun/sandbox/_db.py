@@ -10,6 +10,7 @@ integer microseconds since the epoch, durations in microseconds).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import enum
 import sqlite3
@@ -388,10 +389,14 @@ class Database:
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(connection)
+                    connection.execute("COMMIT")
                 except BaseException:
-                    connection.execute("ROLLBACK")
+                    # Also when COMMIT fails (a full disk): a transaction left open would make every
+                    # later write fail with "cannot start a transaction within a transaction".
+                    if connection.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            connection.execute("ROLLBACK")
                     raise
-                connection.execute("COMMIT")
                 return result
 
         # Not abandoned on cancellation: a started transaction always finishes (or rolls back) first.

@@ -199,14 +199,13 @@ class _GraphCompiler:
         )
         failure_node = self.node(template.failure_node) if template.failure_node is not None else None
         extra: dict[str, Any] = {"interface": template.interface}
-        if failure_node is not None:
-            extra["failure_error_input"] = _error_input(failure_node)
         return engine.Graph(
             nodes,
             outputs=list(template.outputs),
             input_node=START_NODE,
             fail_fast=fail_fast,
             failure_node=failure_node,
+            failure_error_input=_error_input(failure_node) if failure_node is not None else None,
             name=template.id.name if template.id else "",
             extra=extra,
         )

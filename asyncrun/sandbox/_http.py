@@ -8,6 +8,7 @@ Routes of `create_app`:
 | `GET|HEAD /blobs/{path}?<signature>` | 200 the file (Range supported), 404 none |
 | `GET /console?project=&domain=&limit=&token=` | recent executions, newest first (flytesnacks/development) |
 | `GET /console/projects/{p}/domains/{d}/executions/{name}` | one execution, 404 when unknown |
+| `GET /console/projects/{p}/domains/{d}/executions/{name}/file?uri=` | a file its data names, 404 otherwise |
 | `GET /` | redirect to `/console` |
 
 Blob errors (plain text bodies): 400 malformed path (absolute, `..`, empty or control-character segments,
@@ -17,6 +18,10 @@ missing, tampered or expired signature, or a `Content-MD5` other than the signed
 file is in the way of the target; 413 body larger than the limit (the signed one, `max_upload_bytes`
 and the store's, whichever is smallest); 507 disk full. A failed upload leaves nothing behind: the
 body goes to a temp file that is renamed into place only after every check passed.
+
+The console's file downloads are limited to files an execution's inputs or outputs name that lie in the
+folders given to `create_app` (the sandbox's executions folder and blob root), never any path a URL asks
+for.
 
 The console reads only through the admin service's generated async methods, so it works with the
 sandbox's AdminService or any other implementation of `AdminServiceBase`.
@@ -32,8 +37,10 @@ import errno
 import functools
 import logging
 import mimetypes
+import os
 import re
 import stat
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -54,7 +61,7 @@ from asyncrun.sandbox._signing import SignatureError, SignatureExpiredError
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from anyio.abc import TaskStatus
     from starlette.types import ASGIApp
@@ -98,7 +105,12 @@ _GRPC_TO_HTTP = {
 
 
 def create_app(
-    blobs: BlobStore, signer: Signer, admin: AdminServiceBase, *, max_upload_bytes: int
+    blobs: BlobStore,
+    signer: Signer,
+    admin: AdminServiceBase,
+    *,
+    max_upload_bytes: int,
+    files_roots: Sequence[Path] = (),
 ) -> Starlette:
     """The ASGI app serving signed blob URLs and the console (routes in the module docstring).
 
@@ -107,8 +119,10 @@ def create_app(
         signer: verifies the URLs that `DataProxyService` signed.
         admin: where the console reads executions from.
         max_upload_bytes: the largest upload accepted, on top of the signed and the store's limits.
+        files_roots: the folders whose files the console may offer for download (the sandbox's
+            executions folder and blob root); empty: the blob store's root.
     """
-    endpoints = _Endpoints(blobs, signer, admin, max_upload_bytes)
+    endpoints = _Endpoints(blobs, signer, admin, max_upload_bytes, files_roots)
     return Starlette(
         routes=[
             Route("/", endpoints.root, methods=["GET"]),
@@ -118,6 +132,11 @@ def create_app(
             Route(
                 _console.CONSOLE_PATH + "/projects/{project}/domains/{domain}/executions/{name}",
                 endpoints.console_execution,
+                methods=["GET"],
+            ),
+            Route(
+                _console.CONSOLE_PATH + "/projects/{project}/domains/{domain}/executions/{name}/file",
+                endpoints.console_file,
                 methods=["GET"],
             ),
         ],
@@ -137,11 +156,17 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
 
 class _Endpoints:
     def __init__(
-        self, blobs: BlobStore, signer: Signer, admin: AdminServiceBase, max_upload_bytes: int
+        self,
+        blobs: BlobStore,
+        signer: Signer,
+        admin: AdminServiceBase,
+        max_upload_bytes: int,
+        files_roots: Sequence[Path] = (),
     ) -> None:
         if max_upload_bytes <= 0:
             raise ValueError(f"max_upload_bytes must be positive, got {max_upload_bytes}")
         self._blobs = blobs
+        self._files_roots = [Path(os.path.realpath(root)) for root in files_roots or (blobs.root,)]
         self._signer = signer
         self._admin = admin
         self._max_upload_bytes = max_upload_bytes
@@ -287,9 +312,13 @@ class _Endpoints:
             data_note: list[str] = []
             nodes: list[admin_pb.NodeExecution] = []
             data: list[admin_pb.WorkflowExecutionGetDataResponse] = []
+            labels: dict[str, str] = {}
+            workflow_id = execution.closure.workflow_id if execution.closure is not None else None
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._fetch_nodes, execution_id, nodes, nodes_note)
                 tg.start_soon(self._fetch_data, execution_id, data, data_note)
+                tg.start_soon(self._fetch_labels, workflow_id, labels)
+            ident = (execution_id.project, execution_id.domain, execution_id.name)
             page = _console.render_execution(
                 execution,
                 nodes,
@@ -297,12 +326,69 @@ class _Endpoints:
                 outputs=data[0].full_outputs if data else None,
                 notes=nodes_note + data_note,
                 now=dt.datetime.now(dt.UTC),
+                labels=labels,
+                blob_link=lambda uri: _console.file_path(*ident, uri) if self._local_file(uri) else None,
             )
         except GRPCError as exc:
             return _grpc_error_page(exc)
         except Exception as exc:
             return _internal_error_page(request, exc)
         return HTMLResponse(page, headers=_CONSOLE_HEADERS)
+
+    async def console_file(self, request: Request) -> Response:
+        """A file named by the execution's inputs or outputs, when it lies under the data folder."""
+        execution_id = core.WorkflowExecutionIdentifier(
+            project=request.path_params["project"],
+            domain=request.path_params["domain"],
+            name=request.path_params["name"],
+        )
+        uri = request.query_params.get("uri", "")
+        try:
+            data = await self._admin.get_execution_data(
+                admin_pb.WorkflowExecutionGetDataRequest(id=execution_id)
+            )
+        except GRPCError as exc:
+            return _grpc_error_page(exc)
+        except Exception as exc:
+            return _internal_error_page(request, exc)
+        # Only files this execution names, and only below the data folder: never any path a URL asks for.
+        path = (
+            self._local_file(uri) if uri in _console.blob_uris(data.full_inputs, data.full_outputs) else None
+        )
+        if path is None:
+            return _html_error(404, "Not found", f"execution {execution_id.name} names no such file here")
+        try:
+            stat_result = await anyio.to_thread.run_sync(path.stat)
+        except OSError:
+            return _html_error(404, "Not found", f"{uri} no longer exists")
+        if not stat.S_ISREG(stat_result.st_mode):
+            return _html_error(404, "Not found", f"{uri} is not a regular file")
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(
+            path,
+            media_type=media_type,
+            stat_result=stat_result,
+            filename=path.name,
+            content_disposition_type="attachment",
+            headers=_BLOB_HEADERS,
+        )
+
+    def _local_file(self, uri: str) -> Path | None:
+        """The real path of a local file URI below one of `files_roots`, else None."""
+        raw = uri.removeprefix("file://")
+        if not raw.startswith("/"):
+            return None
+        real = Path(os.path.realpath(raw))
+        inside = any(real.is_relative_to(root) and real != root for root in self._files_roots)
+        return real if inside else None
+
+    async def _fetch_labels(self, workflow_id: core.Identifier | None, out: dict[str, str]) -> None:
+        if workflow_id is None:
+            return
+        # Labels are an extra: without the workflow the nodes show their ids only.
+        with contextlib.suppress(GRPCError):
+            workflow = await self._admin.get_workflow(admin_pb.ObjectGetRequest(id=workflow_id))
+            out.update(_console.node_labels(workflow))
 
     async def _fetch_nodes(
         self,

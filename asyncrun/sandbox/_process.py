@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
+import sys
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -25,18 +30,19 @@ from asyncrun._proto.flyteidl import core
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
     from typing import Any
 
 __all__ = [
     "AttemptPaths",
     "AttemptResult",
     "ProcessExit",
+    "kill_leftover_groups",
     "kill_process_group",
     "prepare_attempt",
     "read_attempt_result",
     "run_process",
     "safe_component",
+    "sandbox_fault",
     "system_error",
 ]
 
@@ -137,10 +143,44 @@ def kill_process_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+# Execs the task with PR_SET_PDEATHSIG=SIGKILL, so it dies with the sandbox even on SIGKILL (the flag
+# survives exec); a sandbox that died before the flag was set is caught by comparing the parent pid.
+_DIE_WITH_PARENT = (
+    "import ctypes,os,sys\n"
+    "ctypes.CDLL(None).prctl(1,9)\n"
+    "os.getppid()==int(sys.argv[1]) or os._exit(137)\n"
+    "os.execv(sys.argv[2],sys.argv[2:])\n"
+)
+TOKEN_ENV = "ASYNCRUN_ATTEMPT_TOKEN"
+
+
+def _launch_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """`argv` with its program resolved on `env`'s PATH, wrapped so it dies with the sandbox (Linux)."""
+    program = argv[0]
+    if os.sep not in program:  # a path with a folder is resolved in `cwd` by the exec, as before
+        found = shutil.which(program, path=env.get("PATH", os.defpath))
+        if found is None:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", program)
+        program = found
+    if not sys.platform.startswith("linux"):
+        return [program, *argv[1:]]
+    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), program, *argv[1:]]
+
+
 async def run_process(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path, time_limit: float | None = None
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    time_limit: float | None = None,
+    pid_file: Path | None = None,
 ) -> ProcessExit:
     """Run `argv` in its own session and wait for it; on timeout or cancellation kill its whole group.
+
+    The process dies with the sandbox (SIGKILL included) on Linux. With `pid_file`, its group id and a
+    fresh token (also in its environment as `ASYNCRUN_ATTEMPT_TOKEN`) are written there, so a restarted
+    sandbox can kill what the group left running (`kill_leftover_groups`).
 
     Args:
         argv: the program and its arguments (the program is looked up on `env`'s PATH).
@@ -148,20 +188,24 @@ async def run_process(
         env: the complete environment.
         log: the file receiving stdout and stderr.
         time_limit: seconds before the group is killed and a timeout reported.
+        pid_file: where to record the group id and token while the process runs.
 
     Raises:
         OSError: the program cannot be started (e.g. FileNotFoundError when it is not on PATH).
     """
+    token = uuid.uuid4().hex
     with log.open("ab") as output:
         process = await anyio.open_process(
-            list(argv),
+            _launch_argv(argv, env),
             cwd=cwd,
-            env=dict(env),
+            env={**env, TOKEN_ENV: token},
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    if pid_file is not None:
+        _write_pid_file(pid_file, f"{process.pid} {token}\n")
     try:
         with anyio.move_on_after(time_limit) as deadline:
             await process.wait()
@@ -174,6 +218,64 @@ async def run_process(
         with anyio.CancelScope(shield=True):
             await process.wait()
         await process.aclose()
+        if pid_file is not None:
+            _remove_pid_file(pid_file)
+
+
+def _write_pid_file(path: Path, text: str) -> None:
+    with contextlib.suppress(OSError):
+        path.write_text(text)
+
+
+def _remove_pid_file(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def kill_leftover_groups(directory: Path) -> int:
+    """Kill the process groups that attempts under an execution's `directory` left running.
+
+    A group is killed only while a process in it still carries the token of its pid file (a recycled
+    pid is left alone). Blocking: call in a worker thread.
+
+    Returns:
+        How many groups were killed.
+    """
+    killed = 0
+    for pid_file in sorted(directory.glob("*/*.pid")):
+        try:
+            pgid_text, token = pid_file.read_text().split()
+            pgid = int(pgid_text)
+        except (OSError, ValueError):
+            continue
+        marker = f"{TOKEN_ENV}={token}".encode()
+        for member in _group_members(pgid):
+            try:
+                environ = Path(f"/proc/{member}/environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                kill_process_group(pgid)
+                killed += 1
+                break
+        with contextlib.suppress(OSError):
+            pid_file.unlink()
+    return killed
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # Field 5 of /proc/<pid>/stat is the process group; the command (field 2) may hold spaces.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
 
 
 @dataclass(frozen=True)
@@ -218,6 +320,36 @@ def system_error(code: str, message: str) -> core.ExecutionError:
         kind=core.ExecutionErrorErrorKind.SYSTEM,
         timestamp=datetime.datetime.now(datetime.UTC),
     )
+
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _is_disk_full(exc: BaseException, seen: set[int] | None = None) -> bool:
+    seen = seen if seen is not None else set()
+    if id(exc) in seen:
+        return False
+    seen.add(id(exc))
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+        return True
+    if isinstance(exc, sqlite3.Error) and "full" in str(exc):  # SQLITE_FULL: "database or disk is full"
+        return True
+    inner: list[BaseException] = list(exc.exceptions) if isinstance(exc, BaseExceptionGroup) else []
+    inner += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    return any(_is_disk_full(e, seen) for e in inner)
+
+
+def sandbox_fault(exc: BaseException, data_dir: Path | str) -> core.ExecutionError:
+    """The SYSTEM error recorded when the sandbox itself fails while running an execution.
+
+    A full disk (ENOSPC, or SQLite's "database or disk is full") says so and where to free space.
+    """
+    if _is_disk_full(exc):
+        return system_error(
+            "DiskFull",
+            f"the sandbox ran out of disk space under {data_dir} ({exc}); free space there and run again",
+        )
+    return system_error("SandboxError", f"{type(exc).__name__}: {exc}")
 
 
 def read_attempt_result(

@@ -28,6 +28,7 @@ A sub-workflow's nodes, a branch's taken case and an array node's indices (`n<i>
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import math
@@ -45,7 +46,7 @@ from asyncrun.sandbox._bindings import LiteralValues
 from asyncrun.sandbox._catalog import Catalog
 from asyncrun.sandbox._compiler import InputError, format_id, id_key, merge_launch_inputs
 from asyncrun.sandbox._graphs import GraphError, to_graph
-from asyncrun.sandbox._process import system_error
+from asyncrun.sandbox._process import kill_leftover_groups, sandbox_fault, system_error
 from asyncrun.sandbox._signals import Signals
 from asyncrun.sandbox._store import WORKFLOW_TERMINAL, ExecutionKey, Store, utc_now
 from asyncrun.sandbox._task_nodes import (
@@ -71,6 +72,9 @@ log = logging.getLogger("asyncrun.sandbox")
 
 # Launch plans may start launch plans; a cycle among them must end somewhere.
 _MAX_NESTING = 10
+# The runner touches `<data_dir>/heartbeat` this often, so a restart knows when the previous one died.
+HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_FILE = "heartbeat"
 
 Phase = core.WorkflowExecutionPhase
 NodePhase = core.NodeExecutionPhase
@@ -145,9 +149,27 @@ class Runner:
         """Recover leftovers of a previous process, then run submitted executions until cancelled."""
         await self.recover()
         async with anyio.create_task_group() as task_group:
+            task_group.start_soon(self._beat, name="asyncrun sandbox heartbeat")
             task_status.started()
             async for key in self._receive:
                 task_group.start_soon(self._run_execution, key, name=f"asyncrun execution {key.name}")
+
+    async def _beat(self) -> None:
+        heartbeat = self.data_dir / HEARTBEAT_FILE
+        while True:
+            try:
+                await anyio.to_thread.run_sync(_touch, heartbeat)
+            except OSError as exc:  # a full disk must not stop the runner
+                log.warning("cannot update %s: %s", heartbeat, exc)
+            await anyio.sleep(HEARTBEAT_SECONDS)
+
+    def last_alive(self) -> datetime.datetime | None:
+        """When the runner that used this data folder was last seen alive (its heartbeat), if known."""
+        try:
+            mtime = (self.data_dir / HEARTBEAT_FILE).stat().st_mtime
+        except OSError:
+            return None
+        return datetime.datetime.fromtimestamp(mtime, datetime.UTC)
 
     def submit(self, key: ExecutionKey) -> None:
         """Queue a stored (QUEUED) execution to run; returns at once."""
@@ -194,6 +216,8 @@ class Runner:
             How many executions were marked FAILED or ABORTED.
         """
         ended = 0
+        # Durations end when the previous sandbox was last alive, not now: its downtime is no run time.
+        died_at = await anyio.to_thread.run_sync(self.last_alive)
         for key, phase, mode in await self.store.unfinished_executions():
             if key in self._owned:
                 continue
@@ -204,10 +228,16 @@ class Runner:
             ):
                 self.submit(key)
                 continue
+            # Task processes die with the sandbox; what they started in their group is killed here, so
+            # nothing writes into an execution that is now FAILED.
+            directory = self.data_dir / "executions" / key.project / key.domain / key.name
+            await anyio.to_thread.run_sync(kill_leftover_groups, directory)
             error = system_error("SandboxRestarted", "sandbox restarted")
             aborting = phase == Phase.ABORTING
-            await self.store.interrupt_children(key, aborted=aborting, error=error)
-            await self._finalize(key, None if aborting else _Outcome(Phase.FAILED, error=error), force=True)
+            await self.store.interrupt_children(key, aborted=aborting, error=error, ended_at=died_at)
+            await self._finalize(
+                key, None if aborting else _Outcome(Phase.FAILED, error=error), force=True, ended_at=died_at
+            )
             ended += 1
         if ended:
             log.warning("marked %d execution(s) left unfinished by a previous sandbox as ended", ended)
@@ -224,18 +254,40 @@ class Runner:
         try:
             with scope:
                 outcome = await self._execute(key)
-        except Exception as exc:  # a sandbox bug must fail one execution, not the runner
+        except Exception as exc:  # a sandbox bug or a full disk must fail one execution, not the runner
             log.exception("execution %s failed inside the sandbox", key.name)
-            outcome = _Outcome(
-                Phase.FAILED, error=system_error("SandboxError", f"{type(exc).__name__}: {exc}")
-            )
+            outcome = _Outcome(Phase.FAILED, error=sandbox_fault(exc, self.data_dir))
         finally:
             self._running.pop(key, None)
             with anyio.CancelScope(shield=True):
-                await self._finalize(key, outcome)
+                await self._finalize_safely(key, outcome)
 
-    async def _finalize(self, key: ExecutionKey, outcome: _Outcome | None, *, force: bool = False) -> None:
-        """Record how an execution ended; a requested abort (ABORTING) always ends ABORTED."""
+    async def _finalize_safely(self, key: ExecutionKey, outcome: _Outcome | None) -> None:
+        """`_finalize`, falling back to FAILED without outputs when recording the outcome fails."""
+        try:
+            await self._finalize(key, outcome)
+            return
+        except Exception as exc:
+            log.exception("cannot record how execution %s ended", key.name)
+            fallback = _Outcome(Phase.FAILED, error=sandbox_fault(exc, self.data_dir))
+        try:
+            # Smaller than outputs, so it may still fit; a requested abort still ends ABORTED.
+            await self._finalize(key, fallback)
+        except Exception:
+            log.exception("cannot record execution %s as FAILED; a restart of the sandbox will", key.name)
+
+    async def _finalize(
+        self,
+        key: ExecutionKey,
+        outcome: _Outcome | None,
+        *,
+        force: bool = False,
+        ended_at: datetime.datetime | None = None,
+    ) -> None:
+        """Record how an execution ended; a requested abort (ABORTING) always ends ABORTED.
+
+        `ended_at` (default: now) is when it ended, for its duration.
+        """
         now = utc_now()
 
         def change(closure: admin.ExecutionClosure) -> bool:
@@ -254,7 +306,8 @@ class Runner:
                     closure.outputs = admin.LiteralMapBlob(uri=outcome.outputs_uri)
             closure.updated_at = now
             if closure.started_at is not None:
-                closure.duration = now - closure.started_at
+                end = min(now, ended_at) if ended_at is not None else now
+                closure.duration = max(end - closure.started_at, datetime.timedelta(0))
             return True
 
         await self.store.update_execution(key, change, outputs=outcome.outputs if outcome else None)
@@ -287,6 +340,7 @@ class Runner:
             signals=_SignalGates(self.signals, context.key),
             overwrite_cache=context.overwrite_cache,
             max_parallelism=context.max_parallelism,
+            fault=lambda exc: failure_of(sandbox_fault(exc, self.data_dir)),
         )
         try:
             outputs = await runner.run_graph(graph, inputs)
@@ -460,3 +514,7 @@ class _SignalGates:
 
     async def wait(self, gate: engine.WaitForSignal, handle: engine.NodeHandle) -> core.Literal:
         return await self.signals.wait((self.key, gate.signal_id), gate.type)
+
+
+def _touch(path: Path) -> None:
+    path.touch()

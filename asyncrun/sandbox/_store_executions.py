@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
 from asyncrun._proto.flyteidl import admin, core
@@ -443,7 +444,12 @@ class ExecutionRecords(Database):
         return await self._read(work)
 
     async def interrupt_children(
-        self, key: ExecutionKey, *, aborted: bool, error: core.ExecutionError
+        self,
+        key: ExecutionKey,
+        *,
+        aborted: bool,
+        error: core.ExecutionError,
+        ended_at: datetime.datetime | None = None,
     ) -> None:
         """End every unfinished node and task execution of an execution left behind by a crash.
 
@@ -451,15 +457,18 @@ class ExecutionRecords(Database):
             key: the execution.
             aborted: mark them ABORTED (the execution was being aborted) instead of FAILED with `error`.
             error: the error recorded on failed children.
+            ended_at: when they ended, for their durations (default: now); the crashed sandbox's last
+                heartbeat, so its downtime is not counted.
         """
         now = utc_now()
+        end = min(now, ended_at) if ended_at is not None else now
         node_phase = core.NodeExecutionPhase.ABORTED if aborted else core.NodeExecutionPhase.FAILED
         task_phase = core.TaskExecutionPhase.ABORTED if aborted else core.TaskExecutionPhase.FAILED
 
         def finish(closure: admin.NodeExecutionClosure | admin.TaskExecutionClosure) -> None:
             closure.updated_at = now
             if closure.started_at is not None:
-                closure.duration = now - closure.started_at
+                closure.duration = max(end - closure.started_at, datetime.timedelta(0))
             if not aborted:
                 closure.error = core.ExecutionError.parse(bytes(error))
 

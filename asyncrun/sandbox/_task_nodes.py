@@ -32,6 +32,7 @@ from asyncrun.sandbox._process import (
     read_attempt_result,
     run_process,
     safe_component,
+    sandbox_fault,
     system_error,
 )
 from asyncrun.sandbox._store import ExecutionKey, Store, utc_now
@@ -164,8 +165,12 @@ def write_bytes(path: Path, data: bytes) -> None:
     """Write a file atomically (temp file, then rename), creating its folder. Blocking."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a full disk must not also leave half a file behind
+        raise
 
 
 class TaskNodeRunner:
@@ -292,7 +297,14 @@ class TaskNodeRunner:
                     await self._finish_attempt(execution, TaskPhase.ABORTED)
                 raise
             phase = TaskPhase.FAILED if result.error is not None else TaskPhase.SUCCEEDED
-            await self._finish_attempt(execution, phase, error=result.error, outputs=result.outputs)
+            try:
+                await self._finish_attempt(execution, phase, error=result.error, outputs=result.outputs)
+            except Exception as exc:  # e.g. a full disk: the attempt must not stay RUNNING
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await self._finish_attempt(
+                        execution, TaskPhase.FAILED, error=sandbox_fault(exc, node_dir)
+                    )
+                raise
             return result
 
     async def _spawn(
@@ -341,7 +353,14 @@ class TaskNodeRunner:
         execution.closure.updated_at = execution.closure.started_at
         await self.store.put_task_execution(execution)
         try:
-            exit_ = await run_process(argv, cwd=paths.cwd, env=env, log=paths.log, time_limit=time_limit)
+            exit_ = await run_process(
+                argv,
+                cwd=paths.cwd,
+                env=env,
+                log=paths.log,
+                time_limit=time_limit,
+                pid_file=paths.log.with_suffix(".pid"),
+            )
         except OSError as exc:
             return _AttemptOutcome(
                 error=system_error(

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from typing import IO, Any
 
-__all__ = ("Directory", "File")
+from .._exceptions import InputError
+
+__all__ = ("Directory", "File", "check_local_kind")
 
 # `s3://`, `gs://`, `https://`, `file://`, …; a Windows drive (`C:\`) has no `//` and stays local.
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -20,6 +23,43 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 def is_uri(path: str) -> bool:
     """Whether `path` is a URI with a scheme (`s3://…`) rather than a local path."""
     return _URI.match(path) is not None
+
+
+def check_local_kind(value: File | Directory, what: str = "") -> None:
+    """Refuse a local path that exists but is not what the value says (a regular file, a folder).
+
+    A FIFO, socket or device would block or stream forever when read or uploaded; a missing path is
+    left to whoever reads it. URIs other than `file://` are not looked at.
+
+    Raises:
+        InputError: the path is a FIFO, socket, device, or the wrong kind of entry.
+    """
+    path = value.path
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    elif is_uri(path):
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    want_folder = isinstance(value, Directory)
+    if stat.S_ISDIR(mode) if want_folder else stat.S_ISREG(mode):
+        return
+    kind = "a folder" if want_folder else "a regular file"
+    found = (
+        "a folder"
+        if stat.S_ISDIR(mode)
+        else "a regular file"
+        if stat.S_ISREG(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+    )
+    where = f"{what}: " if what else ""
+    raise InputError(f"{where}{value.path} is {found}, not {kind}; give {kind}")
 
 
 class _PathValue(os.PathLike[str]):

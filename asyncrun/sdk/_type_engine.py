@@ -23,7 +23,7 @@ import typing
 from typing import Any, ClassVar
 
 from .._exceptions import DefinitionError, InputError
-from ._files import Directory, File
+from ._files import Directory, File, check_local_kind
 
 __all__ = (
     "JSONObject",
@@ -448,14 +448,15 @@ def _plain_json(value: Any, path: str) -> Any:
 
 
 def _decode_path(value: Any, tp: type[File | Directory], path: str) -> File | Directory:
-    if isinstance(value, tp):
-        return value
     # flytekit serializes files inside dataclasses as {"path": uri}; accept that form too.
     if isinstance(value, dict) and isinstance(value.get("path"), str):
         value = value["path"]
     if isinstance(value, str) and value:
-        return tp(value)
-    raise mismatch(value, tp, path)
+        value = tp(value)
+    if not isinstance(value, tp):
+        raise mismatch(value, tp, path)
+    check_local_kind(value, _at(path).rstrip(": "))
+    return value
 
 
 def _decode_dataclass(value: dict[Any, Any], tp: type, path: str) -> Any:

@@ -182,7 +182,7 @@ async def test_failure_node_runs_with_inputs_and_error_and_the_graph_still_fails
         (task_node("n0", boom, x=Ref("", "x")),),
         {},
         failure_node=task_node("efn", handler, x=Ref("", "x")),
-        extra={"failure_error_input": "err"},
+        failure_error_input="err",
     )
     with pytest.raises(engine.NodeFailed, match="boom 4"):
         await runner.run_graph(g, {"x": 4})
@@ -396,3 +396,23 @@ async def test_recoverable_system_failures_have_their_own_budget_of_three_retrie
     with pytest.raises(engine.NodeFailed, match="no module"):
         await runner.run_graph(graph(engine.Node("n0", engine.TaskCall(None, "t", retries=0), {})), {})
     assert len(launcher.events) == 4  # the first attempt and 3 system retries, whatever `retries` says
+
+
+async def test_without_fail_fast_independent_nodes_finish_and_downstream_is_skipped() -> None:
+    runner, recorder, _ = make_engine()
+    g = graph(
+        task_node("bad", boom, x=1),
+        task_node("fine", double, x=2),
+        task_node("after", double, ("bad",), x=Ref("bad", "o0")),
+        task_node("later", double, ("after",), x=Ref("after", "o0")),
+        fail_fast=False,
+    )
+    with pytest.raises(engine.NodeFailed, match="boom 1"):
+        await runner.run_graph(g, {})
+    phases = {node_id: record.phase for node_id, record in recorder.nodes.items()}
+    assert phases == {
+        "bad": Phase.FAILED,
+        "fine": Phase.SUCCEEDED,
+        "after": Phase.SKIPPED,
+        "later": Phase.SKIPPED,
+    }

@@ -643,7 +643,9 @@ async def dataproxy(sandbox):
         upload_requests,
         st.builds(
             service.CreateDownloadLocationRequest,
-            native_url=st.one_of(path_text, path_text.map(lambda p: "file://" + p)),
+            native_url=st.one_of(
+                path_text, path_text.map(lambda p: "file://" + p), path_text.map(lambda p: "local://" + p)
+            ),
         ),
         st.builds(
             service.GetDataRequest,
@@ -674,7 +676,10 @@ async def test_data_proxy_answers_client_faults_and_stays_in_the_blob_root(
     answer = await call(rpc(request))
     event(f"{type(request).__name__}: {answer.name if isinstance(answer, Status) else 'OK'}")
     if isinstance(answer, service.CreateUploadLocationResponse):
-        assert inside(answer.native_url, Path(sandbox.data_dir) / "blobs"), answer.native_url
+        assert answer.native_url.startswith("local:///"), answer.native_url
+        assert inside(answer.native_url.removeprefix("local://"), Path(sandbox.data_dir) / "blobs"), (
+            answer.native_url
+        )
 
 
 def inside(path: str, root: Path) -> bool:

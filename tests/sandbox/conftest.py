@@ -242,6 +242,9 @@ TASK_SCRIPT = textwrap.dedent(
         sys.exit(int(rest[0]))
     elif action == "nothing":
         pass
+    elif action == "big":
+        write("outputs.pb", core.LiteralMap(literals={"o0": core.Literal(scalar=core.Scalar(
+            primitive=core.Primitive(string_value="x" * int(rest[0]))))}))
     elif action == "rendezvous":
         mine, other, *limit = rest
         open(mine, "w").close()

@@ -132,3 +132,20 @@ def approval(n: int = 2) -> int:
 def asking(n: int = 2) -> int:
     factor = wait_for_input("factor", timeout=timedelta(minutes=10), expected_type=int)
     return scale(x=n, factor=factor)
+
+
+@task(retries=2)
+def wobbly(marker: str) -> int:
+    from flytekit.exceptions.user import FlyteRecoverableException
+
+    path = Path(marker)
+    tries = int(path.read_text()) if path.exists() else 0
+    path.write_text(str(tries + 1))
+    if tries < 2:
+        raise FlyteRecoverableException(f"try {tries} failed")
+    return tries
+
+
+@workflow
+def retried(marker: str) -> int:
+    return wobbly(marker=marker)

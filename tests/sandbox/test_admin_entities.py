@@ -11,6 +11,7 @@ import pytest
 from grpclib import GRPCError
 from grpclib.const import Status
 
+import asyncrun
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun._proto.flyteidl.service import AdminServiceStub
 from asyncrun.sandbox._runner import Runner
@@ -477,7 +478,8 @@ async def test_projects_domains_and_version(stub: AdminServiceStub, store: Store
     assert [domain.name for domain in domains.domains] == ["development", "staging", "production"]
     version = await stub.get_version(admin.GetVersionRequest())
     assert version.control_plane_version is not None
-    assert version.control_plane_version.version.startswith("asyncrun-sandbox ")
+    assert version.control_plane_version.version == f"v{asyncrun.__version__}"
+    assert version.control_plane_version.build == "asyncrun-sandbox"
     with pytest.raises(ValueError, match="invalid project id"):
         await store.ensure_project("Not_A_Label")
 

@@ -56,11 +56,14 @@ def test_upload_path_rejects_bad_parts(store: BlobStore, project: str, domain: s
         store.upload_path(project, domain, filename, content_md5=MD5)
 
 
-def test_native_url_is_a_plain_absolute_path_inside_the_root(store: BlobStore) -> None:
+def test_native_url_is_a_local_storage_uri_inside_the_root(store: BlobStore) -> None:
+    # Regression (issue 18): a plain path made flytekit check it as a local file; FlyteAdmin answers a
+    # storage URI. `local://` is one flytekit treats as remote and fsspec reads from the disk.
     url = store.native_url("p/d/X/f.txt")
-    assert not url.startswith("file:")
-    assert Path(url).is_absolute()
-    assert Path(url) == store.root / "p" / "d" / "X" / "f.txt"
+    assert url.startswith("local:///")
+    path = Path(url.removeprefix("local://"))
+    assert path.is_absolute()
+    assert path == store.root / "p" / "d" / "X" / "f.txt"
 
 
 @pytest.mark.parametrize(
@@ -94,7 +97,9 @@ def test_resolve_refuses_symlinks_that_lead_out_but_follows_those_inside(
 def test_relative_from_native_accepts_only_paths_inside_the_root(store: BlobStore, tmp_path: Path) -> None:
     store.write_bytes("p/d/X/f", b"data")
     assert store.relative_from_native(store.native_url("p/d/X/f")) == "p/d/X/f"
-    assert store.relative_from_native("file://" + store.native_url("p/d/X/f")) == "p/d/X/f"
+    plain = str(store.root / "p/d/X/f")
+    assert store.relative_from_native("file://" + plain) == "p/d/X/f"
+    assert store.relative_from_native(plain) == "p/d/X/f"
     for bad in [
         str(tmp_path / "elsewhere"),
         "relative/path",
@@ -168,3 +173,26 @@ def test_blob_files_and_root_are_private(store: BlobStore) -> None:
     path = store.write_bytes("p/d/X/f", b"x")
     assert path.stat().st_mode & 0o077 == 0
     assert store.root.stat().st_mode & 0o077 == 0
+
+
+def test_native_urls_read_back_as_local_files_without_fsspec(store: BlobStore) -> None:
+    from asyncrun import _storage
+
+    store.write_bytes("p/d/X/f", b"data")
+    url = store.native_url("p/d/X/f")
+    assert _storage.is_local(url)
+    assert _storage.local_path(url) == store.root / "p/d/X/f"
+    assert _storage.read_bytes(url) == b"data"
+
+
+@pytest.mark.anyio
+async def test_the_client_knows_a_blob_at_a_native_url_is_already_stored(store: BlobStore) -> None:
+    """Same-digest uploads are skipped: the client must read `local://` native URLs as local files."""
+    from types import SimpleNamespace
+
+    from asyncrun.client._client import Client
+
+    store.write_bytes("p/d/X/f", b"data")
+    client = object.__new__(Client)  # only the local-file branch runs, which needs no connection
+    assert await client._already_stored(SimpleNamespace(native_url=store.native_url("p/d/X/f")))
+    assert not await client._already_stored(SimpleNamespace(native_url=store.native_url("p/d/X/missing")))

@@ -157,6 +157,7 @@ def _broken(change: str) -> core.WorkflowTemplate:
         template.outputs.clear()
     elif change == "no target":
         nodes[1].task_node = None
+
     return template
 
 
@@ -332,3 +333,12 @@ def test_workflow_digest_is_stable_across_equal_registrations() -> None:
     second = compile_workflow(core.WorkflowTemplate.parse(bytes(chain())), [], TASKS)
     assert content_digest(first) == content_digest(second)
     assert isinstance(admin.WorkflowClosure(compiled_workflow=first), admin.WorkflowClosure)
+
+
+def test_a_task_without_a_container_is_refused_naming_its_type() -> None:
+    plugin = core.TaskTemplate.parse(bytes(ADD))
+    plugin.container, plugin.type = None, "spark"
+    assert plugin.id is not None
+    template = _broken("none")
+    with pytest.raises(CompileError, match="of type 'spark', which has no container"):
+        compile_workflow(template, [], {**TASKS, id_key(plugin.id): plugin})

@@ -158,6 +158,12 @@ async def status_of(call: object) -> Status:
     return info.value.status
 
 
+def on_disk(native_url: str) -> anyio.Path:
+    """The file behind a sandbox native URL (`local://<absolute path>`)."""
+    assert native_url.startswith("local:///"), native_url
+    return anyio.Path(native_url.removeprefix("local://"))
+
+
 async def test_upload_flow_puts_the_file_at_native_url(tmp_path: Path) -> None:
     async with dataproxy(tmp_path) as env:
         before = dt.datetime.now(dt.UTC)
@@ -165,7 +171,7 @@ async def test_upload_flow_puts_the_file_at_native_url(tmp_path: Path) -> None:
         after = dt.datetime.now(dt.UTC)
         b32 = base64.b32encode(MD5).decode()
         expected = env.blobs.root / "flytesnacks" / "development" / b32 / f"fast{MD5.hex()}.tar.gz"
-        assert response.native_url == str(expected)
+        assert response.native_url == f"local://{expected}"
         assert response.signed_url.startswith(env.http_url + "/blobs/flytesnacks/development/")
         assert response.headers == {"Content-MD5": base64.b64encode(MD5).decode()}
         assert response.expires_at is not None
@@ -177,7 +183,7 @@ async def test_upload_flow_puts_the_file_at_native_url(tmp_path: Path) -> None:
 
         put = await put_like_flytekit(env, response.signed_url, response.headers, TARBALL)
         assert put.status_code in (200, 201), put.text
-        assert await anyio.Path(response.native_url).read_bytes() == TARBALL
+        assert await on_disk(response.native_url).read_bytes() == TARBALL
 
 
 async def test_same_inputs_give_the_same_native_url(tmp_path: Path) -> None:
@@ -261,7 +267,7 @@ async def test_existing_object_with_another_md5_is_already_exists(tmp_path: Path
         assert await status_of(env.stub.create_upload_location(other)) == Status.ALREADY_EXISTS
         no_md5 = upload_request(filename="data.csv", filename_root="ROOT", content_md5=b"")
         assert await status_of(env.stub.create_upload_location(no_md5)) == Status.ALREADY_EXISTS
-        assert await anyio.Path(first.native_url).read_bytes() == TARBALL
+        assert await on_disk(first.native_url).read_bytes() == TARBALL
 
 
 async def test_filename_root_without_md5_gives_an_unbound_upload(tmp_path: Path) -> None:
@@ -273,7 +279,7 @@ async def test_filename_root_without_md5_gives_an_unbound_upload(tmp_path: Path)
         assert response.native_url.endswith("/flytesnacks/development/ROOT/dir/a.txt")
         put = await env.http.put(response.signed_url, content=b"anything")
         assert put.status_code == 201
-        assert await anyio.Path(response.native_url).read_bytes() == b"anything"
+        assert await on_disk(response.native_url).read_bytes() == b"anything"
 
 
 async def test_download_location_signs_a_get_for_blobs_in_the_root(tmp_path: Path) -> None:

@@ -227,3 +227,11 @@ async def test_wait_for_input_released_through_flyteremote(sandbox: Any, project
     await launch(sandbox, project, "asking", "asking", "--n", "3")
     ended = await anyio.to_thread.run_sync(release_gate, sandbox.endpoint, "asking", "factor", "set", 7)
     assert ended == {"outputs": {"o0": 21}, "phase": 4}
+
+
+async def test_flyte_recoverable_exception_is_retried(sandbox: Any, project: Path, tmp_path: Path) -> None:
+    marker = str(tmp_path / "tries")
+    code, out = await pyflyte(sandbox, project, "--name", "retried", "wfs.py", "retried", "--marker", marker)
+    assert code == 0, out
+    outputs = await anyio.to_thread.run_sync(outputs_of, sandbox.endpoint, "retried")
+    assert outputs == {"o0": 2}  # two recoverable failures, then the third attempt

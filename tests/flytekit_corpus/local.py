@@ -1,0 +1,150 @@
+"""The flytekit corpus (one small file per Flyte feature) and each case's expected outcome, computed by
+running it locally with flytekit itself — remote tests compare against that, never a hard-coded value.
+
+    from tests.flytekit_corpus.local import CASES, run_locally     # or: from .local import …
+    expected = run_locally(case)          # LocalResult(ok, outputs, text, error)
+    pyflyte run --remote <case.path> <case.entity> *case.cli_args()   # then compare outputs
+
+Gates: `stdin` is what flytekit's local run reads for them; `signals` is what a remote test sets with
+FlyteRemote (`approve` for True on an approve gate, `set_signal` otherwise) for the same outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CORPUS = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+DATA = CORPUS / "data"
+MARKER = "corpus-outcome: "  # as in _run_local.py
+
+
+@dataclass(frozen=True)
+class Case:
+    """One run of one corpus entity.
+
+    Attributes:
+        id: the case's name in test ids.
+        file: the corpus file (in this folder).
+        entity: the workflow to run.
+        inputs: JSON-able inputs (absent ones take their defaults); passed to pyflyte as `--name value`.
+        fails_with: text the run's error must contain, when the run must fail.
+        stdin: what the local run reads (flytekit's local gates prompt for approvals and inputs).
+        signals: signal id -> value a remote test sets to release the gates the same way.
+        deterministic: False when each real run gives another output (cache tokens): compare runs, not
+            values.
+    """
+
+    id: str
+    file: str
+    entity: str = "wf"
+    inputs: dict[str, Any] = field(default_factory=dict)
+    fails_with: str | None = None
+    stdin: str = ""
+    signals: dict[str, Any] = field(default_factory=dict)
+    deterministic: bool = True
+
+    @property
+    def path(self) -> Path:
+        return CORPUS / self.file
+
+    def cli_args(self) -> list[str]:
+        """The inputs as pyflyte options: strings as they are, everything else as JSON."""
+        args: list[str] = []
+        for name, value in self.inputs.items():
+            args += [f"--{name}", value if isinstance(value, str) else json.dumps(value)]
+        return args
+
+
+CASES: list[Case] = [
+    Case("conditional-if", "conditional.py", inputs={"n": 7}),
+    Case("conditional-elif", "conditional.py", inputs={"n": 3}),
+    Case("conditional-else", "conditional.py", inputs={"n": -2}),
+    Case("conditional-on-output", "conditional.py", entity="on_output", inputs={"n": 6}),
+    Case("conditional-on-output-else", "conditional.py", entity="on_output", inputs={"n": 2}),
+    Case("conditional-else-fail", "conditional.py", entity="fails", fails_with="n must be positive"),
+    Case("map-task-tolerated-failure", "map_task.py"),
+    Case("map-task-broadcast", "map_task.py", entity="broadcast", inputs={"xs": [1, 2, 3, 4], "factor": 3}),
+    Case(
+        "map-task-too-many-failures", "map_task.py", entity="too_many_failures", fails_with="cannot invert 0"
+    ),
+    Case("dynamic-nested", "dynamic_nested.py", inputs={"ns": [0, 2, 4]}),
+    Case("sleep-gate", "sleep_gate.py", inputs={"name": "nap"}),
+    Case("approve-gate", "approve_gate.py", stdin="y\n", signals={"approve-total": True}),
+    Case("input-gate", "input_gate.py", stdin="Dr\n", signals={"title": "Dr"}),
+    Case("on-failure", "on_failure.py", fails_with="step failed for corpus"),
+    Case("cache", "cache.py", inputs={"n": 5}),
+    Case("cache-token", "cache.py", entity="tokens", deterministic=False),
+    Case("retries-recoverable", "retries.py"),
+    Case("retries-not-recoverable", "retries.py", entity="not_recoverable", fails_with="broken for 4"),
+    Case("subworkflow", "subworkflow.py", inputs={"x": 10}),
+    Case("launchplan-node", "launchplan_node.py", inputs={"x": 7}),
+    Case("files", "files.py", inputs={"text": "some text", "n": 2}),
+    Case("file-input", "files.py", entity="file_input", inputs={"f": str(DATA / "lines.txt")}),
+    Case("dataclass", "dataclass_io.py"),
+    Case("dataclass-attribute", "dataclass_io.py", entity="attribute"),
+    Case("types", "types_mix.py", inputs={"color": "red", "label": "x", "values": [1.0, 2.0, 4.5]}),
+    Case("types-optional-output", "types_mix.py", entity="optional_out"),
+]
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    """What flytekit's local run of a case gave: its outputs by name (normalized), or its error."""
+
+    ok: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+    text: str = ""  # the outputs as `pyflyte run` prints them
+    error: str = ""
+
+
+def flytekit_env(home: Path) -> dict[str, str]:
+    """An environment for flytekit subprocesses: no user config, a private local cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE_", "FLYTECTL_"))}
+    env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", PYTHONUNBUFFERED="1")
+    return env
+
+
+_RESULTS: dict[str, LocalResult] = {}
+
+
+def run_locally(case: Case) -> LocalResult:
+    """Run the case with flytekit's Python API in a fresh interpreter (its own HOME, so its own cache);
+    computed once per case and process."""
+    if case.id not in _RESULTS:
+        _RESULTS[case.id] = _run(case)
+    return _RESULTS[case.id]
+
+
+def _run(case: Case) -> LocalResult:
+    with tempfile.TemporaryDirectory() as home:
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(CORPUS / "_run_local.py"),
+                str(case.path),
+                case.entity,
+                json.dumps(case.inputs),
+            ],
+            input=case.stdin,
+            capture_output=True,
+            text=True,
+            cwd=CORPUS,
+            env=flytekit_env(Path(home)),
+            timeout=300,
+            check=False,
+        )
+    lines = [line.removeprefix(MARKER) for line in result.stdout.splitlines() if line.startswith(MARKER)]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"{case.id}: the local runner failed:\n{result.stdout}\n{result.stderr}")
+    outcome = json.loads(lines[-1])
+    if not outcome["ok"]:
+        return LocalResult(ok=False, error=outcome["error"])
+    return LocalResult(ok=True, outputs=outcome["outputs"], text=outcome["text"])
