@@ -136,6 +136,9 @@ def _operand(side: Any) -> core.Operand:
 
 def _gate_node(node: Node, gate: Gate) -> core.Node:
     timeout = gate.timeout if gate.timeout else None
+    if gate.gate == "sleep":
+        # flytekit gives every gate a node timeout (an hour by default); keep it past the wake-up.
+        timeout = (gate.duration or dt.timedelta()) + dt.timedelta(hours=1)
     metadata = core.NodeMetadata(name=gate.name, timeout=timeout, retries=core.RetryStrategy())
     result = core.Node(id=node.id, metadata=metadata, upstream_node_ids=list(node.upstream))
     if gate.gate == "sleep":

@@ -84,7 +84,7 @@ class Workflow:
         if getattr(handler, "kind", None) not in ("task", "workflow"):
             raise DefinitionError(f"{where(self.fn)}: on_failure takes a task or workflow, got {handler!r}")
         bindings: dict[str, Any] = {}
-        for spec in handler.interface.inputs.values():
+        for spec in sorted(handler.interface.inputs.values(), key=lambda spec: spec.name):  # as flytekit
             if spec.name == "err":
                 bindings["err"] = None  # replaced by the failure's message when the handler runs
             elif spec.name in self.interface.inputs:

@@ -201,3 +201,22 @@ def count_up(path: str, i: int) -> int:
 async def counted(path: str, n: int) -> int:
     parts = await asyncio.gather(*(count_up(path=path, i=i) for i in range(n)))
     return sum(parts)
+
+
+@task(
+    requests=Resources(cpu="1", mem="200Mi"),
+    limits=Resources(cpu="2", mem="400Mi"),
+    secret_requests=[
+        Secret(group="db", key="password", mount_requirement=Secret.MountType.ENV_VAR),
+        Secret(group="api", key="token", mount_requirement=Secret.MountType.FILE),
+    ],
+    environment={"GREETING": "hi"},
+    retries=2,
+    timeout=timedelta(minutes=5),
+    cache=True,
+    cache_version="1",
+    cache_serialize=True,
+    interruptible=True,
+)
+def optioned(x: int) -> int:
+    return x
