@@ -163,8 +163,10 @@ def localize_files(value: Any, tp: Any, workdir: Path) -> Any:
     from .sdk import Directory
 
     def localize(item: Any) -> Any:
-        if not item.is_remote or _storage.is_local(item.path):
+        if not item.is_remote:
             return item
+        if _storage.is_local(item.path):  # file:// or local:// (the sandbox's blobs): a path already
+            return type(item)(str(_storage.local_path(item.path)), remote_source=item.path)
         name = item.path.rstrip("/").rsplit("/", 1)[-1] or "blob"
         target = workdir / uuid.uuid4().hex / name
         _storage.download(item.path, target, recursive=isinstance(item, Directory))

@@ -105,7 +105,10 @@ class _Condition:
         return Conjunction("OR", self, other)  # type: ignore[arg-type]
 
     def __bool__(self) -> bool:
-        raise DefinitionError("combine conditions with & and | (not `and`, `or`, `not`), in parentheses")
+        raise DefinitionError(
+            "a workflow body cannot branch on a task's output with if/and/or/not: use "
+            "conditional(...).if_(...), combine conditions with & and |, or write a @dynamic task"
+        )
 
     def promises(self) -> list[Promise]:
         raise NotImplementedError
