@@ -182,16 +182,14 @@ def graph_of(
     nodes: list[Node], outputs: dict[str, Any], name: str, failure_node: Node | None = None
 ) -> engine.Graph:
     """The engine graph of SDK nodes and output bindings."""
-    extra: dict[str, Any] = {}
-    if failure_node is not None and "err" in failure_node.entity.interface.inputs:
-        extra["failure_error_input"] = "err"
+    takes_err = failure_node is not None and "err" in failure_node.entity.interface.inputs
     return engine.Graph(
         tuple(engine_node(node) for node in nodes),
         LocalBindings(None, outputs),
         input_node=START,
         failure_node=engine_node(failure_node) if failure_node is not None else None,
         name=name,
-        extra=extra,
+        failure_error_input="err" if takes_err else None,
     )
 
 

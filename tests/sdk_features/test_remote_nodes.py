@@ -82,16 +82,14 @@ async def test_approve_released_by_flyteremote(
     sandbox_env, project: Path, how: str, phase: int, outputs: dict
 ) -> None:
     name = f"approve-{how}"
-    code, _, err = await asyncrun(
-        "run", "--remote", "--no-daemon", "--name", name, str(project), "approved", "--n", "2"
-    )
+    code, _, err = await asyncrun("run", "--remote", "--name", name, str(project), "approved", "--n", "2")
     assert code == 0, err
     ended = await anyio.to_thread.run_sync(release, sandbox_env.endpoint, name, "review", how)
     assert ended == {"outputs": outputs, "phase": phase}  # SUCCEEDED=4, FAILED=6
 
 
 async def test_wait_for_input_released_by_flyteremote(sandbox_env, project: Path) -> None:
-    code, _, err = await asyncrun("run", "--remote", "--no-daemon", "--name", "asking", str(project), "asked")
+    code, _, err = await asyncrun("run", "--remote", "--name", "asking", str(project), "asked")
     assert code == 0, err
     ended = await anyio.to_thread.run_sync(release, sandbox_env.endpoint, "asking", "title", "set", "Dr")
     assert ended == {"outputs": {"o0": "hello Dr"}, "phase": 4}
