@@ -28,6 +28,7 @@ from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError
 from ._async_workflow import AsyncWorkflow
 from ._cache import LocalCache
 from ._control import Branch, Gate, operand_name
+from ._foreign import ForeignEntity
 from ._graph import START, Comparison, Node, Promise
 from ._launch_plan import LaunchPlan
 from ._map import MapTask
@@ -60,8 +61,12 @@ class LocalExecutor:
     recorder: engine.Recorder | None = None
     _catalog: LocalCatalog | None = field(default=None, init=False, repr=False)
 
-    async def run(self, entity: Entity, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, entity: Entity | ForeignEntity, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run `entity` with `inputs` (defaults filled in here) and return its outputs by name."""
+        if isinstance(entity, ForeignEntity):  # another SDK's entity runs through that SDK
+            return await entity.run_locally(
+                inputs, overwrite_cache=self.overwrite_cache, envvars=self.envvars
+            )
         saved = {key: os.environ.get(key) for key in self.envvars}
         os.environ.update(self.envvars)
         try:
