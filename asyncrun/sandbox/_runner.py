@@ -114,6 +114,7 @@ class Runner:
         max_concurrent_tasks: int = 8,
         object_store: ObjectBlobStore | None = None,
         signals: Signals | None = None,
+        task_env: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.data_dir = Path(data_dir)
@@ -123,7 +124,7 @@ class Runner:
             store,
             self.task_path,
             anyio.CapacityLimiter(max_concurrent_tasks),
-            storage_env=object_store.task_environment() if object_store else None,
+            storage_env={**(object_store.task_environment() if object_store else {}), **(task_env or {})},
         )
         self._catalog = SandboxCatalog(Catalog(store))
         self.signals = signals if signals is not None else Signals(store)

@@ -117,7 +117,16 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
         task_path = [*config.task_path, str(Path(sys.executable).parent)]
         # run_forever recovers interrupted runs first
         signal_store = Signals(store)  # shared: SetSignal wakes the gates the runner has waiting
-        runner = Runner(store, data_dir, task_path=task_path, object_store=objects, signals=signal_store)
+        # Tasks that launch runs themselves (async workflows) reach this sandbox's FlyteAdmin API.
+        admin_env = {"FLYTE_PLATFORM_URL": f"{public_host}:{port}", "FLYTE_PLATFORM_INSECURE": "true"}
+        runner = Runner(
+            store,
+            data_dir,
+            task_path=task_path,
+            object_store=objects,
+            signals=signal_store,
+            task_env=admin_env,
+        )
         admin = AdminService(store, runner, console_url=f"{http_base}/console")
         blobs = BlobStore(data_dir / "blobs")
         signer = Signer.load_or_create(data_dir / "secret")

@@ -346,6 +346,8 @@ class TaskNodeRunner:
                 error=system_error("EmptyCommand", "the task's container has no command or args")
             )
         env = self._environment(context, task, node_id, attempt, extra_env)
+        if task.security_context is not None and task.security_context.secrets:
+            env.update(_secrets_environment(task.security_context.secrets, paths.cwd / ".flyte-secrets"))
         await record.start()
         execution.closure.phase, execution.closure.started_at = TaskPhase.RUNNING, utc_now()
         execution.closure.updated_at = execution.closure.started_at
@@ -604,3 +606,14 @@ class SandboxCatalog:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.catalog.release(key, owner)
+
+
+def _secrets_environment(secrets: Sequence[core.Secret], files_root: Path) -> dict[str, str]:
+    """The task's requested secrets, from the sandbox's own ASYNCRUN_SECRET_* / ASYNCRUN_SECRETS_DIR."""
+    from ..sdk._resources import SecretMountType, deliver_secrets
+
+    requests = [
+        (s.group, s.key or None, s.group_version or None, SecretMountType(int(s.mount_requirement)))
+        for s in secrets
+    ]
+    return deliver_secrets(requests, files_root)

@@ -25,10 +25,13 @@ import anyio.to_thread
 
 from .. import engine
 from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError, is_recoverable
+from ._async_workflow import AsyncWorkflow
 from ._cache import LocalCache
+from ._control import Branch, Gate, operand_name
 from ._foreign import ForeignEntity
-from ._graph import START, Promise
+from ._graph import START, Comparison, Node, Promise
 from ._launch_plan import LaunchPlan
+from ._map import MapTask
 from ._task import Task, bind_inputs
 
 if TYPE_CHECKING:
@@ -76,11 +79,14 @@ class LocalExecutor:
                 launcher=InProcessLauncher(),
                 catalog=self._catalog,
                 overwrite_cache=self.overwrite_cache,
+                signals=LocalSignals(),
             )
             runner.launch_plans = InlineLaunchPlans(runner)
+            if isinstance(entity, AsyncWorkflow):
+                return await entity.run(values)
             if isinstance(entity, LaunchPlan):
                 graph, values = compile_graph(entity.workflow), entity.workflow_inputs(values)
-            elif isinstance(entity, Task):
+            elif isinstance(entity, Task | MapTask):
                 graph = task_graph(entity)
             else:
                 graph = compile_graph(entity)
@@ -116,7 +122,28 @@ class LocalBindings:
     values: dict[str, Any]
 
 
-def _kind(entity: Entity) -> engine.NodeKind:
+def _kind(entity: Any) -> engine.NodeKind:
+    if isinstance(entity, MapTask):
+        return engine.ArrayMap(
+            node=engine.Node("n0", _kind(entity.task)),
+            parallelism=entity.concurrency or None,
+            min_successes=entity.min_successes,
+            min_success_ratio=entity.min_success_ratio,
+            output_names=tuple(entity.task.interface.outputs),
+        )
+    if isinstance(entity, Branch):
+        return engine.Branch(
+            tuple((_condition(condition), engine_node(node)) for condition, node in entity.cases),
+            else_node=engine_node(entity.else_node) if entity.else_node is not None else None,
+            else_error=entity.else_error,
+        )
+    if isinstance(entity, Gate):
+        if entity.gate == "sleep":
+            return engine.Sleep(entity.duration.total_seconds() if entity.duration else 0.0)
+        timeout = entity.timeout.total_seconds() if entity.timeout else None
+        if entity.gate == "approve":
+            return engine.WaitForSignal("approve", entity.name, bool, timeout=timeout)
+        return engine.WaitForSignal("signal", entity.name, entity.type, timeout=timeout)
     if isinstance(entity, Task):
         timeout = entity.config.timeout.total_seconds() if entity.config.timeout else None
         return engine.TaskCall(
@@ -125,27 +152,58 @@ def _kind(entity: Entity) -> engine.NodeKind:
             retries=entity.config.retries,
             timeout=timeout,
             cache=entity.config.cache,
+            cache_serialize=entity.config.cache_serialize,
         )
     if isinstance(entity, LaunchPlan):
         return engine.LaunchPlanCall(ref=entity, name=entity.name)
     return engine.SubWorkflow(compile_graph(entity))
 
 
+def _operand(side: Any) -> engine.Operand:
+    if isinstance(side, Promise):
+        return engine.Operand(var=operand_name(side))
+    return engine.Operand(value=side)
+
+
+def _condition(condition: Any) -> engine.Condition:
+    if isinstance(condition, Comparison):
+        return engine.Comparison(condition.operator, _operand(condition.left), _operand(condition.right))
+    return engine.Conjunction(condition.operator, _condition(condition.left), _condition(condition.right))
+
+
+def engine_node(node: Node) -> engine.Node:
+    """The engine node of one SDK node (control nodes bind their inputs as given)."""
+    entity = node.entity
+    bound_as_given = isinstance(entity, Branch | Gate)
+    return engine.Node(
+        id=node.id,
+        kind=_kind(entity),
+        bindings=LocalBindings(None if bound_as_given else entity, node.bindings),
+        upstream=tuple(node.upstream),
+    )
+
+
+def graph_of(
+    nodes: list[Node], outputs: dict[str, Any], name: str, failure_node: Node | None = None
+) -> engine.Graph:
+    """The engine graph of SDK nodes and output bindings."""
+    takes_err = failure_node is not None and "err" in failure_node.entity.interface.inputs
+    return engine.Graph(
+        tuple(engine_node(node) for node in nodes),
+        LocalBindings(None, outputs),
+        input_node=START,
+        failure_node=engine_node(failure_node) if failure_node is not None else None,
+        name=name,
+        failure_error_input="err" if takes_err else None,
+    )
+
+
 def compile_graph(wf: Workflow) -> engine.Graph:
     """The engine graph of an SDK workflow."""
-    nodes = tuple(
-        engine.Node(
-            id=node.id,
-            kind=_kind(node.entity),
-            bindings=LocalBindings(node.entity, node.bindings),
-            upstream=tuple(node.upstream),
-        )
-        for node in wf.nodes
-    )
-    return engine.Graph(nodes, LocalBindings(None, wf.output_bindings), input_node=START, name=wf.name)
+    return graph_of(wf.nodes, wf.output_bindings, wf.name, wf.failure_node)
 
 
-def task_graph(task: Task) -> engine.Graph:
+def task_graph(task: Task | MapTask) -> engine.Graph:
     """A one-node graph that runs `task` with the graph's inputs."""
     node_id = "n0"
     bindings = {name: Promise(START, name, spec.type) for name, spec in task.interface.inputs.items()}
@@ -213,6 +271,19 @@ class PythonValues:
         return message
 
 
+class LocalSignals:
+    """Signals of a local run: `ASYNCRUN_SIGNAL_<NAME>`, else a prompt when stdin is a terminal."""
+
+    async def wait(self, gate: engine.WaitForSignal, handle: engine.NodeHandle) -> Any:
+        await handle.running()
+        from ._signals import local_signal
+
+        try:
+            return await run_in_daemon_thread(lambda: local_signal(gate.signal_id, gate.type))
+        except AsyncrunError as exc:
+            raise engine.NodeFailed(engine.Failure(type(exc).__name__, str(exc), cause=exc)) from None
+
+
 class InProcessLauncher:
     """Calls the task's function: async tasks on the event loop, sync ones in a worker thread."""
 
@@ -230,6 +301,11 @@ class InProcessLauncher:
         task: Task = call.task
         await handle.running()
         try:
+            if task.is_dynamic:
+                from ._dynamic import build_dynamic
+
+                nodes, outputs = await run_in_daemon_thread(lambda: build_dynamic(task, dict(inputs)))
+                return engine.AttemptResult(graph=graph_of(nodes, outputs, task.name))
             with anyio.move_on_after(time_limit) as deadline:
                 returned = await self._call(task, dict(inputs))
             if deadline.cancelled_caught:
@@ -262,6 +338,8 @@ class InProcessLauncher:
         return engine.AttemptResult(outputs=outputs)
 
     async def _call(self, task: Task, inputs: dict[str, Any]) -> Any:
+        if isinstance(task, AsyncWorkflow):
+            return task.interface.return_from_outputs(await task.run(inputs))
         if task.is_async:
             return await task.fn(**inputs)
         return await run_in_daemon_thread(lambda: task.fn(**inputs))
