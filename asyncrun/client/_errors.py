@@ -78,6 +78,14 @@ def map_grpc_errors(endpoint: str = "") -> Iterator[None]:
         raise error_for(exc, endpoint) from exc
     except ConnectionSetupError as exc:
         raise exc.error from None
+    except TimeoutError as exc:
+        if exc.errno is None:  # a call's deadline (grpclib raises a bare asyncio.TimeoutError, an OSError)
+            raise DeadlineExceededError(
+                f"the control plane at {endpoint} did not answer within the call deadline"
+            ) from exc
+        raise UnreachableError(  # the OS's connect timeout (ETIMEDOUT)
+            f"cannot reach the control plane at {endpoint}: {exc.strerror or exc}"
+        ) from exc
     except (ConnectionError, StreamTerminatedError, ProtocolError) as exc:
         raise UnreachableError(
             f"cannot reach the control plane at {endpoint}: {exc or type(exc).__name__}"
