@@ -150,7 +150,7 @@ class ConnectingChannel(Channel):
 
         return cast("Stream[Any, Any]", _SlotCall(self._slots, open_stream))
 
-    # grpclib's private hooks (0.4.x; pyproject pins the tested range): where the protocol is built and connected.
+    # grpclib's private hooks (pyproject pins the tested 0.4.x): where the protocol is built and connected.
     def _protocol_factory(self) -> H2Protocol:
         return _AnsweringProtocol(Handler(), self._config, self._h2_config, self._client_config)
 

@@ -62,9 +62,11 @@ class _Held:
         }
 
 
-async def _call(channel: ConnectingChannel, route: str, timeout: float) -> bytes:
+async def _call(channel: ConnectingChannel, route: str, call_timeout: float) -> bytes:
     with map_grpc_errors("test"):
-        async with channel.request(route, Cardinality.UNARY_UNARY, bytes, bytes, timeout=timeout) as stream:
+        async with channel.request(
+            route, Cardinality.UNARY_UNARY, bytes, bytes, timeout=call_timeout
+        ) as stream:
             await stream.send_message(b"x", end=True)
             reply: bytes = await stream.recv_message()
             return reply
