@@ -60,6 +60,12 @@ def error_for(exc: GRPCError, endpoint: str = "") -> RemoteError:
     return cls(detail)
 
 
+class SilentEndpointError(UnreachableError):
+    """The control plane accepted the connection but did not answer within `connect_timeout`: it
+    exists, and may only be slow (a busy machine), so callers that decide "wrong endpoint" must not
+    take this as proof."""
+
+
 class ConnectionSetupError(StreamTerminatedError):
     """How the channel ends the calls of a connection that failed to set up; carries the error to
     raise (see `_channel.ConnectingChannel`)."""
@@ -109,9 +115,9 @@ def _sandbox_hint(config: ClientConfig) -> str:
     )
 
 
-def unanswered_error(config: ClientConfig) -> UnreachableError:
+def unanswered_error(config: ClientConfig) -> SilentEndpointError:
     """A server that accepted the connection but sent nothing within `connect_timeout`."""
-    return UnreachableError(
+    return SilentEndpointError(
         f"the control plane at {config.endpoint} accepted a connection but did not answer within "
         f"{config.connect_timeout:g} s: check that it is FlyteAdmin's gRPC endpoint"
         f"{_sandbox_hint(config)} (the deadline is admin.connectTimeout or ASYNCRUN_CONNECT_TIMEOUT)"
