@@ -19,6 +19,7 @@ from ._options import RunParams
 
 if TYPE_CHECKING:
     from ..client import Client, Execution, ExecutionOptions, RemoteEntity
+    from ..sdk._foreign import ForeignEntity
     from ..sdk._graph import Entity
 
 REMOTE_KINDS = {"remote-launchplan": "launch plan", "remote-workflow": "workflow", "remote-task": "task"}
@@ -82,7 +83,9 @@ def execution_options(params: RunParams) -> ExecutionOptions:
     )
 
 
-async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict[str, Any]) -> None:
+async def launch(
+    ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity, inputs: dict[str, Any]
+) -> None:
     """Register (for local entities) and launch; with --wait, follow the run and render its result."""
     params: RunParams = ctx.find_object(RunParams) or RunParams()
     if params.name is not None:
@@ -95,7 +98,7 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
     if not hasattr(entity, "launch_id"):
         register_options = {
             "copy": "all" if params.copy == "all" else "auto",
-            "image": params.images[0] if params.images else None,
+            "images": params.images,
             "destination_dir": params.destination_dir,
             "resource_requests": params.resource_requests,
             "resource_limits": params.resource_limits,
@@ -365,7 +368,9 @@ def batch_name(launch_id: Any, index: int, inputs: dict[str, Any]) -> str:
     return "b" + digest[:19]
 
 
-async def launch_batch(ctx: click.Context, entity: Entity | RemoteEntity, runs: list[dict[str, Any]]) -> None:
+async def launch_batch(
+    ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity, runs: list[dict[str, Any]]
+) -> None:
     """`--batch`: one execution per line (`runs`: each line's inputs, from `batch_inputs`), at most
     --max-inflight at once, each tracked by the daemon; a manifest line per execution at the end."""
     import anyio

@@ -14,6 +14,7 @@ from ._render import render_outputs
 if TYPE_CHECKING:
     from asyncclick.shell_completion import CompletionItem
 
+    from ..sdk._foreign import ForeignEntity
     from ..sdk._graph import Entity
     from ..sdk._loader import LoadedFile
 
@@ -97,11 +98,14 @@ class FileGroup(click.Group):
                 formatter.write_text(f"(no task, workflow or launch plan in {self.path.name})")
 
 
-def describe(entity: Entity) -> str:
+def describe(entity: Entity | ForeignEntity) -> str:
+    from ..sdk._foreign import ForeignEntity
     from ..sdk._interface import first_doc_line
 
     label = f"{entity.kind} {entity.name}"
-    if entity.kind == "launch plan":
+    if isinstance(entity, ForeignEntity) and entity.workflow_name:
+        label += f" of workflow {entity.workflow_name}"
+    elif entity.kind == "launch plan":
         label += f" of workflow {entity.workflow.name}"  # type: ignore[union-attr]
     doc = first_doc_line(entity)
     return f"{label}: {doc}" if doc else label
@@ -110,7 +114,7 @@ def describe(entity: Entity) -> str:
 class EntityCommand(click.Command):
     """One option per input of the entity; runs it locally or remotely."""
 
-    def __init__(self, name: str, entity: Entity) -> None:
+    def __init__(self, name: str, entity: Entity | ForeignEntity) -> None:
         super().__init__(
             name=name,
             params=entity_params(entity.interface),

@@ -7,7 +7,7 @@ import hashlib
 import os
 import random
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +15,7 @@ import anyio
 
 from .._exceptions import (
     AlreadyExistsError,
+    AsyncrunError,
     AuthenticationError,
     NotFoundError,
     UploadError,
@@ -26,6 +27,7 @@ from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
 from ..sdk._files import check_local_kind
+from ..sdk._foreign import ForeignEntity
 from ..sdk._interface import MISSING
 from . import _convert
 from ._channel import RetryPolicy, open_channel
@@ -304,11 +306,12 @@ class Client:
 
     async def register(
         self,
-        entity: Task | Workflow | LaunchPlan,
+        entity: Task | Workflow | LaunchPlan | ForeignEntity | Any,
         *,
         root: Path | None = None,
         copy: Literal["auto", "all"] = "auto",
         image: str | None = None,
+        images: Sequence[str] = (),
         destination_dir: str = ".",
         resource_requests: dict[str, str] | None = None,
         resource_limits: dict[str, str] | None = None,
@@ -321,11 +324,18 @@ class Client:
         Tasks are registered concurrently, then workflows, then launch plans; registering an
         identical entity again counts as success. The upload runs while entities are registered
         (they only need its URL); this returns once both are done.
+
+        `entity` may also be a flytekit task, workflow or launch plan: flytekit serializes it
+        (pyflyte's specs), this client does the rest. `images` are `-i` values: one `fqn:tag`
+        default image and any `name=fqn:tag` named ones (`image` is the default image alone).
         """
         from ._package import build_package, select_files
         from ._serialize import DEFAULT_IMAGE, SerializationSettings, plan_registration
 
+        entity = _adapted(entity)
         project, domain = self._where(project, domain)
+        given_images = (image, *images) if image else tuple(images)
+        default_image, named_images = _split_images(given_images)
         root = root or _project_root_of(entity)
         with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp, one_error():
             async with anyio.create_task_group() as uploads:
@@ -341,13 +351,22 @@ class Client:
                 settings = SerializationSettings(
                     project=project,
                     domain=domain,
-                    image=image or DEFAULT_IMAGE,
+                    image=default_image or DEFAULT_IMAGE,
                     distribution=str(location.native_url),
                     destination_dir=destination_dir,
+                    images=named_images,
                     resource_requests=dict(resource_requests or {}),
                     resource_limits=dict(resource_limits or {}),
                 )
-                plan = plan_registration(entity, settings, code_md5=package.md5)
+                if isinstance(entity, ForeignEntity):
+                    foreign = entity
+                    plan = await anyio.to_thread.run_sync(
+                        lambda: foreign.registration_plan(settings, code_md5=package.md5, images=given_images)
+                    )
+                else:
+                    plan = plan_registration(entity, settings, code_md5=package.md5)
+                    if default_image is None and await self._needs_an_image(plan):
+                        progress(_NO_IMAGE_WARNING)
                 await self._create_all(plan)
         progress(
             f"registered {len(plan.tasks)} tasks, {len(plan.workflows)} workflows and "
@@ -359,6 +378,7 @@ class Client:
             entity.interface,
             dict(getattr(entity, "fixed_inputs", {})),
             launch_id=target,
+            input_encoder=entity.input_literals if isinstance(entity, ForeignEntity) else None,
         )
 
     async def _create_all(self, plan: RegistrationPlan) -> None:
@@ -378,6 +398,26 @@ class Client:
                 await create("create_workflow", admin.WorkflowCreateRequest(id=entity_id, spec=spec))
             else:
                 await create("create_launch_plan", admin.LaunchPlanCreateRequest(id=entity_id, spec=spec))
+
+    async def _needs_an_image(self, plan: RegistrationPlan) -> bool:
+        """Whether tasks would run in asyncrun's default image on a control plane that pulls images
+        (anything but asyncrun's sandbox, which runs tasks here and ignores them)."""
+        from ._serialize import DEFAULT_IMAGE
+
+        images = {
+            spec.template.container.image
+            for _, spec in plan.tasks
+            if spec.template and spec.template.container
+        }
+        if DEFAULT_IMAGE not in images:
+            return False
+        try:
+            answer = await self._admin("get_version", admin.GetVersionRequest(), read=True)
+        except AsyncrunError:
+            return True  # not our sandbox, which always answers
+        version = answer.control_plane_version
+        # The sandbox names itself in `build` (older ones: in `version`).
+        return not (version and "asyncrun-sandbox" in (version.build, version.version.split(" ")[0]))
 
     async def _put_and_report(self, location: Any, package: CodePackage, progress: Progress) -> None:
         await self._put(location, package.path, package.md5)
@@ -515,7 +555,7 @@ class Client:
 
     async def run(
         self,
-        entity: RemoteEntity | Task | Workflow | LaunchPlan | str,
+        entity: RemoteEntity | Task | Workflow | LaunchPlan | ForeignEntity | str | Any,
         inputs: dict[str, Any] | None = None,
         *,
         name: str | None = None,
@@ -531,13 +571,15 @@ class Client:
         """Launch an execution and return it (finished, with outputs, if `wait`).
 
         `entity` is a fetched `RemoteEntity`, a launch plan name, or a local `@task`, `@workflow` or
-        `LaunchPlan` (registered first). Inputs are Python values; local files are uploaded.
+        `LaunchPlan` (registered first), asyncrun's or flytekit's. Inputs are Python values (for a
+        flytekit entity: JSON-like values or asyncrun `File`/`Directory`); local files are uploaded.
         """
         project, domain = self._where(project, domain)
         chosen_name = check_execution_name(name) if name is not None else None  # before any work
+        entity = _adapted(entity)
         if isinstance(entity, str):
             entity = await self.fetch_launch_plan(entity, project=project, domain=domain)
-        elif isinstance(entity, Task | Workflow | LaunchPlan):
+        elif isinstance(entity, Task | Workflow | LaunchPlan | ForeignEntity):
             entity = await self.register(
                 entity, project=project, domain=domain, progress=progress, **register_options
             )
@@ -562,8 +604,11 @@ class Client:
 
         values = _convert.python_inputs(values, entity.interface)
         values = await self._upload_inputs(values, project, domain)
-        types = {n: entity.interface.inputs[n].type for n in values}
-        literals = literal_map(values, types)
+        if entity.input_encoder is not None:  # another SDK's entity: that SDK encodes its inputs
+            encode = entity.input_encoder
+            literals = await anyio.to_thread.run_sync(lambda: encode(values))
+        else:
+            literals = literal_map(values, {n: entity.interface.inputs[n].type for n in values})
         target = _convert.identifier(entity.launch_id)
         ex_name = chosen_name or new_execution_name()
         request = admin.ExecutionCreateRequest(
@@ -835,11 +880,49 @@ class Client:
         return [_convert.execution(raw, self.console_url) for raw in page.executions], page.token
 
 
-def _project_root_of(entity: Task | Workflow | LaunchPlan) -> Path:
+_NO_IMAGE_WARNING = (
+    "warning: tasks use asyncrun's default image, which no registry publishes: build one from the "
+    "Dockerfile at the top of the asyncrun repository (docker build -t REGISTRY/asyncrun:TAG .), push "
+    "it and pass -i REGISTRY/asyncrun:TAG"
+)
+
+
+def _adapted(entity: Any) -> Any:
+    """A flytekit task, workflow or launch plan object as an asyncrun entity; anything else as it is.
+
+    Checked by module name, so this never imports flytekit for asyncrun's own entities.
+    """
+    if type(entity).__module__.split(".")[0] == "flytekit":
+        from ..interop import adapt
+
+        return adapt(entity)
+    return entity
+
+
+def _split_images(images: Iterable[str]) -> tuple[str | None, dict[str, str]]:
+    """`-i` values: the default image (`fqn:tag`) and named ones (`name=fqn:tag`)."""
+    default: str | None = None
+    named: dict[str, str] = {}
+    for value in images:
+        name, sep, image = value.partition("=")
+        if sep:
+            named[name] = image
+        elif default is not None and default != value:
+            raise UsageError(
+                f"two default images given ({default} and {value}); name the others: name=fqn:tag"
+            )
+        else:
+            default = value
+    return default, named
+
+
+def _project_root_of(entity: Task | Workflow | LaunchPlan | ForeignEntity) -> Path:
     import sys
 
     from ..sdk._loader import project_root
 
+    if isinstance(entity, ForeignEntity):
+        return project_root(entity.source_file)
     target = entity.workflow if isinstance(entity, LaunchPlan) else entity
     module = sys.modules.get(target.fn.__module__)
     file = getattr(module, "__file__", None)

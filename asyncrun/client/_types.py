@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 from .._exceptions import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime, timedelta
 
     from ..sdk._interface import Interface
@@ -155,6 +156,8 @@ class RemoteEntity:
     launch_id: EntityId | None = None  # what CreateExecution names: the LP (or the task itself)
     description: str = ""
     raw: Any = field(default=None, repr=False, compare=False)
+    # Encodes launch inputs (uploaded already) when another SDK (flytekit) owns their encoding.
+    input_encoder: Callable[[dict[str, Any]], Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
