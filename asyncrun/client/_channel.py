@@ -6,10 +6,10 @@ import asyncio
 import random
 import ssl
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
-from grpclib.client import Channel, Handler
+from grpclib.client import Channel, Handler, Stream
 from grpclib.config import Configuration
 from grpclib.encoding.base import StatusDetailsCodecBase
 from grpclib.protocol import H2Protocol
@@ -25,12 +25,23 @@ from ._errors import ConnectionSetupError, map_grpc_errors, unanswered_error, wr
 if TYPE_CHECKING:
     from asyncio import BaseTransport
     from collections.abc import Awaitable, Callable
+    from types import TracebackType
+
+    from grpclib.const import Cardinality
+    from grpclib.metadata import Deadline, _MetadataLike
 
     from ._config import ClientConfig
 
 T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 20 << 20  # as flytekit
+
+# Calls one channel runs at once. HTTP/2 servers built on h2 (the sandbox, grpclib, hypercorn)
+# advertise 100 concurrent streams; grpc-go (FlyteAdmin) allows more. Calls beyond it wait for a
+# slot here, in order and *before* their deadline starts: grpclib would park them waiting for a
+# stream to close while their deadline runs, and under load report a busy channel as
+# "Deadline exceeded".
+MAX_CONCURRENT_CALLS = 100
 
 
 class _NoStatusDetails(StatusDetailsCodecBase):
@@ -109,8 +120,37 @@ class ConnectingChannel(Channel):
         host, port = client_config.host_port
         super().__init__(host, port, **kwargs)
         self._client_config = client_config
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
 
-    # grpclib's private hooks (stable since 0.4): where the protocol is built and connected.
+    def request(  # same parameters; a context manager that yields the Stream
+        self,
+        name: str,
+        cardinality: Cardinality,
+        request_type: type[Any],
+        reply_type: type[Any],
+        *,
+        timeout: float | None = None,
+        deadline: Deadline | None = None,
+        metadata: _MetadataLike | None = None,
+    ) -> Stream[Any, Any]:
+        """A call that first waits for one of the channel's `MAX_CONCURRENT_CALLS` slots, then
+        starts its deadline (`timeout` counts from there) and opens the stream."""
+
+        def open_stream() -> Stream[Any, Any]:
+            return Channel.request(
+                self,
+                name,
+                cardinality,
+                request_type,
+                reply_type,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        return cast("Stream[Any, Any]", _SlotCall(self._slots, open_stream))
+
+    # grpclib's private hooks (pyproject pins the tested 0.4.x): where the protocol is built and connected.
     def _protocol_factory(self) -> H2Protocol:
         return _AnsweringProtocol(Handler(), self._config, self._h2_config, self._client_config)
 
@@ -123,6 +163,33 @@ class ConnectingChannel(Channel):
             raise unanswered_error(config) from None
         except ssl.SSLError as exc:
             raise wrong_endpoint_error(config, tls_error=exc) from exc
+
+
+class _SlotCall:
+    """`async with channel.request(...) as stream`, holding a channel slot for the call's lifetime."""
+
+    def __init__(self, slots: asyncio.Semaphore, open_stream: Callable[[], Stream[Any, Any]]) -> None:
+        self._slots = slots
+        self._open_stream = open_stream
+        self._stream: Stream[Any, Any] | None = None
+
+    async def __aenter__(self) -> Stream[Any, Any]:
+        await self._slots.acquire()
+        try:
+            self._stream = self._open_stream()
+            return await self._stream.__aenter__()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            assert self._stream is not None
+            await self._stream.__aexit__(exc_type, exc, tb)
+        finally:
+            self._slots.release()
 
 
 def _is_http2_settings(data: bytes) -> bool:

@@ -60,6 +60,12 @@ def error_for(exc: GRPCError, endpoint: str = "") -> RemoteError:
     return cls(detail)
 
 
+class SilentEndpointError(UnreachableError):
+    """The control plane accepted the connection but did not answer within `connect_timeout`: it
+    exists, and may only be slow (a busy machine), so callers that decide "wrong endpoint" must not
+    take this as proof."""
+
+
 class ConnectionSetupError(StreamTerminatedError):
     """How the channel ends the calls of a connection that failed to set up; carries the error to
     raise (see `_channel.ConnectingChannel`)."""
@@ -78,6 +84,14 @@ def map_grpc_errors(endpoint: str = "") -> Iterator[None]:
         raise error_for(exc, endpoint) from exc
     except ConnectionSetupError as exc:
         raise exc.error from None
+    except TimeoutError as exc:
+        if exc.errno is None:  # a call's deadline (grpclib raises a bare asyncio.TimeoutError, an OSError)
+            raise DeadlineExceededError(
+                f"the control plane at {endpoint} did not answer within the call deadline"
+            ) from exc
+        raise UnreachableError(  # the OS's connect timeout (ETIMEDOUT)
+            f"cannot reach the control plane at {endpoint}: {exc.strerror or exc}"
+        ) from exc
     except (ConnectionError, StreamTerminatedError, ProtocolError) as exc:
         raise UnreachableError(
             f"cannot reach the control plane at {endpoint}: {exc or type(exc).__name__}"
@@ -101,9 +115,9 @@ def _sandbox_hint(config: ClientConfig) -> str:
     )
 
 
-def unanswered_error(config: ClientConfig) -> UnreachableError:
+def unanswered_error(config: ClientConfig) -> SilentEndpointError:
     """A server that accepted the connection but sent nothing within `connect_timeout`."""
-    return UnreachableError(
+    return SilentEndpointError(
         f"the control plane at {config.endpoint} accepted a connection but did not answer within "
         f"{config.connect_timeout:g} s: check that it is FlyteAdmin's gRPC endpoint"
         f"{_sandbox_hint(config)} (the deadline is admin.connectTimeout or ASYNCRUN_CONNECT_TIMEOUT)"

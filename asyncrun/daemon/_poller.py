@@ -113,6 +113,8 @@ class Endpoint:
         self.calls = 0
         self.answered = False  # whether any call of this daemon got an answer from it
         self.first_contact = anyio.Lock()  # one probe at a time of an endpoint never answered
+        # (when it ended, the error proving the endpoint unreachable or None) of the last such probe
+        self.first_contact_verdict: tuple[float, AsyncrunError | None] | None = None
         self.outputs_in: MemoryObjectSendStream[Tracked]
         self.outputs_out: MemoryObjectReceiveStream[Tracked]
         self.outputs_in, self.outputs_out = anyio.create_memory_object_stream[Any](math.inf)

@@ -21,6 +21,7 @@ import anyio
 from .._exceptions import AsyncrunError, AuthenticationError, ConfigError, UnreachableError, UsageError
 from .._version import __version__
 from ..client import ClientConfig, ExecutionId, load_config
+from ..client._errors import SilentEndpointError
 from . import _protocol as p
 from ._launch import Launcher
 from ._poller import Endpoint, Poller, apply_execution, fetch_outputs_forever
@@ -438,37 +439,57 @@ class Service:
         """Before a wait or watch on an endpoint that has never answered this daemon, and for runs it
         has never seen, ask once with the retrying client: a control plane that cannot be reached at
         all (a mistyped endpoint) fails the request (UnreachableError, exit 6) instead of leaving it
-        waiting forever. An outage of an endpoint that has answered before is waited out."""
+        waiting forever. An outage of an endpoint that has answered before is waited out.
+
+        One probe at a time per endpoint, and its verdict answers every request that arrived while
+        it ran (200 waits cost one probe, not 200 in a row)."""
         unseen = [k for k in keys if (t := self.items.get(k)) is None or t.seen_at is None]
         if not unseen or endpoint.answered:
             return
+        arrived = time.monotonic()
         async with endpoint.first_contact:
             if endpoint.answered:
                 return
-            _, project, domain, name = unseen[0]
-            await endpoint.call_slot()
-            started_at = time.time()
-            try:
-                # A busy control plane gets several of the client's retry rounds, a mistyped one no more.
-                with anyio.fail_after(FIRST_CONTACT_BUDGET + 10):
-                    while True:
-                        try:
-                            await endpoint.client.list_executions(
-                                names=[name], limit=1, project=project, domain=domain
-                            )
-                            break
-                        except UnreachableError:
-                            if time.time() - started_at > FIRST_CONTACT_BUDGET:
-                                raise
-                            await anyio.sleep(1.0)
-            except AsyncrunError as exc:
-                if endpoint.failed(exc, started_at):
-                    await self.endpoint_changed(endpoint)
-                if isinstance(exc, UnreachableError | AuthenticationError | ConfigError):
-                    raise
-                return  # it answered, if slowly or with a fault: the poller waits that out
-            if endpoint.succeeded():
+            verdict = endpoint.first_contact_verdict
+            if verdict is None or verdict[0] < arrived:  # no probe ended since this request arrived
+                error = await self._probe(endpoint, unseen[0])
+                verdict = endpoint.first_contact_verdict = (time.monotonic(), error)
+            if verdict[1] is not None:
+                raise verdict[1]
+
+    async def _probe(self, endpoint: Endpoint, key: Key) -> AsyncrunError | None:
+        """The error that proves the control plane cannot be reached (refused, no route, no such
+        host, not a gRPC server, refused credentials), or None: it answered, or it is there but slow
+        (accepted the connection and said nothing yet, a call deadline) or faulty, which the poller
+        waits out. A busy control plane is never taken for a mistyped one."""
+        _, project, domain, name = key
+        await endpoint.call_slot()
+        started_at = time.time()
+        try:
+            with anyio.move_on_after(FIRST_CONTACT_BUDGET + 10) as scope:
+                while True:
+                    try:
+                        await endpoint.client.list_executions(
+                            names=[name], limit=1, project=project, domain=domain
+                        )
+                        break
+                    except SilentEndpointError:
+                        raise
+                    except UnreachableError:  # refused…: retried, a starting control plane is not a typo
+                        if time.time() - started_at > FIRST_CONTACT_BUDGET:
+                            raise
+                        await anyio.sleep(1.0)
+        except AsyncrunError as exc:
+            if endpoint.failed(exc, started_at):
                 await self.endpoint_changed(endpoint)
+            if isinstance(exc, SilentEndpointError):
+                return None
+            if isinstance(exc, UnreachableError | AuthenticationError | ConfigError):
+                return exc
+            return None
+        if not scope.cancelled_caught and endpoint.succeeded():
+            await self.endpoint_changed(endpoint)
+        return None
 
     def _ensure(self, key: Key, endpoint: Endpoint) -> Tracked:
         item = self.items.get(key)

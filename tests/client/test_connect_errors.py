@@ -63,7 +63,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ASYNCRUN, *args], env=env, capture_output=True, text=True, timeout=100)
+    return subprocess.run([ASYNCRUN, *args], env=env, capture_output=True, text=True, timeout=600)
 
 
 def only_error_line(result: subprocess.CompletedProcess[str]) -> str:

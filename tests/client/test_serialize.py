@@ -263,7 +263,7 @@ def test_registered_args_run_the_task_from_the_built_package(load, tmp_path: Pat
     }
     args = [rendered.get(a, a) for a in template.container.args]
     assert args[0] == "asyncrun-execute"
-    proc = subprocess.run([EXECUTE, *args[1:]], cwd=work, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([EXECUTE, *args[1:]], cwd=work, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert not (out / "error.pb").exists(), (out / "error.pb").read_bytes()
     outputs = core.LiteralMap.parse((out / "outputs.pb").read_bytes())

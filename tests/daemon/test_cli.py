@@ -165,3 +165,64 @@ async def test_status_of_a_run_the_control_plane_refuses_to_show_is_an_error(stu
     again = await anyio.run_process([ASYNCRUN, "status", "hidden"], env=cli_env(stub, spawned), check=False)
     # A run that does not exist is an error for `status` as for `wait` (exit 1), without a dead link.
     assert again.returncode == 1 and again.stdout.decode().split() == ["hidden", "NOT", "FOUND"]
+
+
+async def test_wait_on_a_control_plane_that_is_slow_to_answer_its_first_contact_is_not_exit_6(
+    stub, spawned
+) -> None:
+    """A busy machine: the control plane accepts connections but says nothing for longer than the
+    daemon's first-contact budget. It is there, so the wait goes on and ends with the run's code
+    (only a refused or wrong endpoint is "cannot reach the control plane", exit 6)."""
+    from asyncrun.daemon._service import FIRST_CONTACT_BUDGET
+
+    stub.add("slowstart", "RUNNING")
+    release = anyio.Event()
+    accepted = 0
+    host, port = stub.endpoint.rsplit(":", 1)
+
+    async def pipe(src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
+        try:
+            async for chunk in src:
+                await dst.send(chunk)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+        finally:
+            await dst.aclose()
+
+    async def relay(client: anyio.abc.SocketStream) -> None:
+        nonlocal accepted
+        accepted += 1
+        async with client:
+            await release.wait()  # silent until the control plane "wakes up"
+            async with await anyio.connect_tcp(host, int(port)) as upstream, anyio.create_task_group() as tg:
+                tg.start_soon(pipe, client, upstream)
+                tg.start_soon(pipe, upstream, client)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    relay_port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    env = {
+        **cli_env(stub, spawned),
+        "FLYTE_PLATFORM_URL": f"127.0.0.1:{relay_port}",
+        "ASYNCRUN_CONNECT_TIMEOUT": "0.5",
+    }
+    result = None
+    exited = anyio.Event()
+
+    async def wait_process() -> None:
+        nonlocal result
+        result = await anyio.run_process([ASYNCRUN, "wait", "slowstart"], env=env, check=False)
+        exited.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, relay)
+        async with anyio.create_task_group() as waiting:
+            waiting.start_soon(wait_process)
+            # Silent for longer than the first-contact budget (the old daemon then answered exit 6).
+            with anyio.move_on_after(FIRST_CONTACT_BUDGET + 5):
+                await exited.wait()
+            assert accepted >= 1
+            release.set()
+            stub.set_phase("slowstart", "SUCCEEDED")
+        tg.cancel_scope.cancel()
+    assert result is not None
+    assert result.returncode == 0, result.stderr.decode()

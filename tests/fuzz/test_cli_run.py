@@ -316,7 +316,7 @@ def test_installed_cli_rejects_bad_inputs_file_with_one_line(
         [str(script), "run", str(module), "t_all", "--inputs-file", str(inputs)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=600,  # a hang guard; pytest-timeout bounds the test
         cwd=tmp_path,
     )
     assert proc.stdout == ""
@@ -330,7 +330,7 @@ def test_installed_cli_rejects_bad_stdin_with_one_line(module: Path, tmp_path: P
         [str(script), "run", str(module), "t_all", "-"],
         input=data,
         capture_output=True,
-        timeout=60,
+        timeout=600,  # a hang guard; pytest-timeout bounds the test
         cwd=tmp_path,
     )
     assert proc.stdout == b""

@@ -37,7 +37,7 @@ def zero_config_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def stop_sandbox(zero_config_env: dict[str, str]):
     yield
-    subprocess.run([ASYNCRUN, "sandbox", "stop"], env=zero_config_env, capture_output=True, timeout=60)
+    subprocess.run([ASYNCRUN, "sandbox", "stop"], env=zero_config_env, capture_output=True, timeout=600)
 
 
 def test_concurrent_zero_config_launches_start_one_sandbox_and_all_succeed(
@@ -81,7 +81,7 @@ def test_zero_config_ports_come_from_the_environment(
     assert f"127.0.0.1:{port}" in result.stderr
     assert f"http://127.0.0.1:{http_port}/console/" in result.stderr  # the execution's link
     status = subprocess.run(
-        [ASYNCRUN, "sandbox", "status"], env=zero_config_env, capture_output=True, text=True, timeout=60
+        [ASYNCRUN, "sandbox", "status"], env=zero_config_env, capture_output=True, text=True, timeout=600
     )
     assert f"endpoint: 127.0.0.1:{port}" in status.stdout
 
@@ -163,4 +163,6 @@ def test_start_on_other_ports_than_the_running_sandbox_is_a_usage_error(tmp_path
         assert f"already runs on 127.0.0.1:{first}" in moved.stderr
         assert f"not on 127.0.0.1:{second}" in moved.stderr
     finally:
-        subprocess.run([ASYNCRUN, "sandbox", "stop", "--data-dir", data_dir], capture_output=True, timeout=60)
+        subprocess.run(
+            [ASYNCRUN, "sandbox", "stop", "--data-dir", data_dir], capture_output=True, timeout=600
+        )

@@ -159,7 +159,7 @@ def test_run_remote_wait_on_a_full_disk_fails_clearly_and_the_sandbox_keeps_serv
         assert status.returncode == 0, status.stdout + status.stderr
         assert not list(tiny_disk.rglob("*.tmp"))
     finally:
-        subprocess.run([asyncrun, "sandbox", "stop", "--data-dir", str(data_dir)], env=env, timeout=60)
+        subprocess.run([asyncrun, "sandbox", "stop", "--data-dir", str(data_dir)], env=env, timeout=600)
 
 
 def _free_port() -> int:

@@ -43,7 +43,7 @@ def sandbox_cmd(action: str, data_dir: Path, port: int, http_port: int) -> list[
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
 SLOW = textwrap.dedent(

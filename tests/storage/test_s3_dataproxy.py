@@ -133,7 +133,7 @@ async def test_sandbox_start_with_blob_store(s3_env, bucket, s3_client, tmp_path
 def test_missing_bucket_name_is_a_usage_error(tmp_path: Path) -> None:
     asyncrun = str(Path(sys.executable).parent / "asyncrun")
     cmd = [asyncrun, "sandbox", "serve", "--data-dir", str(tmp_path), "--port", "0", "--blob-store", "gs://b"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 2
     assert (
         result.stderr.strip()
