@@ -23,6 +23,9 @@ SUBCOMMANDS = {
     "wait": ("asyncrun.cli._wait:wait", "Wait for executions (through the daemon)."),
     "status": ("asyncrun.cli._wait:status", "One line per tracked execution."),
     "watch": ("asyncrun.cli._wait:watch", "Follow every tracked run live."),
+    "ls": ("asyncrun.cli._lifecycle:ls", "List recent runs on the endpoint."),
+    "get": ("asyncrun.cli._lifecycle:get", "Show one run: phase, inputs, outputs, node tree."),
+    "abort": ("asyncrun.cli._lifecycle:abort", "Abort running runs."),
 }
 
 

@@ -98,6 +98,8 @@ class Execution:
     """An execution as last seen by the client.
 
     `outputs` holds Python values once the run has succeeded and its outputs were fetched.
+    `attached` is True when `Client.run` found a run of that name with the same entity and inputs
+    and attached to it instead of creating one.
     """
 
     id: ExecutionId
@@ -110,6 +112,7 @@ class Execution:
     started_at: datetime | None = None
     duration: timedelta | None = None
     abort_cause: str = ""
+    attached: bool = False
     output_types: dict[str, Any] | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False, compare=False)
 

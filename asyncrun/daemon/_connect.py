@@ -26,6 +26,7 @@ from .._exceptions import (
     AuthenticationError,
     ConfigError,
 )
+from .._exceptions import DaemonDisconnectedError as DaemonDisconnectedError
 from . import _protocol as p
 from ._control import ensure_running
 from ._paths import resolve_socket
@@ -53,10 +54,6 @@ def _auth_error(event: JSON) -> AuthenticationError | ConfigError:
     if not (isinstance(cls, type) and issubclass(cls, AuthenticationError | ConfigError)):
         cls = AuthenticationError
     return cls(str(event.get("last_error") or "the control plane refused the daemon's credentials"))
-
-
-class DaemonDisconnectedError(DaemonUnavailableError):
-    """The connection to the daemon broke while a request was in flight."""
 
 
 class DaemonConnection:

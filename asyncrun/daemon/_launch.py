@@ -91,7 +91,6 @@ class Launcher:
         name = request.name
         if name is None and request.idempotency_key:
             name = idempotent_name(request.idempotency_key, project, domain)
-        notes: list[str] = []
         await endpoint.call_slot()
         execution = await endpoint.client.run(
             entity,
@@ -100,10 +99,8 @@ class Launcher:
             options=execution_options(request.options),
             project=project,
             domain=domain,
-            progress=notes.append,
         )
-        attached = any("already exists" in note for note in notes)
-        return execution, not attached
+        return execution, not execution.attached
 
     async def terminate(self, endpoint: Endpoint, ex_id: ExecutionId, cause: str) -> None:
         await endpoint.call_slot()
