@@ -68,6 +68,13 @@ class LazyGroup(click.Group):
         except AsyncrunError as exc:
             report(exc, verbose=ctx.find_root().params.get("verbose", 0))
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            # Raised here only without an event loop; click would say "Aborted!" and exit 1.
+            raise Interrupted from None
+
+
+class Interrupted(BaseException):
+    """Ctrl-C in the loop-free pass, carried past click's own handler to `main()`."""
 
 
 def report(exc: AsyncrunError, *, verbose: int) -> None:
@@ -99,6 +106,15 @@ def cli(verbose: int, config: str | None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: without an event loop if the command allows (see `_loopfree`)."""
-    if not _loopfree.run(cli.main(prog_name="asyncrun")):
-        cli(prog_name="asyncrun")
+    """Console-script entry point: without an event loop if the command allows (see `_loopfree`).
+
+    Ctrl-C ends every command here, with one line saying what goes on without it, and exit 130.
+    """
+    try:
+        if not _loopfree.run(cli.main(prog_name="asyncrun")):
+            cli(prog_name="asyncrun")
+    except (KeyboardInterrupt, Interrupted):
+        from . import _interrupt
+
+        click.echo(_interrupt.message(), err=True)
+        sys.exit(130)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
@@ -18,6 +19,7 @@ from ._options import RunParams
 
 if TYPE_CHECKING:
     from ..client import Client, Execution, ExecutionOptions, RemoteEntity
+    from ..sdk._foreign import ForeignEntity
     from ..sdk._graph import Entity
 
 REMOTE_KINDS = {"remote-launchplan": "launch plan", "remote-workflow": "workflow", "remote-task": "task"}
@@ -81,16 +83,22 @@ def execution_options(params: RunParams) -> ExecutionOptions:
     )
 
 
-async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict[str, Any]) -> None:
+async def launch(
+    ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity, inputs: dict[str, Any]
+) -> None:
     """Register (for local entities) and launch; with --wait, follow the run and render its result."""
     params: RunParams = ctx.find_object(RunParams) or RunParams()
+    if params.name is not None:
+        from ..client._types import check_execution_name
+
+        check_execution_name(params.name)  # before the sandbox, packaging or registering: exit 2
     client = await client_for(ctx)
     human = params.output == "human"
     register_options: dict[str, Any] = {}
     if not hasattr(entity, "launch_id"):
         register_options = {
             "copy": "all" if params.copy == "all" else "auto",
-            "image": params.images[0] if params.images else None,
+            "images": params.images,
             "destination_dir": params.destination_dir,
             "resource_requests": params.resource_requests,
             "resource_limits": params.resource_limits,
@@ -103,13 +111,19 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
         progress=say if human else (lambda _: None),
         **register_options,
     )
-    if human:
+    if human and execution.attached:
+        say(
+            f"Execution {execution.id.name} exists with the same entity and inputs; attached: {execution.url}"
+        )
+    elif human:
         say(f"Execution {execution.id.name} created: {execution.url}")
-    timed_out = False
+    if params.wait:
+        note_remote_run(client, execution)
+    ended = "done"
     if params.wait and params.no_daemon:
-        execution, timed_out = await wait_here(client, execution, params, human)
+        execution, ended = await wait_here(client, execution, params, human)
     elif params.wait:
-        execution, timed_out = await wait_with_daemon(ctx, execution, params)
+        execution, ended = await wait_with_daemon(ctx, execution, params)
     if params.output == "json":
         click.echo(json.dumps(execution_json(execution)))
     elif execution.is_done and execution.outputs is not None:
@@ -118,37 +132,64 @@ async def launch(ctx: click.Context, entity: Entity | RemoteEntity, inputs: dict
         render_outputs(execution.outputs, execution.output_types or {}, "human")
     if params.dump_snippet:
         click.echo(snippet(execution), err=human)
-    if timed_out:
-        raise WaitTimeoutError(
-            f"stopped waiting for {execution.id.name} (--wait-timeout); it is {execution.phase}"
-        )
+    if ended != "done":
+        raise WaitTimeoutError(wait_timeout_message(execution, params, terminated=ended == "terminated"))
     if params.wait and params.wait_for == "terminal":
         fail_on(execution)
 
 
+def note_remote_run(client: Client, execution: Execution) -> None:
+    """What Ctrl-C during the wait should say: the run goes on, and how to wait for it again."""
+    from ._interrupt import on_interrupt, remote_note
+
+    ex_id = execution.id
+    default_scope = (
+        os.environ.get("FLYTE_DEFAULT_PROJECT") or "flytesnacks",
+        os.environ.get("FLYTE_DEFAULT_DOMAIN") or "development",
+    )
+    reattach = ex_id.name if (ex_id.project, ex_id.domain) == default_scope else str(ex_id)
+    on_interrupt(remote_note([ex_id.name], client.config.endpoint, [reattach]))
+
+
+def wait_timeout_message(execution: Execution, params: RunParams, *, terminated: bool) -> str:
+    """What happened when `--wait-timeout` passed (exit 5 either way, see docs/exit-codes.md)."""
+    waited = f"stopped waiting for {execution.id.name} after {params.wait_timeout:g} s (--wait-timeout)"
+    if terminated:
+        return f"{waited} and terminated it (--abort-on-timeout)"
+    return f"{waited}; it is {execution.phase} and goes on (`asyncrun wait {execution.id.name}` waits again)"
+
+
+def say_phase(execution: Execution) -> None:
+    from ._render import phase_line
+
+    line = phase_line(execution.id.name, str(execution.phase))
+    if line is not None:
+        say(line)
+
+
 async def wait_here(
     client: Client, execution: Execution, params: RunParams, human: bool
-) -> tuple[Execution, bool]:
-    """`--no-daemon`: poll from this process."""
+) -> tuple[Execution, str]:
+    """`--no-daemon`: poll from this process; how it ended: "done", "timed_out" or "terminated"."""
     try:
         done = await client.wait(
             execution,
             poll_interval=params.poll_interval,
             timeout=params.wait_timeout,
             wait_for=params.wait_for,
-            on_change=(lambda ex: say(f"  {ex.id.name}: {ex.phase}")) if human else None,
+            on_change=say_phase if human else None,
         )
-        return done, False
+        return done, "done"
     except WaitTimeoutError:
         if params.abort_on_timeout:
             await client.terminate(execution, "aborted: --wait-timeout passed")
-            say(f"terminated {execution.id.name} (--abort-on-timeout)")
-        return await client.get_execution(execution, with_outputs=False), True
+            return await client.get_execution(execution, with_outputs=False), "terminated"
+        return await client.get_execution(execution, with_outputs=False), "timed_out"
 
 
 async def wait_with_daemon(
     ctx: click.Context, execution: Execution, params: RunParams
-) -> tuple[Execution, bool]:
+) -> tuple[Execution, str]:
     """The daemon follows the run (one poller for every waiting CLI); this process only listens."""
     from ..client import ExecutionError as RunError
     from ..client import Phase
@@ -164,8 +205,6 @@ async def wait_with_daemon(
         project=params.project,
         domain=params.domain,
     )
-    if result.terminated:
-        say(f"terminated {execution.id.name} (--abort-on-timeout)")
     state = result.executions[0]
     error = None
     if isinstance(state.error, dict):
@@ -185,7 +224,9 @@ async def wait_with_daemon(
             name: from_jsonable(value, types[name]) if name in types else value
             for name, value in execution.outputs.items()
         }
-    return execution, result.timed_out
+    if result.terminated:
+        return execution, "terminated"
+    return execution, "timed_out" if result.timed_out else "done"
 
 
 def execution_json(execution: Execution) -> dict[str, Any]:
@@ -327,7 +368,9 @@ def batch_name(launch_id: Any, index: int, inputs: dict[str, Any]) -> str:
     return "b" + digest[:19]
 
 
-async def launch_batch(ctx: click.Context, entity: Entity | RemoteEntity, runs: list[dict[str, Any]]) -> None:
+async def launch_batch(
+    ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity, runs: list[dict[str, Any]]
+) -> None:
     """`--batch`: one execution per line (`runs`: each line's inputs, from `batch_inputs`), at most
     --max-inflight at once, each tracked by the daemon; a manifest line per execution at the end."""
     import anyio

@@ -14,6 +14,7 @@ from ._render import render_outputs
 if TYPE_CHECKING:
     from asyncclick.shell_completion import CompletionItem
 
+    from ..sdk._foreign import ForeignEntity
     from ..sdk._graph import Entity
     from ..sdk._loader import LoadedFile
 
@@ -97,11 +98,14 @@ class FileGroup(click.Group):
                 formatter.write_text(f"(no task, workflow or launch plan in {self.path.name})")
 
 
-def describe(entity: Entity) -> str:
+def describe(entity: Entity | ForeignEntity) -> str:
+    from ..sdk._foreign import ForeignEntity
     from ..sdk._interface import first_doc_line
 
     label = f"{entity.kind} {entity.name}"
-    if entity.kind == "launch plan":
+    if isinstance(entity, ForeignEntity) and entity.workflow_name:
+        label += f" of workflow {entity.workflow_name}"
+    elif entity.kind == "launch plan":
         label += f" of workflow {entity.workflow.name}"  # type: ignore[union-attr]
     doc = first_doc_line(entity)
     return f"{label}: {doc}" if doc else label
@@ -110,7 +114,7 @@ def describe(entity: Entity) -> str:
 class EntityCommand(click.Command):
     """One option per input of the entity; runs it locally or remotely."""
 
-    def __init__(self, name: str, entity: Entity) -> None:
+    def __init__(self, name: str, entity: Entity | ForeignEntity) -> None:
         super().__init__(
             name=name,
             params=entity_params(entity.interface),
@@ -136,7 +140,9 @@ class EntityCommand(click.Command):
             await launch(ctx, self.entity, inputs)
             return
         from ..sdk._executor import LocalExecutor
+        from ._interrupt import on_interrupt
 
+        on_interrupt(f"interrupted: the local run of {self.entity.name} stopped")
         executor = LocalExecutor(overwrite_cache=params.overwrite_cache, envvars=params.envvars)
         outputs = await executor.run(self.entity, inputs)
         render_outputs(outputs, self.entity.interface.outputs, params.output)
@@ -157,4 +163,26 @@ def run(ctx: click.Context, /, **options: Any) -> None:
     asyncrun run hello.py --help                 list the file's entities
     asyncrun run hello.py wf --help              list the inputs
     """
+    check_wait_options(ctx, options)
     ctx.obj = RunParams.from_options(options)
+
+
+def check_wait_options(ctx: click.Context, options: dict[str, Any]) -> None:
+    """Options that only shape a wait are a usage error without `--wait` (never silently ignored)."""
+    from asyncclick.core import ParameterSource
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+    flags = {
+        "wait_for": "--wait-for",
+        "wait_timeout": "--wait-timeout",
+        "abort_on_timeout": "--abort-on-timeout",
+        "no_daemon": "--no-daemon",
+    }
+    if not options["wait"]:
+        for name, flag in flags.items():
+            if given(name):
+                raise click.UsageError(f"{flag} only applies to a wait: add --wait", ctx)
+    if options["abort_on_timeout"] and options["wait_timeout"] is None:
+        raise click.UsageError("--abort-on-timeout needs --wait-timeout SECONDS", ctx)

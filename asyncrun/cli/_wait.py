@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
+from .._exceptions import ExecutionError
 from ._loopfree import in_event_loop
+from ._render import phase_line, render_json_outputs
 from ._wait_options import scope_options, wait_options
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..daemon import ExecutionState, Target, WaitResult
 
 FINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
@@ -39,17 +43,31 @@ def _lookup_failed(state: ExecutionState) -> bool:
     return state.phase is None and isinstance(state.error, dict) and "exit_code" in state.error
 
 
-def _describe(state: ExecutionState) -> str:
+def _describe(state: ExecutionState, *, terminated: bool = False) -> str:
     phase = "NOT FOUND" if not state.found else (state.phase or "UNKNOWN")
     if _lookup_failed(state):
         phase = "LOOKUP FAILED"
+    elif terminated and not state.terminal:
+        phase = "TERMINATED"  # asked to abort (--abort-on-timeout); the control plane is ending it
     line = f"{state.name}  {phase}"
     if state.unreachable_since:
         since = time.strftime("%H:%M:%S", time.localtime(state.unreachable_since))
         line += f"  (control plane unreachable since {since})"
-    if state.url:
+    if state.url and state.found:  # a run that does not exist has no page to link to
         line += f"  {state.url}"
     return line
+
+
+def check_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse an empty execution id before asking the daemon (usage error, exit 2)."""
+    for text in value:
+        if not text.strip():
+            raise click.BadParameter(
+                "an execution id cannot be empty: give NAME, PROJECT:DOMAIN:NAME or a console URL",
+                ctx=ctx,
+                param=param,
+            )
+    return value
 
 
 def _event_printer(output: str) -> Any:
@@ -65,9 +83,10 @@ def _event_printer(output: str) -> Any:
         if kind == "update":
             for state in event.get("executions", []):
                 name, phase = str(state.get("name")), str(state.get("phase"))
-                if shown.get(name) != phase:
+                line = phase_line(name, phase)
+                if line is not None and shown.get(name) != phase:
                     shown[name] = phase
-                    click.echo(f"  {name}: {phase}", err=True)
+                    click.echo(line, err=True)
         elif kind == "endpoint" and event.get("state") == "unreachable":
             since = event.get("unreachable_since")
             when = time.strftime("%H:%M:%S", time.localtime(since)) if since else "now"
@@ -93,8 +112,16 @@ async def wait_through_daemon(
     output: str,
     project: str | None = None,
     domain: str | None = None,
+    also: Callable[[dict[str, Any]], None] | None = None,
 ) -> WaitResult:
     from ..daemon import wait
+
+    printer = _event_printer(output)
+
+    def on_event(event: dict[str, Any]) -> None:
+        printer(event)
+        if also is not None:
+            also(event)
 
     return await wait(
         ids,
@@ -102,7 +129,7 @@ async def wait_through_daemon(
         timeout=timeout,
         outputs=True,
         target=target_for(ctx, project, domain),
-        on_event=_event_printer(output),
+        on_event=on_event,
         abort_on_timeout=abort_on_timeout,
     )
 
@@ -121,31 +148,29 @@ def render_wait(result: WaitResult, output: str) -> None:
         click.echo(json.dumps(summary))
         return
     for state in result.executions:
-        click.echo(_describe(state), err=len(result.executions) == 1 and state.outputs is not None)
+        click.echo(
+            _describe(state, terminated=state.id in result.terminated),
+            err=len(result.executions) == 1 and state.outputs is not None,
+        )
         if state.error:
             message = state.error.get("message", "") if isinstance(state.error, dict) else str(state.error)
             click.echo(
                 f"  error: {message.strip().splitlines()[-1] if message.strip() else message}", err=True
             )
     if len(result.executions) == 1 and isinstance(result.executions[0].outputs, dict):
-        outputs = result.executions[0].outputs
-        if len(outputs) == 1:
-            click.echo(_plain(next(iter(outputs.values()))))
-        else:
-            for name, value in outputs.items():
-                click.echo(f"{name}: {_plain(value)}")
+        render_json_outputs(result.executions[0].outputs)
     if result.timed_out and result.terminated:
-        click.echo(f"stopped waiting (--wait-timeout); terminated {', '.join(result.terminated)}", err=True)
+        click.echo(
+            f"stopped waiting (--wait-timeout) and terminated {', '.join(result.terminated)}"
+            " (--abort-on-timeout)",
+            err=True,
+        )
     elif result.timed_out:
         click.echo("stopped waiting (--wait-timeout); the runs go on", err=True)
 
 
-def _plain(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("ids", nargs=-1, required=True)
+@click.argument("ids", nargs=-1, required=True, callback=check_ids)
 @wait_options
 @scope_options
 @click.option(
@@ -160,8 +185,21 @@ def _plain(value: Any) -> str:
 async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **options: Any) -> None:
     """Wait for executions: NAME, PROJECT:DOMAIN:NAME or a console URL.
 
-    Exit code: 0 all succeeded, 1 one failed, 3 aborted, 4 timed out, 5 --wait-timeout passed.
+    Exit code: 0 all succeeded, 1 one failed or does not exist, 3 aborted, 4 timed out,
+    5 --wait-timeout passed, 6 the control plane cannot be reached, 130 Ctrl-C (the runs go on).
     """
+    from ._interrupt import on_interrupt, remote_note
+
+    if options["abort_on_timeout"] and options["wait_timeout"] is None:
+        raise click.UsageError("--abort-on-timeout needs --wait-timeout SECONDS", ctx)
+    names = list(ids)
+    on_interrupt(remote_note(names, "the control plane", names))
+
+    def learn_endpoint(event: dict[str, Any]) -> None:
+        for state in event.get("executions", [])[:1]:
+            if state.get("endpoint"):
+                on_interrupt(remote_note(names, str(state["endpoint"]), names))
+
     result = await wait_through_daemon(
         ctx,
         list(ids),
@@ -171,13 +209,14 @@ async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **optio
         output=output,
         project=options["project"],
         domain=options["domain"],
+        also=learn_endpoint,
     )
     render_wait(result, output)
     sys.exit(result.exit_code)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("ids", nargs=-1)
+@click.argument("ids", nargs=-1, callback=check_ids)
 @scope_options
 @click.option(
     "-o",
@@ -191,7 +230,11 @@ async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **optio
 async def status(
     ctx: click.Context, /, ids: tuple[str, ...], project: str | None, domain: str | None, output: str
 ) -> None:
-    """One line per execution (every tracked one when no IDs are given)."""
+    """One line per execution (every tracked one when no IDs are given).
+
+    Exit code: 0, or 1 when a run named does not exist, or the error's code when the control plane
+    could not be asked (6 unreachable, 7–11 authentication).
+    """
     from ..daemon import status_now
 
     target = target_for(ctx, project, domain)
@@ -212,10 +255,16 @@ async def status(
         error = failed[0].error or {}
         click.echo(f"Error: {error.get('message', 'the control plane could not be asked')}", err=True)
         sys.exit(int(error.get("exit_code", 1)))
+    missing = [state for state in result.executions if not state.found]
+    if missing:  # as `asyncrun wait` does: a run that does not exist is an error (exit 1)
+        error = missing[0].error or {}
+        message = error.get("message") if isinstance(error, dict) else None
+        click.echo(f"Error: {message or f'no execution {missing[0].name}'}", err=True)
+        sys.exit(ExecutionError.exit_code)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("ids", nargs=-1)
+@click.argument("ids", nargs=-1, callback=check_ids)
 @click.option(
     "-o",
     "--output",
@@ -226,10 +275,17 @@ async def status(
 )
 @click.pass_context
 async def watch(ctx: click.Context, /, ids: tuple[str, ...], output: str) -> None:
-    """Follow every tracked run (or IDs): a live table on a terminal, one line per change otherwise."""
+    """Follow every tracked run (or IDs): a live table on a terminal, one line per change otherwise.
+
+    With IDs, it ends once every one of them has finished (or is known not to exist).
+    """
     from contextlib import aclosing
 
     from ..daemon import watch as daemon_watch
+    from ._interrupt import on_interrupt
+
+    again = f"asyncrun watch {' '.join(ids)}".rstrip()
+    on_interrupt(f"stopped watching; the runs go on (`{again}` follows them again)")
 
     live = output == "human" and sys.stdout.isatty()
     states: dict[str, dict[str, Any]] = {}

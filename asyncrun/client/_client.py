@@ -7,7 +7,7 @@ import hashlib
 import os
 import random
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +15,7 @@ import anyio
 
 from .._exceptions import (
     AlreadyExistsError,
+    AsyncrunError,
     AuthenticationError,
     NotFoundError,
     UploadError,
@@ -26,12 +27,21 @@ from .._proto.flyteidl import admin, core
 from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
 from ..sdk._files import check_local_kind
+from ..sdk._foreign import ForeignEntity
 from ..sdk._interface import MISSING
 from . import _convert
 from ._channel import RetryPolicy, open_channel
 from ._config import ClientConfig, load_config
 from ._errors import map_grpc_errors
-from ._types import EntityId, Execution, ExecutionId, ExecutionOptions, Phase, RemoteEntity
+from ._types import (
+    EntityId,
+    Execution,
+    ExecutionId,
+    ExecutionOptions,
+    Phase,
+    RemoteEntity,
+    check_execution_name,
+)
 from ._watcher import ExecutionWatcher
 
 if TYPE_CHECKING:
@@ -52,6 +62,9 @@ _LIST_PAGE = 100  # items per List* call (entities; runs in `watch`)
 
 def _quiet(_: str) -> None:
     pass
+
+
+CONSOLE_HEADER = "x-asyncrun-console"  # response metadata: the sandbox's console base URL
 
 
 def new_execution_name() -> str:
@@ -87,6 +100,7 @@ class Client:
         self._auth_prompt = auth_prompt
         self._authenticator: Authenticator | None = None
         self._watcher: ExecutionWatcher | None = None
+        self._announced_console = ""  # what the control plane says its console is (see `console_url`)
 
     @classmethod
     def from_config(
@@ -140,7 +154,24 @@ class Client:
     def channel(self) -> Channel:
         if self._channel is None:
             self._channel = open_channel(self.config)
+            from grpclib.events import RecvInitialMetadata, listen
+
+            listen(self._channel, RecvInitialMetadata, self._on_initial_metadata)
         return self._channel
+
+    @property
+    def console_url(self) -> str:
+        """Base URL of execution pages: `console.endpoint` when configured, else the console the
+        control plane announces (the sandbox serves it on its own HTTP port), else derived from the
+        endpoint (`<endpoint>/console`, as on a Flyte deployment)."""
+        if self.config.console_endpoint or not self._announced_console:
+            return self.config.console_url
+        return self._announced_console
+
+    async def _on_initial_metadata(self, event: Any) -> None:
+        announced = event.metadata.get(CONSOLE_HEADER)
+        if isinstance(announced, str) and announced.startswith(("http://", "https://")):
+            self._announced_console = announced.rstrip("/")
 
     async def _admin(self, method: str, request: Any, *, read: bool) -> Any:
         stub = AdminServiceStub(self.channel)
@@ -278,11 +309,12 @@ class Client:
 
     async def register(
         self,
-        entity: Task | Workflow | LaunchPlan,
+        entity: Task | Workflow | LaunchPlan | ForeignEntity | Any,
         *,
         root: Path | None = None,
         copy: Literal["auto", "all"] = "auto",
         image: str | None = None,
+        images: Sequence[str] = (),
         destination_dir: str = ".",
         resource_requests: dict[str, str] | None = None,
         resource_limits: dict[str, str] | None = None,
@@ -295,11 +327,18 @@ class Client:
         Tasks are registered concurrently, then workflows, then launch plans; registering an
         identical entity again counts as success. The upload runs while entities are registered
         (they only need its URL); this returns once both are done.
+
+        `entity` may also be a flytekit task, workflow or launch plan: flytekit serializes it
+        (pyflyte's specs), this client does the rest. `images` are `-i` values: one `fqn:tag`
+        default image and any `name=fqn:tag` named ones (`image` is the default image alone).
         """
         from ._package import build_package, select_files
         from ._serialize import DEFAULT_IMAGE, SerializationSettings, plan_registration
 
+        entity = _adapted(entity)
         project, domain = self._where(project, domain)
+        given_images = (image, *images) if image else tuple(images)
+        default_image, named_images = _split_images(given_images)
         root = root or _project_root_of(entity)
         with tempfile.TemporaryDirectory(prefix="asyncrun-pkg-") as tmp, one_error():
             async with anyio.create_task_group() as uploads:
@@ -315,13 +354,22 @@ class Client:
                 settings = SerializationSettings(
                     project=project,
                     domain=domain,
-                    image=image or DEFAULT_IMAGE,
+                    image=default_image or DEFAULT_IMAGE,
                     distribution=str(location.native_url),
                     destination_dir=destination_dir,
+                    images=named_images,
                     resource_requests=dict(resource_requests or {}),
                     resource_limits=dict(resource_limits or {}),
                 )
-                plan = plan_registration(entity, settings, code_md5=package.md5)
+                if isinstance(entity, ForeignEntity):
+                    foreign = entity
+                    plan = await anyio.to_thread.run_sync(
+                        lambda: foreign.registration_plan(settings, code_md5=package.md5, images=given_images)
+                    )
+                else:
+                    plan = plan_registration(entity, settings, code_md5=package.md5)
+                    if default_image is None and await self._needs_an_image(plan):
+                        progress(_NO_IMAGE_WARNING)
                 await self._create_all(plan)
         progress(
             f"registered {len(plan.tasks)} tasks, {len(plan.workflows)} workflows and "
@@ -333,6 +381,7 @@ class Client:
             entity.interface,
             dict(getattr(entity, "fixed_inputs", {})),
             launch_id=target,
+            input_encoder=entity.input_literals if isinstance(entity, ForeignEntity) else None,
         )
 
     async def _create_all(self, plan: RegistrationPlan) -> None:
@@ -352,6 +401,26 @@ class Client:
                 await create("create_workflow", admin.WorkflowCreateRequest(id=entity_id, spec=spec))
             else:
                 await create("create_launch_plan", admin.LaunchPlanCreateRequest(id=entity_id, spec=spec))
+
+    async def _needs_an_image(self, plan: RegistrationPlan) -> bool:
+        """Whether tasks would run in asyncrun's default image on a control plane that pulls images
+        (anything but asyncrun's sandbox, which runs tasks here and ignores them)."""
+        from ._serialize import DEFAULT_IMAGE
+
+        images = {
+            spec.template.container.image
+            for _, spec in plan.tasks
+            if spec.template and spec.template.container
+        }
+        if DEFAULT_IMAGE not in images:
+            return False
+        try:
+            answer = await self._admin("get_version", admin.GetVersionRequest(), read=True)
+        except AsyncrunError:
+            return True  # not our sandbox, which always answers
+        version = answer.control_plane_version
+        # The sandbox names itself in `build` (older ones: in `version`).
+        return not (version and "asyncrun-sandbox" in (version.build, version.version.split(" ")[0]))
 
     async def _put_and_report(self, location: Any, package: CodePackage, progress: Progress) -> None:
         await self._put(location, package.path, package.md5)
@@ -489,7 +558,7 @@ class Client:
 
     async def run(
         self,
-        entity: RemoteEntity | Task | Workflow | LaunchPlan | str,
+        entity: RemoteEntity | Task | Workflow | LaunchPlan | ForeignEntity | str | Any,
         inputs: dict[str, Any] | None = None,
         *,
         name: str | None = None,
@@ -505,12 +574,15 @@ class Client:
         """Launch an execution and return it (finished, with outputs, if `wait`).
 
         `entity` is a fetched `RemoteEntity`, a launch plan name, or a local `@task`, `@workflow` or
-        `LaunchPlan` (registered first). Inputs are Python values; local files are uploaded.
+        `LaunchPlan` (registered first), asyncrun's or flytekit's. Inputs are Python values (for a
+        flytekit entity: JSON-like values or asyncrun `File`/`Directory`); local files are uploaded.
         """
         project, domain = self._where(project, domain)
+        chosen_name = check_execution_name(name) if name is not None else None  # before any work
+        entity = _adapted(entity)
         if isinstance(entity, str):
             entity = await self.fetch_launch_plan(entity, project=project, domain=domain)
-        elif isinstance(entity, Task | Workflow | LaunchPlan):
+        elif isinstance(entity, Task | Workflow | LaunchPlan | ForeignEntity):
             entity = await self.register(
                 entity, project=project, domain=domain, progress=progress, **register_options
             )
@@ -535,10 +607,13 @@ class Client:
 
         values = _convert.python_inputs(values, entity.interface)
         values = await self._upload_inputs(values, project, domain)
-        types = {n: entity.interface.inputs[n].type for n in values}
-        literals = literal_map(values, types)
+        if entity.input_encoder is not None:  # another SDK's entity: that SDK encodes its inputs
+            encode = entity.input_encoder
+            literals = await anyio.to_thread.run_sync(lambda: encode(values))
+        else:
+            literals = literal_map(values, {n: entity.interface.inputs[n].type for n in values})
         target = _convert.identifier(entity.launch_id)
-        ex_name = (name or new_execution_name()).lower()
+        ex_name = chosen_name or new_execution_name()
         request = admin.ExecutionCreateRequest(
             project=project,
             domain=domain,
@@ -552,7 +627,6 @@ class Client:
             await self._admin("create_execution", request, read=False)
         except AlreadyExistsError:
             await self._check_same_execution(ex_id, target, literals)
-            progress(f"execution {ex_name} already exists with the same entity and inputs: attaching to it")
             attached = True
         execution = await self.get_execution(ex_id, output_types=entity.interface.outputs, with_outputs=False)
         execution.attached = attached
@@ -605,7 +679,7 @@ class Client:
             admin.WorkflowExecutionGetRequest(id=_convert.execution_identifier(ex_id)),
             read=True,
         )
-        result = _convert.execution(raw, self.config.console_url)
+        result = _convert.execution(raw, self.console_url)
         result.output_types = output_types
         if with_outputs and result.phase is Phase.SUCCEEDED:
             result.outputs = await self.fetch_outputs(ex_id, output_types)
@@ -859,14 +933,52 @@ class Client:
             sort_by=admin.Sort(key="created_at", direction=admin.SortDirection.DESCENDING),
         )
         page = await self._admin("list_executions", request, read=True)
-        return [_convert.execution(raw, self.config.console_url) for raw in page.executions], page.token
+        return [_convert.execution(raw, self.console_url) for raw in page.executions], page.token
 
 
-def _project_root_of(entity: Task | Workflow | LaunchPlan) -> Path:
+_NO_IMAGE_WARNING = (
+    "warning: tasks use asyncrun's default image, which no registry publishes: build one from the "
+    "Dockerfile at the top of the asyncrun repository (docker build -t REGISTRY/asyncrun:TAG .), push "
+    "it and pass -i REGISTRY/asyncrun:TAG"
+)
+
+
+def _adapted(entity: Any) -> Any:
+    """A flytekit task, workflow or launch plan object as an asyncrun entity; anything else as it is.
+
+    Checked by module name, so this never imports flytekit for asyncrun's own entities.
+    """
+    if type(entity).__module__.split(".")[0] == "flytekit":
+        from ..interop import adapt
+
+        return adapt(entity)
+    return entity
+
+
+def _split_images(images: Iterable[str]) -> tuple[str | None, dict[str, str]]:
+    """`-i` values: the default image (`fqn:tag`) and named ones (`name=fqn:tag`)."""
+    default: str | None = None
+    named: dict[str, str] = {}
+    for value in images:
+        name, sep, image = value.partition("=")
+        if sep:
+            named[name] = image
+        elif default is not None and default != value:
+            raise UsageError(
+                f"two default images given ({default} and {value}); name the others: name=fqn:tag"
+            )
+        else:
+            default = value
+    return default, named
+
+
+def _project_root_of(entity: Task | Workflow | LaunchPlan | ForeignEntity) -> Path:
     import sys
 
     from ..sdk._loader import project_root
 
+    if isinstance(entity, ForeignEntity):
+        return project_root(entity.source_file)
     target = entity.workflow if isinstance(entity, LaunchPlan) else entity
     module = sys.modules.get(target.fn.__module__)
     file = getattr(module, "__file__", None)

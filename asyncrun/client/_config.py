@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 SANDBOX_PORT = 30080
 SANDBOX_HTTP_PORT = 30081
 SANDBOX_ENDPOINT = f"localhost:{SANDBOX_PORT}"
-SANDBOX_CONSOLE = f"http://localhost:{SANDBOX_HTTP_PORT}"
+SANDBOX_CONSOLE = f"http://127.0.0.1:{SANDBOX_HTTP_PORT}"  # where the sandbox binds and what its banner says
 CONNECT_TIMEOUT = 5.0
 _TRUE = {"1", "true", "yes", "y", "on", "t"}
 AUTH_TYPES = ("ClientSecret", "Pkce", "DeviceFlow", "ExternalCommand")
@@ -275,7 +275,7 @@ def load_config(
     if config.is_default_sandbox:
         port, http_port = sandbox_ports(env)
         config = replace(
-            config, endpoint=f"localhost:{port}", console_endpoint=f"http://localhost:{http_port}"
+            config, endpoint=f"localhost:{port}", console_endpoint=f"http://127.0.0.1:{http_port}"
         )
     if env.get("ASYNCRUN_CONNECT_TIMEOUT", "").strip():
         timeout = parse_seconds(env["ASYNCRUN_CONNECT_TIMEOUT"], "ASYNCRUN_CONNECT_TIMEOUT")

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 from .._exceptions import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime, timedelta
 
     from ..sdk._interface import Interface
@@ -40,6 +41,27 @@ class Phase(StrEnum):
 
 
 _TERMINAL = {Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.TIMED_OUT}
+_EXECUTION_NAME = re.compile(r"[a-z][a-z0-9-]*")
+MAX_EXECUTION_NAME = 63
+
+
+def check_execution_name(name: str) -> str:
+    """FlyteAdmin's rule for a chosen execution name, checked before any work: it lower-cases the name,
+    which must then match `[a-z][a-z0-9-]*` and be at most 63 characters. Returns the lower-cased name."""
+    lowered = name.lower()
+    if len(lowered) > MAX_EXECUTION_NAME:
+        raise UsageError(
+            f"execution name {name[:20]!r}… is {len(name)} characters long; FlyteAdmin allows at most "
+            f"{MAX_EXECUTION_NAME}"
+        )
+    if not _EXECUTION_NAME.fullmatch(lowered):
+        raise UsageError(
+            f"execution name {name!r} is not valid: use a letter, then letters, digits and '-' "
+            "(FlyteAdmin lower-cases it; no '_', '.' or spaces)"
+        )
+    return lowered
+
+
 _CONSOLE_PATH = re.compile(r"/projects/([^/]+)/domains/([^/]+)/executions/([^/?#]+)")
 
 
@@ -98,8 +120,6 @@ class Execution:
     """An execution as last seen by the client.
 
     `outputs` holds Python values once the run has succeeded and its outputs were fetched.
-    `attached` is True when `Client.run` found a run of that name with the same entity and inputs
-    and attached to it instead of creating one.
     """
 
     id: ExecutionId
@@ -112,9 +132,10 @@ class Execution:
     started_at: datetime | None = None
     duration: timedelta | None = None
     abort_cause: str = ""
-    attached: bool = False
     output_types: dict[str, Any] | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False, compare=False)
+    # True when `Client.run` found this execution (same name, entity and inputs) instead of creating it.
+    attached: bool = field(default=False, compare=False)
 
     @property
     def is_done(self) -> bool:
@@ -135,6 +156,8 @@ class RemoteEntity:
     launch_id: EntityId | None = None  # what CreateExecution names: the LP (or the task itself)
     description: str = ""
     raw: Any = field(default=None, repr=False, compare=False)
+    # Encodes launch inputs (uploaded already) when another SDK (flytekit) owns their encoding.
+    input_encoder: Callable[[dict[str, Any]], Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind(self) -> str:

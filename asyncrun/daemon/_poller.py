@@ -112,6 +112,8 @@ class Endpoint:
         self.failures = 0
         self.resume_at = 0.0
         self.calls = 0
+        self.answered = False  # whether any call of this daemon got an answer from it
+        self.first_contact = anyio.Lock()  # one probe at a time of an endpoint never answered
         self.outputs_in: MemoryObjectSendStream[Tracked]
         self.outputs_out: MemoryObjectReceiveStream[Tracked]
         self.outputs_in, self.outputs_out = anyio.create_memory_object_stream[Any](math.inf)
@@ -126,6 +128,14 @@ class Endpoint:
             secret_env=self.secret_env,
         )
         self.client = Client(config, secret_env=self.secret_env)
+
+    @property
+    def console_url(self) -> str:
+        """Where execution pages are: as the control plane announced it to either client, if it did."""
+        announced = [
+            c.console_url for c in (self.poll_client, self.client) if c.console_url != c.config.console_url
+        ]
+        return announced[0] if announced else self.config.console_url
 
     def reconfigure(self, config: ClientConfig) -> bool:
         """Take a CLI's view of this endpoint when it configures authentication differently (e.g. auth
@@ -150,6 +160,7 @@ class Endpoint:
     def succeeded(self) -> bool:
         """Record a successful call; True if that ends an outage or throttling."""
         self.failures = 0
+        self.answered = True
         if self.state == "ok":
             return False
         log.info("control plane at %s answers again", self.name)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from .._exceptions import AsyncrunError, UsageError
+from .._exceptions import AsyncrunError, AuthenticationError, ConfigError, UnreachableError, UsageError
 from .._version import __version__
 from ..client import ClientConfig, ExecutionId, load_config
 from . import _protocol as p
@@ -41,6 +41,7 @@ log = logging.getLogger("asyncrun.daemon")
 _ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")  # keeps names safe inside value_in(…)
 _SNAPSHOT_CHUNK = 1000
 _CONFIG_TTL = 2.0
+FIRST_CONTACT_BUDGET = 20.0  # seconds a never-answered control plane gets before a wait fails (exit 6)
 
 
 class EventSink(Protocol):
@@ -204,6 +205,7 @@ class Service:
 
     async def _on_wait(self, sink: EventSink, request: r.Wait) -> JSON:
         endpoint, keys = await self._resolve(request.target, request.ids)
+        await self._first_contact(endpoint, keys)
         items = [self._ensure(key, endpoint) for key in keys]
         sub = Subscriber(
             sink,
@@ -271,8 +273,10 @@ class Service:
         items: list[Tracked]
         if request.ids:
             endpoint, keys = await self._resolve(request.target, request.ids)
+            await self._first_contact(endpoint, keys)
             items = [self._ensure(key, endpoint) for key in keys]
-            sub = Subscriber(sink, request.request_id, None)  # a watch ends only when cancelled
+            # Ends once every run named has finished (or is known not to exist).
+            sub = Subscriber(sink, request.request_id, set(keys))
             for item in items:
                 item.subscribers.add(sub)
             names = {endpoint.name}
@@ -288,14 +292,18 @@ class Service:
                 chunk = items[start : start + _SNAPSHOT_CHUNK]
                 sub.send("snapshot", executions=[self._state(t) for t in chunk], total=len(items))
             self._tell_endpoint_health(sub, names)
-            await anyio.sleep_forever()
+            if sub.keys is None:
+                await anyio.sleep_forever()
+            sub.remaining -= {t.key for t in items if t.settled}
+            if sub.remaining:
+                await sub.done.wait()
         finally:
             self.watchers.discard(sub)
             for item in items:
                 item.subscribers.discard(sub)
                 if not item.wanted and not item.settled:
                     self._forget(item)
-        raise AssertionError("unreachable")  # pragma: no cover - sleep_forever only ends by cancellation
+        return p.reply(request.request_id, done=True, executions=[self._state(t) for t in items])
 
     async def _on_launch(self, sink: EventSink, request: r.Launch) -> JSON:
         config = self._config(request.target)
@@ -426,11 +434,47 @@ class Service:
             keys[(config.endpoint, ex_id.project, ex_id.domain, ex_id.name)] = None
         return await self._endpoint(config, target.secret_env), list(keys)
 
+    async def _first_contact(self, endpoint: Endpoint, keys: list[Key]) -> None:
+        """Before a wait or watch on an endpoint that has never answered this daemon, and for runs it
+        has never seen, ask once with the retrying client: a control plane that cannot be reached at
+        all (a mistyped endpoint) fails the request (UnreachableError, exit 6) instead of leaving it
+        waiting forever. An outage of an endpoint that has answered before is waited out."""
+        unseen = [k for k in keys if (t := self.items.get(k)) is None or t.seen_at is None]
+        if not unseen or endpoint.answered:
+            return
+        async with endpoint.first_contact:
+            if endpoint.answered:
+                return
+            _, project, domain, name = unseen[0]
+            await endpoint.call_slot()
+            started_at = time.time()
+            try:
+                # A busy control plane gets several of the client's retry rounds, a mistyped one no more.
+                with anyio.fail_after(FIRST_CONTACT_BUDGET + 10):
+                    while True:
+                        try:
+                            await endpoint.client.list_executions(
+                                names=[name], limit=1, project=project, domain=domain
+                            )
+                            break
+                        except UnreachableError:
+                            if time.time() - started_at > FIRST_CONTACT_BUDGET:
+                                raise
+                            await anyio.sleep(1.0)
+            except AsyncrunError as exc:
+                if endpoint.failed(exc, started_at):
+                    await self.endpoint_changed(endpoint)
+                if isinstance(exc, UnreachableError | AuthenticationError | ConfigError):
+                    raise
+                return  # it answered, if slowly or with a fault: the poller waits that out
+            if endpoint.succeeded():
+                await self.endpoint_changed(endpoint)
+
     def _ensure(self, key: Key, endpoint: Endpoint) -> Tracked:
         item = self.items.get(key)
         if item is None:
             _, project, domain, name = key
-            url = f"{endpoint.config.console_url}/projects/{project}/domains/{domain}/executions/{name}"
+            url = f"{endpoint.console_url}/projects/{project}/domains/{domain}/executions/{name}"
             item = self.items[key] = Tracked(key, tracked_at=time.time(), url=url)
         return item
 
@@ -547,5 +591,5 @@ class Service:
 
     def _ensure_temp(self, key: Key, endpoint: Endpoint) -> Tracked:
         _, project, domain, name = key
-        url = f"{endpoint.config.console_url}/projects/{project}/domains/{domain}/executions/{name}"
+        url = f"{endpoint.console_url}/projects/{project}/domains/{domain}/executions/{name}"
         return Tracked(key, tracked_at=time.time(), url=url)

@@ -35,6 +35,17 @@ log = logging.getLogger("asyncrun.sandbox")
 running_auth: dict[int, AuthServer] = {}
 
 
+def announce_console(server: Server, console_url: str) -> None:
+    """Tell clients where the console is (it is not on the gRPC port, where Flyte's would be): every
+    answer carries it in its initial metadata, so links printed by clients open the console."""
+    from grpclib.events import SendInitialMetadata, listen
+
+    async def add_header(event: SendInitialMetadata) -> None:
+        event.metadata["x-asyncrun-console"] = console_url
+
+    listen(server, SendInitialMetadata, add_header)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket; binding here (not in the servers) makes port 0 and "in use" errors plain."""
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets of that proto, and
@@ -123,6 +134,7 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
                 service.authorize = auth.check
             services.append(AuthMetadataService(auth))  # discovery answers without a token
         grpc = Server(services)
+        announce_console(grpc, f"{http_base}/console")
         await grpc.start(sock=grpc_sock)
         app = create_app(
             blobs,

@@ -22,6 +22,7 @@ import anyio.to_thread
 
 from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError, is_recoverable
 from ._cache import LocalCache
+from ._foreign import ForeignEntity
 from ._graph import START, Promise
 from ._launch_plan import LaunchPlan
 from ._task import Task, bind_inputs
@@ -51,8 +52,12 @@ class LocalExecutor:
     cache_dir: Path | None = None
     _cache_warned: bool = field(default=False, init=False, repr=False)
 
-    async def run(self, entity: Entity, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, entity: Entity | ForeignEntity, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run `entity` with `inputs` (defaults filled in here) and return its outputs by name."""
+        if isinstance(entity, ForeignEntity):  # another SDK's entity runs through that SDK
+            return await entity.run_locally(
+                inputs, overwrite_cache=self.overwrite_cache, envvars=self.envvars
+            )
         saved = {key: os.environ.get(key) for key in self.envvars}
         os.environ.update(self.envvars)
         try:

@@ -24,6 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_VENV = ROOT / ".bench-venv" / "flytekit"
 ASYNCRUN_VENV = ROOT / ".bench-venv" / "asyncrun"
+ASYNCRUN_FLYTEKIT_VENV = ROOT / ".bench-venv" / "asyncrun-flytekit"
 FLYTEKIT = "flytekit==1.16.31"
 BIN = Path(sys.executable).parent
 
@@ -63,7 +64,7 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
 
 
-def asyncrun_bin() -> Path:
+def asyncrun_bin(*, flytekit: bool = False) -> Path:
     """The bin folder of a virtualenv holding only this checkout, installed as users get it.
 
     flytekit is measured in a virtualenv of its own; so is asyncrun. `pip install .` builds the wheel and
@@ -71,16 +72,20 @@ def asyncrun_bin() -> Path:
     PYTHONDONTWRITEBYTECODE is set), and nothing else gets in: the dev virtualenv's test extras bring
     pydantic, which betterproto2 imports whenever it is installed. Re-installed when the checkout's
     code changed since the last install.
+
+    `flytekit`: a virtualenv of its own with `asyncrun[flytekit]` (flytekit 1.16.31), for running
+    flytekit files; the plain one stays free of flytekit and pydantic.
     """
-    global _ASYNCRUN_BIN
-    if _ASYNCRUN_BIN is not None:
-        return _ASYNCRUN_BIN
-    python, stamp = ASYNCRUN_VENV / "bin" / "python", ASYNCRUN_VENV / "installed-from"
+    venv = ASYNCRUN_FLYTEKIT_VENV if flytekit else ASYNCRUN_VENV
+    if venv in _ASYNCRUN_BINS:
+        return _ASYNCRUN_BINS[venv]
+    python, stamp = venv / "bin" / "python", venv / "installed-from"
     digest = _checkout_digest()
     if not python.exists():
-        print(f"creating {ASYNCRUN_VENV} with this checkout …", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(ASYNCRUN_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)], check=True)
+        print(f"creating {venv} with this checkout …", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        extra = [f"{ROOT}[flytekit]", FLYTEKIT] if flytekit else [str(ROOT)]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *extra], check=True)
     elif not stamp.exists() or stamp.read_text() != digest:
         print(f"re-installing this checkout into {ASYNCRUN_VENV} …", file=sys.stderr)
         subprocess.run(
@@ -88,16 +93,16 @@ def asyncrun_bin() -> Path:
             check=True,
         )
     stamp.write_text(digest)
-    _ASYNCRUN_BIN = ASYNCRUN_VENV / "bin"
-    return _ASYNCRUN_BIN
+    _ASYNCRUN_BINS[venv] = venv / "bin"
+    return _ASYNCRUN_BINS[venv]
 
 
-_ASYNCRUN_BIN: Path | None = None
+_ASYNCRUN_BINS: dict[Path, Path] = {}
 
 
-def asyncrun_cmd(*args: str) -> list[str]:
+def asyncrun_cmd(*args: str, flytekit: bool = False) -> list[str]:
     """`asyncrun ARGS…` from the benchmark's own installation (`asyncrun_bin`)."""
-    return [str(asyncrun_bin() / "asyncrun"), *args]
+    return [str(asyncrun_bin(flytekit=flytekit) / "asyncrun"), *args]
 
 
 def _checkout_digest() -> str:

@@ -118,7 +118,7 @@ async def test_quirk_5_false_booleans_in_inputs_file_override_a_true_default(
     inputs = tmp_path / "inputs.yaml"
     inputs.write_text("enabled: false\n")
     result = await run_cli("run", str(path), "flag", "--inputs-file", str(inputs))
-    assert result.stdout.strip() == "False"
+    assert result.stdout.strip() == "false"  # outputs print in their JSON form (docs/cli.md)
 
 
 async def test_quirk_5_yaml_dates_work(run_cli, tmp_path) -> None:
@@ -229,9 +229,9 @@ async def test_quirk_6_bool_options_declare_no_duplicates(run_cli, write_module)
     )
     with _no_warnings():
         result = await run_cli("run", str(path), "flag", "--my-flag")
-    assert result.stdout.strip() == "True"
-    assert (await run_cli("run", str(path), "flag", "--my_flag")).stdout.strip() == "True"
-    assert (await run_cli("run", str(path), "flag", "--no-my-flag")).stdout.strip() == "False"
+    assert result.stdout.strip() == "true"
+    assert (await run_cli("run", str(path), "flag", "--my_flag")).stdout.strip() == "true"
+    assert (await run_cli("run", str(path), "flag", "--no-my-flag")).stdout.strip() == "false"
     assert "used more than once" not in result.stderr
 
 

@@ -169,13 +169,13 @@ def test_connect_timeout_from_config_and_environment(tmp_path: Path) -> None:
 def test_sandbox_ports_from_the_environment(tmp_path: Path) -> None:
     home = str(tmp_path)
     default = load_config(None, env={"HOME": home})
-    assert (default.endpoint, default.console_url) == ("localhost:30080", "http://localhost:30081/console")
+    assert (default.endpoint, default.console_url) == ("localhost:30080", "http://127.0.0.1:30081/console")
     moved = load_config(None, env={"HOME": home, "ASYNCRUN_SANDBOX_PORT": "31080"})
-    assert (moved.endpoint, moved.console_url) == ("localhost:31080", "http://localhost:31081/console")
+    assert (moved.endpoint, moved.console_url) == ("localhost:31080", "http://127.0.0.1:31081/console")
     both = load_config(
         None, env={"HOME": home, "ASYNCRUN_SANDBOX_PORT": "31080", "ASYNCRUN_SANDBOX_HTTP_PORT": "9"}
     )
-    assert both.console_url == "http://localhost:9/console"
+    assert both.console_url == "http://127.0.0.1:9/console"
     other = load_config(
         None, env={"HOME": home, "ASYNCRUN_SANDBOX_PORT": "31080", "FLYTE_PLATFORM_URL": "x:1"}
     )

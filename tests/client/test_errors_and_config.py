@@ -91,7 +91,7 @@ async def test_retry_policy_never_retries_not_found_and_writes_on_deadline() -> 
 def test_no_config_means_the_local_sandbox(tmp_path) -> None:
     config = load_config(env={"HOME": str(tmp_path)})
     assert config.endpoint == "localhost:30080" and config.insecure and config.is_default_sandbox
-    assert config.console_url == "http://localhost:30081/console"
+    assert config.console_url == "http://127.0.0.1:30081/console"  # as the sandbox banner says
 
 
 def test_flytectl_yaml_and_environment(tmp_path) -> None:

@@ -163,4 +163,5 @@ async def test_status_of_a_run_the_control_plane_refuses_to_show_is_an_error(stu
     assert len(errors) == 1 and "PERMISSION_DENIED" in errors[0], result.stderr.decode()
     stub.fail_with = None
     again = await anyio.run_process([ASYNCRUN, "status", "hidden"], env=cli_env(stub, spawned), check=False)
-    assert again.returncode == 0 and again.stdout.decode().split()[:3] == ["hidden", "NOT", "FOUND"]
+    # A run that does not exist is an error for `status` as for `wait` (exit 1), without a dead link.
+    assert again.returncode == 1 and again.stdout.decode().split() == ["hidden", "NOT", "FOUND"]

@@ -227,7 +227,7 @@ def last_line(text: str) -> str:
 def created_name(stderr: str) -> str:
     match = re.search(r"^Execution (\S+) created: (\S+)$", stderr, re.MULTILINE)
     assert match, f"no 'Execution … created' line in:\n{stderr[-2000:]}"
-    assert match[2].startswith("http://localhost:30081/console"), match[2]
+    assert match[2].startswith("http://127.0.0.1:30081/console"), match[2]  # as the sandbox banner says
     return match[1]
 
 
