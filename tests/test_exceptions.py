@@ -15,6 +15,7 @@ from asyncrun._exceptions import AsyncrunError
 # reply at its boundary), so a user never sees them.
 INTERNAL = {
     "asyncrun._execute.SystemFailure": "the task runner's own report, written to the task's error file",
+    "asyncrun.cli._app.Interrupted": "Ctrl-C carried past click to main(), which exits 130",
     "asyncrun.cli._loopfree.NeedsEventLoop": "the loop-free CLI path falls back to an event loop",
     "asyncrun.client._errors.ConnectionSetupError": "grpclib's connection failure, mapped by map_grpc_errors",
     "asyncrun.daemon._protocol.ProtocolError": "a bad daemon request, answered with an error reply",
