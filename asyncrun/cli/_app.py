@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "ls": ("asyncrun.cli._lifecycle:ls", "List recent runs on the endpoint."),
     "get": ("asyncrun.cli._lifecycle:get", "Show one run: phase, inputs, outputs, node tree."),
     "abort": ("asyncrun.cli._lifecycle:abort", "Abort running runs."),
+    "logs": ("asyncrun.cli._lifecycle:logs", "Print a task's output (or its log links)."),
 }
 
 

@@ -235,3 +235,43 @@ async def abort(
         return
     for ex_id in ids:
         click.echo(f"{ex_id.name}  aborting ({cause})")
+
+
+@click.command("logs")
+@click.argument("name")
+@click.argument("node", required=False)
+@scope_options
+@click.option(
+    "--attempt", type=click.IntRange(min=0), default=None, help="Which attempt (default: the last)."
+)
+@_OUTPUT
+@click.pass_context
+async def logs(
+    ctx: click.Context,
+    name: str,
+    node: str | None,
+    project: str | None,
+    domain: str | None,
+    attempt: int | None,
+    output: str,
+) -> None:
+    """Print a task's output (NODE, default: the last task node); where it cannot be read from
+    here (a real cluster), print the attempt's log links."""
+    from ..client._nodes import pick_node
+
+    client = _client(ctx, project, domain)
+    lines = [line async for line in client.logs(name, node, attempt=attempt)]
+    links: list[dict[str, str]] = []
+    if not lines:
+        tree = await client.nodes(name)
+        chosen = pick_node(tree, node)
+        if chosen is not None and chosen.attempts:
+            picked = [a for a in chosen.attempts if attempt is None or a.number == attempt] or chosen.attempts
+            links = [{"name": link.name, "uri": link.uri} for link in picked[-1].logs]
+    if output == "json":
+        click.echo(json.dumps({"lines": lines, "links": links}))
+        return
+    for line in lines:
+        click.echo(line)
+    for link in links:
+        click.echo(f"{link['name']}: {link['uri']}")

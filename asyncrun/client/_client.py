@@ -860,6 +860,34 @@ class Client:
                     tg.start_soon(self.terminate, ex_id, cause)
         return ids
 
+    async def logs(
+        self, execution: Execution | ExecutionId | str, node: str | None = None, *, attempt: int | None = None
+    ) -> AsyncIterator[str]:
+        """The output lines of one attempt of a task node (default: the last attempt of the last task
+        node). Where the log is not readable from here (a real cluster), yields nothing: read the
+        attempt's `logs` links from `nodes()` instead.
+
+        Raises:
+            NotFoundError: no such node or attempt.
+        """
+        from ._nodes import pick_node, readable_log
+
+        tree = await self.nodes(execution)
+        chosen = pick_node(tree, node)
+        if chosen is None or not chosen.attempts:
+            where = f"node {node}" if node else "any task node"
+            raise NotFoundError(f"no attempts of {where} in {self._execution_id(execution).name}")
+        picked = [a for a in chosen.attempts if attempt is None or a.number == attempt]
+        if not picked:
+            raise NotFoundError(f"node {chosen.node_id} has no attempt {attempt}")
+        for link in picked[-1].logs:
+            path = readable_log(link)
+            if path is not None:
+                async with await anyio.open_file(path, errors="replace") as lines:
+                    async for line in lines:
+                        yield line.rstrip("\n")
+                return
+
     async def nodes(
         self, execution: Execution | ExecutionId | str, *, attempts: bool = True
     ) -> list[NodeExecution]:

@@ -160,3 +160,42 @@ async def list_attempts(client: Client, node_id: core.NodeExecutionIdentifier) -
     request = admin.TaskExecutionListRequest(node_execution_id=node_id, limit=_PAGE)
     page = await client._admin("list_task_executions", request, read=True)
     return sorted((attempt_from_proto(raw) for raw in page.task_executions), key=lambda a: a.number)
+
+
+def find_node(nodes: list[NodeExecution], node_id: str) -> NodeExecution | None:
+    """The node named `node_id` (its unique id or its spec id) anywhere in the tree."""
+    for node in nodes:
+        if node_id in (node.node_id, node.spec_node_id):
+            return node
+        found = find_node(node.children, node_id)
+        if found is not None:
+            return found
+    return None
+
+
+def task_nodes(nodes: list[NodeExecution]) -> list[NodeExecution]:
+    """Every node with attempts, depth first."""
+    found: list[NodeExecution] = []
+    for node in nodes:
+        if node.attempts:
+            found.append(node)
+        found += task_nodes(node.children)
+    return found
+
+
+def readable_log(link: TaskLogLink) -> str | None:
+    """The local file behind a log link (the sandbox keeps each attempt's output there), if any."""
+    from pathlib import Path
+
+    uri = link.uri.removeprefix("file://")
+    if "://" in uri or not uri.startswith("/"):
+        return None
+    return uri if Path(uri).is_file() else None
+
+
+def pick_node(nodes: list[NodeExecution], node_id: str | None) -> NodeExecution | None:
+    """`node_id`'s node, or (None) the last task node that ran."""
+    if node_id:
+        return find_node(nodes, node_id)
+    candidates = task_nodes(nodes)
+    return candidates[-1] if candidates else None

@@ -106,7 +106,21 @@ async def test_get_of_an_unknown_run_is_one_line(sandbox_env) -> None:
     assert code == 1 and "nosuchrun" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["ls", "get", "abort"])
+@pytest.mark.parametrize("command", ["ls", "get", "abort", "logs"])
 async def test_help(command: str) -> None:
     code, out, _ = await asyncrun(command, "--help")
     assert code == 0 and "--output" in out
+
+
+async def test_logs_print_what_a_task_printed(sandbox_env, flows) -> None:
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        run = await client.run(flows.outer, {"s": "loud"}, wait=True)
+        lines = [line async for line in client.logs(run, "n0")]
+    assert "shouting loud" in lines
+    code, out, err = await asyncrun("logs", run.id.name, "n0")
+    assert code == 0, err
+    assert "shouting loud" in out.splitlines()
+    code, out, err = await asyncrun("logs", run.id.name, "n0", "--attempt", "7")
+    assert code == 1 and "no attempt 7" in err
