@@ -474,6 +474,18 @@ async def wait(
         )
 
 
+async def track(
+    ids: Iterable[str],
+    *,
+    target: Target | None = None,
+    outputs: bool = False,
+    socket_path: str | os.PathLike[str] | None = None,
+) -> list[ExecutionState]:
+    """`DaemonConnection().track(...)` in one call: the daemon follows these runs until they end."""
+    async with DaemonConnection(socket_path) as daemon:
+        return await daemon.track(ids, target=target, outputs=outputs)
+
+
 async def status(
     ids: Iterable[str] = (),
     *,
