@@ -132,7 +132,12 @@ def _node_lines(nodes: list[NodeExecution], prefix: str = "") -> list[str]:
 @_OUTPUT
 @click.pass_context
 async def ls(ctx: click.Context, project: str | None, domain: str | None, limit: int, output: str) -> None:
-    """List recent runs on the endpoint, newest first."""
+    """List recent runs on the endpoint, newest first: name, entity, phase, started, duration.
+
+    `--output json`: `{"executions": [RUN, …]}`, where RUN is `{project, domain, name, entity,
+    version, phase, created_at, started_at, duration (seconds), url, error {code, message, kind} |
+    null, abort_cause}`.
+    """
     client = _client(ctx, project, domain)
     runs, _ = await client.list_executions(limit=limit)
     if output == "json":
@@ -164,7 +169,14 @@ async def get(
     with_nodes: bool,
     output: str,
 ) -> None:
-    """Show one run (NAME, PROJECT:DOMAIN:NAME or a console URL): phase, error, inputs, outputs, nodes."""
+    """Show one run (NAME, PROJECT:DOMAIN:NAME or a console URL): phase, error, inputs, outputs, nodes.
+
+    For people, the node tree: each node's phase, duration, task, attempts, cache status, error and
+    the child run of a launch-plan node. `--output json`: `{"execution": RUN (as in ls), "inputs":
+    {…}, "outputs": {…} | null, "nodes": [NODE, …]}` (keys only for the flags given), where NODE is
+    `{node_id, spec_node_id, phase, started_at, duration, cache_status, error, child_execution,
+    attempts: [{attempt, phase, task, duration, error, logs: [{name, uri}]}], children: [NODE, …]}`.
+    """
     import anyio
 
     client = _client(ctx, project, domain)
@@ -225,7 +237,10 @@ async def abort(
     cause: str,
     output: str,
 ) -> None:
-    """Abort running runs (NAME, PROJECT:DOMAIN:NAME or a console URL); they end ABORTED."""
+    """Abort running runs (NAME, PROJECT:DOMAIN:NAME or a console URL); they end ABORTED.
+
+    `--output json`: `{"aborted": [{project, domain, name}, …]}`.
+    """
     client = _client(ctx, project, domain)
     ids = await client.abort(*names, cause=cause)
     if output == "json":
@@ -256,7 +271,10 @@ async def logs(
     output: str,
 ) -> None:
     """Print a task's output (NODE, default: the last task node); where it cannot be read from
-    here (a real cluster), print the attempt's log links."""
+    here (a real cluster), print the attempt's log links.
+
+    `--output json`: `{"lines": [TEXT, …], "links": [{name, uri}, …]}`.
+    """
     from ..client._nodes import pick_node
 
     client = _client(ctx, project, domain)
