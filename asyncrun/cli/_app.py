@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "get": ("asyncrun.cli._lifecycle:get", "Show one run: phase, inputs, outputs, node tree."),
     "abort": ("asyncrun.cli._lifecycle:abort", "Abort running runs."),
     "logs": ("asyncrun.cli._lifecycle:logs", "Print a task's output (or its log links)."),
+    "relaunch": ("asyncrun.cli._lifecycle:relaunch", "Run a run's entity again with the same inputs."),
 }
 
 

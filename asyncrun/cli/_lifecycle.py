@@ -293,3 +293,39 @@ async def logs(
         click.echo(line)
     for link in links:
         click.echo(f"{link['name']}: {link['uri']}")
+
+
+@click.command("relaunch")
+@click.argument("name")
+@scope_options
+@click.option("--name", "new_name", default=None, help="Name of the new run (default: a fresh one).")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait for the new run; exit with its code (1 failed, 3 aborted, 4 timed out).",
+)
+@_OUTPUT
+@click.pass_context
+async def relaunch(
+    ctx: click.Context,
+    name: str,
+    project: str | None,
+    domain: str | None,
+    new_name: str | None,
+    wait: bool,
+    output: str,
+) -> None:
+    """Run the same entity again with the same inputs and options; prints the new run.
+
+    `--output json`: RUN (as in ls) of the new run.
+    """
+    from ._remote import fail_on
+
+    client = _client(ctx, project, domain)
+    new = await client.relaunch(name, name=new_name, wait=wait)
+    if output == "json":
+        click.echo(json.dumps(execution_row(new)))
+    else:
+        click.echo(f"{new.id.name}  {new.phase}  {new.url}")
+    if wait:
+        fail_on(new)

@@ -849,6 +849,41 @@ class Client:
         request = admin.ExecutionTerminateRequest(id=_convert.execution_identifier(ex_id), cause=cause)
         await self._admin("terminate_execution", request, read=False)
 
+    async def relaunch(
+        self, execution: Execution | ExecutionId | str, *, name: str | None = None, wait: bool = False
+    ) -> Execution:
+        """Start the same entity again with the same inputs and options; returns the new run.
+
+        Built from the run's own spec and inputs (`CreateExecution`, mode RELAUNCH, referencing the
+        original), so it works on every FlyteAdmin.
+        """
+        ex_id = self._execution_id(execution)
+        wf_id = _convert.execution_identifier(ex_id)
+        original = await self._admin("get_execution", admin.WorkflowExecutionGetRequest(id=wf_id), read=True)
+        data = await self._admin(
+            "get_execution_data", admin.WorkflowExecutionGetDataRequest(id=wf_id), read=True
+        )
+        spec = original.spec or admin.ExecutionSpec()
+        spec.metadata = admin.ExecutionMetadata(
+            mode=admin.ExecutionMetadataExecutionMode.RELAUNCH,
+            principal="asyncrun",
+            reference_execution=wf_id,
+        )
+        new_name = check_execution_name(name) if name else new_execution_name()
+        request = admin.ExecutionCreateRequest(
+            project=ex_id.project,
+            domain=ex_id.domain,
+            name=new_name,
+            spec=spec,
+            inputs=data.full_inputs or core.LiteralMap(),
+        )
+        await self._admin("create_execution", request, read=False)
+        types = execution.output_types if isinstance(execution, Execution) else None
+        new = await self.get_execution(
+            ExecutionId(ex_id.project, ex_id.domain, new_name), output_types=types, with_outputs=False
+        )
+        return await self.wait(new) if wait else new
+
     async def abort(
         self, *executions: Execution | ExecutionId | str, cause: str = "aborted by asyncrun"
     ) -> list[ExecutionId]:

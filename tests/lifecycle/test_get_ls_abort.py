@@ -106,7 +106,7 @@ async def test_get_of_an_unknown_run_is_one_line(sandbox_env) -> None:
     assert code == 1 and "nosuchrun" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["ls", "get", "abort", "logs"])
+@pytest.mark.parametrize("command", ["ls", "get", "abort", "logs", "relaunch"])
 async def test_help(command: str) -> None:
     code, out, _ = await asyncrun(command, "--help")
     assert code == 0 and "--output" in out
@@ -124,3 +124,17 @@ async def test_logs_print_what_a_task_printed(sandbox_env, flows) -> None:
     assert "shouting loud" in out.splitlines()
     code, out, err = await asyncrun("logs", run.id.name, "n0", "--attempt", "7")
     assert code == 1 and "no attempt 7" in err
+
+
+async def test_relaunch_runs_again_with_identical_inputs(sandbox_env, flows) -> None:
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        first = await client.run(flows.outer, {"s": "again"}, wait=True)
+        code, out, err = await asyncrun("relaunch", first.id.name, "--wait", "-o", "json")
+        assert code == 0, err
+        new = json.loads(out)
+        assert new["name"] != first.id.name and new["phase"] == "SUCCEEDED"
+        assert await client.fetch_inputs(new["name"]) == await client.fetch_inputs(first) == {"s": "again"}
+        assert await client.fetch_outputs(client._execution_id(new["name"])) == {"o0": "AGAIN"}
+        assert new["entity"] == (first.target.name if first.target else None)
