@@ -105,9 +105,14 @@ __all__ = (
 
 
 class AsyncrunError(Exception):
-    """Base of every error asyncrun raises on purpose."""
+    """Base of every error asyncrun raises on purpose.
+
+    `reported` is set when the command has already shown what went wrong (a wait's summary): the
+    CLI then only exits with `exit_code`.
+    """
 
     exit_code = 1
+    reported = False
 
 
 class UsageError(AsyncrunError):
@@ -370,6 +375,30 @@ def run_error_class(phase: str, error_code: str | None = None) -> type[Execution
 class WrongEndpointError(UnreachableError):
     """Something answers at the endpoint, but not a gRPC control plane as configured (TLS to a
     plain-text server, plain text to a TLS one, an HTTP/1 service): retrying cannot help."""
+
+
+def error_for_exit_code(exit_code: int, message: str, *, reported: bool = False) -> AsyncrunError:
+    """The error of the tree that stands for `exit_code` (what a daemon reply or a wait summary
+    carries), so commands end through the one error path instead of calling `sys.exit`."""
+    by_code: dict[int, type[AsyncrunError]] = {
+        1: ExecutionError,
+        2: UsageError,
+        3: ExecutionAbortedError,
+        4: ExecutionTimedOutError,
+        5: WaitTimeoutError,
+        6: UnreachableError,
+        7: AuthenticationError,
+        8: InvalidCredentialsError,
+        9: TokenExpiredError,
+        10: MissingScopeError,
+        11: IssuerUnreachableError,
+    }
+    cls = by_code.get(exit_code, AsyncrunError)
+    error = cls(message)
+    if cls is AsyncrunError:
+        error.exit_code = exit_code
+    error.reported = reported
+    return error
 
 
 @contextmanager

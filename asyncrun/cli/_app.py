@@ -68,7 +68,8 @@ class LazyGroup(click.Group):
         try:
             return await super().invoke(ctx)
         except AsyncrunError as exc:
-            report(exc, verbose=ctx.find_root().params.get("verbose", 0))
+            if not exc.reported:
+                report(exc, verbose=ctx.find_root().params.get("verbose", 0))
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             # Raised here only without an event loop; click would say "Aborted!" and exit 1.
