@@ -18,7 +18,16 @@ if TYPE_CHECKING:
     from .sdk import Directory as Directory
     from .sdk import File as File
     from .sdk import LaunchPlan as LaunchPlan
+    from .sdk import Resources as Resources
+    from .sdk import Secret as Secret
+    from .sdk import approve as approve
+    from .sdk import conditional as conditional
+    from .sdk import dynamic as dynamic
+    from .sdk import get_secret as get_secret
+    from .sdk import map_task as map_task
+    from .sdk import sleep as sleep
     from .sdk import task as task
+    from .sdk import wait_for_input as wait_for_input
     from .sdk import workflow as workflow
 
 __all__ = (
@@ -28,8 +37,17 @@ __all__ = (
     "File",
     "LaunchPlan",
     "RecoverableError",
+    "Resources",
+    "Secret",
     "__version__",
+    "approve",
+    "conditional",
+    "dynamic",
+    "get_secret",
+    "map_task",
+    "sleep",
     "task",
+    "wait_for_input",
     "workflow",
 )
 
@@ -40,7 +58,16 @@ _LAZY = {
     "File": ".sdk",
     "LaunchPlan": ".sdk",
     "RecoverableError": "._exceptions",
+    "Resources": ".sdk",
+    "Secret": ".sdk",
+    "approve": ".sdk",
+    "conditional": ".sdk",
+    "dynamic": ".sdk",
+    "get_secret": ".sdk",
+    "map_task": ".sdk",
+    "sleep": ".sdk",
     "task": ".sdk",
+    "wait_for_input": ".sdk",
     "workflow": ".sdk",
 }
 

@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dest-dir", default=".", help="where the distribution is unpacked")
     parser.add_argument("--task-module", required=True)
     parser.add_argument("--task-name", required=True)
+    parser.add_argument("--image", default="", help="a dynamic task's image, for the tasks its body calls")
+    parser.add_argument(
+        "--array",
+        action="store_true",
+        help="a map task index: inputs are lists, take the array index's element",
+    )
     return parser.parse_args(argv)
 
 
@@ -157,8 +163,10 @@ def localize_files(value: Any, tp: Any, workdir: Path) -> Any:
     from .sdk import Directory
 
     def localize(item: Any) -> Any:
-        if not item.is_remote or _storage.is_local(item.path):
+        if not item.is_remote:
             return item
+        if _storage.is_local(item.path):  # file:// or local:// (the sandbox's blobs): a path already
+            return type(item)(str(_storage.local_path(item.path)), remote_source=item.path)
         name = item.path.rstrip("/").rsplit("/", 1)[-1] or "blob"
         target = workdir / uuid.uuid4().hex / name
         _storage.download(item.path, target, recursive=isinstance(item, Directory))
@@ -183,11 +191,42 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
     try:
         literals = core.LiteralMap.parse(_storage.read_bytes(args.inputs))
         types = {spec.name: spec.type for spec in task.interface.inputs.values()}
-        inputs = python_values(literals, types)
+        if args.array:
+            lists = {name: list[tp] for name, tp in types.items()}  # type: ignore[valid-type]
+            inputs = array_element(python_values(literals, lists))
+        else:
+            inputs = python_values(literals, types)
         workdir = Path(".asyncrun-inputs").resolve()
         inputs = {name: localize_files(value, types[name], workdir) for name, value in inputs.items()}
     except Exception as exc:
         raise SystemFailure(f"cannot read inputs {args.inputs}: {describe_exception(exc)}") from exc
+    from .sdk import AsyncWorkflow
+
+    if isinstance(task, AsyncWorkflow):
+        import asyncio
+
+        from ._eager import ChildExecutions
+
+        async def body() -> dict[str, Any]:
+            children = ChildExecutions.from_environment()
+            try:
+                return await task.run(inputs, children)
+            finally:
+                await children.aclose()
+
+        try:
+            outputs = asyncio.run(body())
+        except Exception as exc:
+            message = "".join(traceback.format_exception(exc))
+            return None, (f"USER:{type(exc).__name__}", message, is_recoverable(exc), "USER"), task
+        return outputs, None, task
+    if task.is_dynamic:
+        try:
+            write_futures(task, inputs, args)
+        except Exception as exc:
+            message = "".join(traceback.format_exception(exc))
+            return None, (f"USER:{type(exc).__name__}", message, False, "USER"), task
+        return None, None, task
     try:
         returned = task.fn(**inputs)
         if inspect.isawaitable(returned):
@@ -204,6 +243,37 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[str, str
         name: persist_files(value, task.interface.outputs[name], raw) for name, value in outputs.items()
     }
     return outputs, None, task
+
+
+def write_futures(task: Any, inputs: dict[str, Any], args: argparse.Namespace) -> None:
+    """Run a dynamic task's body and write the workflow it built as `futures.pb` (a DynamicJobSpec)."""
+    from .client._serialize import SerializationSettings, dynamic_job_spec
+    from .sdk._dynamic import build_dynamic
+
+    nodes, outputs = build_dynamic(task, inputs)
+    settings = SerializationSettings(
+        project=os.environ.get("FLYTE_INTERNAL_TASK_PROJECT", ""),
+        domain=os.environ.get("FLYTE_INTERNAL_TASK_DOMAIN", ""),
+        image=_given(args.image) or "",
+        distribution=_given(args.distribution),
+        destination_dir=args.dest_dir,
+    )
+    version = os.environ.get("FLYTE_INTERNAL_TASK_VERSION", "")
+    spec = dynamic_job_spec(task, nodes, outputs, settings, version)
+    _storage.write_bytes(_storage.join(args.output_prefix, "futures.pb"), bytes(spec))
+
+
+def array_element(inputs: dict[str, list[Any]]) -> dict[str, Any]:
+    """Each list input's element at this map task index (propeller's `FLYTE_K8S_ARRAY_INDEX`)."""
+    variable = os.environ.get("BATCH_JOB_ARRAY_INDEX_VAR_NAME", "FLYTE_K8S_ARRAY_INDEX")
+    try:
+        index = int(os.environ[variable]) + int(os.environ.get("BATCH_JOB_ARRAY_INDEX_OFFSET", "0"))
+    except (KeyError, ValueError) as exc:
+        raise SystemFailure(f"a map task index needs the array index in ${variable}") from exc
+    try:
+        return {name: values[index] for name, values in inputs.items()}
+    except IndexError as exc:
+        raise SystemFailure(f"array index {index} is beyond the inputs' length") from exc
 
 
 async def _await(awaitable: Any) -> Any:
@@ -239,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             if error is not None:
                 code, message, recoverable, origin = error
                 write_error(prefix, code, message, recoverable=recoverable, origin=origin)
+                return 0
+            if outputs is None:  # a dynamic task: it wrote futures.pb
                 return 0
             from ._exceptions import InputError
             from .sdk._literals import literal_map

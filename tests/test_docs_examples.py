@@ -34,10 +34,16 @@ def test_the_page_has_runnable_examples() -> None:
     assert len(runs) >= 5 and all(b["expected"] for b in runs)
 
 
-async def test_python_api_examples(sandbox_env, tmp_path) -> None:
+def test_the_concepts_page_has_runnable_examples() -> None:
+    runs = [b for b in marked_blocks("concepts.md") if b["what"] == "run"]
+    assert runs and all(b["expected"] for b in runs)
+
+
+@pytest.mark.parametrize("page", ["python-api.md", "concepts.md"])
+async def test_python_api_examples(sandbox_env, tmp_path, page: str) -> None:
     work = tmp_path / "docs-examples"
     work.mkdir()
-    for index, block in enumerate(marked_blocks("python-api.md")):
+    for index, block in enumerate(marked_blocks(page)):
         if block["name"]:
             (work / block["name"]).write_text(block["code"])
             continue

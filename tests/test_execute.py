@@ -190,3 +190,17 @@ def test_unsafe_archives_are_refused(tmp_path: Path, member: tuple[str, str]) ->
     assert doc.error.origin == core.ExecutionErrorErrorKind.SYSTEM
     assert "unsafe code distribution" in doc.error.message
     assert not (tmp_path / "evil.py").exists() and not Path("/tmp/evil-asyncrun.py").exists()
+
+
+@pytest.mark.parametrize("scheme", ["local://", "file://"])
+def test_a_local_uri_input_reaches_the_task_as_a_path(tmp_path: Path, scheme: str) -> None:
+    # The sandbox hands out blobs as local:// URIs; the task must be able to open them.
+    from asyncrun._execute import localize_files
+
+    data = tmp_path / "data.txt"
+    data.write_text("a\nb\n")
+    given = File(f"{scheme}{data}")
+    got = localize_files(given, File, tmp_path / "work")
+    assert got.path == str(data) and got.remote_source == given.path
+    with got.open() as handle:
+        assert handle.read() == "a\nb\n"

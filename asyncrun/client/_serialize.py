@@ -25,20 +25,26 @@ from .._exceptions import DefinitionError, InputError, UsageError
 from .._proto.flyteidl import admin, core
 from .._version import __version__
 from ..sdk import _type_engine as te
+from ..sdk._async_workflow import AsyncWorkflow
+from ..sdk._control import Branch, Gate
 from ..sdk._graph import Promise, promises_in
 from ..sdk._interface import MISSING, Interface, first_doc_line
 from ..sdk._launch_plan import LaunchPlan
 from ..sdk._literals import literal_map, literal_type, to_literal
+from ..sdk._map import MapTask
 from ..sdk._task import Task
 from ..sdk._workflow import Workflow
+from ._serialize_control import control_node
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from ..sdk._graph import Node
+    from ..sdk._resources import Secret
 
 __all__ = (
     "DEFAULT_IMAGE",
+    "dynamic_job_spec",
     "EXECUTE_COMMAND",
     "RegistrationPlan",
     "SerializationSettings",
@@ -109,7 +115,7 @@ def _identifier(
 # Tasks
 
 
-def task_template(task: Task, settings: SerializationSettings, version: str) -> core.TaskTemplate:
+def task_template(task: Task | MapTask, settings: SerializationSettings, version: str) -> core.TaskTemplate:
     """The `TaskTemplate` of `task`: interface, metadata, and a container running `asyncrun-execute`.
 
     `metadata.runtime` is `{type FLYTE_SDK, version <asyncrun version>, flavor "asyncrun"}`: FLYTE_SDK
@@ -120,7 +126,10 @@ def task_template(task: Task, settings: SerializationSettings, version: str) -> 
         DefinitionError: an input or output type cannot be expressed.
         UsageError: a resource name in `settings` is unknown.
     """
-    cfg = task.config
+    # A map task is its own template, as with flytekit: the task's, with list inputs and outputs,
+    # whose process picks its element by the array index (`--array`).
+    inner = task.task if isinstance(task, MapTask) else task
+    cfg = inner.config
     metadata = core.TaskMetadata(
         discoverable=cfg.cache,
         runtime=core.RuntimeMetadata(
@@ -130,14 +139,21 @@ def task_template(task: Task, settings: SerializationSettings, version: str) -> 
         retries=core.RetryStrategy(retries=cfg.retries),
         discovery_version=cfg.cache_version if cfg.cache else "",
         interruptible=cfg.interruptible,
+        cache_serializable=cfg.cache_serialize,
+        is_eager=isinstance(task, AsyncWorkflow),
     )
     image = cfg.container_image or settings.image
     container = core.Container(
         image=settings.images.get(image, image),
-        args=container_args(task, settings),
+        args=container_args(inner, settings) + (["--array"] if isinstance(task, MapTask) else []),
+        # As flytekit: the task's own requests/limits, else the run's defaults.
         resources=core.Resources(
-            requests=_resource_entries(settings.resource_requests),
-            limits=_resource_entries(settings.resource_limits),
+            requests=_resource_entries(
+                cfg.requests.entries() if cfg.requests is not None else settings.resource_requests
+            ),
+            limits=_resource_entries(
+                cfg.limits.entries() if cfg.limits is not None else settings.resource_limits
+            ),
         ),
         env=[core.KeyValuePair(key=k, value=v) for k, v in sorted(cfg.environment.items())],
     )
@@ -147,8 +163,26 @@ def task_template(task: Task, settings: SerializationSettings, version: str) -> 
         metadata=metadata,
         interface=_typed_interface(task.interface, task.name),
         container=container,
+        security_context=_security_context(cfg.secret_requests),
+        task_type_version=1 if isinstance(task, MapTask) else 0,
     )
     return _canonical(template)
+
+
+def _security_context(secrets: tuple[Secret, ...]) -> core.SecurityContext | None:
+    if not secrets:
+        return None
+    return core.SecurityContext(
+        secrets=[
+            core.Secret(
+                group=secret.group,
+                key=secret.key or "",
+                group_version=secret.group_version or "",
+                mount_requirement=core.SecretMountType(secret.mount_requirement.value),
+            )
+            for secret in secrets
+        ]
+    )
 
 
 def container_args(task: Task, settings: SerializationSettings) -> list[str]:
@@ -170,6 +204,10 @@ def container_args(task: Task, settings: SerializationSettings) -> list[str]:
         args += ["--distribution", settings.distribution]
     args += ["--dest-dir", settings.destination_dir]
     args += ["--task-module", task.fn.__module__, "--task-name", task.fn.__name__]
+    if task.is_dynamic:
+        # The task process serializes the tasks its body calls (futures.pb) with this image.
+        image = task.config.container_image or settings.image
+        args += ["--image", settings.images.get(image, image)]
     return args
 
 
@@ -225,7 +263,7 @@ def workflow_template(
     nested: dict[str, core.WorkflowTemplate] = {}
 
     def collect(outer: Workflow) -> None:
-        for node in outer.nodes:
+        for node in _all_nodes(outer):
             inner = node.entity
             if isinstance(inner, Workflow) and inner.name not in nested:
                 collect(inner)
@@ -249,11 +287,37 @@ def _workflow_template(wf: Workflow, settings: SerializationSettings, version: s
         nodes=[_node(wf, node, settings, version) for node in wf.nodes],
         outputs=outputs,
         metadata_defaults=core.WorkflowMetadataDefaults(),
+        failure_node=_node(wf, wf.failure_node, settings, version) if wf.failure_node is not None else None,
     )
     return _canonical(template)
 
 
-def _node(wf: Workflow, node: Node, settings: SerializationSettings, version: str) -> core.Node:
+def _all_nodes(wf: Workflow) -> list[Node]:
+    """Every call node of `wf`: its nodes, the cases of its branches, its failure node."""
+    found: list[Node] = []
+
+    def add(node: Node) -> None:
+        found.append(node)
+        if isinstance(node.entity, Branch):
+            for inner in node.entity.nodes():
+                add(inner)
+
+    for node in [*wf.nodes, *([wf.failure_node] if wf.failure_node is not None else [])]:
+        add(node)
+    return found
+
+
+def _node(
+    wf: Workflow, node: Node, settings: SerializationSettings, version: str, *, as_call: bool = False
+) -> core.Node:
+    if not as_call:
+        control = control_node(
+            node,
+            lambda inner: _node(wf, inner, settings, version),
+            lambda inner: _node(wf, inner, settings, version, as_call=True),
+        )
+        if control is not None:
+            return control
     entity = node.entity
     bindings = dict(node.bindings)
     if not isinstance(entity, LaunchPlan):
@@ -277,8 +341,8 @@ def _node(wf: Workflow, node: Node, settings: SerializationSettings, version: st
     ]
     short_name = entity.name.rsplit(".", 1)[-1]
     result = core.Node(id=node.id, inputs=inputs, upstream_node_ids=list(node.upstream))
-    if isinstance(entity, Task):
-        cfg = entity.config
+    if isinstance(entity, Task | MapTask):
+        cfg = entity.task.config if isinstance(entity, MapTask) else entity.config
         # Like flytekit, the node repeats the task's retries/timeout/interruptible, so the platform
         # applies them whichever of node and task metadata it reads.
         result.metadata = core.NodeMetadata(
@@ -343,6 +407,31 @@ def _literal_binding(literal: core.Literal) -> core.BindingData:
         bound = {k: _literal_binding(v) for k, v in literal.map.literals.items()}
         return core.BindingData(map=core.BindingDataMap(bindings=bound))
     return core.BindingData(scalar=literal.scalar)
+
+
+def dynamic_job_spec(
+    task: Task, nodes: list[Node], outputs: dict[str, Any], settings: SerializationSettings, version: str
+) -> core.DynamicJobSpec:
+    """The `futures.pb` of dynamic task `task`: the nodes its body built, with every task template
+    and sub-workflow they reach (propeller compiles the spec with these alone).
+
+    Raises:
+        DefinitionError: as for a workflow (a value does not fit its type, a name is taken twice, ...).
+    """
+    body = Workflow.__new__(Workflow)  # the body's graph, serialized as a workflow's would be
+    body.fn, body.name, body.interface = task.fn, task.name, task.interface
+    body.nodes, body.output_bindings, body.failure_node, body.on_failure = nodes, outputs, None, None
+    found = _reachable(body)
+    template, nested = workflow_template(body, settings, version)
+    return _canonical(
+        core.DynamicJobSpec(
+            nodes=template.nodes,
+            min_successes=len(template.nodes),
+            outputs=template.outputs,
+            tasks=[task_template(item, settings, version) for _, item in sorted(found.tasks.items())],
+            subworkflows=nested,
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,7 +542,7 @@ def plan_registration(
 
 @dataclass
 class _Reachable:
-    tasks: dict[str, Task] = field(default_factory=dict)
+    tasks: dict[str, Task | MapTask] = field(default_factory=dict)
     # Workflows and launch plans in dependency order (post-order), keyed by (kind, name).
     ordered: dict[tuple[str, str], Workflow | LaunchPlan] = field(default_factory=dict)
 
@@ -461,7 +550,7 @@ class _Reachable:
 def _reachable(entity: Entity) -> _Reachable:
     found = _Reachable()
 
-    def same_or_new(known: Entity | None, new: Entity) -> bool:
+    def same_or_new(known: Entity | MapTask | None, new: Entity | MapTask) -> bool:
         if known is None:
             return True
         if known is not new:
@@ -470,18 +559,29 @@ def _reachable(entity: Entity) -> _Reachable:
             )
         return False
 
-    def visit(item: Entity) -> None:
+    def visit(item: Entity | MapTask) -> None:
+        if isinstance(item, MapTask):
+            if same_or_new(found.tasks.get(item.name), item):
+                _check_importable(item.task)
+                found.tasks[item.name] = item
+            return
         if isinstance(item, Task):
             if same_or_new(found.tasks.get(item.name), item):
                 _check_importable(item)
                 found.tasks[item.name] = item
+                if isinstance(item, AsyncWorkflow):
+                    # Its body launches tasks by name when it runs: register its module's tasks with it.
+                    for other in vars(sys.modules[item.fn.__module__]).values():
+                        if isinstance(other, Task) and other.fn.__module__ == item.fn.__module__:
+                            visit(other)
             return
         key = ("workflow" if isinstance(item, Workflow) else "launch plan", item.name)
         if not same_or_new(found.ordered.get(key), item):
             return
         if isinstance(item, Workflow):
-            for node in item.nodes:
-                visit(node.entity)
+            for node in _all_nodes(item):
+                if not isinstance(node.entity, Branch | Gate):
+                    visit(node.entity)
         else:
             visit(item.workflow)
         found.ordered[key] = item

@@ -7,17 +7,19 @@ literal values; `attr_path` reaches into a map, a list or a Struct (dataclass at
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+from asyncrun import engine
 from asyncrun._proto.flyteidl import core
 from asyncrun._proto.google import protobuf
 from asyncrun.sandbox._compiler import START_NODE
 
-__all__ = ["BindingError", "resolve_binding", "resolve_bindings"]
+__all__ = ["BindingError", "LiteralValues", "resolve_binding", "resolve_bindings"]
 
 NodeOutputs = Mapping[str, Mapping[str, core.Literal]]
 
 
-class BindingError(ValueError):
+class BindingError(engine.BindingError):
     """A binding reads an output that does not exist or an attribute path that does not resolve."""
 
 
@@ -45,7 +47,44 @@ def _struct_value_literal(value: protobuf.Value, where: str) -> core.Literal:
     raise BindingError(f"{where}: empty struct value")
 
 
+def _msgpack_literal(value: Any) -> core.Literal:
+    """A value read out of a msgpack binary: primitives as Primitives, the rest as msgpack again."""
+    if isinstance(value, bool):
+        return core.Literal(scalar=core.Scalar(primitive=core.Primitive(boolean=value)))
+    if isinstance(value, int):
+        return core.Literal(scalar=core.Scalar(primitive=core.Primitive(integer=value)))
+    if isinstance(value, float):
+        return core.Literal(scalar=core.Scalar(primitive=core.Primitive(float_value=value)))
+    if isinstance(value, str):
+        return core.Literal(scalar=core.Scalar(primitive=core.Primitive(string_value=value)))
+    if value is None:
+        return core.Literal(scalar=core.Scalar(none_type=core.Void()))
+    import msgpack
+
+    return core.Literal(scalar=core.Scalar(binary=core.Binary(value=msgpack.packb(value), tag="msgpack")))
+
+
+def _follow_msgpack(binary: core.Binary, path: list[core.PromiseAttribute], where: str) -> core.Literal:
+    """Attribute access into a msgpack-encoded dataclass or dict (flytekit's default encoding)."""
+    import msgpack
+
+    current: Any = msgpack.unpackb(binary.value, strict_map_key=False)
+    for attribute in path:
+        key: str | int | None = (
+            attribute.string_value if attribute.string_value is not None else attribute.int_value
+        )
+        try:
+            current = current[key]
+        except (KeyError, IndexError, TypeError):
+            raise BindingError(f"{where}: attribute {key!r} does not exist") from None
+    return _msgpack_literal(current)
+
+
 def _follow(literal: core.Literal, path: Iterable[core.PromiseAttribute], where: str) -> core.Literal:
+    path = list(path)
+    binary = literal.scalar.binary if literal.scalar is not None else None
+    if path and binary is not None and binary.tag == "msgpack":
+        return _follow_msgpack(binary, path, where)
     current: core.Literal | protobuf.Value = literal
     for attribute in path:
         key: str | int | None = (
@@ -72,7 +111,7 @@ def _follow(literal: core.Literal, path: Iterable[core.PromiseAttribute], where:
             else:
                 raise BindingError(
                     f"{where}: cannot read attribute {key!r}; the sandbox resolves attribute "
-                    "paths into maps, lists and Struct values only (not msgpack binaries)"
+                    "paths into maps, lists, Struct values and msgpack binaries only"
                 )
         except (KeyError, IndexError):
             raise BindingError(f"{where}: attribute {key!r} does not exist") from None
@@ -138,3 +177,58 @@ def resolve_bindings(
         binding.var: resolve_binding(binding.binding, outputs, f"{where} {binding.var!r}")
         for binding in bindings
     }
+
+
+NULL = core.Literal(scalar=core.Scalar(none_type=core.Void()))
+
+
+def _unwrap(literal: core.Literal) -> core.Literal:
+    """The value inside union wrappers (Optional inputs arrive as Scalar.union)."""
+    while literal.scalar is not None and literal.scalar.union is not None and literal.scalar.union.value:
+        literal = literal.scalar.union.value
+    return literal
+
+
+def primitive_value(primitive: core.Primitive) -> tuple[str, Any]:
+    """(type tag, Python value) of a Primitive; datetimes and durations as given."""
+    for tag, name in (
+        ("integer", "integer"),
+        ("float", "float_value"),
+        ("string", "string_value"),
+        ("boolean", "boolean"),
+        ("datetime", "datetime"),
+        ("duration", "duration"),
+    ):
+        value = getattr(primitive, name)
+        if value is not None:
+            return tag, value
+    raise engine.UnsupportedValue("an empty primitive")
+
+
+class LiteralValues:
+    """The engine's values in the sandbox: `core.Literal`s, bindings are `core.Binding` lists."""
+
+    def resolve(self, bindings: Any, results: Mapping[str, Mapping[str, Any]], where: str) -> dict[str, Any]:
+        return resolve_bindings(bindings or [], results, where)
+
+    def primitive(self, value: Any) -> tuple[str, Any]:
+        literal = _unwrap(value)
+        if literal.scalar is None or literal.scalar.primitive is None:
+            raise engine.UnsupportedValue("the value is not a primitive")
+        return primitive_value(literal.scalar.primitive)
+
+    def items(self, value: Any) -> list[Any] | None:
+        literal = _unwrap(value)
+        return list(literal.collection.literals) if literal.collection is not None else None
+
+    def collection(self, items: list[Any]) -> Any:
+        return core.Literal(
+            collection=core.LiteralCollection(literals=[NULL if item is None else item for item in items])
+        )
+
+    def error_value(self, message: str, node_id: str) -> Any:
+        error = core.Literal(scalar=core.Scalar(error=core.Error(failed_node_id=node_id, message=message)))
+        error_type = core.LiteralType(
+            simple=core.SimpleType.ERROR, structure=core.TypeStructure(tag="FlyteError")
+        )
+        return core.Literal(scalar=core.Scalar(union=core.Union(value=error, type=error_type)))

@@ -144,6 +144,22 @@ def _workflow_refs(node: core.Node) -> tuple[core.Identifier | None, core.Identi
     return workflow_node.sub_workflow_ref, workflow_node.launchplan_ref
 
 
+def inner_nodes(node: core.Node) -> Iterator[core.Node]:
+    """The nodes inside `node`: the cases of a branch and the sub-node of an array node (recursively)."""
+    if node.branch_node is not None and node.branch_node.if_else is not None:
+        block = node.branch_node.if_else
+        for case in [block.case, *block.other]:
+            if case is not None and case.then_node is not None:
+                yield case.then_node
+                yield from inner_nodes(case.then_node)
+        if block.else_node is not None:
+            yield block.else_node
+            yield from inner_nodes(block.else_node)
+    if node.array_node is not None and node.array_node.node is not None:
+        yield node.array_node.node
+        yield from inner_nodes(node.array_node.node)
+
+
 def referenced_entities(
     template: core.WorkflowTemplate, sub_workflows: Iterable[core.WorkflowTemplate] = ()
 ) -> tuple[set[IdKey], set[IdKey]]:
@@ -152,7 +168,7 @@ def referenced_entities(
     launch_plans: set[IdKey] = set()
     for workflow in (template, *sub_workflows):
         nodes = [*workflow.nodes, *([workflow.failure_node] if workflow.failure_node else [])]
-        for node in nodes:
+        for node in [*nodes, *(inner for outer in nodes for inner in inner_nodes(outer))]:
             if node.task_node is not None and node.task_node.reference_id is not None:
                 tasks.add(id_key(node.task_node.reference_id))
             _, launch_plan = _workflow_refs(node)
@@ -228,6 +244,11 @@ class _WorkflowCompiler:
                 raise CompileError(
                     f"node {node.id!r} references task {format_id(reference)}, which is not registered"
                 )
+            if task.container is None:
+                raise CompileError(
+                    f"node {node.id!r} runs task {format_id(reference)} of type {task.type!r}, which has no "
+                    "container (a plugin or pod task); the asyncrun sandbox runs container tasks only"
+                )
             # The closure's task list must hold an Identifier equal to the reference (flytekit compares).
             reference.resource_type = core.ResourceType.TASK
             self.used_tasks.setdefault(id_key(reference), task)
@@ -247,10 +268,38 @@ class _WorkflowCompiler:
                     "which is not registered"
                 )
             return
-        raise CompileError(
-            f"node {node.id!r} has no task or workflow target; branch, gate and array nodes "
-            "are not supported by the asyncrun sandbox"
-        )
+        if node.branch_node is not None:
+            self._check_branch(node)
+            return
+        if node.gate_node is not None:
+            gate = node.gate_node
+            if gate.sleep is None and gate.approve is None and gate.signal is None:
+                raise CompileError(f"gate node {node.id!r} has no condition (sleep, approve or signal)")
+            return
+        if node.array_node is not None:
+            sub_node = node.array_node.node
+            if sub_node is None or sub_node.task_node is None:
+                raise CompileError(
+                    f"node {node.id!r} is an array node over a non-task node; the asyncrun sandbox maps "
+                    "tasks only"
+                )
+            self._check_target(sub_node)
+            return
+        raise CompileError(f"node {node.id!r} has no target (task, workflow, branch, gate or array)")
+
+    def _check_branch(self, node: core.Node) -> None:
+        assert node.branch_node is not None
+        block = node.branch_node.if_else
+        if block is None or block.case is None or block.case.then_node is None:
+            raise CompileError(f"branch node {node.id!r} has no case")
+        for case in [block.case, *block.other]:
+            if case.then_node is None or case.condition is None:
+                raise CompileError(f"branch node {node.id!r} has a case without a condition or node")
+            self._check_target(case.then_node)
+            _rewrite_start_promises(case.then_node.inputs)
+        if block.else_node is not None:
+            self._check_target(block.else_node)
+            _rewrite_start_promises(block.else_node.inputs)
 
     def _check_bindings(
         self, node: core.Node, outputs_by_node: Mapping[str, dict[str, core.Variable] | None]

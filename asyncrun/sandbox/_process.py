@@ -286,11 +286,13 @@ class AttemptResult:
         outputs: the task's outputs when it succeeded.
         error: why it failed, as recorded on task, node and workflow closures.
         retryable: the failure may be retried (a RECOVERABLE ContainerError, or a timeout).
+        futures: the workflow a dynamic task built (its `futures.pb`), to run as the node's children.
     """
 
     outputs: core.LiteralMap | None = None
     error: core.ExecutionError | None = None
     retryable: bool = False
+    futures: core.DynamicJobSpec | None = None
 
 
 def _signal_name(number: int) -> str:
@@ -390,6 +392,14 @@ def read_attempt_result(
     outputs_file = _storage.join(paths.output_prefix, "outputs.pb")
     outputs_bytes = _read_optional(outputs_file, paths.storage_options)
     if outputs_bytes is None:
+        # A dynamic task leaves the workflow it built instead (flytekit's futures.pb).
+        futures_file = _storage.join(paths.output_prefix, "futures.pb")
+        futures_bytes = _read_optional(futures_file, paths.storage_options)
+        if futures_bytes is not None:
+            try:
+                return AttemptResult(futures=core.DynamicJobSpec.parse(futures_bytes))
+            except Exception as exc:  # a malformed file is the task's fault, not the sandbox's
+                return AttemptResult(error=system_error("BadFutures", f"cannot read {futures_file}: {exc}"))
         return AttemptResult(
             error=system_error(
                 "MissingOutputs",

@@ -1,9 +1,10 @@
-"""The sandbox's executor: runs each submitted execution's workflow, node by node, as local subprocesses.
+"""The sandbox's executor: runs each submitted execution's workflow on the engine (`asyncrun.engine`).
 
-Nodes run as soon as the nodes they read from have succeeded, so independent nodes run concurrently
-(bounded by the execution's `max_parallelism` and the runner's `max_concurrent_tasks`). A task node runs its
-container's command and args, rendered as propeller renders them, once per attempt (see `_process`).
-Sub-workflow nodes run inline. Every transition is written to the store as it happens, so GetExecution,
+This module is the store and blob glue: it loads the execution, compiles its workflow to the engine's
+graph (`_graphs`), and plugs in literals as values (`_bindings.LiteralValues`), task attempts as local
+subprocesses and node executions in the store (`_task_nodes`), and launch plan nodes as child executions.
+The engine runs ready nodes concurrently (bounded by the execution's `max_parallelism` and the runner's
+`max_concurrent_tasks`). Every transition is written to the store as it happens, so GetExecution,
 ListNodeExecutions and friends show progress; an abort cancels the execution's scope, which kills the
 running process groups and records ABORTED on every unfinished node, attempt and the execution itself.
 
@@ -21,7 +22,8 @@ relative paths under `s3://bucket/prefix/metadata/<project>/<domain>/<name>/` an
 `s3://bucket/prefix/raw/` (unless the run sets its own raw output prefix), as in a real deployment; the
 working folders and logs stay local.
 
-A sub-workflow's nodes get the ids `<parent>-0-<node>`, as propeller names them.
+A sub-workflow's nodes, a branch's taken case and an array node's indices (`n<i>`) get the ids
+`<parent>-0-<node>`, as propeller names them.
 """
 
 from __future__ import annotations
@@ -38,30 +40,24 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
+from asyncrun import engine
 from asyncrun._proto.flyteidl import admin, core
-from asyncrun.sandbox._bindings import BindingError, resolve_bindings
-from asyncrun.sandbox._compiler import (
-    END_NODE,
-    START_NODE,
-    InputError,
-    format_id,
-    id_key,
-    merge_launch_inputs,
-    node_dependencies,
-)
-from asyncrun.sandbox._process import (
-    kill_leftover_groups,
-    safe_component,
-    sandbox_fault,
-    system_error,
-)
+from asyncrun.sandbox._bindings import LiteralValues
+from asyncrun.sandbox._catalog import Catalog
+from asyncrun.sandbox._compiler import InputError, format_id, id_key, merge_launch_inputs
+from asyncrun.sandbox._graphs import GraphError, to_graph
+from asyncrun.sandbox._process import kill_leftover_groups, sandbox_fault, system_error
+from asyncrun.sandbox._signals import Signals
 from asyncrun.sandbox._store import WORKFLOW_TERMINAL, ExecutionKey, Store, utc_now
 from asyncrun.sandbox._task_nodes import (
     ExecutionContext,
-    NodeFailed,
-    NodeRecord,
+    SandboxCatalog,
+    StoreNodeHandle,
+    StoreRecorder,
     TaskNodeRunner,
     env_pairs,
+    execution_error,
+    failure_of,
 )
 
 if TYPE_CHECKING:
@@ -106,6 +102,7 @@ class Runner:
         task_path: folders prepended to PATH for task processes (e.g. where `pyflyte-execute` lives).
         max_concurrent_tasks: at most this many task processes run at once, across executions.
         object_store: keep execution data and task outputs there rather than under `data_dir`.
+        signals: the signal store approve and wait_for_input gates wait on (the SignalService's).
     """
 
     def __init__(
@@ -116,6 +113,8 @@ class Runner:
         task_path: Sequence[str] = (),
         max_concurrent_tasks: int = 8,
         object_store: ObjectBlobStore | None = None,
+        signals: Signals | None = None,
+        task_env: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.data_dir = Path(data_dir)
@@ -125,8 +124,10 @@ class Runner:
             store,
             self.task_path,
             anyio.CapacityLimiter(max_concurrent_tasks),
-            storage_env=object_store.task_environment() if object_store else None,
+            storage_env={**(object_store.task_environment() if object_store else {}), **(task_env or {})},
         )
+        self._catalog = SandboxCatalog(Catalog(store))
+        self.signals = signals if signals is not None else Signals(store)
         self._send, self._receive = anyio.create_memory_object_stream[ExecutionKey](math.inf)
         self._running: dict[ExecutionKey, anyio.CancelScope] = {}
         # Executions handed to this runner; recover() leaves these alone.
@@ -327,9 +328,24 @@ class Runner:
             return loaded
         context, template, inputs = loaded
         try:
-            outputs = await self._run_graph(context, template, inputs, parent=None)
-        except NodeFailed as failed:
-            return _Outcome(Phase.FAILED, error=failed.error)
+            graph = to_graph(template, context.tasks, context.sub_workflows)
+        except GraphError as exc:
+            return _Outcome(Phase.FAILED, error=system_error("NotFound", str(exc)))
+        runner = engine.Engine(
+            values=LiteralValues(),
+            recorder=StoreRecorder(self.store, context),
+            launcher=self._task_nodes.launcher(context),
+            launch_plans=_ChildExecutions(self, context),
+            catalog=self._catalog,
+            signals=_SignalGates(self.signals, context.key),
+            overwrite_cache=context.overwrite_cache,
+            max_parallelism=context.max_parallelism,
+            fault=lambda exc: failure_of(sandbox_fault(exc, self.data_dir)),
+        )
+        try:
+            outputs = await runner.run_graph(graph, inputs)
+        except engine.NodeFailed as failed:
+            return _Outcome(Phase.FAILED, error=execution_error(failed.failure))
         literal_map = core.LiteralMap(literals=outputs)
         uri = context.data_uri("outputs.pb")
         await context.write_data(uri, bytes(literal_map))
@@ -385,7 +401,8 @@ class Runner:
             launch_plan_name=launch_plan_key[2],
             envs=envs,
             raw_output_prefix=raw_prefix,
-            parallelism=anyio.CapacityLimiter(parallelism) if parallelism > 0 else None,
+            max_parallelism=max(parallelism, 0),
+            overwrite_cache=spec.overwrite_cache or plan.overwrite_cache,
             nesting=spec.metadata.nesting if spec.metadata is not None else 0,
             principal=spec.metadata.principal if spec.metadata is not None else "",
             data_prefix=self.execution_data_uri(key) if objects else "",
@@ -395,181 +412,29 @@ class Runner:
         return context, compiled.primary.template, dict(inputs.literals)
 
     # ------------------------------------------------------------------------------------------------
-    # Graphs and nodes
+    # Launch plan nodes
     # ------------------------------------------------------------------------------------------------
-
-    async def _run_graph(
-        self,
-        context: ExecutionContext,
-        template: core.WorkflowTemplate,
-        inputs: Mapping[str, core.Literal],
-        *,
-        parent: str | None,
-    ) -> dict[str, core.Literal]:
-        """Run a workflow's nodes as their inputs become ready; return the workflow's outputs."""
-        nodes = [node for node in template.nodes if node.id not in (START_NODE, END_NODE)]
-        known = {node.id for node in nodes}
-        results: dict[str, Mapping[str, core.Literal]] = {START_NODE: inputs}
-        finished = {node.id: anyio.Event() for node in nodes}
-        failures: list[NodeFailed] = []
-        fail_fast = (
-            template.metadata is None
-            or template.metadata.on_failure == core.WorkflowMetadataOnFailurePolicy.FAIL_IMMEDIATELY
-        )
-
-        async def run(node: core.Node, task_group: anyio.abc.TaskGroup) -> None:
-            dependencies = [dependency for dependency in node_dependencies(node) if dependency in known]
-            try:
-                for dependency in dependencies:
-                    await finished[dependency].wait()
-                # A node whose upstream failed is never started (propeller does not create it either).
-                if all(dependency in results for dependency in dependencies):
-                    results[node.id] = await self._run_node(context, node, results, parent=parent)
-            except NodeFailed as failed:
-                failures.append(failed)
-                if fail_fast:
-                    task_group.cancel_scope.cancel()
-            finally:
-                finished[node.id].set()
-
-        async with anyio.create_task_group() as task_group:
-            for node in nodes:
-                task_group.start_soon(run, node, task_group)
-        if failures:
-            raise failures[0]
-        try:
-            return resolve_bindings(template.outputs, results, "workflow output")
-        except BindingError as exc:
-            raise NodeFailed(system_error("BindingError", str(exc))) from None
-
-    async def _run_node(
-        self,
-        context: ExecutionContext,
-        node: core.Node,
-        results: Mapping[str, Mapping[str, core.Literal]],
-        *,
-        parent: str | None,
-    ) -> Mapping[str, core.Literal]:
-        unique_id = node.id if parent is None else f"{parent}-0-{node.id}"
-        node_dir = context.directory / safe_component(unique_id)
-        now = utc_now()
-        is_task = node.task_node is not None
-        workflow_node = node.workflow_node or core.WorkflowNode()
-        sub_workflow, launch_plan = workflow_node.sub_workflow_ref, workflow_node.launchplan_ref
-        record = NodeRecord(
-            self.store,
-            admin.NodeExecution(
-                id=core.NodeExecutionIdentifier(node_id=unique_id, execution_id=context.key.to_id()),
-                input_uri=context.data_uri(safe_component(unique_id), "data", "inputs.pb"),
-                closure=admin.NodeExecutionClosure(
-                    phase=NodePhase.QUEUED,
-                    created_at=now,
-                    updated_at=now,
-                    # An empty message, but set: flytekit checks HasField("task_node_metadata").
-                    task_node_metadata=admin.TaskNodeMetadata() if is_task else None,
-                ),
-                # A sub-workflow is a parent node; a launch plan node points at its child execution instead
-                # (flytekit follows workflow_node_metadata only when is_parent_node is false).
-                metadata=admin.NodeExecutionMetaData(
-                    spec_node_id=node.id, is_parent_node=sub_workflow is not None
-                ),
-            ),
-            parent,
-        )
-        try:
-            try:
-                inputs = core.LiteralMap(
-                    literals=resolve_bindings(node.inputs, results, f"node {node.id!r} input")
-                )
-            except BindingError as exc:
-                raise NodeFailed(system_error("BindingError", str(exc))) from None
-            await context.write_data(record.execution.input_uri, bytes(inputs))
-            await record.save(inputs=inputs)
-            if node.task_node is not None:
-                outputs = await self._task_nodes.run(context, node, record, node_dir, inputs)
-            elif sub_workflow is not None:
-                outputs = await self._run_sub_workflow(context, node, record, inputs, unique_id)
-            elif launch_plan is not None:
-                outputs = await self._run_child_execution(context, record, inputs, launch_plan)
-            else:
-                raise NodeFailed(
-                    system_error(
-                        "UnsupportedNode",
-                        f"node {node.id!r}: the sandbox cannot run branch, gate or array nodes",
-                    )
-                )
-        except NodeFailed as failed:
-            await self._record_end(record, failed.phase, error=failed.error)
-            raise
-        except anyio.get_cancelled_exc_class():
-            await self._record_end(record, NodePhase.ABORTED)
-            raise
-        except Exception as exc:
-            log.exception("node %s of %s failed inside the sandbox", unique_id, context.key.name)
-            error = sandbox_fault(exc, self.data_dir)
-            await self._record_end(record, NodePhase.FAILED, error=error)
-            raise NodeFailed(error) from exc
-        try:
-            await record.finish(NodePhase.SUCCEEDED, outputs=outputs)
-        except Exception as exc:  # e.g. outputs too big for what is left of the disk
-            log.exception("cannot record the outputs of node %s of %s", unique_id, context.key.name)
-            error = sandbox_fault(exc, self.data_dir)
-            await self._record_end(record, NodePhase.FAILED, error=error)
-            raise NodeFailed(error) from exc
-        return dict(outputs.literals)
-
-    @staticmethod
-    async def _record_end(
-        record: NodeRecord, phase: core.NodeExecutionPhase, *, error: core.ExecutionError | None = None
-    ) -> None:
-        """Record a node's end without letting a store failure hide why it ended."""
-        with anyio.CancelScope(shield=True):
-            try:
-                await record.finish(phase, error=error)
-            except Exception:
-                log.exception("cannot record the end of a node")
-
-    async def _run_sub_workflow(
-        self,
-        context: ExecutionContext,
-        node: core.Node,
-        record: NodeRecord,
-        inputs: core.LiteralMap,
-        unique_id: str,
-    ) -> core.LiteralMap:
-        assert node.workflow_node is not None and node.workflow_node.sub_workflow_ref is not None
-        template = context.sub_workflows.get(id_key(node.workflow_node.sub_workflow_ref))
-        if template is None:
-            raise NodeFailed(
-                system_error("NotFound", f"node {node.id!r}: its sub-workflow is not in the closure")
-            )
-        await record.start()
-        outputs = await self._run_graph(context, template, inputs.literals, parent=unique_id)
-        return core.LiteralMap(literals=outputs)
 
     async def _run_child_execution(
         self,
         context: ExecutionContext,
-        record: NodeRecord,
+        handle: StoreNodeHandle,
         inputs: core.LiteralMap,
         reference: core.Identifier,
     ) -> core.LiteralMap:
         """Run a launch plan node as a child execution (its own row, as in FlyteAdmin), waiting for it."""
+        record = handle.record
         assert record.execution.id is not None
         if context.nesting >= _MAX_NESTING:
-            raise NodeFailed(system_error("TooDeep", f"launch plans nest deeper than {_MAX_NESTING} levels"))
+            raise _failed(system_error("TooDeep", f"launch plans nest deeper than {_MAX_NESTING} levels"))
         launch_plan = await self.store.get_launch_plan(id_key(reference))
         if launch_plan is None or launch_plan.spec is None or launch_plan.spec.workflow_id is None:
-            raise NodeFailed(
-                system_error("NotFound", f"launch plan {format_id(reference)} is not registered")
-            )
+            raise _failed(system_error("NotFound", f"launch plan {format_id(reference)} is not registered"))
         expected = launch_plan.closure.expected_inputs if launch_plan.closure is not None else None
         try:
             merged = merge_launch_inputs(inputs, expected, launch_plan.spec.fixed_inputs)
         except InputError as exc:
-            raise NodeFailed(
-                system_error("BadInputs", f"launch plan {format_id(reference)}: {exc}")
-            ) from None
+            raise _failed(system_error("BadInputs", f"launch plan {format_id(reference)}: {exc}")) from None
         # Named after parent and node, so it is stable and unique; lowercase hex fits FlyteAdmin's name rule.
         node_id = record.execution.id.node_id
         digest = hashlib.sha256(f"{context.key.name}/{node_id}".encode()).hexdigest()
@@ -598,7 +463,7 @@ class Runner:
         if not await self.store.create_execution(
             execution, merged, launch_plan=id_key(reference), workflow=id_key(launch_plan.spec.workflow_id)
         ):
-            raise NodeFailed(system_error("AlreadyExists", f"child execution {child.name} already exists"))
+            raise _failed(system_error("AlreadyExists", f"child execution {child.name} already exists"))
         record.closure.workflow_node_metadata = admin.WorkflowNodeMetadata(execution_id=child.to_id())
         await record.start()
         try:
@@ -612,12 +477,43 @@ class Runner:
         if ended_closure is None or ended_closure.phase != Phase.SUCCEEDED:
             phase = ended_closure.phase.name if ended_closure is not None else "missing"
             error = ended_closure.error if ended_closure is not None else None
-            raise NodeFailed(
-                error or system_error("ChildFailed", f"child execution {child.name} ended {phase}")
-            )
+            raise _failed(error or system_error("ChildFailed", f"child execution {child.name} ended {phase}"))
         data = await self.store.get_execution_data(child)
         outputs = data[1] if data is not None else None
         return outputs if outputs is not None else core.LiteralMap()
+
+
+def _failed(error: core.ExecutionError) -> engine.NodeFailed:
+    return engine.NodeFailed(failure_of(error))
+
+
+class _ChildExecutions:
+    """Launch plan nodes as child executions (the engine's `LaunchPlanRunner`)."""
+
+    def __init__(self, runner: Runner, context: ExecutionContext) -> None:
+        self.runner = runner
+        self.context = context
+
+    async def launch(
+        self, call: engine.LaunchPlanCall, inputs: Mapping[str, core.Literal], handle: engine.NodeHandle
+    ) -> dict[str, core.Literal]:
+        assert isinstance(handle, StoreNodeHandle)
+        outputs = await self.runner._run_child_execution(
+            self.context, handle, core.LiteralMap(literals=dict(inputs)), call.ref
+        )
+        return dict(outputs.literals)
+
+
+class _SignalGates:
+    """Gates wait on the signals of their execution (sub-workflows share it; a launch plan node's child
+    execution has its own), as FlyteAdmin keys them (the engine's `SignalSource`)."""
+
+    def __init__(self, signals: Signals, key: ExecutionKey) -> None:
+        self.signals = signals
+        self.key = key
+
+    async def wait(self, gate: engine.WaitForSignal, handle: engine.NodeHandle) -> core.Literal:
+        return await self.signals.wait((self.key, gate.signal_id), gate.type)
 
 
 def _touch(path: Path) -> None:

@@ -116,12 +116,22 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
         # Task processes find `asyncrun-execute` (installed next to this Python) without an activated venv.
         task_path = [*config.task_path, str(Path(sys.executable).parent)]
         # run_forever recovers interrupted runs first
-        runner = Runner(store, data_dir, task_path=task_path, object_store=objects)
+        signal_store = Signals(store)  # shared: SetSignal wakes the gates the runner has waiting
+        # Tasks that launch runs themselves (async workflows) reach this sandbox's FlyteAdmin API.
+        admin_env = {"FLYTE_PLATFORM_URL": f"{public_host}:{port}", "FLYTE_PLATFORM_INSECURE": "true"}
+        runner = Runner(
+            store,
+            data_dir,
+            task_path=task_path,
+            object_store=objects,
+            signals=signal_store,
+            task_env=admin_env,
+        )
         admin = AdminService(store, runner, console_url=f"{http_base}/console")
         blobs = BlobStore(data_dir / "blobs")
         signer = Signer.load_or_create(data_dir / "secret")
         dataproxy = DataProxyService(objects or blobs, signer, http_base, admin=admin)
-        signals = SignalService(Signals(store))  # gate nodes wait on `signals.signals`
+        signals = SignalService(signal_store)
         for service in (admin, dataproxy, signals):
             service.rpc_delay = config.rpc_delay_ms / 1000
         services: list[Any] = [admin, dataproxy, signals]

@@ -1,16 +1,17 @@
-"""Task nodes: each attempt of a node runs its task's container as a subprocess (see `_process`).
+"""The sandbox's side of the engine: task attempts as subprocesses, node executions in the store.
 
-Also the per-execution state the runner's node code shares (`ExecutionContext`, `NodeRecord`, `NodeFailed`).
-Attempts are bounded by the execution's `max_parallelism` and the runner's `max_concurrent_tasks`. A
-RECOVERABLE error, or an attempt killed for outliving the task's timeout, is retried up to the node's (else
-the task's) retry budget; a node whose last attempt timed out ends TIMED_OUT. Non-zero exits and missing
-outputs are SYSTEM failures and are not retried (propeller would, but locally they are deterministic:
-a missing `pyflyte-execute` fails the same way every time).
+`TaskNodeRunner` is the engine's task launcher: each attempt runs the task's container command as a
+subprocess (see `_process`), bounded by the runner's `max_concurrent_tasks`, and is recorded as a task
+execution. `StoreRecorder` records node executions. Retries and timeouts are the engine's: a RECOVERABLE
+error, or an attempt killed for outliving the task's timeout, is retried; non-zero exits and missing
+outputs are SYSTEM failures that are not retried (locally they are deterministic: a missing
+`pyflyte-execute` fails the same way every time).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from asyncrun import _storage
+from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core
-from asyncrun.sandbox._compiler import IdKey, id_key
+from asyncrun.sandbox._catalog import CachedOutputs, Catalog, new_owner
+from asyncrun.sandbox._catalog_keys import CatalogKey, catalog_key
+from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
     AttemptPaths,
     AttemptResult,
@@ -36,21 +39,48 @@ from asyncrun.sandbox._store import ExecutionKey, Store, utc_now
 from asyncrun.sandbox._templates import TemplateError, TemplateValues, render_args
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
-__all__ = ["ExecutionContext", "NodeFailed", "NodeRecord", "TaskNodeRunner", "env_pairs", "write_bytes"]
+    from asyncrun.sandbox._compiler import IdKey
+
+__all__ = [
+    "ExecutionContext",
+    "NodeRecord",
+    "SandboxCatalog",
+    "StoreRecorder",
+    "TaskNodeRunner",
+    "env_pairs",
+    "execution_error",
+    "failure_of",
+    "write_bytes",
+]
 
 NodePhase = core.NodeExecutionPhase
 TaskPhase = core.TaskExecutionPhase
 
 
-class NodeFailed(Exception):
-    """A node ended unsuccessfully; carries what the workflow's closure should say."""
+def failure_of(
+    error: core.ExecutionError, *, recoverable: bool = False, timed_out: bool = False
+) -> engine.Failure:
+    """The engine's view of an ExecutionError (kept as `raw`, so closures show it unchanged)."""
+    kind = "SYSTEM" if error.kind == core.ExecutionErrorErrorKind.SYSTEM else "USER"
+    return engine.Failure(
+        error.code, error.message, kind=kind, recoverable=recoverable, timed_out=timed_out, raw=error
+    )
 
-    def __init__(self, error: core.ExecutionError, phase: core.NodeExecutionPhase = NodePhase.FAILED) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.phase = phase
+
+def execution_error(failure: engine.Failure) -> core.ExecutionError:
+    """The ExecutionError closures show for an engine failure."""
+    if isinstance(failure.raw, core.ExecutionError):
+        return failure.raw
+    return core.ExecutionError(
+        code=failure.code,
+        message=failure.message,
+        kind=core.ExecutionErrorErrorKind.SYSTEM
+        if failure.kind == "SYSTEM"
+        else core.ExecutionErrorErrorKind.USER,
+        timestamp=utc_now(),
+    )
 
 
 @dataclass
@@ -65,7 +95,8 @@ class ExecutionContext:
     launch_plan_name: str
     envs: dict[str, str]
     raw_output_prefix: str
-    parallelism: anyio.CapacityLimiter | None
+    max_parallelism: int = 0
+    overwrite_cache: bool = False
     nesting: int = 0
     principal: str = ""
     # Where execution data lives when not under `directory`: `s3://…/metadata/<project>/<domain>/<name>`.
@@ -130,27 +161,6 @@ def env_pairs(pairs: Sequence[core.KeyValuePair]) -> dict[str, str]:
     return {pair.key: pair.value for pair in pairs}
 
 
-def _timeout(node: core.Node, task: core.TaskTemplate) -> float | None:
-    candidates = [
-        t.total_seconds()
-        for t in (
-            node.metadata.timeout if node.metadata else None,
-            task.metadata.timeout if task.metadata else None,
-        )
-        if t is not None and t.total_seconds() > 0
-    ]
-    return min(candidates) if candidates else None
-
-
-def _retries(node: core.Node, task: core.TaskTemplate) -> int:
-    # A node's retry strategy overrides its task's, as in propeller.
-    if node.metadata is not None and node.metadata.retries is not None:
-        return node.metadata.retries.retries
-    if task.metadata is not None and task.metadata.retries is not None:
-        return task.metadata.retries.retries
-    return 0
-
-
 def write_bytes(path: Path, data: bytes) -> None:
     """Write a file atomically (temp file, then rename), creating its folder. Blocking."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,44 +196,17 @@ class TaskNodeRunner:
         # How task processes reach the object store holding execution data (endpoint, keys).
         self.storage_env = dict(storage_env or {})
 
-    async def run(
-        self,
-        context: ExecutionContext,
-        node: core.Node,
-        record: NodeRecord,
-        node_dir: Path,
-        inputs: core.LiteralMap,
-    ) -> core.LiteralMap:
-        """Run a task node's attempts (retrying RECOVERABLE failures) and return its outputs.
-
-        Raises:
-            NodeFailed: the last attempt failed or timed out, or the task cannot run here.
-        """
-        assert node.task_node is not None and node.task_node.reference_id is not None
-        task = context.tasks.get(id_key(node.task_node.reference_id))
-        if task is None:
-            raise NodeFailed(system_error("NotFound", f"node {node.id!r}: its task is not in the closure"))
-        if task.container is None:
-            raise NodeFailed(
-                system_error(
-                    "UnsupportedTask",
-                    f"task {task.id.name if task.id else '?'} (type {task.type!r}) has no container; "
-                    "the sandbox runs container tasks only",
-                )
-            )
-        retries, timeout = _retries(node, task), _timeout(node, task)
-        for attempt in range(retries + 1):
-            result = await self._run_attempt(context, task, record, node_dir, attempt, inputs, timeout)
-            if result.outputs is not None:
-                return result.outputs
-            assert result.error is not None
-            if result.retryable and attempt < retries:
-                continue
-            raise NodeFailed(result.error, NodePhase.TIMED_OUT if result.timed_out else NodePhase.FAILED)
-        raise AssertionError("unreachable")
+    def launcher(self, context: ExecutionContext) -> _ExecutionLauncher:
+        """The engine's task launcher for one execution."""
+        return _ExecutionLauncher(self, context)
 
     def _environment(
-        self, context: ExecutionContext, task: core.TaskTemplate, node_id: str, attempt: int
+        self,
+        context: ExecutionContext,
+        task: core.TaskTemplate,
+        node_id: str,
+        attempt: int,
+        extra: Mapping[str, str],
     ) -> dict[str, str]:
         """Sandbox env (task_path first on PATH), then container env, LP and execution envs, propeller's."""
         env = dict(os.environ)
@@ -255,6 +238,7 @@ class TaskNodeRunner:
             internal.update(dict.fromkeys(prefixes, value))
         env.update(internal)
         env["FLYTE_INTERNAL_NODE_ID"] = node_id
+        env.update(extra)
         return env
 
     async def _run_attempt(
@@ -266,11 +250,12 @@ class TaskNodeRunner:
         attempt: int,
         inputs: core.LiteralMap,
         time_limit: float | None,
+        extra_env: Mapping[str, str],
+        input_prefix: str = "",
     ) -> _AttemptOutcome:
         assert task.container is not None and task.id is not None and record.execution.id is not None
         node_id = record.execution.id.node_id
-        parallelism = context.parallelism if context.parallelism is not None else contextlib.nullcontext()
-        async with parallelism, self._task_limiter:
+        async with self._task_limiter:
             raw_prefix = context.raw_output_prefix
             if raw_prefix:
                 raw_prefix = (
@@ -286,6 +271,8 @@ class TaskNodeRunner:
                     storage_options=context.storage_options,
                 )
             )
+            if input_prefix:
+                paths = dataclasses.replace(paths, input_prefix=input_prefix)
             now = utc_now()
             execution = admin.TaskExecution(
                 id=core.TaskExecutionIdentifier(
@@ -303,13 +290,13 @@ class TaskNodeRunner:
             await self.store.put_task_execution(execution, inputs=inputs)
             try:
                 result = await self._spawn(
-                    context, task, paths, node_id, attempt, inputs, time_limit, record, execution
+                    context, task, paths, node_id, attempt, inputs, time_limit, record, execution, extra_env
                 )
             except anyio.get_cancelled_exc_class():
                 with anyio.CancelScope(shield=True):
                     await self._finish_attempt(execution, TaskPhase.ABORTED)
                 raise
-            phase = TaskPhase.SUCCEEDED if result.outputs is not None else TaskPhase.FAILED
+            phase = TaskPhase.FAILED if result.error is not None else TaskPhase.SUCCEEDED
             try:
                 await self._finish_attempt(execution, phase, error=result.error, outputs=result.outputs)
             except Exception as exc:  # e.g. a full disk: the attempt must not stay RUNNING
@@ -331,6 +318,7 @@ class TaskNodeRunner:
         time_limit: float | None,
         record: NodeRecord,
         execution: admin.TaskExecution,
+        extra_env: Mapping[str, str],
     ) -> _AttemptOutcome:
         assert task.container is not None and execution.closure is not None
         command = [*task.container.command, *task.container.args]
@@ -357,7 +345,9 @@ class TaskNodeRunner:
             return _AttemptOutcome(
                 error=system_error("EmptyCommand", "the task's container has no command or args")
             )
-        env = self._environment(context, task, node_id, attempt)
+        env = self._environment(context, task, node_id, attempt, extra_env)
+        if task.security_context is not None and task.security_context.secrets:
+            env.update(_secrets_environment(task.security_context.secrets, paths.cwd / ".flyte-secrets"))
         await record.start()
         execution.closure.phase, execution.closure.started_at = TaskPhase.RUNNING, utc_now()
         execution.closure.updated_at = execution.closure.started_at
@@ -381,7 +371,9 @@ class TaskNodeRunner:
         result: AttemptResult = await anyio.to_thread.run_sync(
             lambda: read_attempt_result(paths, exit_, timeout=time_limit)
         )
-        return _AttemptOutcome(result.outputs, result.error, result.retryable, exit_.timed_out)
+        return _AttemptOutcome(
+            result.outputs, result.error, result.retryable, exit_.timed_out, result.futures
+        )
 
     async def _finish_attempt(
         self,
@@ -405,3 +397,223 @@ class _AttemptOutcome:
     error: core.ExecutionError | None = None
     retryable: bool = False
     timed_out: bool = False
+    futures: core.DynamicJobSpec | None = None
+
+
+class _ExecutionLauncher:
+    """`TaskNodeRunner` bound to one execution: the engine's `TaskLauncher`."""
+
+    def __init__(self, runner: TaskNodeRunner, context: ExecutionContext) -> None:
+        self.runner = runner
+        self.context = context
+
+    async def run_attempt(
+        self,
+        call: engine.TaskCall,
+        inputs: Mapping[str, Any],
+        handle: engine.NodeHandle,
+        *,
+        attempt: int,
+        attempts: int,
+        time_limit: float | None,
+        environment: Mapping[str, str],
+    ) -> engine.AttemptResult:
+        assert isinstance(handle, StoreNodeHandle)
+        task: core.TaskTemplate = call.task.template
+        if task.container is None:
+            error = system_error(
+                "UnsupportedTask",
+                f"task {task.id.name if task.id else '?'} (type {task.type!r}) has no container; "
+                "the sandbox runs container tasks only",
+            )
+            return engine.AttemptResult(failure=failure_of(error))
+        node_dir = self.context.directory / safe_component(handle.unique_id)
+        input_prefix = ""
+        if "FLYTE_K8S_ARRAY_INDEX" in environment and handle.record.parent is not None:
+            # An array index reads the array node's own inputs.pb and picks its element by that index
+            # (propeller's SINGLE_INPUT_FILE mode, which flytekit's map tasks expect).
+            parent_dir = safe_component(handle.record.parent)
+            input_prefix = (
+                self.context.data_uri(parent_dir, "data")
+                if self.context.data_prefix
+                else str(self.context.directory / parent_dir / "data")
+            )
+        result = await self.runner._run_attempt(
+            self.context,
+            task,
+            handle.record,
+            node_dir,
+            attempt,
+            core.LiteralMap(literals=dict(inputs)),
+            time_limit,
+            environment,
+            input_prefix,
+        )
+        if result.outputs is not None:
+            return engine.AttemptResult(outputs=dict(result.outputs.literals))
+        if result.futures is not None:
+            try:
+                graph = dynamic_graph(result.futures, self.context.tasks, self.context.sub_workflows)
+            except GraphError as exc:
+                error = core.ExecutionError(
+                    code="DynamicWorkflowBuildFailed",
+                    message=str(exc),
+                    kind=core.ExecutionErrorErrorKind.USER,
+                    timestamp=utc_now(),
+                )
+                return engine.AttemptResult(failure=failure_of(error))
+            return engine.AttemptResult(graph=graph)
+        assert result.error is not None
+        return engine.AttemptResult(
+            failure=failure_of(result.error, recoverable=result.retryable, timed_out=result.timed_out)
+        )
+
+
+_PHASES = {
+    engine.Phase.QUEUED: NodePhase.QUEUED,
+    engine.Phase.RUNNING: NodePhase.RUNNING,
+    engine.Phase.SUCCEEDED: NodePhase.SUCCEEDED,
+    engine.Phase.FAILED: NodePhase.FAILED,
+    engine.Phase.TIMED_OUT: NodePhase.TIMED_OUT,
+    engine.Phase.SKIPPED: NodePhase.SKIPPED,
+    engine.Phase.ABORTED: NodePhase.ABORTED,
+}
+
+
+class StoreNodeHandle:
+    """A node execution written to the store at each transition (the engine's `NodeHandle`)."""
+
+    def __init__(self, context: ExecutionContext, record: NodeRecord) -> None:
+        assert record.execution.id is not None
+        self.context = context
+        self.record = record
+        self.unique_id = record.execution.id.node_id
+
+    async def queued(self, inputs: Mapping[str, Any]) -> None:
+        literal_map = core.LiteralMap(literals=dict(inputs))
+        await self.context.write_data(self.record.execution.input_uri, bytes(literal_map))
+        await self.record.save(inputs=literal_map)
+
+    async def running(self) -> None:
+        await self.record.start()
+
+    async def attempt_finished(self, attempt: int, failure: engine.Failure | None) -> None:
+        return None  # TaskNodeRunner records each attempt as a task execution itself
+
+    async def expanded(self) -> None:
+        # is_parent_node stays false: flytekit then needs the dynamic workflow from GetNodeExecutionData,
+        # which the sandbox does not serve yet; the children are listed under this node all the same.
+        metadata = self.record.execution.metadata
+        if metadata is not None:
+            metadata.is_dynamic = True
+        await self.record.save()
+
+    async def finished(
+        self,
+        phase: engine.Phase,
+        *,
+        outputs: Mapping[str, Any] | None = None,
+        failure: engine.Failure | None = None,
+        message: str = "",
+        cache: engine.CacheStatus | None = None,
+    ) -> None:
+        metadata = self.record.closure.task_node_metadata
+        if cache is not None and metadata is not None:
+            metadata.cache_status = core.CatalogCacheStatus[cache.name]
+        await self.record.finish(
+            _PHASES[phase],
+            error=execution_error(failure) if failure is not None else None,
+            outputs=core.LiteralMap(literals=dict(outputs)) if outputs is not None else None,
+        )
+
+
+class StoreRecorder:
+    """Creates a store-backed node execution for each node the engine runs (the engine's `Recorder`)."""
+
+    def __init__(self, store: Store, context: ExecutionContext) -> None:
+        self.store = store
+        self.context = context
+
+    def node(self, node: engine.Node, unique_id: str, parent: engine.NodeHandle | None) -> StoreNodeHandle:
+        now = utc_now()
+        kind = node.kind
+        is_task = isinstance(kind, engine.TaskCall)
+        # A sub-workflow or branch node is a parent node; a launch plan node points at its child execution
+        # instead (flytekit follows workflow_node_metadata only when is_parent_node is false). An array
+        # node is `is_array` only (its indices are still its children): flytekit reads it that way.
+        is_parent = isinstance(kind, engine.SubWorkflow | engine.Branch)
+        is_array = isinstance(kind, engine.ArrayMap)
+        execution = admin.NodeExecution(
+            id=core.NodeExecutionIdentifier(node_id=unique_id, execution_id=self.context.key.to_id()),
+            input_uri=self.context.data_uri(safe_component(unique_id), "data", "inputs.pb"),
+            closure=admin.NodeExecutionClosure(
+                phase=NodePhase.QUEUED,
+                created_at=now,
+                updated_at=now,
+                # An empty message, but set: flytekit checks HasField("task_node_metadata").
+                task_node_metadata=admin.TaskNodeMetadata() if is_task else None,
+            ),
+            metadata=admin.NodeExecutionMetaData(
+                spec_node_id=node.id, is_parent_node=is_parent, is_array=is_array
+            ),
+        )
+        return StoreNodeHandle(
+            self.context, NodeRecord(self.store, execution, parent.unique_id if parent else None)
+        )
+
+
+class SandboxCatalog:
+    """The sandbox's catalog store (`_catalog.Catalog`) as the engine's `Catalog`: datacatalog keys of
+    the task id, its cache version and interface, and the input literals."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    @staticmethod
+    def key(call: engine.TaskCall, inputs: Mapping[str, Any]) -> CatalogKey:
+        task: core.TaskTemplate = call.task.template
+        assert task.id is not None
+        metadata = task.metadata or core.TaskMetadata()
+        return catalog_key(
+            task.id,
+            task.interface,
+            metadata.discovery_version,
+            core.LiteralMap(literals=dict(inputs)),
+            ignore=metadata.cache_ignore_input_vars,
+        )
+
+    async def lookup(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        hit = await self.catalog.get(self.key(call, inputs))
+        return dict(hit.outputs.literals) if hit is not None else None
+
+    async def store(
+        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
+    ) -> None:
+        literal_map = core.LiteralMap(literals=dict(outputs))
+        await self.catalog.put(self.key(call, inputs), literal_map, overwrite=overwrite)
+
+    @contextlib.asynccontextmanager
+    async def serialized(
+        self, call: engine.TaskCall, inputs: Mapping[str, Any]
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        key, owner = self.key(call, inputs), new_owner()
+        got = await self.catalog.acquire(key, owner)
+        if isinstance(got, CachedOutputs):
+            yield dict(got.outputs.literals)
+            return
+        try:
+            yield None
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.catalog.release(key, owner)
+
+
+def _secrets_environment(secrets: Sequence[core.Secret], files_root: Path) -> dict[str, str]:
+    """The task's requested secrets, from the sandbox's own ASYNCRUN_SECRET_* / ASYNCRUN_SECRETS_DIR."""
+    from ..sdk._resources import SecretMountType, deliver_secrets
+
+    requests = [
+        (s.group, s.key or None, s.group_version or None, SecretMountType(int(s.mount_requirement)))
+        for s in secrets
+    ]
+    return deliver_secrets(requests, files_root)

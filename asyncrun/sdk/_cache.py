@@ -25,11 +25,17 @@ class LocalCache:
         self.root = root or cache_dir()
 
     def key(self, task: Task, inputs: dict[str, Any]) -> str:
+        """Flyte's rule: the task name, its cache version, its interface and the input values."""
         types = {spec.name: spec.type for spec in task.interface.inputs.values()}
+        interface = {
+            "inputs": {name: repr(tp) for name, tp in sorted(types.items())},
+            "outputs": {name: repr(tp) for name, tp in sorted(task.interface.outputs.items())},
+        }
         canonical = json.dumps(
             {
                 "task": task.name,
                 "version": task.config.cache_version,
+                "interface": interface,
                 "inputs": {name: to_jsonable(value, types[name]) for name, value in sorted(inputs.items())},
             },
             sort_keys=True,

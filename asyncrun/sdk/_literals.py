@@ -398,6 +398,9 @@ def _to_python(literal: core.Literal, tp: Any, path: str) -> Any:
         return {k: _to_python(v, vt, f"{path}[{k!r}]") for k, v in literal.map.literals.items()}
     if tp is NoneType and scalar is not None and scalar.none_type is not None:
         return None
+    if tp is str and scalar is not None and scalar.error is not None:
+        # What a failure node's `err: str | None` receives: the failed node's message.
+        return scalar.error.message
     if _is_sub(tp, (File, Directory)) and scalar is not None and scalar.blob is not None:
         # Like flytekit, check the dimensionality only: a FlyteFile[csv] (format "csv") is a File too.
         meta = scalar.blob.metadata

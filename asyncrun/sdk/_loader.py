@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
     from ._graph import Entity
 
-_ORDER = {"workflow": 0, "task": 1, "launch plan": 2}
+_ENTITY_TYPES = (Task, Workflow, LaunchPlan)
+_ORDER = {"workflow": 0, "async workflow": 0, "task": 1, "launch plan": 2}
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class LoadedFile:
     def entity(self, name: str) -> Entity | ForeignEntity:
         """The entity bound to attribute `name`, or a one-line error listing what exists."""
         value = getattr(self.module, name, None)
-        if isinstance(value, Task | Workflow | LaunchPlan):
+        if isinstance(value, _ENTITY_TYPES):
             return value
         adapted = dict(self.foreign).get(name)
         if adapted is not None:

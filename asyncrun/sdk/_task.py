@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, overload
 from .._exceptions import DefinitionError, UsageError
 from ._graph import current_builder
 from ._interface import MISSING, Interface, interface_from_function, where
+from ._resources import Resources, Secret
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,17 @@ class TaskConfig:
     environment: dict[str, str] = field(default_factory=dict)
     container_image: str | None = None
     interruptible: bool | None = None
+    cache_serialize: bool = False
+    requests: Resources | None = None
+    limits: Resources | None = None
+    secret_requests: tuple[Secret, ...] = ()
 
 
 class Task:
     """A task defined with `@task`. Call it inside a workflow to add a node, or outside to run it."""
 
     kind = "task"
+    is_dynamic = False  # set by @dynamic: the body builds a graph when the task runs
 
     def __init__(self, fn: Callable[..., Any], config: TaskConfig) -> None:
         self.fn = fn
@@ -46,6 +52,19 @@ class Task:
         if config.cache and not config.cache_version:
             # Without a version a changed task body would keep returning stale outputs.
             object.__setattr__(config, "cache_version", "0")
+        if config.cache_serialize and not config.cache:
+            raise DefinitionError(f"{where(fn)}: cache_serialize=True needs cache=True")
+        for resources in (config.requests, config.limits):
+            if resources is not None and not isinstance(resources, Resources):
+                raise DefinitionError(f"{where(fn)}: requests and limits take Resources(...)")
+            if resources is not None:
+                try:
+                    resources.entries()
+                except DefinitionError as exc:
+                    raise DefinitionError(f"{where(fn)}: {exc}") from None
+        for secret in config.secret_requests:
+            if not isinstance(secret, Secret):
+                raise DefinitionError(f"{where(fn)}: secret_requests takes Secret(group=..., key=...) items")
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
@@ -56,6 +75,11 @@ class Task:
             return builder.add_node(self, args, kwargs)
         if args:
             raise UsageError(f"call {self.name} with keyword arguments")
+        from ._async_workflow import awaitable_call, current_caller
+
+        caller = current_caller()
+        if caller is not None:  # inside an async workflow: an awaitable, run by its caller
+            return awaitable_call(caller, self, kwargs)
         return self.fn(**bind_inputs(self.name, self.interface, kwargs))
 
 
@@ -91,6 +115,10 @@ def task(
     environment: dict[str, str] | None = None,
     container_image: str | None = None,
     interruptible: bool | None = None,
+    cache_serialize: bool = False,
+    requests: Resources | None = None,
+    limits: Resources | None = None,
+    secret_requests: Sequence[Secret] = (),
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -105,6 +133,10 @@ def task(
     environment: dict[str, str] | None = None,
     container_image: str | None = None,
     interruptible: bool | None = None,
+    cache_serialize: bool = False,
+    requests: Resources | None = None,
+    limits: Resources | None = None,
+    secret_requests: Sequence[Secret] = (),
 ) -> Task | Callable[[Callable[..., Any]], Task]:
     """Declare a task. Works bare (`@task`) and with arguments (`@task(retries=2)`).
 
@@ -116,6 +148,10 @@ def task(
         environment: environment variables set for the task.
         container_image: the image a remote run uses for this task.
         interruptible: whether a remote run may use interruptible machines.
+        cache_serialize: run at most one computation per cache key at a time (others wait for it).
+        requests: the CPU, memory, GPU and scratch disk the task requests (`Resources(cpu="1")`).
+        limits: the most the task may use.
+        secret_requests: secrets the task reads (`Secret(group=, key=)`), delivered as Flyte does.
     """
     config = TaskConfig(
         retries=retries,
@@ -125,6 +161,10 @@ def task(
         environment=dict(environment or {}),
         container_image=container_image,
         interruptible=interruptible,
+        cache_serialize=cache_serialize,
+        requests=requests,
+        limits=limits,
+        secret_requests=tuple(secret_requests),
     )
     if fn is not None:
         return Task(fn, config)

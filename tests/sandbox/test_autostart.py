@@ -79,7 +79,7 @@ def test_zero_config_ports_come_from_the_environment(
     )
     assert result.returncode == 0, result.stderr
     assert f"127.0.0.1:{port}" in result.stderr
-    assert f"http://localhost:{http_port}/console/" in result.stderr  # the execution's link
+    assert f"http://127.0.0.1:{http_port}/console/" in result.stderr  # the execution's link
     status = subprocess.run(
         [ASYNCRUN, "sandbox", "status"], env=zero_config_env, capture_output=True, text=True, timeout=60
     )

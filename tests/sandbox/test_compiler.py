@@ -157,6 +157,7 @@ def _broken(change: str) -> core.WorkflowTemplate:
         template.outputs.clear()
     elif change == "no target":
         nodes[1].task_node = None
+
     return template
 
 
@@ -173,7 +174,7 @@ def _broken(change: str) -> core.WorkflowTemplate:
         ("extra input", "binds 'c', which is not an input"),
         ("cycle", "cycle between nodes n0, n1"),
         ("unbound output", "workflow output 'total' is not bound"),
-        ("no target", "branch, gate and array nodes are not supported"),
+        ("no target", r"has no target \(task, workflow, branch, gate or array\)"),
     ],
 )
 def test_invalid_workflows_do_not_compile(change: str, message: str) -> None:
@@ -332,3 +333,12 @@ def test_workflow_digest_is_stable_across_equal_registrations() -> None:
     second = compile_workflow(core.WorkflowTemplate.parse(bytes(chain())), [], TASKS)
     assert content_digest(first) == content_digest(second)
     assert isinstance(admin.WorkflowClosure(compiled_workflow=first), admin.WorkflowClosure)
+
+
+def test_a_task_without_a_container_is_refused_naming_its_type() -> None:
+    plugin = core.TaskTemplate.parse(bytes(ADD))
+    plugin.container, plugin.type = None, "spark"
+    assert plugin.id is not None
+    template = _broken("none")
+    with pytest.raises(CompileError, match="of type 'spark', which has no container"):
+        compile_workflow(template, [], {**TASKS, id_key(plugin.id): plugin})

@@ -243,3 +243,20 @@ async def test_a_cache_write_that_fails_midway_returns_the_outputs_and_leaves_no
     assert await executor.run(cached_big, {"x": 4}) == {"o0": "xxxx"}
     assert capsys.readouterr().err.count("cannot write the local cache (No space left on device") == 1
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def _same_name_task(returns: type, body: object) -> object:
+    def halve_or_double(x: int):  # type: ignore[no-untyped-def]
+        return body(x)  # type: ignore[operator]
+
+    halve_or_double.__annotations__["return"] = returns
+    return task(cache=True, cache_version="1")(halve_or_double)
+
+
+async def test_the_cache_key_includes_the_interface_as_flytes_does(tmp_path) -> None:
+    # Same task name and cache_version, another output type: Flyte's dataset differs, so no hit.
+    doubled = _same_name_task(int, lambda x: x * 2)
+    halved = _same_name_task(float, lambda x: x / 4)
+    assert await LocalExecutor(cache_dir=tmp_path).run(doubled, {"x": 2}) == {"o0": 4}
+    assert await LocalExecutor(cache_dir=tmp_path).run(halved, {"x": 2}) == {"o0": 0.5}
+    assert await LocalExecutor(cache_dir=tmp_path).run(doubled, {"x": 2}) == {"o0": 4}

@@ -81,6 +81,8 @@ __all__ = (
     "SchemaType",
     "SchemaTypeSchemaColumn",
     "SchemaTypeSchemaColumnSchemaColumnType",
+    "Secret",
+    "SecretMountType",
     "SecurityContext",
     "SignalCondition",
     "SignalIdentifier",
@@ -278,6 +280,14 @@ class SchemaTypeSchemaColumnSchemaColumnType(betterproto2.Enum):
     DATETIME = 4
 
     DURATION = 5
+
+
+class SecretMountType(betterproto2.Enum):
+    ANY = 0
+
+    ENV_VAR = 1
+
+    FILE = 2
 
 
 class SimpleType(betterproto2.Enum):
@@ -1398,8 +1408,28 @@ default_message_pool.register_message("flyteidl.core", "SchemaType.SchemaColumn"
 
 
 @dataclass(eq=False, repr=False)
+class Secret(betterproto2.Message):
+    group: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    group_version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    key: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    mount_requirement: "SecretMountType" = betterproto2.field(
+        4, betterproto2.TYPE_ENUM, default_factory=lambda: SecretMountType(0)
+    )
+
+    env_var: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("flyteidl.core", "Secret", Secret)
+
+
+@dataclass(eq=False, repr=False)
 class SecurityContext(betterproto2.Message):
     run_as: "Identity | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+    secrets: "list[Secret]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
 default_message_pool.register_message("flyteidl.core", "SecurityContext", SecurityContext)
