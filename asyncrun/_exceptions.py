@@ -6,12 +6,20 @@ AsyncrunError
 │   ├── EntityNotFoundError    no task, workflow or launch plan of that name
 │   └── InputError             an input value that does not fit its type
 ├── DefinitionError            a mistake in user code found while defining entities      (exit 2)
+│   └── UnsupportedTypeError   a type annotation asyncrun cannot carry between tasks
 ├── ConfigError                an unreadable or inconsistent configuration              (exit 2)
 ├── ExecutionError             a run that ended without success                          (exit 1)
 │   ├── TaskFailedError        user code raised (locally or in a task process)
 │   ├── ExecutionAbortedError  the run was terminated                                    (exit 3)
 │   └── ExecutionTimedOutError the run passed its timeout                                (exit 4)
 ├── WaitTimeoutError           we stopped waiting; the run goes on                        (exit 5)
+├── SandboxStartError          the background sandbox did not come up                    (exit 1)
+├── DaemonPathError            a daemon folder is not private to this user               (exit 2)
+├── DaemonAlreadyRunningError  another daemon holds this socket's or journal's lock      (exit 1)
+├── DaemonError                talking to the asyncrun daemon went wrong                  (exit 1)
+│   ├── DaemonUnavailableError the daemon could not be reached or started                (exit 6)
+│   │   └── DaemonDisconnectedError  the connection broke while a request was in flight
+│   └── DaemonRequestError     the daemon answered with an error (its `code`, `exit_code`)
 ├── StorageError               a blob URI (s3://, gs://, path) cannot be read or written (exit 1)
 │   ├── BlobNotFoundError      nothing is stored at that URI
 │   └── StorageExtraError      no driver for the URI's scheme: install asyncrun[s3]/[gcs]   (exit 2)
@@ -37,6 +45,9 @@ AsyncrunError
 
 `exit_code` on each class is the process exit status the CLI uses for it.
 
+Every exception class asyncrun defines is here (tests/test_exceptions.py walks the package); the only
+others are internal signals that never leave their module (listed in that test, with the reason).
+
 Raised by *user* code, not by asyncrun, and so outside the tree (public as `asyncrun.RecoverableError`):
 `RecoverableError`. A task that raises it (or flytekit's `FlyteRecoverableException`) is retried up to
 its `retries`, locally and remotely; any other exception fails the task at once, as in Flyte.
@@ -45,7 +56,7 @@ its `retries`, locally and remotely; any other exception fails the task at once,
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,6 +67,12 @@ __all__ = (
     "AuthenticationError",
     "BlobNotFoundError",
     "ConfigError",
+    "DaemonAlreadyRunningError",
+    "DaemonDisconnectedError",
+    "DaemonError",
+    "DaemonPathError",
+    "DaemonRequestError",
+    "DaemonUnavailableError",
     "DeadlineExceededError",
     "DefinitionError",
     "EntityNotFoundError",
@@ -72,12 +89,14 @@ __all__ = (
     "PermissionDeniedError",
     "RemoteError",
     "ResourceExhaustedError",
+    "SandboxStartError",
     "ServerError",
     "StorageError",
     "StorageExtraError",
     "TaskFailedError",
     "TokenExpiredError",
     "UnreachableError",
+    "UnsupportedTypeError",
     "UploadError",
     "UsageError",
     "WaitTimeoutError",
@@ -86,9 +105,14 @@ __all__ = (
 
 
 class AsyncrunError(Exception):
-    """Base of every error asyncrun raises on purpose."""
+    """Base of every error asyncrun raises on purpose.
+
+    `reported` is set when the command has already shown what went wrong (a wait's summary): the
+    CLI then only exits with `exit_code`.
+    """
 
     exit_code = 1
+    reported = False
 
 
 class UsageError(AsyncrunError):
@@ -109,6 +133,10 @@ class DefinitionError(AsyncrunError):
     """A mistake in user code, found while a task, workflow or launch plan is defined."""
 
     exit_code = 2
+
+
+class UnsupportedTypeError(DefinitionError):
+    """A type annotation asyncrun cannot carry between tasks."""
 
 
 class ConfigError(AsyncrunError):
@@ -153,6 +181,46 @@ class WaitTimeoutError(AsyncrunError):
     """We stopped waiting for a run; the run itself goes on."""
 
     exit_code = 5
+
+
+class SandboxStartError(AsyncrunError):
+    """The background sandbox did not come up."""
+
+
+class DaemonPathError(AsyncrunError):
+    """A daemon folder exists but is not private to this user (or cannot be made)."""
+
+    exit_code = 2
+
+
+class DaemonAlreadyRunningError(AsyncrunError):
+    """Another daemon holds the lock of this socket or journal."""
+
+
+class DaemonError(AsyncrunError):
+    """Something went wrong talking to the asyncrun daemon."""
+
+
+class DaemonUnavailableError(DaemonError):
+    """The daemon could not be reached or started."""
+
+    exit_code = 6
+
+
+class DaemonDisconnectedError(DaemonUnavailableError):
+    """The connection to the daemon broke while a request was in flight."""
+
+
+class DaemonRequestError(DaemonError):
+    """The daemon answered a request with an error; `code` is the protocol's error code."""
+
+    def __init__(
+        self, code: str, message: str, *, exit_code: int = 1, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.exit_code = exit_code
+        self.details = details or {}
 
 
 class StorageError(AsyncrunError):
@@ -307,6 +375,30 @@ def run_error_class(phase: str, error_code: str | None = None) -> type[Execution
 class WrongEndpointError(UnreachableError):
     """Something answers at the endpoint, but not a gRPC control plane as configured (TLS to a
     plain-text server, plain text to a TLS one, an HTTP/1 service): retrying cannot help."""
+
+
+def error_for_exit_code(exit_code: int, message: str, *, reported: bool = False) -> AsyncrunError:
+    """The error of the tree that stands for `exit_code` (what a daemon reply or a wait summary
+    carries), so commands end through the one error path instead of calling `sys.exit`."""
+    by_code: dict[int, type[AsyncrunError]] = {
+        1: ExecutionError,
+        2: UsageError,
+        3: ExecutionAbortedError,
+        4: ExecutionTimedOutError,
+        5: WaitTimeoutError,
+        6: UnreachableError,
+        7: AuthenticationError,
+        8: InvalidCredentialsError,
+        9: TokenExpiredError,
+        10: MissingScopeError,
+        11: IssuerUnreachableError,
+    }
+    cls = by_code.get(exit_code, AsyncrunError)
+    error = cls(message)
+    if cls is AsyncrunError:
+        error.exit_code = exit_code
+    error.reported = reported
+    return error
 
 
 @contextmanager

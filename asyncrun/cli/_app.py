@@ -23,6 +23,11 @@ SUBCOMMANDS = {
     "wait": ("asyncrun.cli._wait:wait", "Wait for executions (through the daemon)."),
     "status": ("asyncrun.cli._wait:status", "One line per tracked execution."),
     "watch": ("asyncrun.cli._wait:watch", "Follow every tracked run live."),
+    "ls": ("asyncrun.cli._lifecycle:ls", "List recent runs on the endpoint."),
+    "get": ("asyncrun.cli._lifecycle:get", "Show one run: phase, inputs, outputs, node tree."),
+    "abort": ("asyncrun.cli._lifecycle:abort", "Abort running runs."),
+    "logs": ("asyncrun.cli._lifecycle:logs", "Print a task's output (or its log links)."),
+    "relaunch": ("asyncrun.cli._lifecycle:relaunch", "Run a run's entity again with the same inputs."),
 }
 
 
@@ -63,7 +68,8 @@ class LazyGroup(click.Group):
         try:
             return await super().invoke(ctx)
         except AsyncrunError as exc:
-            report(exc, verbose=ctx.find_root().params.get("verbose", 0))
+            if not exc.reported:
+                report(exc, verbose=ctx.find_root().params.get("verbose", 0))
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             # Raised here only without an event loop; click would say "Aborted!" and exit 1.

@@ -52,8 +52,10 @@ async def status() -> None:
 
     current = await daemon_status()
     if current is None:
+        from .._exceptions import error_for_exit_code
+
         click.echo("no daemon is running (it starts on first use, or: asyncrun daemon start)")
-        raise SystemExit(1)
+        raise error_for_exit_code(1, "no daemon is running", reported=True)
     _show(current)
 
 

@@ -119,6 +119,8 @@ async def launch(
         say(f"Execution {execution.id.name} created: {execution.url}")
     if params.wait:
         note_remote_run(client, execution)
+    elif not params.no_daemon:
+        await track_with_daemon(ctx, execution, params)
     ended = "done"
     if params.wait and params.no_daemon:
         execution, ended = await wait_here(client, execution, params, human)
@@ -185,6 +187,18 @@ async def wait_here(
             await client.terminate(execution, "aborted: --wait-timeout passed")
             return await client.get_execution(execution, with_outputs=False), "terminated"
         return await client.get_execution(execution, with_outputs=False), "timed_out"
+
+
+async def track_with_daemon(ctx: click.Context, execution: Execution, params: RunParams) -> None:
+    """A run launched without --wait is still followed by the daemon, so `status` and `watch` show it.
+    Best effort: the run was created; a daemon that cannot start costs one line, not the command."""
+    from ..daemon import DaemonError, track
+    from ._wait import target_for
+
+    try:
+        await track([str(execution.id)], target=target_for(ctx, params.project, params.domain))
+    except DaemonError as exc:
+        say(f"note: the daemon does not follow {execution.id.name} ({exc}); `asyncrun wait` still works")
 
 
 async def wait_with_daemon(

@@ -158,8 +158,10 @@ def status(data_dir: Path | None) -> None:
 
     current = sandbox_status(data_dir or default_data_dir())
     if current is None:
+        from .._exceptions import error_for_exit_code
+
         click.echo("no sandbox is running (start one with: asyncrun sandbox start)")
-        raise SystemExit(1)
+        raise error_for_exit_code(1, "no sandbox is running", reported=True)
     info = current.info
     click.echo(f"endpoint: {info.endpoint}")
     click.echo(f"console:  {info.console_url}")

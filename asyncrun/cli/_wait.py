@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from .._exceptions import ExecutionError
+from .._exceptions import ExecutionError, error_for_exit_code
 from ._loopfree import in_event_loop
 from ._render import phase_line, render_json_outputs
 from ._wait_options import scope_options, wait_options
@@ -212,7 +212,8 @@ async def wait(ctx: click.Context, /, ids: tuple[str, ...], output: str, **optio
         also=learn_endpoint,
     )
     render_wait(result, output)
-    sys.exit(result.exit_code)
+    if result.exit_code:
+        raise error_for_exit_code(result.exit_code, "the wait's summary says why", reported=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -252,15 +253,15 @@ async def status(
             click.echo(_describe(state))
     failed = [state for state in result.executions if _lookup_failed(state)]
     if failed:  # the runs' states are unknown, not fine: say why, exit with the error's code
-        error = failed[0].error or {}
-        click.echo(f"Error: {error.get('message', 'the control plane could not be asked')}", err=True)
-        sys.exit(int(error.get("exit_code", 1)))
+        why = failed[0].error or {}
+        raise error_for_exit_code(
+            int(why.get("exit_code", 1)), str(why.get("message", "the control plane could not be asked"))
+        )
     missing = [state for state in result.executions if not state.found]
     if missing:  # as `asyncrun wait` does: a run that does not exist is an error (exit 1)
         error = missing[0].error or {}
         message = error.get("message") if isinstance(error, dict) else None
-        click.echo(f"Error: {message or f'no execution {missing[0].name}'}", err=True)
-        sys.exit(ExecutionError.exit_code)
+        raise ExecutionError(message or f"no execution {missing[0].name}")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,9 +5,12 @@ from __future__ import annotations
 from ._client import Client, new_execution_name
 from ._config import ClientConfig, load_config
 from ._errors import map_grpc_errors
+from ._nodes import Attempt, NodeExecution, TaskLogLink
 from ._types import EntityId, Execution, ExecutionError, ExecutionId, ExecutionOptions, Phase, RemoteEntity
+from ._watcher import ExecutionWatcher, PollResult
 
 __all__ = (
+    "Attempt",
     "Client",
     "ClientConfig",
     "EntityId",
@@ -15,8 +18,12 @@ __all__ = (
     "ExecutionError",
     "ExecutionId",
     "ExecutionOptions",
+    "ExecutionWatcher",
+    "NodeExecution",
     "Phase",
+    "PollResult",
     "RemoteEntity",
+    "TaskLogLink",
     "load_config",
     "map_grpc_errors",
     "new_execution_name",

@@ -42,11 +42,13 @@ from ._types import (
     RemoteEntity,
     check_execution_name,
 )
+from ._watcher import ExecutionWatcher
 
 if TYPE_CHECKING:
     from grpclib.client import Channel
 
     from ._auth import Authenticator
+    from ._nodes import NodeExecution
     from ._package import CodePackage
     from ._serialize import RegistrationPlan
 
@@ -97,6 +99,7 @@ class Client:
         self._retry = RetryPolicy(unreachable_timeout=config.unreachable_timeout)
         self._auth_prompt = auth_prompt
         self._authenticator: Authenticator | None = None
+        self._watcher: ExecutionWatcher | None = None
         self._announced_console = ""  # what the control plane says its console is (see `console_url`)
 
     @classmethod
@@ -629,6 +632,7 @@ class Client:
         execution.attached = attached
         if wait:
             execution = await self.wait(execution, poll_interval=poll_interval, timeout=wait_timeout)
+            execution.attached = attached
         return execution
 
     async def _check_same_execution(
@@ -699,6 +703,21 @@ class Client:
             for name, lit in sorted(literals.items())
         }
 
+    async def fetch_inputs(self, execution: Execution | ExecutionId | str) -> dict[str, Any]:
+        """The run's inputs as plain JSON values."""
+        from ..sdk._literals import literal_to_jsonable
+
+        ex_id = self._execution_id(execution)
+        data = await self._admin(
+            "get_execution_data",
+            admin.WorkflowExecutionGetDataRequest(id=_convert.execution_identifier(ex_id)),
+            read=True,
+        )
+        literals = data.full_inputs.literals if data.full_inputs else {}
+        if not literals and data.inputs is not None and data.inputs.url:
+            literals = (await self._read_literal_map(data.inputs.url)).literals
+        return {name: literal_to_jsonable(lit) for name, lit in sorted(literals.items())}
+
     async def _read_literal_map(self, url: str) -> core.LiteralMap:
         from .. import _storage
 
@@ -741,6 +760,13 @@ class Client:
             return execution
         return ExecutionId.parse(execution, project=self.config.project, domain=self.config.domain)
 
+    @property
+    def watcher(self) -> ExecutionWatcher:
+        """The watcher every wait of this client shares (batched polls)."""
+        if self._watcher is None:
+            self._watcher = ExecutionWatcher(self)
+        return self._watcher
+
     async def wait(
         self,
         execution: Execution | ExecutionId | str,
@@ -752,28 +778,40 @@ class Client:
     ) -> Execution:
         """Poll until the execution is terminal (or running, with `wait_for="running"`).
 
-        The interval starts short and grows to `poll_interval` (default 5 s). Raises
-        `WaitTimeoutError` after `timeout` seconds; the execution itself goes on.
+        Concurrent waits of one client share their polls (`ExecutionWatcher`): one `ListExecutions`
+        per 100 runs, not one call per run. The interval starts short and grows to `poll_interval`
+        (default 5 s). Raises `WaitTimeoutError` after `timeout` seconds; the execution itself goes on.
         """
-        current = execution if isinstance(execution, Execution) else await self.get_execution(execution)
+        ex_id = self._execution_id(execution)
+        current = execution if isinstance(execution, Execution) else None
+        watcher = self.watcher
+        watcher.follow(ex_id, current.output_types if current is not None else None)
         ceiling = poll_interval or 5.0
         interval = min(0.25, ceiling)
         last_phase: Phase | None = None
-        with anyio.move_on_after(timeout) as scope:
-            while True:
-                current = await self.get_execution(current, with_outputs=True)
-                if current.phase != last_phase:
-                    last_phase = current.phase
-                    if on_change is not None:
-                        on_change(current)
-                if current.phase.is_terminal or (wait_for == "running" and current.phase.has_started):
-                    return current
-                await anyio.sleep(interval)
-                interval = min(ceiling, interval * 1.5)
+        try:
+            with anyio.move_on_after(timeout) as scope:
+                seen = watcher.last_poll
+                while True:
+                    seen, polled = await watcher.newer_than(seen)
+                    if ex_id in polled.errors:
+                        raise polled.errors[ex_id]
+                    if ex_id not in polled.current:
+                        continue  # followed after that poll had started
+                    current = polled.current[ex_id]
+                    if current.phase != last_phase:
+                        last_phase = current.phase
+                        if on_change is not None:
+                            on_change(current)
+                    if current.phase.is_terminal or (wait_for == "running" and current.phase.has_started):
+                        return current
+                    await anyio.sleep(interval)
+                    interval = min(ceiling, interval * 1.5)
+        finally:
+            watcher.unfollow(ex_id)
         assert scope.cancelled_caught
-        raise WaitTimeoutError(
-            f"stopped waiting for {current.id.name} after {timeout} s; it is {current.phase}"
-        )
+        phase = current.phase if current is not None else "not seen yet"
+        raise WaitTimeoutError(f"stopped waiting for {ex_id.name} after {timeout} s; it is {phase}")
 
     async def wait_all(self, executions: Iterable[Execution], **wait_options: Any) -> list[Execution]:
         """Wait for every execution; results in the order given."""
@@ -811,6 +849,89 @@ class Client:
         request = admin.ExecutionTerminateRequest(id=_convert.execution_identifier(ex_id), cause=cause)
         await self._admin("terminate_execution", request, read=False)
 
+    async def relaunch(
+        self, execution: Execution | ExecutionId | str, *, name: str | None = None, wait: bool = False
+    ) -> Execution:
+        """Start the same entity again with the same inputs and options; returns the new run.
+
+        Built from the run's own spec and inputs (`CreateExecution`, mode RELAUNCH, referencing the
+        original), so it works on every FlyteAdmin.
+        """
+        ex_id = self._execution_id(execution)
+        wf_id = _convert.execution_identifier(ex_id)
+        original = await self._admin("get_execution", admin.WorkflowExecutionGetRequest(id=wf_id), read=True)
+        data = await self._admin(
+            "get_execution_data", admin.WorkflowExecutionGetDataRequest(id=wf_id), read=True
+        )
+        spec = original.spec or admin.ExecutionSpec()
+        spec.metadata = admin.ExecutionMetadata(
+            mode=admin.ExecutionMetadataExecutionMode.RELAUNCH,
+            principal="asyncrun",
+            reference_execution=wf_id,
+        )
+        new_name = check_execution_name(name) if name else new_execution_name()
+        request = admin.ExecutionCreateRequest(
+            project=ex_id.project,
+            domain=ex_id.domain,
+            name=new_name,
+            spec=spec,
+            inputs=data.full_inputs or core.LiteralMap(),
+        )
+        await self._admin("create_execution", request, read=False)
+        types = execution.output_types if isinstance(execution, Execution) else None
+        new = await self.get_execution(
+            ExecutionId(ex_id.project, ex_id.domain, new_name), output_types=types, with_outputs=False
+        )
+        return await self.wait(new) if wait else new
+
+    async def abort(
+        self, *executions: Execution | ExecutionId | str, cause: str = "aborted by asyncrun"
+    ) -> list[ExecutionId]:
+        """Abort runs (concurrently); returns their ids. Each ends ABORTED with `cause`."""
+        ids = list(dict.fromkeys(self._execution_id(ex) for ex in executions))
+        with one_error():
+            async with anyio.create_task_group() as tg:
+                for ex_id in ids:
+                    tg.start_soon(self.terminate, ex_id, cause)
+        return ids
+
+    async def logs(
+        self, execution: Execution | ExecutionId | str, node: str | None = None, *, attempt: int | None = None
+    ) -> AsyncIterator[str]:
+        """The output lines of one attempt of a task node (default: the last attempt of the last task
+        node). Where the log is not readable from here (a real cluster), yields nothing: read the
+        attempt's `logs` links from `nodes()` instead.
+
+        Raises:
+            NotFoundError: no such node or attempt.
+        """
+        from ._nodes import pick_node, readable_log
+
+        tree = await self.nodes(execution)
+        chosen = pick_node(tree, node)
+        if chosen is None or not chosen.attempts:
+            where = f"node {node}" if node else "any task node"
+            raise NotFoundError(f"no attempts of {where} in {self._execution_id(execution).name}")
+        picked = [a for a in chosen.attempts if attempt is None or a.number == attempt]
+        if not picked:
+            raise NotFoundError(f"node {chosen.node_id} has no attempt {attempt}")
+        for link in picked[-1].logs:
+            path = readable_log(link)
+            if path is not None:
+                async with await anyio.open_file(path, errors="replace") as lines:
+                    async for line in lines:
+                        yield line.rstrip("\n")
+                return
+
+    async def nodes(
+        self, execution: Execution | ExecutionId | str, *, attempts: bool = True
+    ) -> list[NodeExecution]:
+        """The run's node tree: each node's phase, cache status, error, attempts (with log links)
+        and children (sub-workflow, array and dynamic nodes); a launch-plan node names its child run."""
+        from ._nodes import list_nodes
+
+        return await list_nodes(self, self._execution_id(execution), attempts=attempts)
+
     async def watch(
         self,
         executions: Iterable[Execution | ExecutionId | str],
@@ -820,42 +941,40 @@ class Client:
     ) -> AsyncIterator[Execution]:
         """Yield each execution when its phase changes (its current state first), until all have ended.
 
-        Polls like the daemon does, not one call per run: one `ListExecutions` per project/domain and
-        100 runs a tick, the interval growing from 0.25 s to `poll_interval` (default 5 s). Outputs
-        are fetched once, when a run succeeds (`with_outputs`). An unknown run raises `NotFoundError`.
+        Polls through the client's `ExecutionWatcher`, shared with its waits: one `ListExecutions`
+        per project/domain and 100 runs a poll, the interval growing from 0.25 s to `poll_interval`
+        (default 5 s). Outputs are fetched once, when a run succeeds (`with_outputs`). An unknown
+        run raises `NotFoundError`.
         """
         wanted = list(executions)
-        ids = [self._execution_id(ex) for ex in wanted]
+        ids = list(dict.fromkeys(self._execution_id(ex) for ex in wanted))
         output_types = {ex.id: ex.output_types for ex in wanted if isinstance(ex, Execution)}
+        watcher = self.watcher if with_outputs else ExecutionWatcher(self, outputs=False)
+        for ex_id in ids:
+            watcher.follow(ex_id, output_types.get(ex_id))
         last: dict[ExecutionId, Phase | None] = dict.fromkeys(ids)
         ceiling = poll_interval or 5.0
         interval = min(0.25, ceiling)
-        while last:
-            groups: dict[tuple[str, str], list[ExecutionId]] = {}
-            for ex_id in last:
-                groups.setdefault((ex_id.project, ex_id.domain), []).append(ex_id)
-            for (project, domain), group in groups.items():
-                for start in range(0, len(group), _LIST_PAGE):
-                    page = group[start : start + _LIST_PAGE]
-                    found, _ = await self.list_executions(
-                        names=[ex_id.name for ex_id in page], limit=_LIST_PAGE, project=project, domain=domain
-                    )
-                    by_name = {ex.id.name: ex for ex in found}
-                    for ex_id in page:
-                        current = by_name.get(ex_id.name)
-                        if current is None:
-                            raise NotFoundError(f"no execution {ex_id.name} in {project}/{domain}")
-                        if current.phase == last[ex_id]:
-                            continue
-                        if current.phase is Phase.SUCCEEDED and with_outputs:
-                            current = await self.get_execution(ex_id, output_types=output_types.get(ex_id))
-                        last[ex_id] = current.phase
-                        if current.phase.is_terminal:
-                            del last[ex_id]
-                        yield current
-            if last:
-                await anyio.sleep(interval)
-                interval = min(interval * 2, ceiling)
+        try:
+            seen = watcher.last_poll
+            while last:
+                seen, polled = await watcher.newer_than(seen)
+                for ex_id in list(last):
+                    if ex_id in polled.errors:
+                        raise polled.errors[ex_id]
+                    current = polled.current.get(ex_id)
+                    if current is None or current.phase == last[ex_id]:
+                        continue
+                    last[ex_id] = current.phase
+                    if current.phase.is_terminal:
+                        del last[ex_id]
+                    yield current
+                if last and all(ex_id in polled.current for ex_id in last):
+                    await anyio.sleep(interval)
+                    interval = min(interval * 2, ceiling)
+        finally:
+            for ex_id in ids:
+                watcher.unfollow(ex_id)
 
     async def list_executions(
         self,

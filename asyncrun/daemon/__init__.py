@@ -55,6 +55,7 @@ __all__ = (
     "status",
     "status_now",
     "stop_daemon",
+    "track",
     "wait",
     "watch",
 )
@@ -80,6 +81,7 @@ _LAZY = {
     "status": ("._connect", "status"),
     "status_now": ("._oneshot", "status"),
     "stop_daemon": ("._control", "stop"),
+    "track": ("._connect", "track"),
     "wait": ("._connect", "wait"),
     "watch": ("._connect", "watch"),
 }

@@ -26,6 +26,7 @@ from .._exceptions import (
     AuthenticationError,
     ConfigError,
 )
+from .._exceptions import DaemonDisconnectedError as DaemonDisconnectedError
 from . import _protocol as p
 from ._control import ensure_running
 from ._paths import resolve_socket
@@ -53,10 +54,6 @@ def _auth_error(event: JSON) -> AuthenticationError | ConfigError:
     if not (isinstance(cls, type) and issubclass(cls, AuthenticationError | ConfigError)):
         cls = AuthenticationError
     return cls(str(event.get("last_error") or "the control plane refused the daemon's credentials"))
-
-
-class DaemonDisconnectedError(DaemonUnavailableError):
-    """The connection to the daemon broke while a request was in flight."""
 
 
 class DaemonConnection:
@@ -475,6 +472,18 @@ async def wait(
             on_event=on_event,
             abort_on_timeout=abort_on_timeout,
         )
+
+
+async def track(
+    ids: Iterable[str],
+    *,
+    target: Target | None = None,
+    outputs: bool = False,
+    socket_path: str | os.PathLike[str] | None = None,
+) -> list[ExecutionState]:
+    """`DaemonConnection().track(...)` in one call: the daemon follows these runs until they end."""
+    async with DaemonConnection(socket_path) as daemon:
+        return await daemon.track(ids, target=target, outputs=outputs)
 
 
 async def status(

@@ -17,23 +17,14 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .._exceptions import AsyncrunError
+from .._exceptions import DaemonAlreadyRunningError as DaemonAlreadyRunningError
+from .._exceptions import DaemonPathError as DaemonPathError
 from .._filelock import FileLock
 from .._paths import state_home, why_not_a_folder
 
 SOCKET_ENV = "ASYNCRUN_DAEMON_SOCKET"
 SOCKET_NAME = "daemon.sock"
 _MAX_SUN_PATH = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux; macOS allows 103
-
-
-class DaemonPathError(AsyncrunError):
-    """A daemon folder exists but is not private to this user (or cannot be made)."""
-
-    exit_code = 2
-
-
-class DaemonAlreadyRunningError(AsyncrunError):
-    """Another daemon holds the lock of this socket or journal."""
 
 
 def resolve_socket(socket_path: str | os.PathLike[str] | None) -> Path:

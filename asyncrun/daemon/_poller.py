@@ -32,6 +32,7 @@ from .._exceptions import (
     UnreachableError,
 )
 from ..client import Client, ExecutionId
+from ..client._watcher import ExecutionWatcher
 from ._tracked import OUTPUTS_DONE, OUTPUTS_FAILED, OUTPUTS_NONE, OUTPUTS_PENDING
 
 if TYPE_CHECKING:
@@ -339,27 +340,22 @@ class Poller:
     async def _poll_page(self, page: list[Tracked], tick_started: float) -> None:
         async with self._pages:
             names = [t.name for t in page]
-            found: dict[str, Execution] = {}
             started_at = time.time()
+            # The client's batched lookup, through the endpoint's rate limit and backoff (the endpoint
+            # may have swapped its client since the last tick: credentials changed).
+            watcher = ExecutionWatcher(
+                self.endpoint.poll_client,
+                page_size=self.settings.page_size,
+                before_call=self.endpoint.call_slot,
+            )
             try:
-                token = ""
-                while True:
-                    await self.endpoint.call_slot()
-                    self.list_calls += 1
-                    executions, token = await self.endpoint.poll_client.list_executions(
-                        names=names,
-                        limit=self.settings.page_size,
-                        token=token,
-                        project=self.project,
-                        domain=self.domain,
-                    )
-                    found.update((ex.id.name, ex) for ex in executions)
-                    if not token or len(found) >= len(names):
-                        break
+                found = await watcher.list_states(self.project, self.domain, names)
             except AsyncrunError as exc:
+                self.list_calls += watcher.list_calls
                 if self.endpoint.failed(exc, started_at):
                     await self.sink.endpoint_changed(self.endpoint)
                 return
+            self.list_calls += watcher.list_calls
             if self.endpoint.succeeded():
                 await self.sink.endpoint_changed(self.endpoint)
             wall = time.time()

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import AsyncrunError
+from .._exceptions import DaemonError as DaemonError
+from .._exceptions import DaemonRequestError as DaemonRequestError
+from .._exceptions import DaemonUnavailableError as DaemonUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -69,26 +72,6 @@ class ProtocolError(Exception):
         self.code = code
         self.message = message
         self.request_id = request_id
-
-
-class DaemonError(AsyncrunError):
-    """Something went wrong talking to the asyncrun daemon."""
-
-
-class DaemonUnavailableError(DaemonError):
-    """The daemon could not be reached or started."""
-
-    exit_code = 6
-
-
-class DaemonRequestError(DaemonError):
-    """The daemon answered a request with an error; `code` is the protocol's error code."""
-
-    def __init__(self, code: str, message: str, *, exit_code: int = 1, details: JSON | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.exit_code = exit_code
-        self.details = details or {}
 
 
 # ---------------------------------------------------------------- framing

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._exceptions import AsyncrunError, UsageError
+from .._exceptions import SandboxStartError as SandboxStartError
+from .._exceptions import UsageError
 from .._filelock import FileLock, is_locked
 from .._paths import make_dir
 from ._config import STATE_FILE, SandboxConfig, SandboxInfo
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
 START_LOCK = "start.lock"  # held while one process starts the sandbox of a data folder
 SERVE_LOCK = "sandbox.lock"  # held by the sandbox serving a data folder (see _server.running_sandbox)
 PORTS_HINT = "pick free ports with --port/--http-port or ASYNCRUN_SANDBOX_PORT/ASYNCRUN_SANDBOX_HTTP_PORT"
-
-
-class SandboxStartError(AsyncrunError):
-    """The background sandbox did not come up."""
 
 
 def pid_alive(pid: int) -> bool:

@@ -22,7 +22,8 @@ import types
 import typing
 from typing import Any, ClassVar
 
-from .._exceptions import DefinitionError, InputError
+from .._exceptions import InputError
+from .._exceptions import UnsupportedTypeError as UnsupportedTypeError
 from ._files import Directory, File, check_local_kind
 
 __all__ = (
@@ -60,10 +61,6 @@ _SUPPORTED = (
     "int, float, str, bool, datetime, date, timedelta, an Enum with string values, list[T], "
     "dict[str, T], T | None, a union, a dataclass, File or Directory"
 )
-
-
-class UnsupportedTypeError(DefinitionError):
-    """A type annotation asyncrun cannot carry between tasks."""
 
 
 class JSONObject(dict[str, Any]):

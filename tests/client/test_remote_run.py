@@ -129,6 +129,7 @@ async def test_same_name_same_inputs_attaches_different_inputs_fails(sandbox_env
         first = await client.run(hello.wf, {"name": "same"}, name="dup-check")
         again = await client.run(hello.wf, {"name": "same"}, name="dup-check")
         assert again.id == first.id
+        assert (first.attached, again.attached) == (False, True)  # typed: no message to search
         with pytest.raises(AlreadyExistsError, match="different"):
             await client.run(hello.wf, {"name": "other"}, name="dup-check")
 
@@ -238,6 +239,56 @@ async def test_watch_yields_each_phase_change_with_one_list_call_per_tick(
     assert finals[failed.id.name].phase == "FAILED"
     assert "kaboom 2" in str(finals[failed.id.name].error)
     methods = [r.path.rsplit("/", 1)[-1] for r in proxy.log]
-    assert methods.count("GetExecution") == len(good)  # the outputs of each success, once
+    assert methods.count("GetExecutionData") == len(good)  # the outputs of each success, once
     assert methods.count("ListExecutions") >= 1
-    assert set(methods) == {"ListExecutions", "GetExecution", "GetExecutionData"}  # no per-run polling
+    assert set(methods) == {"ListExecutions", "GetExecutionData"}  # no per-run polling
+
+
+async def test_concurrent_waits_share_batched_polls(sandbox, sandbox_env, tmp_path) -> None:
+    """N concurrent `client.wait` calls (and `wait_all`) poll together: at most ceil(runs/100) list
+    calls per poll, no GetExecution per waiter, outputs read once per run (a recording proxy)."""
+    import math
+
+    import anyio
+
+    from asyncrun import Client
+    from asyncrun.sdk._loader import load_file
+
+    from .proxy import start_proxy
+
+    (tmp_path / "waited.py").write_text(
+        "from asyncrun import task, workflow\n\n"
+        "@task\ndef echo(s: str) -> str:\n    return s.upper()\n\n"
+        "@workflow\ndef ok(s: str) -> str:\n    return echo(s=s)\n"
+    )
+    module = load_file(tmp_path / "waited.py").module
+    host, port = sandbox.endpoint.rsplit(":", 1)
+    proxy, server, upstream = await start_proxy(host, int(port))
+    waiters = 150
+    try:
+        async with Client.from_config(endpoint=proxy.endpoint, insecure=True) as client:
+            runs = [await client.run(module.ok, {"s": f"w{i}"}) for i in range(3)]
+            proxy.log.clear()
+            results = {}
+
+            async def wait_one(index: int) -> None:
+                run = runs[index % len(runs)]
+                target = (run, run.id, run.id.name)[index % 3]  # every form a caller may pass
+                results[index] = await client.wait(target, poll_interval=0.5)
+
+            async with anyio.create_task_group() as tg:
+                for index in range(waiters):
+                    tg.start_soon(wait_one, index)
+            together = await client.wait_all(runs, poll_interval=0.5)
+    finally:
+        server.close()
+        upstream.close()
+    assert len(results) == waiters
+    assert {str(ex.phase) for ex in results.values()} == {"SUCCEEDED"}
+    assert [ex.outputs for ex in together] == [{"o0": f"W{i}"} for i in range(3)]
+    methods = [r.path.rsplit("/", 1)[-1] for r in proxy.log]
+    assert "GetExecution" not in methods  # no call per waiter: their states come from the list
+    lists = [r for r in proxy.log if r.path.endswith("/ListExecutions")]
+    polls_of_one_run = max(sum(run.id.name.encode() in r.request for r in lists) for run in runs)
+    assert len(lists) <= polls_of_one_run * math.ceil(len(runs) / 100)
+    assert methods.count("GetExecutionData") <= len(runs) * 2  # outputs once per run per wait group
