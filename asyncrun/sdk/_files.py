@@ -39,6 +39,9 @@ def check_local_kind(value: File | Directory, what: str = "") -> None:
         path = path[len("file://") :]
     elif is_uri(path):
         return
+    if "\x00" in path:
+        where = f"{what}: " if what else ""
+        raise InputError(f"{where}{path!r} is not a valid path: it contains a NUL character")
     try:
         mode = os.stat(path).st_mode
     except OSError:

@@ -169,8 +169,19 @@ def _int_like(text: str) -> bool:
     return True
 
 
+INT64 = (-(2**63), 2**63 - 1)
+int64s = st.integers(*INT64)
+
+
 @given(value=st.integers(min_value=-(10**30), max_value=10**30))
 def test_int_round_trip(value: int) -> None:
+    """Flyte's int is int64: values inside round trip, values outside are a one-line usage error."""
+    if not INT64[0] <= value <= INT64[1]:
+        for tp in (int, Optional[int]):
+            with pytest.raises(click.BadParameter, match="64-bit"):
+                _convert(tp, str(value))
+        assert _convert(Union[int, str], str(value)) == str(value)  # not an int: the str member takes it
+        return
     assert _convert(int, str(value)) == value
     assert _convert(Optional[int], str(value)) == value
     assert _convert(Union[int, str], str(value)) == value
@@ -192,7 +203,8 @@ def test_str_round_trip(value: str) -> None:
 @given(value=datetimes)
 def test_datetime_round_trip(value: dt.datetime) -> None:
     parsed = _convert(dt.datetime, value.isoformat())
-    assert parsed == _aware(value) and parsed.utcoffset() == _aware(value).utcoffset()
+    # The same instant, in UTC (Flyte's rule, locally and remotely alike).
+    assert parsed == _aware(value) and parsed.utcoffset() == dt.timedelta(0)
     assert _convert(dt.datetime, value.isoformat(sep=" ")) == _aware(value)
 
 
@@ -239,7 +251,7 @@ def test_enum_round_trip(value: Color) -> None:
     assert _convert(Union[Color, dt.date, str], value.value) is value
 
 
-points = st.builds(Point, x=st.integers(), y=finite)
+points = st.builds(Point, x=int64s, y=finite)
 # Durations travel in JSON as float seconds, exact to the microsecond below 2**33 s (~270 years).
 json_spans = st.timedeltas(min_value=dt.timedelta(days=-90_000), max_value=dt.timedelta(days=90_000))
 events = st.builds(
@@ -248,20 +260,20 @@ events = st.builds(
     when=datetimes.map(_aware),
     span=json_spans,
     points=st.lists(points, max_size=3),
-    tags=st.dictionaries(st.text(), st.integers(), max_size=3),
+    tags=st.dictionaries(st.text(), int64s, max_size=3),
     color=st.none() | st.sampled_from(Color),
     day=st.none() | st.dates(),
 )
 _STRUCTURED: list[tuple[Any, st.SearchStrategy[Any]]] = [
-    (list[int], st.lists(st.integers())),
+    (list[int], st.lists(int64s)),
     (list[str], st.lists(st.text())),
     (dict[str, float], st.dictionaries(st.text(), st.floats(allow_nan=False))),
     (dict[str, list[dt.datetime]], st.dictionaries(st.text(), st.lists(datetimes.map(_aware), max_size=3))),
-    (list[Optional[int]], st.lists(st.none() | st.integers())),
+    (list[Optional[int]], st.lists(st.none() | int64s)),
     (Point, points),
     (Event, events),
     (list[Point], st.lists(points, max_size=4)),
-    (Union[list[int], Point], st.lists(st.integers()) | points),
+    (Union[list[int], Point], st.lists(int64s) | points),
     (Sensor, st.dictionaries(st.text(), json_values, max_size=4)),
 ]
 

@@ -240,7 +240,7 @@ _offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
     lambda minutes: dt.timezone(dt.timedelta(minutes=minutes))
 )
 points = st.fixed_dictionaries(
-    {"x": st.integers(min_value=-(2**63), max_value=2**63)},
+    {"x": st.integers(min_value=-(2**63), max_value=2**63 - 1)},
     optional={"y": st.floats(allow_nan=False, allow_infinity=False)},
 )
 # (entity, value as JSON the task returns, how a user types it)
@@ -250,7 +250,10 @@ typed_values = st.one_of(
     st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))).map(
         lambda v: ("t_str", v, v)
     ),
-    st.datetimes(timezones=_offsets).map(lambda v: ("t_datetime", v.isoformat(), v.isoformat())),
+    # A date-time reaches the task as the same instant in UTC (Flyte's rule, locally and remotely).
+    st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30), timezones=_offsets).map(
+        lambda v: ("t_datetime", v.astimezone(dt.UTC).isoformat(), v.isoformat())
+    ),
     st.dates().map(lambda v: ("t_date", v.isoformat(), v.isoformat())),
     st.integers(min_value=-(10**9), max_value=10**9).map(lambda v: ("t_timedelta", float(v), f"{v}s")),
     st.sampled_from(["red", "green"]).map(lambda v: ("t_enum", v, v)),

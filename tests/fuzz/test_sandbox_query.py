@@ -66,8 +66,9 @@ limits = st.integers(min_value=-(2**31), max_value=2**32 - 1)
 
 def _database() -> sqlite3.Connection:
     connection = sqlite3.connect(":memory:")
-    for statement in MIGRATIONS[0]:
-        connection.execute(statement)
+    for migration in MIGRATIONS:  # the sandbox's real schema: every migration, in order
+        for statement in migration:
+            connection.execute(statement)
     return connection
 
 
