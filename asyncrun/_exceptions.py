@@ -39,6 +39,7 @@ AsyncrunError
     ├── ServerError            INTERNAL, UNIMPLEMENTED, DATA_LOSS and other server faults
     ├── UploadError            the blob store refused or failed an upload
     └── UnreachableError       UNAVAILABLE or no connection at all                        (exit 6)
+        ├── SilentEndpointError it accepted the connection but said nothing within connect_timeout
         └── WrongEndpointError something answers there, but not a gRPC control plane set up as
                                configured (plain text vs TLS, an HTTP/1 service); not retried
 ```
@@ -100,6 +101,7 @@ __all__ = (
     "UploadError",
     "UsageError",
     "WaitTimeoutError",
+    "SilentEndpointError",
     "WrongEndpointError",
 )
 
@@ -370,6 +372,12 @@ def run_error_class(phase: str, error_code: str | None = None) -> type[Execution
             return ExecutionTimedOutError
         return ExecutionError
     return None
+
+
+class SilentEndpointError(UnreachableError):
+    """The control plane accepted the connection but did not answer within `connect_timeout`: it
+    exists, and may only be slow (a busy machine), so callers that decide "wrong endpoint" must not
+    take this as proof."""
 
 
 class WrongEndpointError(UnreachableError):

@@ -19,6 +19,7 @@ from .._exceptions import (
     RemoteError,
     ResourceExhaustedError,
     ServerError,
+    SilentEndpointError,
     UnreachableError,
     WrongEndpointError,
 )
@@ -58,12 +59,6 @@ def error_for(exc: GRPCError, endpoint: str = "") -> RemoteError:
     if cls is ServerError and exc.status is Status.UNIMPLEMENTED:
         return ServerError(f"the control plane at {endpoint} does not implement this call: {detail}")
     return cls(detail)
-
-
-class SilentEndpointError(UnreachableError):
-    """The control plane accepted the connection but did not answer within `connect_timeout`: it
-    exists, and may only be slow (a busy machine), so callers that decide "wrong endpoint" must not
-    take this as proof."""
 
 
 class ConnectionSetupError(StreamTerminatedError):

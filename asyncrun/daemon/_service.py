@@ -18,10 +18,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from .._exceptions import AsyncrunError, AuthenticationError, ConfigError, UnreachableError, UsageError
+from .._exceptions import (
+    AsyncrunError,
+    AuthenticationError,
+    ConfigError,
+    SilentEndpointError,
+    UnreachableError,
+    UsageError,
+)
 from .._version import __version__
 from ..client import ClientConfig, ExecutionId, load_config
-from ..client._errors import SilentEndpointError
 from . import _protocol as p
 from ._launch import Launcher
 from ._poller import Endpoint, Poller, apply_execution, fetch_outputs_forever
