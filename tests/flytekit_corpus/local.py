@@ -11,6 +11,8 @@ FlyteRemote (`approve` for True on an approve gate, `set_signal` otherwise) for 
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import os
 import subprocess
@@ -117,10 +119,26 @@ _RESULTS: dict[str, LocalResult] = {}
 
 def run_locally(case: Case) -> LocalResult:
     """Run the case with flytekit's Python API in a fresh interpreter (its own HOME, so its own cache);
-    computed once per case and process."""
+    computed once per case and test run (shared by pytest-xdist's workers through a locked file)."""
     if case.id not in _RESULTS:
-        _RESULTS[case.id] = _run(case)
+        _RESULTS[case.id] = _shared(case)
     return _RESULTS[case.id]
+
+
+def _shared(case: Case) -> LocalResult:
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:  # one process: the dict above is the whole cache
+        return _run(case)
+    folder = Path(tempfile.gettempdir()) / f"asyncrun-corpus-{os.getuid()}-{run_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / f"{case.id}.json"
+    with open(folder / f"{case.id}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker computes, the others wait and read
+        if stored.exists():
+            return LocalResult(**json.loads(stored.read_text()))
+        result = _run(case)
+        stored.write_text(json.dumps(dataclasses.asdict(result)))
+        return result
 
 
 def _run(case: Case) -> LocalResult:

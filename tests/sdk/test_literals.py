@@ -384,7 +384,9 @@ FLYTEKIT_LITERALS: list[tuple[Any, Any, Any]] = [
 
 
 @needs_flyteidl
-@pytest.mark.parametrize(("value", "tp", "make"), FLYTEKIT_LITERALS, ids=lambda x: repr(x)[:40])
+@pytest.mark.parametrize(
+    ("value", "tp", "make"), FLYTEKIT_LITERALS, ids=[repr(value)[:40] for value, _, _ in FLYTEKIT_LITERALS]
+)
 def test_literal_matches_flytekit_both_ways(value: Any, tp: Any, make: Any) -> None:
     expected = make()
     assert theirs(to_literal(value, tp), literals_pb2.Literal) == expected
