@@ -245,6 +245,7 @@ async def abort(
     error}, …]}`.
     """
     from .._exceptions import error_for_exit_code
+    from ._remote import one_line
 
     client = _client(ctx, project, domain)
     results = await client.abort(*names, cause=cause)
@@ -258,7 +259,7 @@ async def abort(
             json.dumps(
                 {
                     "aborted": [where(r) for r in results if r.ok],
-                    "failed": [{**where(r), "error": _first_line(r.error)} for r in failed],
+                    "failed": [{**where(r), "error": one_line(r.error)} for r in failed],
                 }
             )
         )
@@ -267,19 +268,14 @@ async def abort(
             if r.ok:
                 click.echo(f"{r.id.name}  aborting ({cause})")
             else:
-                click.echo(f"{r.id.name}  not aborted: {_first_line(r.error)}", err=True)
+                click.echo(f"{r.id.name}  not aborted: {one_line(r.error)}", err=True)
     if failed:
         first = failed[0]
         assert first.error is not None
         message = (
-            f"{len(failed)} of {len(results)} runs not aborted; {first.id.name}: {_first_line(first.error)}"
+            f"{len(failed)} of {len(results)} runs not aborted; {first.id.name}: {one_line(first.error)}"
         )
         raise error_for_exit_code(first.error.exit_code, message, reported=True)
-
-
-def _first_line(error: BaseException | None) -> str:
-    text = str(error or "").strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 @click.command("logs")

@@ -240,7 +240,11 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--batch",
             default=None,
             metavar="FILE.jsonl|-",
-            help="Launch one execution per JSON line of inputs (remote); a re-run starts nothing twice.",
+            help=(
+                "Launch one execution per JSON line of inputs (remote), print a manifest line per line "
+                "(its run or its error); a re-run starts nothing twice. With --wait, --wait-timeout is "
+                "one deadline for the whole batch."
+            ),
         ),
         click.option(
             "--max-inflight",
