@@ -403,8 +403,6 @@ def check_batch_options(ctx: click.Context, params: RunParams) -> None:
         raise click.UsageError(
             "--name names one execution; --batch names each line's run itself (drop --name)", ctx
         )
-    if params.abort_on_timeout and params.wait_timeout is None:
-        raise click.UsageError("--abort-on-timeout needs --wait-timeout SECONDS", ctx)
 
 
 async def launch_batch(ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity) -> None:
@@ -453,8 +451,8 @@ async def launch_batch(ctx: click.Context, entity: Entity | ForeignEntity | Remo
                     r.error = WaitTimeoutError(
                         wait_timeout_message(execution, params, terminated=how == "terminated")
                     )
-    elif not params.no_daemon:
-        await track_with_daemon(ctx, executions, params)
+    else:
+        await track_with_daemon(ctx, executions, params)  # --no-daemon comes only with --wait
     for r in results:
         click.echo(json.dumps(manifest_line(r, client)))
     if params.dump_snippet and executions:
@@ -464,13 +462,11 @@ async def launch_batch(ctx: click.Context, entity: Entity | ForeignEntity | Remo
     failure = batch_failure(results, check_phase=params.wait and params.wait_for == "terminal")
     if human:
         if params.wait:
-            done = "did not succeed" if params.wait_for == "terminal" else "are not running"
+            done = "did not succeed" if params.wait_for == "terminal" else "did not start"
             bad = sum(1 for r in results if line_failed(r, params.wait and params.wait_for == "terminal"))
             say(f"{len(results)} executions ({bad} {done})")
-        elif not params.no_daemon:
-            say(f"{len(executions)} of {len(results)} executions launched and tracked")
         else:
-            say(f"{len(executions)} of {len(results)} executions launched")
+            say(f"{len(executions)} of {len(results)} executions launched and tracked")
     if failure is not None:
         raise failure
 
