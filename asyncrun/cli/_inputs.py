@@ -134,7 +134,13 @@ def merge_inputs(ctx: click.Context, interface: Interface) -> dict[str, Any]:
 def batch_inputs(ctx: click.Context, interface: Interface, source: str) -> list[dict[str, Any]]:
     """`--batch`: the inputs of each JSON line of `source` (a file, or `-` for stdin), over those of
     the inputs file, stdin and flags. Every line is read and checked (unknown inputs, types, required
-    inputs) before anything is launched; blank lines are skipped."""
+    inputs) before anything is launched; blank lines are skipped. Two readers of stdin, or a batch
+    without a line of inputs, are usage errors."""
+    if source == "-" and ctx.params.get(STDIN):
+        raise click.UsageError(
+            "--batch - and the '-' argument both read stdin: give the batch or the common inputs as a file",
+            ctx,
+        )
     common = _given_inputs(ctx, interface)
     if source == "-":
         text = _read_text(_read_stdin, "--batch stdin", ctx)
@@ -166,6 +172,9 @@ def batch_inputs(ctx: click.Context, interface: Interface, source: str) -> list[
                 param_hint=BATCH,
             )
         runs.append(values)
+    if not runs:
+        where = "stdin" if source == "-" else source
+        raise click.BadParameter(f"{where} has no line of inputs: nothing to launch", ctx, param_hint=BATCH)
     return runs
 
 

@@ -239,17 +239,43 @@ async def abort(
 ) -> None:
     """Abort running runs (NAME, PROJECT:DOMAIN:NAME or a console URL); they end ABORTED.
 
-    `--output json`: `{"aborted": [{project, domain, name}, …]}`.
+    Each run is aborted on its own: one line per run says whether it is aborting or why not (unknown,
+    already ended, …); the exit code is that of the first run that could not be aborted.
+    `--output json`: `{"aborted": [{project, domain, name}, …], "failed": [{project, domain, name,
+    error}, …]}`.
     """
+    from .._exceptions import error_for_exit_code
+    from ._remote import one_line
+
     client = _client(ctx, project, domain)
-    ids = await client.abort(*names, cause=cause)
+    results = await client.abort(*names, cause=cause)
+    failed = [r for r in results if r.error is not None]
     if output == "json":
+
+        def where(r: Any) -> dict[str, str]:
+            return {"project": r.id.project, "domain": r.id.domain, "name": r.id.name}
+
         click.echo(
-            json.dumps({"aborted": [{"project": i.project, "domain": i.domain, "name": i.name} for i in ids]})
+            json.dumps(
+                {
+                    "aborted": [where(r) for r in results if r.ok],
+                    "failed": [{**where(r), "error": one_line(r.error)} for r in failed],
+                }
+            )
         )
-        return
-    for ex_id in ids:
-        click.echo(f"{ex_id.name}  aborting ({cause})")
+    else:
+        for r in results:
+            if r.ok:
+                click.echo(f"{r.id.name}  aborting ({cause})")
+            else:
+                click.echo(f"{r.id.name}  not aborted: {one_line(r.error)}", err=True)
+    if failed:
+        first = failed[0]
+        assert first.error is not None
+        message = (
+            f"{len(failed)} of {len(results)} runs not aborted; {first.id.name}: {one_line(first.error)}"
+        )
+        raise error_for_exit_code(first.error.exit_code, message, reported=True)
 
 
 @click.command("logs")

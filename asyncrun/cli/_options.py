@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +19,8 @@ _RESOURCE_KEYS = ("cpu", "mem", "gpu", "ephemeral_storage")
 class RunParams:
     """Everything given before FILE. Remote-only options are carried for `--remote`."""
 
-    project: str = "flytesnacks"
-    domain: str = "development"
+    project: str | None = None  # None: the client config's default (`client._config.default_scope`)
+    domain: str | None = None
     destination_dir: str = "."
     copy: str = "auto"
     images: tuple[str, ...] = ()
@@ -52,6 +51,17 @@ class RunParams:
     no_daemon: bool = False
     batch: str | None = None
     max_inflight: int = 16
+
+    def register_options(self) -> dict[str, Any]:
+        """What `Client.register` is given for a local entity (`Client.run`/`run_many` keywords),
+        the same for one run and for `--batch`."""
+        return {
+            "copy": "all" if self.copy == "all" else "auto",
+            "images": self.images,
+            "destination_dir": self.destination_dir,
+            "resource_requests": self.resource_requests,
+            "resource_limits": self.resource_limits,
+        }
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunParams:
@@ -135,25 +145,21 @@ class Resources(click.ParamType[dict[str, str]]):
         return result
 
 
-def _default(*names: str, fallback: str) -> str:
-    return next((os.environ[n] for n in names if os.environ.get(n)), fallback)
-
-
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Attach every run-level option of pyflyte run (§1b) plus `--output`."""
     options = [
         click.option(
             "-p",
             "--project",
-            default=lambda: _default("FLYTE_DEFAULT_PROJECT", "FLYTE_LOCAL_PROJECT", fallback="flytesnacks"),
-            show_default="$FLYTE_DEFAULT_PROJECT or flytesnacks",
+            default=None,
+            show_default="$FLYTE_DEFAULT_PROJECT, else $FLYTE_LOCAL_PROJECT, else flytesnacks",
             help="Project to register and run in.",
         ),
         click.option(
             "-d",
             "--domain",
-            default=lambda: _default("FLYTE_DEFAULT_DOMAIN", "FLYTE_LOCAL_DOMAIN", fallback="development"),
-            show_default="$FLYTE_DEFAULT_DOMAIN or development",
+            default=None,
+            show_default="$FLYTE_DEFAULT_DOMAIN, else $FLYTE_LOCAL_DOMAIN, else development",
             help="Domain to register and run in.",
         ),
         click.option(
@@ -234,7 +240,11 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--batch",
             default=None,
             metavar="FILE.jsonl|-",
-            help="Launch one execution per JSON line of inputs (remote); a re-run starts nothing twice.",
+            help=(
+                "Launch one execution per JSON line of inputs (remote), print a manifest line per line "
+                "(its run or its error); a re-run starts nothing twice. With --wait, --wait-timeout is "
+                "one deadline for the whole batch."
+            ),
         ),
         click.option(
             "--max-inflight",

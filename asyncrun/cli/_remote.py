@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
 from .._exceptions import (
+    AsyncrunError,
     ExecutionError,
     WaitTimeoutError,
-    one_error,
+    error_for_exit_code,
     run_error_class,
 )
 from ._inputs import batch_inputs, entity_params, merge_inputs
 from ._options import RunParams
 
 if TYPE_CHECKING:
-    from ..client import Client, Execution, ExecutionOptions, RemoteEntity
+    from ..client import BatchRun, Client, Execution, ExecutionOptions, RemoteEntity
+    from ..daemon import ExecutionState
     from ..sdk._foreign import ForeignEntity
     from ..sdk._graph import Entity
 
@@ -94,22 +95,13 @@ async def launch(
         check_execution_name(params.name)  # before the sandbox, packaging or registering: exit 2
     client = await client_for(ctx)
     human = params.output == "human"
-    register_options: dict[str, Any] = {}
-    if not hasattr(entity, "launch_id"):
-        register_options = {
-            "copy": "all" if params.copy == "all" else "auto",
-            "images": params.images,
-            "destination_dir": params.destination_dir,
-            "resource_requests": params.resource_requests,
-            "resource_limits": params.resource_limits,
-        }
     execution = await client.run(
         entity,
         inputs,
         name=params.name,
         options=execution_options(params),
-        progress=say if human else (lambda _: None),
-        **register_options,
+        progress=say if human else quiet,
+        **params.register_options(),  # used only when `entity` is local
     )
     if human and execution.attached:
         say(
@@ -118,9 +110,9 @@ async def launch(
     elif human:
         say(f"Execution {execution.id.name} created: {execution.url}")
     if params.wait:
-        note_remote_run(client, execution)
+        note_remote_run(client, [execution])
     elif not params.no_daemon:
-        await track_with_daemon(ctx, execution, params)
+        await track_with_daemon(ctx, [execution], params)
     ended = "done"
     if params.wait and params.no_daemon:
         execution, ended = await wait_here(client, execution, params, human)
@@ -133,24 +125,26 @@ async def launch(
 
         render_outputs(execution.outputs, execution.output_types or {}, "human")
     if params.dump_snippet:
-        click.echo(snippet(execution), err=human)
+        click.echo(snippet([execution]), err=human)
     if ended != "done":
         raise WaitTimeoutError(wait_timeout_message(execution, params, terminated=ended == "terminated"))
     if params.wait and params.wait_for == "terminal":
         fail_on(execution)
 
 
-def note_remote_run(client: Client, execution: Execution) -> None:
-    """What Ctrl-C during the wait should say: the run goes on, and how to wait for it again."""
+def quiet(_: str) -> None:
+    pass
+
+
+def note_remote_run(client: Client, executions: list[Execution]) -> None:
+    """What Ctrl-C during the wait should say: the runs go on, and how to wait for them again
+    (bare names where `asyncrun wait` looks by default: the client config's project and domain)."""
+    from ..client._config import default_scope
     from ._interrupt import on_interrupt, remote_note
 
-    ex_id = execution.id
-    default_scope = (
-        os.environ.get("FLYTE_DEFAULT_PROJECT") or "flytesnacks",
-        os.environ.get("FLYTE_DEFAULT_DOMAIN") or "development",
-    )
-    reattach = ex_id.name if (ex_id.project, ex_id.domain) == default_scope else str(ex_id)
-    on_interrupt(remote_note([ex_id.name], client.config.endpoint, [reattach]))
+    scope = default_scope()
+    reattach = [ex.id.name if (ex.id.project, ex.id.domain) == scope else str(ex.id) for ex in executions]
+    on_interrupt(remote_note([ex.id.name for ex in executions], client.config.endpoint, reattach))
 
 
 def wait_timeout_message(execution: Execution, params: RunParams, *, terminated: bool) -> str:
@@ -189,29 +183,38 @@ async def wait_here(
         return await client.get_execution(execution, with_outputs=False), "timed_out"
 
 
-async def track_with_daemon(ctx: click.Context, execution: Execution, params: RunParams) -> None:
-    """A run launched without --wait is still followed by the daemon, so `status` and `watch` show it.
-    Best effort: the run was created; a daemon that cannot start costs one line, not the command."""
+async def track_with_daemon(ctx: click.Context, executions: list[Execution], params: RunParams) -> None:
+    """Runs launched without --wait are still followed by the daemon, so `status` and `watch` show
+    them. Best effort: the runs were created; a daemon that cannot start costs one line, not the command."""
     from ..daemon import DaemonError, track
     from ._wait import target_for
 
+    if not executions:
+        return
     try:
-        await track([str(execution.id)], target=target_for(ctx, params.project, params.domain))
+        await track([str(ex.id) for ex in executions], target=target_for(ctx, params.project, params.domain))
     except DaemonError as exc:
-        say(f"note: the daemon does not follow {execution.id.name} ({exc}); `asyncrun wait` still works")
+        what = executions[0].id.name if len(executions) == 1 else f"these {len(executions)} runs"
+        say(f"note: the daemon does not follow {what} ({exc}); `asyncrun wait` still works")
 
 
 async def wait_with_daemon(
     ctx: click.Context, execution: Execution, params: RunParams
 ) -> tuple[Execution, str]:
     """The daemon follows the run (one poller for every waiting CLI); this process only listens."""
-    from ..client import ExecutionError as RunError
-    from ..client import Phase
+    return (await wait_many_with_daemon(ctx, [execution], params))[0]
+
+
+async def wait_many_with_daemon(
+    ctx: click.Context, executions: list[Execution], params: RunParams
+) -> list[tuple[Execution, str]]:
+    """The daemon follows the runs under one deadline (`--wait-timeout`); for each run, its last
+    state and how its wait ended: "done", "timed_out" or "terminated"."""
     from ._wait import wait_through_daemon
 
     result = await wait_through_daemon(
         ctx,
-        [str(execution.id)],
+        [str(ex.id) for ex in executions],
         wait_for=params.wait_for,
         timeout=params.wait_timeout,
         abort_on_timeout=params.abort_on_timeout,
@@ -219,7 +222,22 @@ async def wait_with_daemon(
         project=params.project,
         domain=params.domain,
     )
-    state = result.executions[0]
+    ended: list[tuple[Execution, str]] = []
+    for execution, state in zip(executions, result.executions, strict=True):
+        done = state.terminal or (params.wait_for == "running" and state.started)
+        if state.id in result.terminated:
+            how = "terminated"
+        else:
+            how = "timed_out" if result.timed_out and not done else "done"
+        ended.append((apply_state(execution, state), how))
+    return ended
+
+
+def apply_state(execution: Execution, state: ExecutionState) -> Execution:
+    """`execution` brought up to what the daemon last saw of it."""
+    from ..client import ExecutionError as RunError
+    from ..client import Phase
+
     error = None
     if isinstance(state.error, dict):
         error = RunError(
@@ -238,9 +256,7 @@ async def wait_with_daemon(
             name: from_jsonable(value, types[name]) if name in types else value
             for name, value in execution.outputs.items()
         }
-    if result.terminated:
-        return execution, "terminated"
-    return execution, "timed_out" if result.timed_out else "done"
+    return execution
 
 
 def execution_json(execution: Execution) -> dict[str, Any]:
@@ -281,15 +297,24 @@ def fail_on(execution: Execution) -> None:
     raise error(message)
 
 
-def snippet(execution: Execution) -> str:
-    """Working asyncrun code that fetches this execution."""
+def snippet(executions: list[Execution]) -> str:
+    """Working asyncrun code that fetches these executions."""
+    if len(executions) == 1:
+        only = str(executions[0].id)
+        fetch = f"        ex = await client.wait({only!r})\n        print(ex.phase, ex.outputs)\n"
+    else:
+        ids = ", ".join(repr(str(ex.id)) for ex in executions)
+        fetch = (
+            f"        for name in [{ids}]:\n"
+            "            ex = await client.wait(name)\n"
+            "            print(ex.id.name, ex.phase, ex.outputs)\n"
+        )
     return (
         "import asyncio\n"
         "from asyncrun import Client\n\n"
         "async def main():\n"
         "    async with Client.from_config() as client:\n"
-        f"        ex = await client.wait({str(execution.id)!r})\n"
-        "        print(ex.phase, ex.outputs)\n\n"
+        f"{fetch}\n"
         "asyncio.run(main())"
     )
 
@@ -308,7 +333,8 @@ async def list_remote_entities(ctx: click.Context) -> None:
     elif names:
         click.echo("\n".join(names))
     else:
-        say(f"no {group.kind}s in {params.project}/{params.domain}")
+        config = (await client_for(ctx)).config
+        say(f"no {group.kind}s in {params.project or config.project}/{params.domain or config.domain}")
 
 
 class RemoteEntityGroup(click.Group):
@@ -366,78 +392,138 @@ class RemoteEntityCommand(click.Command):
         assert self.entity is not None
         params: RunParams = ctx.find_object(RunParams) or RunParams()
         if params.batch:
-            await launch_batch(ctx, self.entity, batch_inputs(ctx, self.entity.interface, params.batch))
+            await launch_batch(ctx, self.entity)
             return
         await launch(ctx, self.entity, merge_inputs(ctx, self.entity.interface))
 
 
-def batch_name(launch_id: Any, index: int, inputs: dict[str, Any]) -> str:
-    """The execution name of one batch line: the same line of the same batch always gets the same name,
-    so running a batch again attaches to its runs instead of starting them twice."""
-    import base64
-    import hashlib
-
-    key = json.dumps([str(launch_id), index, inputs], sort_keys=True, default=str)
-    digest = base64.b32encode(hashlib.sha256(key.encode()).digest()).decode().lower()
-    return "b" + digest[:19]
-
-
-async def launch_batch(
-    ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity, runs: list[dict[str, Any]]
-) -> None:
-    """`--batch`: one execution per line (`runs`: each line's inputs, from `batch_inputs`), at most
-    --max-inflight at once, each tracked by the daemon; a manifest line per execution at the end."""
-    import anyio
-
-    from .._exceptions import ExecutionError as RunFailed
-    from ..sdk._type_engine import to_jsonable
-
-    params: RunParams = ctx.find_object(RunParams) or RunParams()
-    client = await client_for(ctx)
-    remote = entity
-    if not hasattr(entity, "launch_id"):
-        remote = await client.register(entity, progress=say if params.output == "human" else (lambda _: None))
-    assert hasattr(remote, "launch_id")
-    specs = remote.interface.inputs
-    prepared: list[tuple[int, dict[str, Any], str]] = []
-    for index, values in enumerate(runs):
-        canonical = {key: to_jsonable(value, specs[key].type) for key, value in values.items()}
-        prepared.append((index, values, batch_name(remote.launch_id, index, canonical)))
-    limit = anyio.Semaphore(params.max_inflight)
-    manifest: list[dict[str, Any] | None] = [None] * len(prepared)
-
-    async def one(index: int, values: dict[str, Any], name: str) -> None:
-        async with limit:
-            execution = await client.run(remote, values, name=name, options=execution_options(params))
-            if params.wait:
-                execution, _ = await wait_with_daemon(ctx, execution, params)
-            manifest[index] = {"line": index + 1, **execution_json(execution)}
-
-    with one_error():
-        async with anyio.create_task_group() as tg:
-            for index, values, name in prepared:
-                tg.start_soon(one, index, values, name)
-    if not params.wait:
-        from ..daemon import DaemonConnection
-        from ._wait import target_for
-
-        async with DaemonConnection() as daemon:
-            await daemon.track(
-                [
-                    f"{m['execution']['project']}:{m['execution']['domain']}:{m['execution']['name']}"
-                    for m in manifest
-                    if m
-                ],
-                target=target_for(ctx, params.project, params.domain),
-            )
-    for entry in manifest:
-        click.echo(json.dumps(entry))
-    failed = [m for m in manifest if m and m["phase"] in ("FAILED", "ABORTED", "TIMED_OUT")]
-    if params.output == "human":
-        say(
-            f"{len(manifest)} executions ({len(failed)} did not succeed)"
-            if params.wait
-            else f"{len(manifest)} executions launched and tracked"
+def check_batch_options(ctx: click.Context, params: RunParams) -> None:
+    """Refuse what makes no sense with `--batch` before anything is read, packaged or launched."""
+    if params.name is not None:
+        raise click.UsageError(
+            "--name names one execution; --batch names each line's run itself (drop --name)", ctx
         )
-    if failed:
-        raise RunFailed(f"{len(failed)} of {len(manifest)} batch executions did not succeed")
+
+
+async def launch_batch(ctx: click.Context, entity: Entity | ForeignEntity | RemoteEntity) -> None:
+    """`--batch`: one execution per line (`Client.run_many`), then a manifest line per line on
+    stdout (its run, or why it was not launched); exits non-zero if any line did not succeed."""
+    params: RunParams = ctx.find_object(RunParams) or RunParams()
+    check_batch_options(ctx, params)
+    assert params.batch is not None
+    runs = batch_inputs(ctx, entity.interface, params.batch)  # every line checked; refuses an empty batch
+    client = await client_for(ctx)
+    human = params.output == "human"
+    wait_here = params.wait and params.no_daemon
+    results = await client.run_many(
+        entity,
+        runs,
+        max_inflight=params.max_inflight,
+        options=execution_options(params),
+        wait=wait_here,
+        wait_for=params.wait_for,
+        poll_interval=params.poll_interval,
+        wait_timeout=params.wait_timeout,
+        progress=say if human else quiet,
+        **params.register_options(),  # used only when `entity` is local
+    )
+    launched = [r for r in results if r.execution is not None]
+    executions = [r.execution for r in launched if r.execution is not None]
+    if human:
+        for r in results:
+            if r.execution is None:
+                say(f"line {r.index + 1}: not launched: {one_line(r.error)}")
+    wait_error: AsyncrunError | None = None
+    if params.wait and executions:
+        note_remote_run(client, executions)
+    if wait_here:
+        if params.abort_on_timeout:
+            await abort_timed_out(client, results)
+    elif params.wait and executions:
+        try:
+            ended = await wait_many_with_daemon(ctx, executions, params)
+        except AsyncrunError as exc:  # the runs exist: the manifest still says which
+            wait_error = exc
+        else:
+            for r, (execution, how) in zip(launched, ended, strict=True):
+                r.execution = execution
+                if how != "done":
+                    r.error = WaitTimeoutError(
+                        wait_timeout_message(execution, params, terminated=how == "terminated")
+                    )
+    else:
+        await track_with_daemon(ctx, executions, params)  # --no-daemon comes only with --wait
+    for r in results:
+        click.echo(json.dumps(manifest_line(r, client)))
+    if params.dump_snippet and executions:
+        click.echo(snippet(executions), err=human)
+    if wait_error is not None:
+        raise wait_error
+    failure = batch_failure(results, check_phase=params.wait and params.wait_for == "terminal")
+    if human:
+        if params.wait:
+            done = "did not succeed" if params.wait_for == "terminal" else "did not start"
+            bad = sum(1 for r in results if line_failed(r, params.wait and params.wait_for == "terminal"))
+            say(f"{len(results)} executions ({bad} {done})")
+        else:
+            say(f"{len(executions)} of {len(results)} executions launched and tracked")
+    if failure is not None:
+        raise failure
+
+
+def one_line(error: BaseException | None) -> str:
+    text = str(error or "").strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+async def abort_timed_out(client: Client, results: list[BatchRun]) -> None:
+    """`--no-daemon --abort-on-timeout`: terminate the lines whose wait passed the deadline."""
+    timed_out = [r for r in results if isinstance(r.error, WaitTimeoutError) and r.execution is not None]
+    if not timed_out:
+        return
+    aborted = await client.abort(
+        *[r.execution for r in timed_out if r.execution is not None], cause="aborted: --wait-timeout passed"
+    )
+    for r, outcome in zip(timed_out, aborted, strict=True):
+        if outcome.ok:
+            r.error = WaitTimeoutError(f"{one_line(r.error)}; terminated it (--abort-on-timeout)")
+
+
+def manifest_line(result: BatchRun, client: Client) -> dict[str, Any]:
+    """One line of the `--batch` manifest (docs/cli.md): the run as `run -o json` prints it, or, for a
+    line that was not launched, its execution name and the error (kind "LAUNCH")."""
+    if result.execution is not None:
+        return {"line": result.index + 1, **execution_json(result.execution)}
+    return {
+        "line": result.index + 1,
+        "execution": {"project": client.config.project, "domain": client.config.domain, "name": result.name},
+        "phase": None,
+        "url": None,
+        "outputs": None,
+        "error": {"code": type(result.error).__name__, "message": one_line(result.error), "kind": "LAUNCH"},
+    }
+
+
+def line_failed(result: BatchRun, check_phase: bool) -> bool:
+    if result.error is not None or result.execution is None:
+        return True
+    return check_phase and str(result.execution.phase) != "SUCCEEDED"
+
+
+def batch_failure(results: list[BatchRun], *, check_phase: bool) -> AsyncrunError | None:
+    """The error (and so the exit code) of a batch: a wait that passed `--wait-timeout` (5) first,
+    as `asyncrun wait` does; else the first line, in order, that was not launched or did not succeed."""
+    failed = [r for r in results if line_failed(r, check_phase)]
+    if not failed:
+        return None
+    timed_out = [r for r in failed if isinstance(r.error, WaitTimeoutError)]
+    first = (timed_out or failed)[0]
+    summary = f"{len(failed)} of {len(results)} batch lines did not succeed; line {first.index + 1}"
+    if first.error is not None:
+        return error_for_exit_code(first.error.exit_code, f"{summary}: {one_line(first.error)}")
+    assert first.execution is not None
+    try:
+        fail_on(first.execution)
+    except AsyncrunError as exc:
+        return error_for_exit_code(exc.exit_code, f"{summary}: {exc}")
+    return None

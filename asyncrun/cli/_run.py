@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from ._inputs import batch_inputs, entity_params, merge_inputs
+from ._inputs import entity_params, merge_inputs
 from ._options import RunParams, run_options
 from ._render import render_outputs
 
@@ -131,7 +131,7 @@ class EntityCommand(click.Command):
                 raise click.UsageError("--batch launches remote executions: add --remote", ctx)
             from ._remote import launch_batch
 
-            await launch_batch(ctx, self.entity, batch_inputs(ctx, self.entity.interface, params.batch))
+            await launch_batch(ctx, self.entity)
             return
         inputs = merge_inputs(ctx, self.entity.interface)
         if params.remote:

@@ -18,6 +18,7 @@ from .._exceptions import (
     AsyncrunError,
     AuthenticationError,
     NotFoundError,
+    StorageError,
     UploadError,
     UsageError,
     WaitTimeoutError,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from grpclib.client import Channel
 
     from ._auth import Authenticator
+    from ._many import AbortResult, BatchRun
     from ._nodes import NodeExecution
     from ._package import CodePackage
     from ._serialize import RegistrationPlan
@@ -449,7 +451,6 @@ class Client:
         # The native URL is a path (the local sandbox) or an object-store URI: when this machine can
         # read the store, an object already at the content-addressed location need not be sent again.
         from .. import _storage
-        from .._exceptions import StorageError
 
         native = str(location.native_url)
         if _storage.is_local(native):
@@ -635,6 +636,63 @@ class Client:
             execution.attached = attached
         return execution
 
+    async def run_many(
+        self,
+        entity: RemoteEntity | Task | Workflow | LaunchPlan | ForeignEntity | str | Any,
+        runs: Iterable[Mapping[str, Any]],
+        *,
+        max_inflight: int = 16,
+        options: ExecutionOptions | None = None,
+        wait: bool = False,
+        wait_for: str = "terminal",
+        poll_interval: float | None = None,
+        wait_timeout: float | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        progress: Progress = _quiet,
+        **register_options: Any,
+    ) -> list[BatchRun]:
+        """Launch one execution per item of `runs` (each a dict of inputs), at most `max_inflight` at once.
+
+        A local entity is registered once (with `register_options`, as in `run`). Each line's
+        execution name is derived from the entity, its position and its inputs, so calling this
+        again with the same runs attaches to the executions it started instead of starting them
+        twice. A line that cannot be launched does not stop the others: the result has one
+        `BatchRun` per line, in order, holding its execution or its error. With `wait`, every run
+        is followed until it ends (`wait_for="running"`: until it runs); `wait_timeout` is one
+        deadline for the whole batch, counted once every line has been launched, after which the
+        lines still going get a `WaitTimeoutError` (their runs go on).
+
+        Raises:
+            UsageError: `runs` is empty (nothing is registered then).
+        """
+        from ._many import run_many
+
+        lines = [dict(values) for values in runs]
+        if not lines:
+            raise UsageError("the batch is empty: give at least one set of inputs")
+        project, domain = self._where(project, domain)
+        entity = _adapted(entity)
+        if isinstance(entity, str):
+            entity = await self.fetch_launch_plan(entity, project=project, domain=domain)
+        elif isinstance(entity, Task | Workflow | LaunchPlan | ForeignEntity):
+            entity = await self.register(
+                entity, project=project, domain=domain, progress=progress, **register_options
+            )
+        return await run_many(
+            self,
+            entity,
+            lines,
+            max_inflight=max_inflight,
+            options=options,
+            wait=wait,
+            wait_for=wait_for,
+            poll_interval=poll_interval,
+            wait_timeout=wait_timeout,
+            project=project,
+            domain=domain,
+        )
+
     async def _check_same_execution(
         self, ex_id: ExecutionId, target: core.Identifier, literals: core.LiteralMap
     ) -> None:
@@ -646,12 +704,7 @@ class Client:
         same_target = (
             existing.spec and existing.spec.launch_plan and bytes(existing.spec.launch_plan) == bytes(target)
         )
-        data = await self._admin(
-            "get_execution_data",
-            admin.WorkflowExecutionGetDataRequest(id=_convert.execution_identifier(ex_id)),
-            read=True,
-        )
-        theirs = data.full_inputs.literals if data.full_inputs else {}
+        theirs = (await self._literal_map(ex_id, "inputs")).literals
         same_inputs = all(
             name in theirs and bytes(theirs[name]) == bytes(lit) for name, lit in literals.literals.items()
         )
@@ -689,15 +742,7 @@ class Client:
         """Outputs of a finished execution: typed values when `types` is known, else plain JSON values."""
         from ..sdk._literals import literal_to_jsonable, to_python
 
-        data = await self._admin(
-            "get_execution_data",
-            admin.WorkflowExecutionGetDataRequest(id=_convert.execution_identifier(ex_id)),
-            read=True,
-        )
-        literals = data.full_outputs.literals if data.full_outputs else {}
-        if not literals and data.outputs is not None and data.outputs.url:
-            # FlyteAdmin leaves out outputs above its inline limit: read them where they are stored.
-            literals = (await self._read_literal_map(data.outputs.url)).literals
+        literals = (await self._literal_map(ex_id, "outputs")).literals
         return {
             name: to_python(lit, types[name]) if types and name in types else literal_to_jsonable(lit)
             for name, lit in sorted(literals.items())
@@ -707,16 +752,30 @@ class Client:
         """The run's inputs as plain JSON values."""
         from ..sdk._literals import literal_to_jsonable
 
-        ex_id = self._execution_id(execution)
+        literals = (await self._literal_map(self._execution_id(execution), "inputs")).literals
+        return {name: literal_to_jsonable(lit) for name, lit in sorted(literals.items())}
+
+    async def _literal_map(self, ex_id: ExecutionId, which: Literal["inputs", "outputs"]) -> core.LiteralMap:
+        """A run's inputs or outputs as literals: inline, or (FlyteAdmin leaves out maps above its
+        inline limit and gives their URL) read where they are stored. The one loader of both.
+
+        Raises:
+            StorageError: the map is stored elsewhere and cannot be read from here.
+        """
         data = await self._admin(
             "get_execution_data",
             admin.WorkflowExecutionGetDataRequest(id=_convert.execution_identifier(ex_id)),
             read=True,
         )
-        literals = data.full_inputs.literals if data.full_inputs else {}
-        if not literals and data.inputs is not None and data.inputs.url:
-            literals = (await self._read_literal_map(data.inputs.url)).literals
-        return {name: literal_to_jsonable(lit) for name, lit in sorted(literals.items())}
+        inline = data.full_inputs if which == "inputs" else data.full_outputs
+        blob = data.inputs if which == "inputs" else data.outputs
+        if (inline is not None and inline.literals) or blob is None or not blob.url:
+            return inline or core.LiteralMap()
+        try:
+            return await self._read_literal_map(blob.url)
+        except (AsyncrunError, ValueError, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StorageError(f"cannot read the {which} of {ex_id.name} at {blob.url}: {reason}") from exc
 
     async def _read_literal_map(self, url: str) -> core.LiteralMap:
         from .. import _storage
@@ -728,7 +787,7 @@ class Client:
                 with anyio.fail_after(self.config.call_timeout):
                     response = await http.request("GET", url)
             if response.status != 200:
-                raise UsageError(f"cannot read outputs at {url}: HTTP {response.status}")
+                raise StorageError(f"HTTP {response.status}")
             return core.LiteralMap.parse(response.content)
         return core.LiteralMap.parse(await anyio.to_thread.run_sync(_storage.read_bytes, url))
 
@@ -860,9 +919,7 @@ class Client:
         ex_id = self._execution_id(execution)
         wf_id = _convert.execution_identifier(ex_id)
         original = await self._admin("get_execution", admin.WorkflowExecutionGetRequest(id=wf_id), read=True)
-        data = await self._admin(
-            "get_execution_data", admin.WorkflowExecutionGetDataRequest(id=wf_id), read=True
-        )
+        inputs = await self._literal_map(ex_id, "inputs")
         spec = original.spec or admin.ExecutionSpec()
         spec.metadata = admin.ExecutionMetadata(
             mode=admin.ExecutionMetadataExecutionMode.RELAUNCH,
@@ -875,7 +932,7 @@ class Client:
             domain=ex_id.domain,
             name=new_name,
             spec=spec,
-            inputs=data.full_inputs or core.LiteralMap(),
+            inputs=inputs,
         )
         await self._admin("create_execution", request, read=False)
         types = execution.output_types if isinstance(execution, Execution) else None
@@ -886,14 +943,14 @@ class Client:
 
     async def abort(
         self, *executions: Execution | ExecutionId | str, cause: str = "aborted by asyncrun"
-    ) -> list[ExecutionId]:
-        """Abort runs (concurrently); returns their ids. Each ends ABORTED with `cause`."""
+    ) -> list[AbortResult]:
+        """Abort runs, each on its own (concurrently): one that cannot be aborted (unknown, already
+        ended) does not stop the others. Returns one `AbortResult` per run, in order, with the
+        error of those that failed; the others end ABORTED with `cause`."""
+        from ._many import abort_each
+
         ids = list(dict.fromkeys(self._execution_id(ex) for ex in executions))
-        with one_error():
-            async with anyio.create_task_group() as tg:
-                for ex_id in ids:
-                    tg.start_soon(self.terminate, ex_id, cause)
-        return ids
+        return await abort_each(self.terminate, ids, cause)
 
     async def logs(
         self, execution: Execution | ExecutionId | str, node: str | None = None, *, attempt: int | None = None

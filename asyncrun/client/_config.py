@@ -280,6 +280,20 @@ def load_config(
     if env.get("ASYNCRUN_CONNECT_TIMEOUT", "").strip():
         timeout = parse_seconds(env["ASYNCRUN_CONNECT_TIMEOUT"], "ASYNCRUN_CONNECT_TIMEOUT")
         config = replace(config, connect_timeout=timeout)
-    project = env.get("FLYTE_DEFAULT_PROJECT")
-    domain = env.get("FLYTE_DEFAULT_DOMAIN")
-    return config.with_overrides(project=project or None, domain=domain or None)
+    project, domain = default_scope(env)
+    return config.with_overrides(project=project, domain=domain)
+
+
+def default_scope(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The project and domain of calls that name neither, the one rule every command follows:
+    `$FLYTE_DEFAULT_PROJECT`, else `$FLYTE_LOCAL_PROJECT` (pyflyte's fallback), else `flytesnacks`;
+    the same for the domain (`development`)."""
+    env = os.environ if env is None else env
+
+    def first(*names: str, fallback: str) -> str:
+        return next((env[name] for name in names if env.get(name)), fallback)
+
+    return (
+        first("FLYTE_DEFAULT_PROJECT", "FLYTE_LOCAL_PROJECT", fallback=ClientConfig.project),
+        first("FLYTE_DEFAULT_DOMAIN", "FLYTE_LOCAL_DOMAIN", fallback=ClientConfig.domain),
+    )

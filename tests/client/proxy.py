@@ -8,6 +8,7 @@ the case that tempts clients into starting a run twice.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class FaultPlan:
     fail_share: float = 0.0
     lost_reply_share: float = 0.5
     seed: int = 7
+    # Changes a reply on its way back (path, reply) -> reply: answers as another FlyteAdmin would.
+    rewrite: Callable[[str, Any], Any] | None = None
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +69,8 @@ class _Forwarding:
                 reply = await up.recv_message()
             if lose_reply:
                 raise GRPCError(Status.UNAVAILABLE, "injected: reply lost after the call ran")
+            if self.plan.rewrite is not None:
+                reply = self.plan.rewrite(path, reply)
             await stream.send_message(reply)
 
         return forward

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 from asyncclick.testing import CliRunner
@@ -10,6 +12,9 @@ from asyncclick.testing import CliRunner
 from asyncrun.cli import cli
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
+
+ASYNCRUN = str(Path(sys.executable).parent / "asyncrun")
+HELLO = str(Path(__file__).resolve().parents[2] / "examples" / "hello.py")
 
 FLOWS = (
     "import time\n"
@@ -94,11 +99,59 @@ async def test_abort_ends_a_running_run_aborted(sandbox_env, flows) -> None:
         code, out, err = await asyncrun("abort", run.id.name, "--cause", "enough", "-o", "json")
         assert code == 0, err
         assert json.loads(out) == {
-            "aborted": [{"project": run.id.project, "domain": run.id.domain, "name": run.id.name}]
+            "aborted": [{"project": run.id.project, "domain": run.id.domain, "name": run.id.name}],
+            "failed": [],
         }
         ended = await client.wait(run, poll_interval=0.5, timeout=120)
     assert ended.phase == "ABORTED"
     assert "enough" in ended.abort_cause
+
+
+async def test_abort_of_several_runs_reports_each_and_aborts_the_others(sandbox_env, flows) -> None:
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        run = await client.run(flows.sleepy, {"n": 600})
+        code, out, err = await asyncrun("abort", "nosuchrun", run.id.name, "--cause", "enough")
+        assert code == 1, err  # the unknown run's error: exit 1
+        assert out.splitlines() == [f"{run.id.name}  aborting (enough)"]
+        said = [line for line in err.splitlines() if line.strip()]
+        assert len(said) == 1 and said[0].startswith("nosuchrun  not aborted: "), err
+        ended = await client.wait(run, poll_interval=0.5, timeout=120)
+    assert ended.phase == "ABORTED" and "enough" in ended.abort_cause
+    runs_json = await asyncrun("abort", "nosuchrun", "-o", "json")
+    assert runs_json[0] == 1 and json.loads(runs_json[1])["failed"][0]["name"] == "nosuchrun"
+
+
+async def test_commands_look_where_run_remote_launched(sandbox_env, monkeypatch) -> None:
+    """FLYTE_LOCAL_PROJECT (pyflyte's fallback) moves `run --remote`; `get`, `ls`, `abort`, `relaunch`,
+    `wait` and `status` look for bare names in the same project."""
+    import os
+
+    import anyio
+
+    monkeypatch.setenv("FLYTE_LOCAL_PROJECT", "default")
+    monkeypatch.delenv("FLYTE_DEFAULT_PROJECT", raising=False)
+    code, out, err = await asyncrun("run", "--remote", "-o", "json", HELLO, "say_hello", "--name", "x")
+    assert code == 0, err
+    launched = json.loads(out)["execution"]
+    assert launched["project"] == "default"
+    code, out, err = await asyncrun("get", launched["name"], "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["execution"]["project"] == "default"
+    code, out, err = await asyncrun("ls", "-o", "json")
+    assert code == 0 and launched["name"] in [row["name"] for row in json.loads(out)["executions"]], err
+    env = dict(os.environ)
+    try:
+        with anyio.fail_after(150):
+            waited = await anyio.run_process(
+                [ASYNCRUN, "wait", launched["name"], "-o", "json"], env=env, check=False
+            )
+        assert waited.returncode == 0, waited.stderr.decode()
+        states = json.loads(waited.stdout)["summary"]["executions"]
+        assert [(s["project"], s["phase"]) for s in states] == [("default", "SUCCEEDED")]
+    finally:
+        await anyio.run_process([ASYNCRUN, "daemon", "stop"], env=env, check=False)
 
 
 async def test_get_of_an_unknown_run_is_one_line(sandbox_env) -> None:
