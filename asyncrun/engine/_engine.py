@@ -309,38 +309,45 @@ class Engine:
         if catalog is None:
             cache.append(CacheStatus.CACHE_DISABLED)
             return await self._attempts(call, launch, handle, environment)
+        key = await catalog.key(call, inputs)  # once per node: hashing big inputs is not free
         if self.overwrite_cache:
             cache.append(CacheStatus.CACHE_SKIPPED)
         else:
-            hit = await catalog.lookup(call, inputs)
+            hit = await catalog.lookup(key)
             if hit is not None:
                 cache.append(CacheStatus.CACHE_HIT)
                 return hit
             cache.append(CacheStatus.CACHE_MISS)
         if call.cache_serialize and not self.overwrite_cache:
             # One computation per key at a time: wait for the holder's outputs or for the key.
-            async with catalog.serialized(call, inputs) as hit:
+            async with catalog.serialized(key) as hit:
                 if hit is not None:
                     cache.append(CacheStatus.CACHE_HIT)
                     return hit
-                return await self._compute_and_cache(call, inputs, launch, handle, cache, environment)
-        return await self._compute_and_cache(call, inputs, launch, handle, cache, environment)
+                return await self._compute_and_cache(catalog, key, launch, handle, cache, environment, call)
+        return await self._compute_and_cache(catalog, key, launch, handle, cache, environment, call)
 
     async def _compute_and_cache(
         self,
-        call: TaskCall,
-        inputs: dict[str, Any],
+        catalog: Catalog,
+        key: Any,
         launch: dict[str, Any],
         handle: NodeHandle,
         cache: list[CacheStatus],
         environment: Mapping[str, str],
+        call: TaskCall,
     ) -> dict[str, Any]:
-        assert self.catalog is not None
         outputs = await self._attempts(call, launch, handle, environment)
         if not outputs:
             cache.append(CacheStatus.CACHE_DISABLED)  # nothing to cache, as in propeller
             return outputs
-        await self.catalog.store(call, inputs, outputs, overwrite=self.overwrite_cache)
+        try:
+            await catalog.store(key, outputs, overwrite=self.overwrite_cache)
+        except Exception:
+            # As propeller: the task succeeded, only its cache entry is missing (CACHE_PUT_FAILURE).
+            log.info("cannot cache the outputs of node %s", handle.unique_id, exc_info=True)
+            cache.append(CacheStatus.CACHE_PUT_FAILURE)
+            return outputs
         cache.append(CacheStatus.CACHE_POPULATED)
         return outputs
 

@@ -387,32 +387,42 @@ class LocalCatalog:
         self.root = root
         self._warned = False
 
-    async def lookup(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def key(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> tuple[Task, dict[str, Any]]:
+        return call.task, dict(inputs)
+
+    async def lookup(self, key: tuple[Task, dict[str, Any]]) -> dict[str, Any] | None:
         cache = LocalCache(self.root)
-        return await anyio.to_thread.run_sync(cache.get, call.task, dict(inputs))
+        return await anyio.to_thread.run_sync(cache.get, *key)
 
     async def store(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
+        self, key: tuple[Task, dict[str, Any]], outputs: Mapping[str, Any], *, overwrite: bool
     ) -> None:
+        """Cache the outputs; on failure say so once and raise (the engine reports CACHE_PUT_FAILURE)."""
         cache = LocalCache(self.root)
         try:
-            await anyio.to_thread.run_sync(cache.put, call.task, dict(inputs), dict(outputs))
-        except OSError as exc:
-            self._write_failed(exc)
+            await anyio.to_thread.run_sync(cache.put, *key, dict(outputs))
+        except Exception as exc:
+            self._write_failed(exc, key[0].name)
+            raise
 
-    def _write_failed(self, exc: OSError) -> None:
+    def _write_failed(self, exc: Exception, task_name: str) -> None:
         """The outputs are still returned; say once that they could not be cached."""
-        if not self._warned:
-            self._warned = True
+        if self._warned:
+            return
+        self._warned = True
+        if isinstance(exc, OSError):
             sys.stderr.write(
                 f"Warning: cannot write the local cache ({exc.strerror or exc}: {exc.filename or ''}); "
                 "results are not cached. Check ASYNCRUN_HOME and free disk space.\n"
             )
+        else:
+            sys.stderr.write(
+                f"Warning: cannot cache the outputs of task {task_name} ({type(exc).__name__}: {exc}); "
+                "results are not cached.\n"
+            )
 
     @contextlib.asynccontextmanager
-    async def serialized(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any]
-    ) -> AsyncIterator[dict[str, Any] | None]:
+    async def serialized(self, key: tuple[Task, dict[str, Any]]) -> AsyncIterator[dict[str, Any] | None]:
         yield None  # one process: tasks with the same key cannot race across runs here
 
 

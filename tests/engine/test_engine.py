@@ -306,6 +306,24 @@ async def test_cache_serialize_computes_each_key_once() -> None:
     ]
 
 
+async def test_the_cache_key_is_computed_once_per_node() -> None:
+    catalog = Catalog()
+    call = engine.TaskCall(double, "double", cache=True, cache_serialize=True)
+    runner, _, _ = make_engine(catalog=catalog)
+    await runner.run_graph(graph(engine.Node("a", call, {"x": 1}), engine.Node("b", call, {"x": 2})), {})
+    # miss, then reservation, then store: one key per node all the same
+    assert sorted(catalog.keys) == [("double", (("x", 1),)), ("double", (("x", 2),))]
+
+
+async def test_a_cache_write_failure_keeps_the_outputs_and_reports_put_failure() -> None:
+    catalog = Catalog(fail_store=True)
+    node = engine.Node("n0", engine.TaskCall(double, "double", cache=True), {"x": 4})
+    runner, recorder, _ = make_engine(catalog=catalog)
+    assert await runner.run_graph(graph(node, outputs={"o": Ref("n0", "o0")}), {}) == {"o": 8}
+    record = recorder.nodes["n0"]
+    assert (record.phase, record.cache) == (Phase.SUCCEEDED, engine.CacheStatus.CACHE_PUT_FAILURE)
+
+
 async def test_sub_workflow_nodes_are_children_of_their_node() -> None:
     runner, recorder, _ = make_engine()
     inner = graph(task_node("n0", double, x=Ref("", "x")), outputs={"y": Ref("n0", "o0")})
