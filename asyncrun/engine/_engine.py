@@ -83,6 +83,25 @@ def child_id(parent: str | None, node_id: str, attempt: int = 0) -> str:
     return node_id if parent is None else f"{parent}-{attempt}-{node_id}"
 
 
+# An array failure quotes this many item errors, each cut to this many characters (a task's message may
+# hold a log tail of a few KB: quoting them all would put megabytes in one node's closure).
+SUMMARY_ITEMS = 10
+SUMMARY_ITEM_CHARS = 300
+
+
+def failure_summary(failures: list[NodeFailed | None]) -> str:
+    """The first failed items' messages, shortened, and how many more failed."""
+    failed = [(index, f.failure.message) for index, f in enumerate(failures) if f is not None]
+    parts = []
+    for index, message in failed[:SUMMARY_ITEMS]:
+        if len(message) > SUMMARY_ITEM_CHARS:
+            message = message[: SUMMARY_ITEM_CHARS - 1] + "…"
+        parts.append(f"[{index}] {message}")
+    if len(failed) > SUMMARY_ITEMS:
+        parts.append(f"and {len(failed) - SUMMARY_ITEMS} more")
+    return "; ".join(parts)
+
+
 @dataclass
 class Engine:
     """Runs graphs in one environment.
@@ -479,6 +498,14 @@ class Engine:
         else:
             needed = size
         await handle.running()
+        if size < needed:  # as propeller: no index can make up for it, so none runs
+            raise NodeFailed(
+                user_failure(
+                    "ArrayNodeFailed",
+                    f"the array node needs {needed} successful items but has only {size}; "
+                    "lower min_successes (or min_success_ratio) or pass more items",
+                )
+            )
         outputs: list[dict[str, Any] | None] = [None] * size
         failures: list[NodeFailed | None] = [None] * size
         limit = anyio.CapacityLimiter(array.parallelism) if array.parallelism else None
@@ -512,7 +539,7 @@ class Engine:
                 task_group.start_soon(run_index, index, task_group)
         failed = [f for f in failures if f is not None]
         if size - len(failed) < needed:
-            summary = "; ".join(f"[{i}] {f.failure.message}" for i, f in enumerate(failures) if f)
+            summary = failure_summary(failures)
             raise NodeFailed(
                 Failure(
                     code=failed[0].failure.code,

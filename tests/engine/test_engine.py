@@ -236,6 +236,32 @@ async def test_array_tolerates_failures_down_to_min_success_ratio() -> None:
         await runner.run_graph(graph(engine.Node("map", strict, {"x": [1, 3]})), {})
 
 
+async def test_array_needing_more_successes_than_items_fails_before_running_any() -> None:
+    runner, recorder, launcher = make_engine()
+    array = engine.ArrayMap(engine.Node("t", engine.TaskCall(double, "double")), min_successes=5)
+    with pytest.raises(engine.NodeFailed, match="needs 5 successful items but has only 3") as failed:
+        await runner.run_graph(graph(engine.Node("map", array, {"x": [1, 2, 3]})), {})
+    assert failed.value.failure.kind == "USER"
+    assert launcher.events == []
+    assert recorder.nodes["map"].phase == Phase.FAILED
+
+
+async def test_array_failure_summary_quotes_the_first_items_shortened() -> None:
+    async def loud_failure(x: int) -> dict[str, Any]:
+        raise ValueError(f"item {x} " + "log line " * 1000)
+
+    runner, _, _ = make_engine()
+    # min_successes=1: every item runs before the node gives up
+    strict = engine.ArrayMap(engine.Node("t", engine.TaskCall(loud_failure, "loud_failure")), min_successes=1)
+    with pytest.raises(engine.NodeFailed) as failed:
+        await runner.run_graph(graph(engine.Node("map", strict, {"x": list(range(25))})), {})
+    message = failed.value.failure.message
+    assert message.startswith("25 of 25 array items failed, at least 1 must succeed: [0] item 0 log line")
+    assert message.endswith("and 15 more")
+    assert "[9] item 9" in message and "[10] item 10" not in message
+    assert len(message) < 10 * 400
+
+
 async def test_array_retries_each_index_on_its_own() -> None:
     tries: dict[int, int] = {}
 
