@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import datetime
+import itertools
 import os
 import sys
 import threading
@@ -25,7 +27,7 @@ import anyio.to_thread
 
 from .. import engine
 from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError, is_recoverable
-from ._async_workflow import AsyncWorkflow
+from ._async_workflow import AsyncWorkflow, TaskCaller
 from ._cache import LocalCache
 from ._control import Branch, Gate, operand_name
 from ._foreign import ForeignEntity
@@ -73,17 +75,18 @@ class LocalExecutor:
             values = bind_inputs(entity.name, entity.interface, inputs)
             if self._catalog is None:
                 self._catalog = LocalCatalog(self.cache_dir)  # one per executor: it warns once
+            caller = ExecutorCaller(self)
             runner = engine.Engine(
                 values=PythonValues(),
                 recorder=self.recorder or engine.MemoryRecorder(),
-                launcher=InProcessLauncher(),
+                launcher=InProcessLauncher(caller),
                 catalog=self._catalog,
                 overwrite_cache=self.overwrite_cache,
                 signals=LocalSignals(),
             )
             runner.launch_plans = InlineLaunchPlans(runner)
             if isinstance(entity, AsyncWorkflow):
-                return await entity.run(values)
+                return await entity.run(values, caller)
             if isinstance(entity, LaunchPlan):
                 graph, values = compile_graph(entity.workflow), entity.workflow_inputs(values)
             elif isinstance(entity, Task | MapTask):
@@ -284,8 +287,46 @@ class LocalSignals:
             raise engine.NodeFailed(engine.Failure(type(exc).__name__, str(exc), cause=exc)) from None
 
 
+class ExecutorCaller(TaskCaller):
+    """Task calls inside an async workflow body run on the executor that runs the workflow, with its
+    options (cache folder, `--overwrite-cache`, environment, recorder)."""
+
+    def __init__(self, executor: LocalExecutor) -> None:
+        self.executor = executor
+        self._calls = itertools.count()
+
+    async def call(self, entity: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        parent = self.executor
+        recorder = parent.recorder
+        if recorder is not None:  # each call's nodes under ids of their own: c<i>-n0, …
+            recorder = PrefixedRecorder(recorder, f"c{next(self._calls)}")
+        child = dataclasses.replace(parent, recorder=recorder)
+        child._catalog = parent._catalog
+        return await child.run(entity, inputs)
+
+
+@dataclass
+class PrefixedRecorder:
+    """A recorder whose top-level node ids start with `prefix-` (their children follow on their own)."""
+
+    recorder: engine.Recorder
+    prefix: str
+
+    def node(self, node: engine.Node, unique_id: str, parent: engine.NodeHandle | None) -> engine.NodeHandle:
+        return self.recorder.node(
+            node, unique_id if parent is not None else f"{self.prefix}-{unique_id}", parent
+        )
+
+
 class InProcessLauncher:
-    """Calls the task's function: async tasks on the event loop, sync ones in a worker thread."""
+    """Calls the task's function: async tasks on the event loop, sync ones in a worker thread.
+
+    Args:
+        caller: how task calls inside an async workflow's body run (default: a fresh executor).
+    """
+
+    def __init__(self, caller: TaskCaller | None = None) -> None:
+        self.caller = caller
 
     async def run_attempt(
         self,
@@ -339,7 +380,7 @@ class InProcessLauncher:
 
     async def _call(self, task: Task, inputs: dict[str, Any]) -> Any:
         if isinstance(task, AsyncWorkflow):
-            return task.interface.return_from_outputs(await task.run(inputs))
+            return task.interface.return_from_outputs(await task.run(inputs, self.caller))
         if task.is_async:
             return await task.fn(**inputs)
         return await run_in_daemon_thread(lambda: task.fn(**inputs))
