@@ -546,7 +546,6 @@ class Engine:
                     message=f"{len(failed)} of {size} array items failed, at least {needed} must "
                     f"succeed: {summary}",
                     kind=failed[0].failure.kind,
-                    cause=failed[0].failure.cause,
                     raw=None,
                 )
             )

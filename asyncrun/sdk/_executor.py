@@ -26,7 +26,14 @@ import anyio
 import anyio.to_thread
 
 from .. import engine
-from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError, is_recoverable
+from .._exceptions import (
+    AsyncrunError,
+    ExecutionError,
+    ExecutionTimedOutError,
+    TaskFailedError,
+    is_recoverable,
+    run_error_class,
+)
 from ._async_workflow import AsyncWorkflow, TaskCaller
 from ._cache import LocalCache
 from ._control import Branch, Gate, operand_name
@@ -96,7 +103,7 @@ class LocalExecutor:
             try:
                 return await runner.run_graph(graph, values)
             except engine.NodeFailed as failed:
-                raise as_exception(failed.failure) from None
+                raise as_exception(failed) from None
         finally:
             for key, old in saved.items():
                 if old is None:
@@ -105,11 +112,20 @@ class LocalExecutor:
                     os.environ[key] = old
 
 
-def as_exception(failure: engine.Failure) -> BaseException:
-    """The exception a local run raises for a failure (the original one when there is one)."""
-    if failure.cause is not None:
-        return failure.cause
-    return TaskFailedError("workflow", failure.code, failure.message)
+def as_exception(failed: engine.NodeFailed) -> BaseException:
+    """The exception a local run raises for a failed graph: the class (and so the exit code) a remote
+    run that failed the same way gets, the task's own error when it is one."""
+    failure = failed.failure
+    phase = "TIMED_OUT" if failed.phase == engine.Phase.TIMED_OUT or failure.timed_out else "FAILED"
+    error_class = run_error_class(phase, failure.code) or ExecutionError
+    cause = failure.cause
+    if isinstance(cause, error_class):
+        return cause  # the task's TaskFailedError, with its traceback
+    if isinstance(cause, AsyncrunError) and not isinstance(cause, ExecutionError):
+        return cause  # a usage problem of the local run (e.g. a signal without a value)
+    error = error_class(failure.message)
+    error.__cause__ = cause
+    return error
 
 
 # ----------------------------------------------------------------------------------------------------
