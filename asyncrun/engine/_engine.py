@@ -84,19 +84,22 @@ def child_id(parent: str | None, node_id: str, attempt: int = 0) -> str:
 
 
 # An array failure quotes this many item errors, each cut to this many characters (a task's message may
-# hold a log tail of a few KB: quoting them all would put megabytes in one node's closure).
+# hold a traceback or a log tail of a few KB: quoting them all would put megabytes in one closure).
 SUMMARY_ITEMS = 10
 SUMMARY_ITEM_CHARS = 300
 
 
+def _item_error(message: str) -> str:
+    """One line for an item's error: the last line of a traceback or log tail says the most."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= SUMMARY_ITEM_CHARS else "…" + line[-(SUMMARY_ITEM_CHARS - 1) :]
+
+
 def failure_summary(failures: list[NodeFailed | None]) -> str:
-    """The first failed items' messages, shortened, and how many more failed."""
+    """The first failed items' errors, one short line each, and how many more failed."""
     failed = [(index, f.failure.message) for index, f in enumerate(failures) if f is not None]
-    parts = []
-    for index, message in failed[:SUMMARY_ITEMS]:
-        if len(message) > SUMMARY_ITEM_CHARS:
-            message = message[: SUMMARY_ITEM_CHARS - 1] + "…"
-        parts.append(f"[{index}] {message}")
+    parts = [f"[{index}] {_item_error(message)}" for index, message in failed[:SUMMARY_ITEMS]]
     if len(failed) > SUMMARY_ITEMS:
         parts.append(f"and {len(failed) - SUMMARY_ITEMS} more")
     return "; ".join(parts)
