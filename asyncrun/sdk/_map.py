@@ -75,6 +75,11 @@ class MapTask:
             return builder.add_node(self, args, kwargs)
         if args:
             raise UsageError(f"call {self.name} with keyword arguments")
+        from ._async_workflow import awaitable_call, current_caller
+
+        caller = current_caller()
+        if caller is not None:  # inside an async workflow: an awaitable, run by its caller
+            return awaitable_call(caller, self, kwargs)
         import asyncio
 
         from ._executor import LocalExecutor
@@ -83,7 +88,11 @@ class MapTask:
             outputs = await LocalExecutor().run(self, kwargs)  # type: ignore[arg-type]
             return self.interface.return_from_outputs(outputs)
 
-        return asyncio.run(run())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(run())
+        return run()  # called from async code: an awaitable, as an async workflow's call is
 
 
 def map_task(

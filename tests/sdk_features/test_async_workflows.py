@@ -103,3 +103,17 @@ async def test_task_calls_in_an_async_workflow_run_with_the_executors_options(tm
     overwrite = LocalExecutor(cache_dir=tmp_path / "cache", overwrite_cache=True)
     assert await overwrite.run(doubles, {"x": 1}) == {"o0": 6}
     assert calls == [1, 2, 1, 2]  # --overwrite-cache recomputes
+
+
+async def test_a_map_task_inside_an_async_workflow_is_awaited() -> None:
+    from asyncrun import map_task
+
+    @task
+    def triple(x: int) -> int:
+        return x * 3
+
+    @workflow
+    async def tripled(xs: list[int]) -> int:
+        return sum(await map_task(triple, concurrency=2)(x=xs))
+
+    assert await tripled(xs=[1, 2, 3]) == 18
