@@ -106,6 +106,14 @@ def failure_summary(failures: list[NodeFailed | None]) -> str:
 
 
 @dataclass
+class CacheNote:
+    """What the cache did for one node: its status (the last one set) and its key (the catalog's)."""
+
+    status: CacheStatus | None = None
+    key: Any = None
+
+
+@dataclass
 class Engine:
     """Runs graphs in one environment.
 
@@ -234,7 +242,7 @@ class Engine:
         launch_inputs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         handle = self.recorder.node(node, child_id(prefix, node.id), parent)
-        cache: list[CacheStatus] = []
+        cache = CacheNote()
         try:
             try:
                 inputs = resolve(results)
@@ -257,7 +265,7 @@ class Engine:
             await self._record_end(handle, Phase.FAILED, failure, cache)
             raise NodeFailed(failure) from exc
         try:
-            await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache[-1] if cache else None)
+            await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache.status, cache_key=cache.key)
         except Exception as exc:  # e.g. outputs too big for what is left of the disk
             log.exception("cannot record the outputs of node %s", handle.unique_id)
             failure = self._fault(exc)
@@ -272,12 +280,12 @@ class Engine:
 
     @staticmethod
     async def _record_end(
-        handle: NodeHandle, phase: Phase, failure: Failure | None, cache: list[CacheStatus]
+        handle: NodeHandle, phase: Phase, failure: Failure | None, cache: CacheNote
     ) -> None:
         """Record a node's end without letting a recorder failure hide why it ended."""
         with anyio.CancelScope(shield=True):
             try:
-                await handle.finished(phase, failure=failure, cache=cache[-1] if cache else None)
+                await handle.finished(phase, failure=failure, cache=cache.status, cache_key=cache.key)
             except Exception:
                 log.exception("cannot record the end of node %s", handle.unique_id)
 
@@ -287,7 +295,7 @@ class Engine:
         inputs: dict[str, Any],
         results: Results,
         handle: NodeHandle,
-        cache: list[CacheStatus],
+        cache: CacheNote,
         environment: Mapping[str, str],
         launch_inputs: dict[str, Any] | None,
     ) -> dict[str, Any]:
@@ -322,29 +330,29 @@ class Engine:
         call: TaskCall,
         inputs: dict[str, Any],
         handle: NodeHandle,
-        cache: list[CacheStatus],
+        cache: CacheNote,
         environment: Mapping[str, str],
         launch_inputs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         catalog = self.catalog if call.cache else None
         launch = launch_inputs or inputs
         if catalog is None:
-            cache.append(CacheStatus.CACHE_DISABLED)
+            cache.status = CacheStatus.CACHE_DISABLED
             return await self._attempts(call, launch, handle, environment)
-        key = await catalog.key(call, inputs)  # once per node: hashing big inputs is not free
+        key = cache.key = await catalog.key(call, inputs)  # once per node: hashing is not free
         if self.overwrite_cache:
-            cache.append(CacheStatus.CACHE_SKIPPED)
+            cache.status = CacheStatus.CACHE_SKIPPED
         else:
             hit = await catalog.lookup(key)
             if hit is not None:
-                cache.append(CacheStatus.CACHE_HIT)
+                cache.status = CacheStatus.CACHE_HIT
                 return hit
-            cache.append(CacheStatus.CACHE_MISS)
+            cache.status = CacheStatus.CACHE_MISS
         if call.cache_serialize and not self.overwrite_cache:
             # One computation per key at a time: wait for the holder's outputs or for the key.
             async with catalog.serialized(key) as hit:
                 if hit is not None:
-                    cache.append(CacheStatus.CACHE_HIT)
+                    cache.status = CacheStatus.CACHE_HIT
                     return hit
                 return await self._compute_and_cache(catalog, key, launch, handle, cache, environment, call)
         return await self._compute_and_cache(catalog, key, launch, handle, cache, environment, call)
@@ -355,22 +363,22 @@ class Engine:
         key: Any,
         launch: dict[str, Any],
         handle: NodeHandle,
-        cache: list[CacheStatus],
+        cache: CacheNote,
         environment: Mapping[str, str],
         call: TaskCall,
     ) -> dict[str, Any]:
         outputs = await self._attempts(call, launch, handle, environment)
         if not outputs:
-            cache.append(CacheStatus.CACHE_DISABLED)  # nothing to cache, as in propeller
+            cache.status = CacheStatus.CACHE_DISABLED  # nothing to cache, as in propeller
             return outputs
         try:
             await catalog.store(key, outputs, overwrite=self.overwrite_cache)
         except Exception:
             # As propeller: the task succeeded, only its cache entry is missing (CACHE_PUT_FAILURE).
             log.info("cannot cache the outputs of node %s", handle.unique_id, exc_info=True)
-            cache.append(CacheStatus.CACHE_PUT_FAILURE)
+            cache.status = CacheStatus.CACHE_PUT_FAILURE
             return outputs
-        cache.append(CacheStatus.CACHE_POPULATED)
+        cache.status = CacheStatus.CACHE_POPULATED
         return outputs
 
     async def _attempts(

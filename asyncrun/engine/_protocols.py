@@ -96,8 +96,10 @@ class NodeHandle(Protocol):
         failure: Failure | None = None,
         message: str = "",
         cache: CacheStatus | None = None,
+        cache_key: Any = None,
     ) -> None:
-        """The node ended in `phase` (SUCCEEDED with outputs, FAILED/TIMED_OUT with failure, …)."""
+        """The node ended in `phase` (SUCCEEDED with outputs, FAILED/TIMED_OUT with failure, …); a
+        cached task node also gets its cache status and the key its catalog gave it."""
         ...
 
 

@@ -23,7 +23,7 @@ import anyio.to_thread
 
 from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core
-from asyncrun.sandbox._catalog import CachedOutputs, Catalog, new_owner
+from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
 from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
@@ -520,10 +520,13 @@ class StoreNodeHandle:
         failure: engine.Failure | None = None,
         message: str = "",
         cache: engine.CacheStatus | None = None,
+        cache_key: Any = None,
     ) -> None:
         metadata = self.record.closure.task_node_metadata
         if cache is not None and metadata is not None:
             metadata.cache_status = core.CatalogCacheStatus[cache.name]
+        if isinstance(cache_key, NodeCacheKey) and metadata is not None:
+            metadata.catalog_key = catalog_metadata(cache_key.key, cache_key.entry)
         await self.record.finish(
             _PHASES[phase],
             error=execution_error(failure) if failure is not None else None,
@@ -566,12 +569,14 @@ class StoreRecorder:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class NodeCacheKey:
-    """One node execution's cache key, and the owner id its `cache_serialize` reservation uses."""
+    """One node execution's cache key, the owner id its `cache_serialize` reservation uses, and the
+    entry it found or stored (for the node's `TaskNodeMetadata.catalog_key`)."""
 
     key: CatalogKey
     owner: str
+    entry: CachedOutputs | None = None
 
 
 class SandboxCatalog:
@@ -610,12 +615,15 @@ class SandboxCatalog:
 
     async def lookup(self, key: NodeCacheKey) -> dict[str, Any] | None:
         hit = await self.catalog.get(key.key)
-        return dict(hit.outputs.literals) if hit is not None else None
+        if hit is None:
+            return None
+        key.entry = hit
+        return dict(hit.outputs.literals)
 
     async def store(self, key: NodeCacheKey, outputs: Mapping[str, Any], *, overwrite: bool) -> None:
         literal_map = core.LiteralMap(literals=dict(outputs))
         try:
-            await self.catalog.put(key.key, literal_map, overwrite=overwrite, owner=key.owner)
+            key.entry = await self.catalog.put(key.key, literal_map, overwrite=overwrite, owner=key.owner)
         except Exception:
             log.warning("cannot cache outputs under %s", key.key.tag, exc_info=True)
             raise
@@ -624,6 +632,7 @@ class SandboxCatalog:
     async def serialized(self, key: NodeCacheKey) -> AsyncIterator[dict[str, Any] | None]:
         got = await self.catalog.acquire(key.key, key.owner)
         if isinstance(got, CachedOutputs):
+            key.entry = got
             yield dict(got.outputs.literals)
             return
         failed: BaseException | None = None

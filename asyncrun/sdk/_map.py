@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 from .._exceptions import DefinitionError, UsageError
@@ -60,14 +59,6 @@ class MapTask:
 
     def __repr__(self) -> str:
         return f"<map_task {self.task.name}>"
-
-    def needed(self, size: int) -> int:
-        """How many elements must succeed, as propeller counts it."""
-        if self.min_successes is not None:
-            return self.min_successes
-        if self.min_success_ratio is not None:
-            return math.ceil(self.min_success_ratio * size)
-        return size
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         builder = current_builder()

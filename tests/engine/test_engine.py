@@ -335,10 +335,11 @@ async def test_cache_serialize_computes_each_key_once() -> None:
 async def test_the_cache_key_is_computed_once_per_node() -> None:
     catalog = Catalog()
     call = engine.TaskCall(double, "double", cache=True, cache_serialize=True)
-    runner, _, _ = make_engine(catalog=catalog)
+    runner, recorder, _ = make_engine(catalog=catalog)
     await runner.run_graph(graph(engine.Node("a", call, {"x": 1}), engine.Node("b", call, {"x": 2})), {})
     # miss, then reservation, then store: one key per node all the same
     assert sorted(catalog.keys) == [("double", (("x", 1),)), ("double", (("x", 2),))]
+    assert recorder.nodes["a"].cache_key == ("double", (("x", 1),))  # the recorder gets it too
 
 
 async def test_a_cache_write_failure_keeps_the_outputs_and_reports_put_failure() -> None:

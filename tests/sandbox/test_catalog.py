@@ -400,3 +400,53 @@ async def test_an_input_without_a_key_fails_the_node_with_a_clear_error(catalog:
     with pytest.raises(engine.NodeFailed, match="inside a struct or dataclass value") as failed:
         await SandboxCatalog(catalog).key(cached_call(), {"d": generic})
     assert (failed.value.failure.code, failed.value.failure.kind) == ("CatalogKeyError", "USER")
+
+
+class LiteralLauncher:
+    """Every attempt succeeds with o0 = the literal in `outputs`."""
+
+    def __init__(self, outputs: dict[str, core.Literal]) -> None:
+        self.outputs = outputs
+
+    async def run_attempt(self, call: Any, inputs: Any, handle: Any, **_: Any) -> engine.AttemptResult:
+        await handle.running()
+        return engine.AttemptResult(outputs=self.outputs)
+
+
+@pytest.mark.anyio
+async def test_a_cached_node_reports_its_catalog_key(store: Store, tmp_path: Path) -> None:
+    from asyncrun.sandbox._store import ExecutionKey
+    from asyncrun.sandbox._task_nodes import ExecutionContext, StoreRecorder
+
+    class Values:  # bindings are the literals themselves
+        def resolve(self, bindings: Any, results: Any, where: str) -> dict[str, Any]:
+            return dict(bindings or {})
+
+    sandbox_catalog = SandboxCatalog(Catalog(store))
+    call = cached_call()
+    graph = engine.Graph((engine.Node("n0", call, {"n": integer(1)}),), {})
+    expected_key = catalog_key(TASK, None, "1", literals(n=integer(1)))
+    reported = []
+    for name in ("first", "second"):
+        key = ExecutionKey("p", "d", name)
+        context = ExecutionContext(key, tmp_path / name, {}, {}, "wf", "lp", {}, "")
+        runner = engine.Engine(
+            values=Values(),
+            recorder=StoreRecorder(store, context),
+            launcher=LiteralLauncher({"o0": integer(2)}),
+            catalog=sandbox_catalog,
+        )
+        await runner.run_graph(graph, {})
+        node = await store.get_node_execution(key, "n0")
+        assert node is not None and node.closure is not None
+        reported.append(node.closure.task_node_metadata)
+    populated, hit = reported
+    assert populated is not None and hit is not None
+    assert populated.cache_status == core.CatalogCacheStatus.CACHE_POPULATED
+    assert hit.cache_status == core.CatalogCacheStatus.CACHE_HIT
+    for metadata in (populated, hit):
+        assert metadata.catalog_key is not None
+        assert metadata.catalog_key.dataset_id == expected_key.dataset.to_identifier()
+        assert metadata.catalog_key.artifact_tag is not None
+        assert metadata.catalog_key.artifact_tag.name == expected_key.tag
+    assert populated.catalog_key.artifact_tag.artifact_id == hit.catalog_key.artifact_tag.artifact_id
