@@ -553,6 +553,10 @@ def _reachable(entity: Entity) -> _Reachable:
     def same_or_new(known: Entity | MapTask | None, new: Entity | MapTask) -> bool:
         if known is None:
             return True
+        if isinstance(known, MapTask) and isinstance(new, MapTask) and known.task is new.task:
+            # `map_task(t)` written twice: the same task template (the name holds the tolerance; the
+            # concurrency and success criteria belong to each array node).
+            return False
         if known is not new:
             raise DefinitionError(
                 f"two different {new.kind}s are named {new.name}; registered names must be unique"
@@ -570,9 +574,12 @@ def _reachable(entity: Entity) -> _Reachable:
                 _check_importable(item)
                 found.tasks[item.name] = item
                 if isinstance(item, AsyncWorkflow):
-                    # Its body launches tasks by name when it runs: register its module's tasks with it.
-                    for other in vars(sys.modules[item.fn.__module__]).values():
-                        if isinstance(other, Task) and other.fn.__module__ == item.fn.__module__:
+                    # Its body launches tasks by name when it runs: register every task its module can
+                    # call with it, those imported from other modules too.
+                    for other in list(vars(sys.modules[item.fn.__module__]).values()):
+                        if isinstance(other, Task) and (
+                            other.fn.__module__ == item.fn.__module__ or _importable(other)
+                        ):
                             visit(other)
             return
         key = ("workflow" if isinstance(item, Workflow) else "launch plan", item.name)
@@ -594,12 +601,18 @@ def _reachable(entity: Entity) -> _Reachable:
     return found
 
 
+def _importable(task: Task) -> bool:
+    """Whether the task process finds `task` by its module and function name."""
+    module_name, attr = task.fn.__module__, task.fn.__name__
+    module = sys.modules.get(module_name)
+    return module_name != "__main__" and module is not None and getattr(module, attr, None) is task
+
+
 def _check_importable(task: Task) -> None:
     # The task process imports `--task-module` and looks up `--task-name` in it; fail here, with a
     # clear message, rather than in a container later.
     module_name, attr = task.fn.__module__, task.fn.__name__
-    module = sys.modules.get(module_name)
-    if module_name == "__main__" or module is None or getattr(module, attr, None) is not task:
+    if not _importable(task):
         raise DefinitionError(
             f"task {task.name} cannot run remotely: the task process imports {module_name} and "
             f"looks up {attr!r} there; define the task at module level under its function's name"

@@ -83,6 +83,36 @@ def child_id(parent: str | None, node_id: str, attempt: int = 0) -> str:
     return node_id if parent is None else f"{parent}-{attempt}-{node_id}"
 
 
+# An array failure quotes this many item errors, each cut to this many characters (a task's message may
+# hold a traceback or a log tail of a few KB: quoting them all would put megabytes in one closure).
+SUMMARY_ITEMS = 10
+SUMMARY_ITEM_CHARS = 300
+
+
+def _item_error(message: str) -> str:
+    """One line for an item's error: the last line of a traceback or log tail says the most."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= SUMMARY_ITEM_CHARS else "…" + line[-(SUMMARY_ITEM_CHARS - 1) :]
+
+
+def failure_summary(failures: list[NodeFailed | None]) -> str:
+    """The first failed items' errors, one short line each, and how many more failed."""
+    failed = [(index, f.failure.message) for index, f in enumerate(failures) if f is not None]
+    parts = [f"[{index}] {_item_error(message)}" for index, message in failed[:SUMMARY_ITEMS]]
+    if len(failed) > SUMMARY_ITEMS:
+        parts.append(f"and {len(failed) - SUMMARY_ITEMS} more")
+    return "; ".join(parts)
+
+
+@dataclass
+class CacheNote:
+    """What the cache did for one node: its status (the last one set) and its key (the catalog's)."""
+
+    status: CacheStatus | None = None
+    key: Any = None
+
+
 @dataclass
 class Engine:
     """Runs graphs in one environment.
@@ -212,7 +242,7 @@ class Engine:
         launch_inputs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         handle = self.recorder.node(node, child_id(prefix, node.id), parent)
-        cache: list[CacheStatus] = []
+        cache = CacheNote()
         try:
             try:
                 inputs = resolve(results)
@@ -235,7 +265,7 @@ class Engine:
             await self._record_end(handle, Phase.FAILED, failure, cache)
             raise NodeFailed(failure) from exc
         try:
-            await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache[-1] if cache else None)
+            await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache.status, cache_key=cache.key)
         except Exception as exc:  # e.g. outputs too big for what is left of the disk
             log.exception("cannot record the outputs of node %s", handle.unique_id)
             failure = self._fault(exc)
@@ -250,12 +280,12 @@ class Engine:
 
     @staticmethod
     async def _record_end(
-        handle: NodeHandle, phase: Phase, failure: Failure | None, cache: list[CacheStatus]
+        handle: NodeHandle, phase: Phase, failure: Failure | None, cache: CacheNote
     ) -> None:
         """Record a node's end without letting a recorder failure hide why it ended."""
         with anyio.CancelScope(shield=True):
             try:
-                await handle.finished(phase, failure=failure, cache=cache[-1] if cache else None)
+                await handle.finished(phase, failure=failure, cache=cache.status, cache_key=cache.key)
             except Exception:
                 log.exception("cannot record the end of node %s", handle.unique_id)
 
@@ -265,7 +295,7 @@ class Engine:
         inputs: dict[str, Any],
         results: Results,
         handle: NodeHandle,
-        cache: list[CacheStatus],
+        cache: CacheNote,
         environment: Mapping[str, str],
         launch_inputs: dict[str, Any] | None,
     ) -> dict[str, Any]:
@@ -300,48 +330,55 @@ class Engine:
         call: TaskCall,
         inputs: dict[str, Any],
         handle: NodeHandle,
-        cache: list[CacheStatus],
+        cache: CacheNote,
         environment: Mapping[str, str],
         launch_inputs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         catalog = self.catalog if call.cache else None
         launch = launch_inputs or inputs
         if catalog is None:
-            cache.append(CacheStatus.CACHE_DISABLED)
+            cache.status = CacheStatus.CACHE_DISABLED
             return await self._attempts(call, launch, handle, environment)
+        key = cache.key = await catalog.key(call, inputs)  # once per node: hashing is not free
         if self.overwrite_cache:
-            cache.append(CacheStatus.CACHE_SKIPPED)
+            cache.status = CacheStatus.CACHE_SKIPPED
         else:
-            hit = await catalog.lookup(call, inputs)
+            hit = await catalog.lookup(key)
             if hit is not None:
-                cache.append(CacheStatus.CACHE_HIT)
+                cache.status = CacheStatus.CACHE_HIT
                 return hit
-            cache.append(CacheStatus.CACHE_MISS)
+            cache.status = CacheStatus.CACHE_MISS
         if call.cache_serialize and not self.overwrite_cache:
             # One computation per key at a time: wait for the holder's outputs or for the key.
-            async with catalog.serialized(call, inputs) as hit:
+            async with catalog.serialized(key) as hit:
                 if hit is not None:
-                    cache.append(CacheStatus.CACHE_HIT)
+                    cache.status = CacheStatus.CACHE_HIT
                     return hit
-                return await self._compute_and_cache(call, inputs, launch, handle, cache, environment)
-        return await self._compute_and_cache(call, inputs, launch, handle, cache, environment)
+                return await self._compute_and_cache(catalog, key, launch, handle, cache, environment, call)
+        return await self._compute_and_cache(catalog, key, launch, handle, cache, environment, call)
 
     async def _compute_and_cache(
         self,
-        call: TaskCall,
-        inputs: dict[str, Any],
+        catalog: Catalog,
+        key: Any,
         launch: dict[str, Any],
         handle: NodeHandle,
-        cache: list[CacheStatus],
+        cache: CacheNote,
         environment: Mapping[str, str],
+        call: TaskCall,
     ) -> dict[str, Any]:
-        assert self.catalog is not None
         outputs = await self._attempts(call, launch, handle, environment)
         if not outputs:
-            cache.append(CacheStatus.CACHE_DISABLED)  # nothing to cache, as in propeller
+            cache.status = CacheStatus.CACHE_DISABLED  # nothing to cache, as in propeller
             return outputs
-        await self.catalog.store(call, inputs, outputs, overwrite=self.overwrite_cache)
-        cache.append(CacheStatus.CACHE_POPULATED)
+        try:
+            await catalog.store(key, outputs, overwrite=self.overwrite_cache)
+        except Exception:
+            # As propeller: the task succeeded, only its cache entry is missing (CACHE_PUT_FAILURE).
+            log.info("cannot cache the outputs of node %s", handle.unique_id, exc_info=True)
+            cache.status = CacheStatus.CACHE_PUT_FAILURE
+            return outputs
+        cache.status = CacheStatus.CACHE_POPULATED
         return outputs
 
     async def _attempts(
@@ -472,6 +509,14 @@ class Engine:
         else:
             needed = size
         await handle.running()
+        if size < needed:  # as propeller: no index can make up for it, so none runs
+            raise NodeFailed(
+                user_failure(
+                    "ArrayNodeFailed",
+                    f"the array node needs {needed} successful items but has only {size}; "
+                    "lower min_successes (or min_success_ratio) or pass more items",
+                )
+            )
         outputs: list[dict[str, Any] | None] = [None] * size
         failures: list[NodeFailed | None] = [None] * size
         limit = anyio.CapacityLimiter(array.parallelism) if array.parallelism else None
@@ -505,14 +550,13 @@ class Engine:
                 task_group.start_soon(run_index, index, task_group)
         failed = [f for f in failures if f is not None]
         if size - len(failed) < needed:
-            summary = "; ".join(f"[{i}] {f.failure.message}" for i, f in enumerate(failures) if f)
+            summary = failure_summary(failures)
             raise NodeFailed(
                 Failure(
                     code=failed[0].failure.code,
                     message=f"{len(failed)} of {size} array items failed, at least {needed} must "
                     f"succeed: {summary}",
                     kind=failed[0].failure.kind,
-                    cause=failed[0].failure.cause,
                     raw=None,
                 )
             )

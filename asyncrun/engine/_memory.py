@@ -28,6 +28,7 @@ class NodeRecordInMemory:
     failure: Failure | None = None
     message: str = ""
     cache: CacheStatus | None = None
+    cache_key: Any = None
     attempts: list[Failure | None] = field(default_factory=list)
     dynamic: bool = False
 
@@ -57,10 +58,11 @@ class NodeRecordInMemory:
         failure: Failure | None = None,
         message: str = "",
         cache: CacheStatus | None = None,
+        cache_key: Any = None,
     ) -> None:
         self.phases.append(phase)
         self.outputs = dict(outputs) if outputs is not None else None
-        self.failure, self.message, self.cache = failure, message, cache
+        self.failure, self.message, self.cache, self.cache_key = failure, message, cache, cache_key
 
 
 @dataclass

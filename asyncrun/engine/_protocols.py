@@ -96,8 +96,10 @@ class NodeHandle(Protocol):
         failure: Failure | None = None,
         message: str = "",
         cache: CacheStatus | None = None,
+        cache_key: Any = None,
     ) -> None:
-        """The node ended in `phase` (SUCCEEDED with outputs, FAILED/TIMED_OUT with failure, …)."""
+        """The node ended in `phase` (SUCCEEDED with outputs, FAILED/TIMED_OUT with failure, …); a
+        cached task node also gets its cache status and the key its catalog gave it."""
         ...
 
 
@@ -150,21 +152,29 @@ class LaunchPlanRunner(Protocol):
 
 
 class Catalog(Protocol):
-    """Cached task outputs, keyed by the task, its cache version and interface, and the inputs."""
+    """Cached task outputs, keyed by the task, its cache version and interface, and the inputs.
 
-    async def lookup(self, call: TaskCall, inputs: Mapping[str, Any]) -> Values | None:
-        """The cached outputs for `inputs`, or None."""
+    The engine asks for a node's `key` once and passes it to the other methods.
+    """
+
+    async def key(self, call: TaskCall, inputs: Mapping[str, Any]) -> Any:
+        """The cache key of `call` with `inputs` (an opaque value, owned by one node execution).
+
+        Raises:
+            NodeFailed: no key can be computed for these inputs.
+        """
         ...
 
-    async def store(
-        self, call: TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
-    ) -> None:
-        """Cache `outputs` (an existing entry wins unless `overwrite`)."""
+    async def lookup(self, key: Any) -> Values | None:
+        """The cached outputs for `key`, or None."""
         ...
 
-    def serialized(
-        self, call: TaskCall, inputs: Mapping[str, Any]
-    ) -> AbstractAsyncContextManager[Values | None]:
+    async def store(self, key: Any, outputs: Mapping[str, Any], *, overwrite: bool) -> None:
+        """Cache `outputs` (an existing entry wins unless `overwrite`). A failure here does not fail the
+        node: it reports CACHE_PUT_FAILURE."""
+        ...
+
+    def serialized(self, key: Any) -> AbstractAsyncContextManager[Values | None]:
         """For `cache_serialize`: wait until the outputs are cached (yields them) or this caller holds the
         key's reservation (yields None; compute and `store` inside, the reservation ends on exit)."""
         ...

@@ -68,7 +68,12 @@ def _follow_msgpack(binary: core.Binary, path: list[core.PromiseAttribute], wher
     """Attribute access into a msgpack-encoded dataclass or dict (flytekit's default encoding)."""
     import msgpack
 
-    current: Any = msgpack.unpackb(binary.value, strict_map_key=False)
+    try:
+        current: Any = msgpack.unpackb(binary.value, strict_map_key=False)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:  # corrupt, truncated, unhashable key
+        raise BindingError(
+            f"{where}: the msgpack value cannot be read ({type(exc).__name__}: {exc})"
+        ) from None
     for attribute in path:
         key: str | int | None = (
             attribute.string_value if attribute.string_value is not None else attribute.int_value

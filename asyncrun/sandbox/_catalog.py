@@ -7,13 +7,16 @@ engine's.
 
 `cache_serialize` (FlytePropeller's reservations): one owner at a time computes a key. A reservation
 expires `reservation_ttl` after it was taken or last extended, so a crashed owner does not block the
-key forever; `acquire` waits for the cached value or for the reservation, woken at once when an
-owner in this process stores outputs or releases, and re-checking every `poll` seconds otherwise.
+key forever, and its holder extends it every third of that while it computes (`keep_reserved`), as
+propeller does every round; `acquire` waits for the cached value or for the reservation, woken at once
+when an owner in this process stores outputs or releases, and re-checking every `poll` seconds otherwise.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,6 +44,8 @@ __all__ = [
 ]
 
 DEFAULT_RESERVATION_TTL = datetime.timedelta(seconds=30)
+
+log = logging.getLogger("asyncrun.sandbox.catalog")
 
 _KEY_WHERE = (
     "dataset_project = ? AND dataset_domain = ? AND dataset_name = ? AND dataset_version = ? AND tag = ?"
@@ -101,8 +106,15 @@ class Catalog:
             raise ValueError(f"reservation_ttl must be positive, got {reservation_ttl}")
         self._db = db
         self._ttl = reservation_ttl
-        # Woken when a key gets outputs or loses its reservation, for `acquire` in this process.
+        # Woken when a key gets outputs or loses its reservation, for `acquire` in this process; an
+        # entry lives while someone waits on its key.
         self._changed: dict[CatalogKey, anyio.Event] = {}
+        self._waiters: collections.Counter[CatalogKey] = collections.Counter()
+
+    @property
+    def reservation_ttl(self) -> datetime.timedelta:
+        """How long a reservation holds without being extended."""
+        return self._ttl
 
     def _notify(self, key: CatalogKey) -> None:
         event = self._changed.pop(key, None)
@@ -140,11 +152,13 @@ class Catalog:
         *,
         source: core.TaskExecutionIdentifier | None = None,
         overwrite: bool = False,
+        owner: str | None = None,
     ) -> CachedOutputs:
         """Store the outputs of `key` and return the entry now cached.
 
         Without `overwrite` an existing entry wins (two racing writers agree on one value); with it
-        (`--overwrite-cache`) the new outputs replace it. Either way a reservation of `key` ends.
+        (`--overwrite-cache`) the new outputs replace it. Either way `owner`'s reservation of `key`
+        ends; another owner's stays (its holder releases it).
         """
         now = utc_now()
         params = _key_params(key)
@@ -156,7 +170,10 @@ class Catalog:
                 f"SELECT artifact_id, outputs, source, created_at FROM catalog_artifacts WHERE {_KEY_WHERE}",
                 params,
             ).fetchone()
-            connection.execute(f"DELETE FROM catalog_reservations WHERE {_KEY_WHERE}", params)
+            if owner is not None:
+                connection.execute(
+                    f"DELETE FROM catalog_reservations WHERE {_KEY_WHERE} AND owner = ?", (*params, owner)
+                )
             if existing is not None and not overwrite:
                 return existing
             if existing is not None:
@@ -211,16 +228,34 @@ class Catalog:
 
         The holder must `put` or `release`; otherwise others wait until the reservation expires.
         """
+        self._waiters[key] += 1
+        try:
+            while True:
+                event = self._changed.setdefault(key, anyio.Event())
+                hit = await self.get(key)
+                if hit is not None:
+                    return hit
+                reservation = await self.try_reserve(key, owner)
+                if reservation is not None:
+                    return reservation
+                with anyio.move_on_after(poll):
+                    await event.wait()
+        finally:
+            self._waiters[key] -= 1
+            if self._waiters[key] <= 0:
+                del self._waiters[key]
+                self._changed.pop(key, None)
+
+    async def keep_reserved(self, key: CatalogKey, owner: str) -> None:
+        """Extend `owner`'s reservation of `key` every third of the TTL until cancelled."""
+        interval = self._ttl.total_seconds() / 3
         while True:
-            event = self._changed.setdefault(key, anyio.Event())
-            hit = await self.get(key)
-            if hit is not None:
-                return hit
-            reservation = await self.try_reserve(key, owner)
-            if reservation is not None:
-                return reservation
-            with anyio.move_on_after(poll):
-                await event.wait()
+            await anyio.sleep(interval)
+            try:
+                if await self.try_reserve(key, owner) is None:
+                    log.warning("the reservation of %s was taken over by another owner", key.tag)
+            except Exception:  # e.g. a busy database: the next round tries again
+                log.warning("cannot extend the reservation of %s", key.tag, exc_info=True)
 
 
 def new_owner() -> str:

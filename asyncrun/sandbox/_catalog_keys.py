@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,13 @@ def _digest(tag: bytes, payload: bytes) -> bytes:
 
 def _float_form(value: float) -> str:
     """ObjectHash's normal form of a float: sign, binary exponent, then the mantissa's bits."""
+    if not math.isfinite(value):
+        # jsonpb writes a non-finite double field as a string ("Infinity", "NaN"), which never gets here,
+        # and refuses one inside a google.protobuf.Value (a Struct), so Flyte has no key for it either.
+        raise CatalogKeyError(
+            f"cannot compute a cache key: a {value} number inside a struct or dataclass value has no "
+            "JSON form; replace it with a finite number or turn off caching for this task"
+        )
     if value == 0:
         # The reference implementation never terminates on zero; a zero gets a form of its own here.
         return "+0:"

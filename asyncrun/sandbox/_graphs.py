@@ -47,8 +47,9 @@ def _timeout(node: core.Node, task: core.TaskTemplate) -> float | None:
 
 
 def _retries(node: core.Node, task: core.TaskTemplate) -> int:
-    # A node's retry strategy overrides its task's, as in propeller.
-    if node.metadata is not None and node.metadata.retries is not None:
+    # A node's retry strategy overrides its task's, as in propeller, unless it says 0 (the default a
+    # serializer writes when the node sets nothing).
+    if node.metadata is not None and node.metadata.retries is not None and node.metadata.retries.retries:
         return node.metadata.retries.retries
     if task.metadata is not None and task.metadata.retries is not None:
         return task.metadata.retries.retries

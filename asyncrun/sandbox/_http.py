@@ -53,6 +53,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from asyncrun import _storage
 from asyncrun._proto.flyteidl import admin as admin_pb
 from asyncrun._proto.flyteidl import core
 from asyncrun.sandbox import _console
@@ -375,8 +376,10 @@ class _Endpoints:
 
     def _local_file(self, uri: str) -> Path | None:
         """The real path of a local file URI below one of `files_roots`, else None."""
-        raw = uri.removeprefix("file://")
-        if not raw.startswith("/"):
+        if not _storage.is_local(uri):
+            return None
+        raw = _storage.local_path(uri)
+        if not raw.is_absolute():
             return None
         real = Path(os.path.realpath(raw))
         inside = any(real.is_relative_to(root) and real != root for root in self._files_roots)

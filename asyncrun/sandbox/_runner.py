@@ -259,8 +259,11 @@ class Runner:
             outcome = _Outcome(Phase.FAILED, error=sandbox_fault(exc, self.data_dir))
         finally:
             self._running.pop(key, None)
-            with anyio.CancelScope(shield=True):
-                await self._finalize_safely(key, outcome)
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self._finalize_safely(key, outcome)
+            finally:
+                self._owned.discard(key)  # ended: recover() has nothing to leave alone any more
 
     async def _finalize_safely(self, key: ExecutionKey, outcome: _Outcome | None) -> None:
         """`_finalize`, falling back to FAILED without outputs when recording the outcome fails."""
@@ -460,9 +463,18 @@ class Runner:
         )
         execution = admin.Execution(id=child.to_id(), spec=spec, closure=closure)
         self._owned.add(child)
-        if not await self.store.create_execution(
-            execution, merged, launch_plan=id_key(reference), workflow=id_key(launch_plan.spec.workflow_id)
-        ):
+        try:
+            created = await self.store.create_execution(
+                execution,
+                merged,
+                launch_plan=id_key(reference),
+                workflow=id_key(launch_plan.spec.workflow_id),
+            )
+        except BaseException:
+            self._owned.discard(child)
+            raise
+        if not created:
+            self._owned.discard(child)
             raise _failed(system_error("AlreadyExists", f"child execution {child.name} already exists"))
         record.closure.workflow_node_metadata = admin.WorkflowNodeMetadata(execution_id=child.to_id())
         await record.start()

@@ -17,6 +17,7 @@ process without polling.
 
 from __future__ import annotations
 
+import collections
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -74,7 +75,9 @@ class Signals:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Woken when a signal gets its value; an entry lives while a gate waits on its key.
         self._set: dict[SignalKey, anyio.Event] = {}
+        self._waiters: collections.Counter[SignalKey] = collections.Counter()
 
     async def get_or_create(self, key: SignalKey, literal_type: core.LiteralType) -> admin.Signal:
         """The signal of `key`, created with `literal_type` when missing.
@@ -150,13 +153,20 @@ class Signals:
         Raises:
             SignalConflictError: the signal exists with another type.
         """
-        while True:
-            # Registered before reading, so a value set between the read and the wait is not missed.
-            event = self._set.setdefault(key, anyio.Event())
-            signal = await self.get_or_create(key, literal_type)
-            if signal.value is not None:
-                return signal.value
-            await event.wait()
+        self._waiters[key] += 1
+        try:
+            while True:
+                # Registered before reading, so a value set between the read and the wait is not missed.
+                event = self._set.setdefault(key, anyio.Event())
+                signal = await self.get_or_create(key, literal_type)
+                if signal.value is not None:
+                    return signal.value
+                await event.wait()
+        finally:  # a value, a timeout or an abort: the event goes with its last waiter
+            self._waiters[key] -= 1
+            if self._waiters[key] <= 0:
+                del self._waiters[key]
+                self._set.pop(key, None)
 
 
 class SignalService(GuardedService, SignalServiceBase):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,8 @@ import anyio.to_thread
 
 from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core
-from asyncrun.sandbox._catalog import CachedOutputs, Catalog, new_owner
-from asyncrun.sandbox._catalog_keys import CatalogKey, catalog_key
+from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
+from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
 from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
     AttemptPaths,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ExecutionContext",
+    "NodeCacheKey",
     "NodeRecord",
     "SandboxCatalog",
     "StoreRecorder",
@@ -54,6 +56,8 @@ __all__ = [
     "failure_of",
     "write_bytes",
 ]
+
+log = logging.getLogger("asyncrun.sandbox")
 
 NodePhase = core.NodeExecutionPhase
 TaskPhase = core.TaskExecutionPhase
@@ -516,10 +520,13 @@ class StoreNodeHandle:
         failure: engine.Failure | None = None,
         message: str = "",
         cache: engine.CacheStatus | None = None,
+        cache_key: Any = None,
     ) -> None:
         metadata = self.record.closure.task_node_metadata
         if cache is not None and metadata is not None:
             metadata.cache_status = core.CatalogCacheStatus[cache.name]
+        if isinstance(cache_key, NodeCacheKey) and metadata is not None:
+            metadata.catalog_key = catalog_metadata(cache_key.key, cache_key.entry)
         await self.record.finish(
             _PHASES[phase],
             error=execution_error(failure) if failure is not None else None,
@@ -562,6 +569,16 @@ class StoreRecorder:
         )
 
 
+@dataclass
+class NodeCacheKey:
+    """One node execution's cache key, the owner id its `cache_serialize` reservation uses, and the
+    entry it found or stored (for the node's `TaskNodeMetadata.catalog_key`)."""
+
+    key: CatalogKey
+    owner: str
+    entry: CachedOutputs | None = None
+
+
 class SandboxCatalog:
     """The sandbox's catalog store (`_catalog.Catalog`) as the engine's `Catalog`: datacatalog keys of
     the task id, its cache version and interface, and the input literals."""
@@ -570,7 +587,7 @@ class SandboxCatalog:
         self.catalog = catalog
 
     @staticmethod
-    def key(call: engine.TaskCall, inputs: Mapping[str, Any]) -> CatalogKey:
+    def _catalog_key(call: engine.TaskCall, inputs: Mapping[str, Any]) -> CatalogKey:
         task: core.TaskTemplate = call.task.template
         assert task.id is not None
         metadata = task.metadata or core.TaskMetadata()
@@ -582,30 +599,58 @@ class SandboxCatalog:
             ignore=metadata.cache_ignore_input_vars,
         )
 
-    async def lookup(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
-        hit = await self.catalog.get(self.key(call, inputs))
-        return dict(hit.outputs.literals) if hit is not None else None
+    async def key(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> NodeCacheKey:
+        # Hashing serializes every input literal: a worker thread keeps the event loop free.
+        try:
+            key = await anyio.to_thread.run_sync(self._catalog_key, call, dict(inputs))
+        except CatalogKeyError as exc:
+            error = core.ExecutionError(
+                code="CatalogKeyError",
+                message=str(exc),
+                kind=core.ExecutionErrorErrorKind.USER,
+                timestamp=utc_now(),
+            )
+            raise engine.NodeFailed(failure_of(error)) from None
+        return NodeCacheKey(key, new_owner())
 
-    async def store(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
-    ) -> None:
+    async def lookup(self, key: NodeCacheKey) -> dict[str, Any] | None:
+        hit = await self.catalog.get(key.key)
+        if hit is None:
+            return None
+        key.entry = hit
+        return dict(hit.outputs.literals)
+
+    async def store(self, key: NodeCacheKey, outputs: Mapping[str, Any], *, overwrite: bool) -> None:
         literal_map = core.LiteralMap(literals=dict(outputs))
-        await self.catalog.put(self.key(call, inputs), literal_map, overwrite=overwrite)
+        try:
+            key.entry = await self.catalog.put(key.key, literal_map, overwrite=overwrite, owner=key.owner)
+        except Exception:
+            log.warning("cannot cache outputs under %s", key.key.tag, exc_info=True)
+            raise
 
     @contextlib.asynccontextmanager
-    async def serialized(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any]
-    ) -> AsyncIterator[dict[str, Any] | None]:
-        key, owner = self.key(call, inputs), new_owner()
-        got = await self.catalog.acquire(key, owner)
+    async def serialized(self, key: NodeCacheKey) -> AsyncIterator[dict[str, Any] | None]:
+        got = await self.catalog.acquire(key.key, key.owner)
         if isinstance(got, CachedOutputs):
+            key.entry = got
             yield dict(got.outputs.literals)
             return
+        failed: BaseException | None = None
         try:
-            yield None
+            async with anyio.create_task_group() as keeper:
+                # Extended while the task runs, so a long task keeps its key (propeller: every round).
+                keeper.start_soon(self.catalog.keep_reserved, key.key, key.owner)
+                try:
+                    yield None
+                except BaseException as exc:  # re-raised below as itself, not in an ExceptionGroup
+                    failed = exc
+                finally:
+                    keeper.cancel_scope.cancel()
+            if failed is not None:
+                raise failed
         finally:
             with anyio.CancelScope(shield=True):
-                await self.catalog.release(key, owner)
+                await self.catalog.release(key.key, key.owner)
 
 
 def _secrets_environment(secrets: Sequence[core.Secret], files_root: Path) -> dict[str, str]:

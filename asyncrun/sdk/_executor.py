@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import datetime
+import itertools
 import os
 import sys
 import threading
@@ -24,8 +26,15 @@ import anyio
 import anyio.to_thread
 
 from .. import engine
-from .._exceptions import AsyncrunError, ExecutionTimedOutError, TaskFailedError, is_recoverable
-from ._async_workflow import AsyncWorkflow
+from .._exceptions import (
+    AsyncrunError,
+    ExecutionError,
+    ExecutionTimedOutError,
+    TaskFailedError,
+    is_recoverable,
+    run_error_class,
+)
+from ._async_workflow import AsyncWorkflow, TaskCaller
 from ._cache import LocalCache
 from ._control import Branch, Gate, operand_name
 from ._foreign import ForeignEntity
@@ -73,17 +82,18 @@ class LocalExecutor:
             values = bind_inputs(entity.name, entity.interface, inputs)
             if self._catalog is None:
                 self._catalog = LocalCatalog(self.cache_dir)  # one per executor: it warns once
+            caller = ExecutorCaller(self)
             runner = engine.Engine(
                 values=PythonValues(),
                 recorder=self.recorder or engine.MemoryRecorder(),
-                launcher=InProcessLauncher(),
+                launcher=InProcessLauncher(caller),
                 catalog=self._catalog,
                 overwrite_cache=self.overwrite_cache,
                 signals=LocalSignals(),
             )
             runner.launch_plans = InlineLaunchPlans(runner)
             if isinstance(entity, AsyncWorkflow):
-                return await entity.run(values)
+                return await entity.run(values, caller)
             if isinstance(entity, LaunchPlan):
                 graph, values = compile_graph(entity.workflow), entity.workflow_inputs(values)
             elif isinstance(entity, Task | MapTask):
@@ -93,7 +103,7 @@ class LocalExecutor:
             try:
                 return await runner.run_graph(graph, values)
             except engine.NodeFailed as failed:
-                raise as_exception(failed.failure) from None
+                raise as_exception(failed) from None
         finally:
             for key, old in saved.items():
                 if old is None:
@@ -102,11 +112,20 @@ class LocalExecutor:
                     os.environ[key] = old
 
 
-def as_exception(failure: engine.Failure) -> BaseException:
-    """The exception a local run raises for a failure (the original one when there is one)."""
-    if failure.cause is not None:
-        return failure.cause
-    return TaskFailedError("workflow", failure.code, failure.message)
+def as_exception(failed: engine.NodeFailed) -> BaseException:
+    """The exception a local run raises for a failed graph: the class (and so the exit code) a remote
+    run that failed the same way gets, the task's own error when it is one."""
+    failure = failed.failure
+    phase = "TIMED_OUT" if failed.phase == engine.Phase.TIMED_OUT or failure.timed_out else "FAILED"
+    error_class = run_error_class(phase, failure.code) or ExecutionError
+    cause = failure.cause
+    if isinstance(cause, error_class):
+        return cause  # the task's TaskFailedError, with its traceback
+    if isinstance(cause, AsyncrunError) and not isinstance(cause, ExecutionError):
+        return cause  # a usage problem of the local run (e.g. a signal without a value)
+    error = error_class(failure.message)
+    error.__cause__ = cause
+    return error
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -284,8 +303,46 @@ class LocalSignals:
             raise engine.NodeFailed(engine.Failure(type(exc).__name__, str(exc), cause=exc)) from None
 
 
+class ExecutorCaller(TaskCaller):
+    """Task calls inside an async workflow body run on the executor that runs the workflow, with its
+    options (cache folder, `--overwrite-cache`, environment, recorder)."""
+
+    def __init__(self, executor: LocalExecutor) -> None:
+        self.executor = executor
+        self._calls = itertools.count()
+
+    async def call(self, entity: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        parent = self.executor
+        recorder = parent.recorder
+        if recorder is not None:  # each call's nodes under ids of their own: c<i>-n0, …
+            recorder = PrefixedRecorder(recorder, f"c{next(self._calls)}")
+        child = dataclasses.replace(parent, recorder=recorder)
+        child._catalog = parent._catalog
+        return await child.run(entity, inputs)
+
+
+@dataclass
+class PrefixedRecorder:
+    """A recorder whose top-level node ids start with `prefix-` (their children follow on their own)."""
+
+    recorder: engine.Recorder
+    prefix: str
+
+    def node(self, node: engine.Node, unique_id: str, parent: engine.NodeHandle | None) -> engine.NodeHandle:
+        return self.recorder.node(
+            node, unique_id if parent is not None else f"{self.prefix}-{unique_id}", parent
+        )
+
+
 class InProcessLauncher:
-    """Calls the task's function: async tasks on the event loop, sync ones in a worker thread."""
+    """Calls the task's function: async tasks on the event loop, sync ones in a worker thread.
+
+    Args:
+        caller: how task calls inside an async workflow's body run (default: a fresh executor).
+    """
+
+    def __init__(self, caller: TaskCaller | None = None) -> None:
+        self.caller = caller
 
     async def run_attempt(
         self,
@@ -339,7 +396,7 @@ class InProcessLauncher:
 
     async def _call(self, task: Task, inputs: dict[str, Any]) -> Any:
         if isinstance(task, AsyncWorkflow):
-            return task.interface.return_from_outputs(await task.run(inputs))
+            return task.interface.return_from_outputs(await task.run(inputs, self.caller))
         if task.is_async:
             return await task.fn(**inputs)
         return await run_in_daemon_thread(lambda: task.fn(**inputs))
@@ -387,32 +444,42 @@ class LocalCatalog:
         self.root = root
         self._warned = False
 
-    async def lookup(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def key(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> tuple[Task, dict[str, Any]]:
+        return call.task, dict(inputs)
+
+    async def lookup(self, key: tuple[Task, dict[str, Any]]) -> dict[str, Any] | None:
         cache = LocalCache(self.root)
-        return await anyio.to_thread.run_sync(cache.get, call.task, dict(inputs))
+        return await anyio.to_thread.run_sync(cache.get, *key)
 
     async def store(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
+        self, key: tuple[Task, dict[str, Any]], outputs: Mapping[str, Any], *, overwrite: bool
     ) -> None:
+        """Cache the outputs; on failure say so once and raise (the engine reports CACHE_PUT_FAILURE)."""
         cache = LocalCache(self.root)
         try:
-            await anyio.to_thread.run_sync(cache.put, call.task, dict(inputs), dict(outputs))
-        except OSError as exc:
-            self._write_failed(exc)
+            await anyio.to_thread.run_sync(cache.put, *key, dict(outputs))
+        except Exception as exc:
+            self._write_failed(exc, key[0].name)
+            raise
 
-    def _write_failed(self, exc: OSError) -> None:
+    def _write_failed(self, exc: Exception, task_name: str) -> None:
         """The outputs are still returned; say once that they could not be cached."""
-        if not self._warned:
-            self._warned = True
+        if self._warned:
+            return
+        self._warned = True
+        if isinstance(exc, OSError):
             sys.stderr.write(
                 f"Warning: cannot write the local cache ({exc.strerror or exc}: {exc.filename or ''}); "
                 "results are not cached. Check ASYNCRUN_HOME and free disk space.\n"
             )
+        else:
+            sys.stderr.write(
+                f"Warning: cannot cache the outputs of task {task_name} ({type(exc).__name__}: {exc}); "
+                "results are not cached.\n"
+            )
 
     @contextlib.asynccontextmanager
-    async def serialized(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any]
-    ) -> AsyncIterator[dict[str, Any] | None]:
+    async def serialized(self, key: tuple[Task, dict[str, Any]]) -> AsyncIterator[dict[str, Any] | None]:
         yield None  # one process: tasks with the same key cannot race across runs here
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 from .._exceptions import DefinitionError, UsageError
@@ -61,20 +60,17 @@ class MapTask:
     def __repr__(self) -> str:
         return f"<map_task {self.task.name}>"
 
-    def needed(self, size: int) -> int:
-        """How many elements must succeed, as propeller counts it."""
-        if self.min_successes is not None:
-            return self.min_successes
-        if self.min_success_ratio is not None:
-            return math.ceil(self.min_success_ratio * size)
-        return size
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         builder = current_builder()
         if builder is not None:
             return builder.add_node(self, args, kwargs)
         if args:
             raise UsageError(f"call {self.name} with keyword arguments")
+        from ._async_workflow import awaitable_call, current_caller
+
+        caller = current_caller()
+        if caller is not None:  # inside an async workflow: an awaitable, run by its caller
+            return awaitable_call(caller, self, kwargs)
         import asyncio
 
         from ._executor import LocalExecutor
@@ -83,7 +79,11 @@ class MapTask:
             outputs = await LocalExecutor().run(self, kwargs)  # type: ignore[arg-type]
             return self.interface.return_from_outputs(outputs)
 
-        return asyncio.run(run())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(run())
+        return run()  # called from async code: an awaitable, as an async workflow's call is
 
 
 def map_task(

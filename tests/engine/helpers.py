@@ -92,31 +92,35 @@ class Launcher:
         return engine.AttemptResult(outputs=outputs)
 
 
+Key = tuple[str, tuple[tuple[str, Any], ...]]
+
+
 @dataclass
 class Catalog:
-    entries: dict[tuple[str, tuple[tuple[str, Any], ...]], dict[str, Any]] = field(default_factory=dict)
-    locks: dict[tuple[str, tuple[tuple[str, Any], ...]], anyio.Lock] = field(default_factory=dict)
+    entries: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    locks: dict[Key, anyio.Lock] = field(default_factory=dict)
+    keys: list[Key] = field(default_factory=list)  # every key computed, in order
+    fail_store: bool = False
 
-    @staticmethod
-    def key(call: engine.TaskCall, inputs: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
-        return call.name, tuple(sorted(inputs.items()))
+    async def key(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> Key:
+        key = call.name, tuple(sorted(inputs.items()))
+        self.keys.append(key)
+        return key
 
-    async def lookup(self, call: engine.TaskCall, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self.entries.get(self.key(call, inputs))
+    async def lookup(self, key: Key) -> dict[str, Any] | None:
+        return self.entries.get(key)
 
-    async def store(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any], outputs: Mapping[str, Any], *, overwrite: bool
-    ) -> None:
-        if overwrite or self.key(call, inputs) not in self.entries:
-            self.entries[self.key(call, inputs)] = dict(outputs)
+    async def store(self, key: Key, outputs: Mapping[str, Any], *, overwrite: bool) -> None:
+        if self.fail_store:
+            raise OSError("disk full")
+        if overwrite or key not in self.entries:
+            self.entries[key] = dict(outputs)
 
     @contextlib.asynccontextmanager
-    async def serialized(
-        self, call: engine.TaskCall, inputs: Mapping[str, Any]
-    ) -> AsyncIterator[dict[str, Any] | None]:
-        lock = self.locks.setdefault(self.key(call, inputs), anyio.Lock())
+    async def serialized(self, key: Key) -> AsyncIterator[dict[str, Any] | None]:
+        lock = self.locks.setdefault(key, anyio.Lock())
         async with lock:
-            yield await self.lookup(call, inputs)
+            yield await self.lookup(key)
 
 
 def make_engine(**options: Any) -> tuple[engine.Engine, engine.MemoryRecorder, Launcher]:

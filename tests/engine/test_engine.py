@@ -236,6 +236,32 @@ async def test_array_tolerates_failures_down_to_min_success_ratio() -> None:
         await runner.run_graph(graph(engine.Node("map", strict, {"x": [1, 3]})), {})
 
 
+async def test_array_needing_more_successes_than_items_fails_before_running_any() -> None:
+    runner, recorder, launcher = make_engine()
+    array = engine.ArrayMap(engine.Node("t", engine.TaskCall(double, "double")), min_successes=5)
+    with pytest.raises(engine.NodeFailed, match="needs 5 successful items but has only 3") as failed:
+        await runner.run_graph(graph(engine.Node("map", array, {"x": [1, 2, 3]})), {})
+    assert failed.value.failure.kind == "USER"
+    assert launcher.events == []
+    assert recorder.nodes["map"].phase == Phase.FAILED
+
+
+async def test_array_failure_summary_quotes_the_first_items_shortened() -> None:
+    async def loud_failure(x: int) -> dict[str, Any]:
+        raise ValueError("Traceback (most recent call last):\n" + "  a frame\n" * 500 + f"item {x} " * 100)
+
+    runner, _, _ = make_engine()
+    # min_successes=1: every item runs before the node gives up
+    strict = engine.ArrayMap(engine.Node("t", engine.TaskCall(loud_failure, "loud_failure")), min_successes=1)
+    with pytest.raises(engine.NodeFailed) as failed:
+        await runner.run_graph(graph(engine.Node("map", strict, {"x": list(range(25))})), {})
+    message = failed.value.failure.message
+    assert message.startswith("25 of 25 array items failed, at least 1 must succeed: [0] …")
+    assert message.endswith("and 15 more")
+    assert "[9] …" in message and "item 9" in message and "[10]" not in message and "item 10" not in message
+    assert len(message) < 10 * 400
+
+
 async def test_array_retries_each_index_on_its_own() -> None:
     tries: dict[int, int] = {}
 
@@ -304,6 +330,25 @@ async def test_cache_serialize_computes_each_key_once() -> None:
         "CACHE_HIT",
         "CACHE_POPULATED",
     ]
+
+
+async def test_the_cache_key_is_computed_once_per_node() -> None:
+    catalog = Catalog()
+    call = engine.TaskCall(double, "double", cache=True, cache_serialize=True)
+    runner, recorder, _ = make_engine(catalog=catalog)
+    await runner.run_graph(graph(engine.Node("a", call, {"x": 1}), engine.Node("b", call, {"x": 2})), {})
+    # miss, then reservation, then store: one key per node all the same
+    assert sorted(catalog.keys) == [("double", (("x", 1),)), ("double", (("x", 2),))]
+    assert recorder.nodes["a"].cache_key == ("double", (("x", 1),))  # the recorder gets it too
+
+
+async def test_a_cache_write_failure_keeps_the_outputs_and_reports_put_failure() -> None:
+    catalog = Catalog(fail_store=True)
+    node = engine.Node("n0", engine.TaskCall(double, "double", cache=True), {"x": 4})
+    runner, recorder, _ = make_engine(catalog=catalog)
+    assert await runner.run_graph(graph(node, outputs={"o": Ref("n0", "o0")}), {}) == {"o": 8}
+    record = recorder.nodes["n0"]
+    assert (record.phase, record.cache) == (Phase.SUCCEEDED, engine.CacheStatus.CACHE_PUT_FAILURE)
 
 
 async def test_sub_workflow_nodes_are_children_of_their_node() -> None:

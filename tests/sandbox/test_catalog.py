@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
+import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import anyio
 import pytest
 
+from asyncrun import engine
 from asyncrun._proto.flyteidl import core
 from asyncrun.sandbox._catalog import CachedOutputs, Catalog, Reservation, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import (
@@ -19,9 +24,11 @@ from asyncrun.sandbox._catalog_keys import (
     object_hash,
     proto_hash,
 )
+from asyncrun.sandbox._db import micros, utc_now
 from asyncrun.sandbox._store import Store
+from asyncrun.sandbox._task_nodes import NodeCacheKey, SandboxCatalog
 
-from .conftest import INT, STR, integer, literals, string
+from .conftest import INT, STR, assert_eventually, integer, literals, string
 
 TASK = core.Identifier(
     resource_type=core.ResourceType.TASK, project="project", domain="domain", name="name", version="1.0.0"
@@ -165,6 +172,32 @@ def test_proto_hash_equals_the_hash_of_protobufs_canonical_json() -> None:
     assert proto_hash(ours) == object_hash(canonical)
 
 
+def float_literal(value: float) -> core.Literal:
+    return core.Literal(scalar=core.Scalar(primitive=core.Primitive(float_value=value)))
+
+
+@pytest.mark.timeout(30)  # the old code looped forever on infinity
+def test_non_finite_floats_hash_as_jsonpb_writes_them() -> None:
+    from flyteidl.core import literals_pb2
+    from google.protobuf import json_format
+
+    ours = literals(inf=float_literal(math.inf), ninf=float_literal(-math.inf), nan=float_literal(math.nan))
+    official = literals_pb2.LiteralMap.FromString(bytes(ours))
+    canonical = json.loads(json_format.MessageToJson(official), parse_int=float)
+    assert proto_hash(ours) == object_hash(canonical)
+    assert artifact_tag(ours) == artifact_tag(ours)
+
+
+@pytest.mark.timeout(30)  # the old code looped forever on infinity (and froze the sandbox's event loop)
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_a_non_finite_number_in_a_struct_has_no_cache_key(value: float) -> None:
+    from asyncrun._proto.google.protobuf import Struct
+
+    generic = core.Literal(scalar=core.Scalar(generic=Struct.from_dict({"x": value, "y": 1.5})))
+    with pytest.raises(CatalogKeyError, match="inside a struct or dataclass value"):
+        catalog_key(TASK, None, "1", literals(d=generic))
+
+
 def test_catalog_metadata_names_dataset_tag_and_source() -> None:
     key = catalog_key(TASK, None, "1", literals(n=integer(1)))
     assert catalog_metadata(key) == core.CatalogMetadata(dataset_id=key.dataset.to_identifier())
@@ -237,7 +270,56 @@ async def test_an_expired_reservation_can_be_taken(store: Store) -> None:
 @pytest.mark.anyio
 async def test_put_ends_the_reservation(catalog: Catalog) -> None:
     await catalog.try_reserve(KEY, "a")
+    await catalog.put(KEY, literals(o0=integer(1)), owner="a")
+    assert await catalog.try_reserve(KEY, "b") is not None
+
+
+@pytest.mark.anyio
+async def test_put_leaves_another_owners_reservation(catalog: Catalog) -> None:
+    await catalog.try_reserve(KEY, "a")
+    await catalog.put(KEY, literals(o0=integer(1)), owner="b")  # e.g. a node without cache_serialize
     await catalog.put(KEY, literals(o0=integer(1)))
+    assert await catalog.try_reserve(KEY, "c") is None  # "a" still holds it until it stores or releases
+    await catalog.put(KEY, literals(o0=integer(1)), owner="a")
+    assert await catalog.try_reserve(KEY, "c") is not None
+
+
+async def reservation_expiry(catalog: Catalog) -> int | None:
+    row = await catalog._db._read(
+        lambda connection: connection.execute("SELECT expires_at FROM catalog_reservations").fetchone()
+    )
+    return None if row is None else int(row[0])
+
+
+@pytest.mark.anyio
+async def test_a_serialized_computation_keeps_its_reservation_while_it_runs(store: Store) -> None:
+    ttl = datetime.timedelta(seconds=0.6)
+    catalog = Catalog(store, reservation_ttl=ttl)
+    adapter = SandboxCatalog(catalog)
+    async with adapter.serialized(NodeCacheKey(KEY, "a")) as hit:
+        assert hit is None
+        first = await reservation_expiry(catalog)
+        assert first is not None
+
+        async def extended() -> bool:
+            return (await reservation_expiry(catalog) or 0) > first
+
+        await assert_eventually(extended, what="the holder to extend its reservation")
+
+        async def first_expiry_passed() -> bool:
+            return micros(utc_now()) > first
+
+        await assert_eventually(first_expiry_passed, what="the first expiry to pass")
+        assert await catalog.try_reserve(KEY, "b") is None  # still "a"'s
+    assert await reservation_expiry(catalog) is None  # released on exit
+    assert catalog._changed == {} and not catalog._waiters
+
+
+@pytest.mark.anyio
+async def test_a_serialized_body_error_propagates_as_itself(catalog: Catalog) -> None:
+    with pytest.raises(KeyError):
+        async with SandboxCatalog(catalog).serialized(NodeCacheKey(KEY, "a")):
+            raise KeyError("task failed")
     assert await catalog.try_reserve(KEY, "b") is not None
 
 
@@ -282,3 +364,89 @@ async def test_cached_outputs_survive_a_restart(tmp_path: Path) -> None:
     async with Store(tmp_path / "db.sqlite") as store:
         hit = await Catalog(store).get(KEY)
     assert hit is not None and hit.outputs == literals(o0=integer(7))
+
+
+def cached_call(task_interface: core.TypedInterface | None = None) -> engine.TaskCall:
+    template = core.TaskTemplate(
+        id=TASK,
+        interface=task_interface,
+        metadata=core.TaskMetadata(discoverable=True, discovery_version="1"),
+    )
+    return engine.TaskCall(SimpleNamespace(template=template), TASK.name, cache=True)
+
+
+@pytest.mark.anyio
+async def test_the_sandbox_computes_a_key_in_a_worker_thread(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return catalog_key(*args, **kwargs)
+
+    monkeypatch.setattr("asyncrun.sandbox._task_nodes.catalog_key", spy)
+    key = await SandboxCatalog(catalog).key(cached_call(), {"n": integer(1)})
+    assert key.key == catalog_key(TASK, None, "1", literals(n=integer(1)))
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(30)
+async def test_an_input_without_a_key_fails_the_node_with_a_clear_error(catalog: Catalog) -> None:
+    from asyncrun._proto.google.protobuf import Struct
+
+    generic = core.Literal(scalar=core.Scalar(generic=Struct.from_dict({"x": math.inf})))
+    with pytest.raises(engine.NodeFailed, match="inside a struct or dataclass value") as failed:
+        await SandboxCatalog(catalog).key(cached_call(), {"d": generic})
+    assert (failed.value.failure.code, failed.value.failure.kind) == ("CatalogKeyError", "USER")
+
+
+class LiteralLauncher:
+    """Every attempt succeeds with o0 = the literal in `outputs`."""
+
+    def __init__(self, outputs: dict[str, core.Literal]) -> None:
+        self.outputs = outputs
+
+    async def run_attempt(self, call: Any, inputs: Any, handle: Any, **_: Any) -> engine.AttemptResult:
+        await handle.running()
+        return engine.AttemptResult(outputs=self.outputs)
+
+
+@pytest.mark.anyio
+async def test_a_cached_node_reports_its_catalog_key(store: Store, tmp_path: Path) -> None:
+    from asyncrun.sandbox._store import ExecutionKey
+    from asyncrun.sandbox._task_nodes import ExecutionContext, StoreRecorder
+
+    class Values:  # bindings are the literals themselves
+        def resolve(self, bindings: Any, results: Any, where: str) -> dict[str, Any]:
+            return dict(bindings or {})
+
+    sandbox_catalog = SandboxCatalog(Catalog(store))
+    call = cached_call()
+    graph = engine.Graph((engine.Node("n0", call, {"n": integer(1)}),), {})
+    expected_key = catalog_key(TASK, None, "1", literals(n=integer(1)))
+    reported = []
+    for name in ("first", "second"):
+        key = ExecutionKey("p", "d", name)
+        context = ExecutionContext(key, tmp_path / name, {}, {}, "wf", "lp", {}, "")
+        runner = engine.Engine(
+            values=Values(),
+            recorder=StoreRecorder(store, context),
+            launcher=LiteralLauncher({"o0": integer(2)}),
+            catalog=sandbox_catalog,
+        )
+        await runner.run_graph(graph, {})
+        node = await store.get_node_execution(key, "n0")
+        assert node is not None and node.closure is not None
+        reported.append(node.closure.task_node_metadata)
+    populated, hit = reported
+    assert populated is not None and hit is not None
+    assert populated.cache_status == core.CatalogCacheStatus.CACHE_POPULATED
+    assert hit.cache_status == core.CatalogCacheStatus.CACHE_HIT
+    for metadata in (populated, hit):
+        assert metadata.catalog_key is not None
+        assert metadata.catalog_key.dataset_id == expected_key.dataset.to_identifier()
+        assert metadata.catalog_key.artifact_tag is not None
+        assert metadata.catalog_key.artifact_tag.name == expected_key.tag
+    assert populated.catalog_key.artifact_tag.artifact_id == hit.catalog_key.artifact_tag.artifact_id

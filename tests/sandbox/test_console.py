@@ -371,3 +371,20 @@ async def test_pages_render_in_chromium_without_running_injected_markup(tmp_path
         for name in ("arunning", "afailed", "asucceeded"):
             assert f'href="{page_of(name)}"' in listing
         assert listing.index("arunning") < listing.index("asucceeded")
+
+
+def test_file_links_resolve_local_file_and_plain_paths_inside_the_roots(tmp_path: Path) -> None:
+    from asyncrun.sandbox._http import _Endpoints
+
+    root = tmp_path / "blobs"
+    (root / "run").mkdir(parents=True)
+    target = root / "run" / "report.txt"
+    target.write_text("x")
+    endpoints = _Endpoints(None, None, None, 1, files_roots=[root])  # type: ignore[arg-type]
+    real = Path(os.path.realpath(target))
+    for uri in (f"local://{target}", f"file://{target}", str(target)):
+        assert endpoints._local_file(uri) == real, uri
+    outside = tmp_path / "secret.txt"
+    outside.write_text("no")
+    for uri in (f"local://{outside}", f"local://{root}/../secret.txt", "s3://bucket/run/report.txt", "run/x"):
+        assert endpoints._local_file(uri) is None, uri

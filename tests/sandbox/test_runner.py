@@ -546,6 +546,11 @@ async def test_recover_ends_what_a_crashed_sandbox_left_running(
         resumed = await finished(service, ExecutionKey.of(queued_response.id))
         assert resumed.closure is not None and resumed.closure.phase == Phase.SUCCEEDED
         assert await restarted.recover() == 0
+
+        async def forgotten() -> bool:
+            return not restarted._owned  # an ended execution is not kept for ever
+
+        await assert_eventually(forgotten, what="the runner to forget ended executions")
         task_group.cancel_scope.cancel()
 
 

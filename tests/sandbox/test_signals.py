@@ -196,6 +196,15 @@ async def test_wait_returns_a_value_set_before_it_started(signals: Signals) -> N
     assert value.scalar is not None and value.scalar.primitive is not None and value.scalar.primitive.boolean
 
 
+async def test_a_finished_or_timed_out_wait_leaves_nothing_behind(signals: Signals) -> None:
+    with anyio.move_on_after(0.05):  # a gate that times out
+        await signals.wait((RUN, "never"), STR)
+    await signals.get_or_create((RUN, "title"), STR)
+    await signals.set_value((RUN, "title"), string("Dr"))
+    assert await signals.wait((RUN, "title"), STR) == string("Dr")
+    assert signals._set == {}
+
+
 async def test_wait_with_another_type_is_a_conflict(signals: Signals) -> None:
     await signals.get_or_create((RUN, "title"), STR)
     with pytest.raises(SignalConflictError):

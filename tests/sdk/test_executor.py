@@ -245,6 +245,23 @@ async def test_a_cache_write_that_fails_midway_returns_the_outputs_and_leaves_no
     assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 
+async def test_a_cache_entry_that_cannot_be_written_does_not_fail_the_task(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    from asyncrun import engine
+    from asyncrun.sdk._cache import LocalCache
+
+    def unserializable(*args: object, **kwargs: object) -> None:
+        raise TypeError("cannot store this value")
+
+    monkeypatch.setattr(LocalCache, "put", unserializable)
+    recorder = engine.MemoryRecorder()
+    executor = LocalExecutor(cache_dir=tmp_path / "cache", recorder=recorder)
+    assert await executor.run(cached_big, {"x": 2}) == {"o0": "xx"}
+    assert recorder.nodes["n0"].cache == engine.CacheStatus.CACHE_PUT_FAILURE
+    assert "cannot cache the outputs of task" in capsys.readouterr().err
+
+
 def _same_name_task(returns: type, body: object) -> object:
     def halve_or_double(x: int):  # type: ignore[no-untyped-def]
         return body(x)  # type: ignore[operator]

@@ -74,3 +74,46 @@ async def test_a_failing_task_fails_the_async_workflow() -> None:
 
     with pytest.raises(Exception, match="bad 3"):
         await pipeline(x=3)
+
+
+async def test_task_calls_in_an_async_workflow_run_with_the_executors_options(tmp_path) -> None:
+    from asyncrun import engine
+    from asyncrun.sdk._executor import LocalExecutor
+
+    calls: list[int] = []
+
+    @task(cache=True, cache_version="1")
+    def cached_double(x: int) -> int:
+        calls.append(x)
+        return x * 2
+
+    @workflow
+    async def doubles(x: int) -> int:
+        return await cached_double(x=x) + await cached_double(x=x + 1)
+
+    recorder = engine.MemoryRecorder()
+    first = LocalExecutor(cache_dir=tmp_path / "cache", recorder=recorder)
+    assert await first.run(doubles, {"x": 1}) == {"o0": 6}
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 2  # the executor's cache folder
+    assert sorted(recorder.nodes) == ["c0-n0", "c1-n0"]
+    assert recorder.nodes["c0-n0"].cache == engine.CacheStatus.CACHE_POPULATED
+
+    assert await LocalExecutor(cache_dir=tmp_path / "cache").run(doubles, {"x": 1}) == {"o0": 6}
+    assert calls == [1, 2]  # cache hits
+    overwrite = LocalExecutor(cache_dir=tmp_path / "cache", overwrite_cache=True)
+    assert await overwrite.run(doubles, {"x": 1}) == {"o0": 6}
+    assert calls == [1, 2, 1, 2]  # --overwrite-cache recomputes
+
+
+async def test_a_map_task_inside_an_async_workflow_is_awaited() -> None:
+    from asyncrun import map_task
+
+    @task
+    def triple(x: int) -> int:
+        return x * 3
+
+    @workflow
+    async def tripled(xs: list[int]) -> int:
+        return sum(await map_task(triple, concurrency=2)(x=xs))
+
+    assert await tripled(xs=[1, 2, 3]) == 18

@@ -68,6 +68,7 @@ async def test_a_strict_map_task_fails_on_one_failure_both_ways(both_ways, proje
     for where, (code, _, err) in results.items():
         assert code == 1, f"{where}: {err}"
         assert "three is not welcome" in err, where
+        assert "1 of 2 array items failed" in err, where  # the same summary both ways
     assert outputs(await both_ways(project, "mapped_strict", "--xs", "[1, 2]")) == {
         "local": "5",
         "remote": "5",

@@ -117,3 +117,37 @@ def test_get_secret_reads_flyte_first_then_the_local_sources(monkeypatch, tmp_pa
 def test_secret_mount_types_are_flytes() -> None:
     assert [m.value for m in Secret.MountType] == [0, 1, 2]
     assert Secret(group="g", key="k").mount_requirement is Secret.MountType.ANY
+
+
+@workflow
+def mapped_twice(xs: list[int]) -> list[int]:
+    once = map_task(inc)(x=xs)
+    return map_task(inc, concurrency=2)(x=once)
+
+
+def test_a_task_mapped_twice_registers_one_map_task() -> None:
+    from asyncrun.client._serialize import SerializationSettings, plan_registration
+
+    plan = plan_registration(mapped_twice, SerializationSettings(project="p", domain="d"), code_md5=b"")
+    names = [ident.name for ident, _ in plan.tasks]
+    assert names.count(f"{__name__}.map_inc-arraynode") == 1
+
+
+def test_an_async_workflow_registers_the_tasks_its_module_imports(tmp_path, monkeypatch) -> None:
+    from asyncrun.client._serialize import SerializationSettings, plan_registration
+
+    (tmp_path / "shared_tasks_mod.py").write_text(
+        "from asyncrun import task\n\n@task\ndef shout(s: str) -> str:\n    return s.upper()\n"
+    )
+    (tmp_path / "pipeline_mod.py").write_text(
+        "from asyncrun import task, workflow\nfrom shared_tasks_mod import shout\n\n"
+        "@task\ndef exclaim(s: str) -> str:\n    return s + '!'\n\n"
+        "@workflow\nasync def loud(s: str) -> str:\n    return await exclaim(s=await shout(s=s))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    pipeline = importlib.import_module("pipeline_mod")
+    plan = plan_registration(pipeline.loud, SerializationSettings(project="p", domain="d"), code_md5=b"")
+    names = {ident.name for ident, _ in plan.tasks}
+    assert {"shared_tasks_mod.shout", "pipeline_mod.exclaim", "pipeline_mod.loud"} <= names
