@@ -17,6 +17,7 @@ from .._exceptions import (
     AlreadyExistsError,
     AsyncrunError,
     AuthenticationError,
+    BlobNotFoundError,
     NotFoundError,
     StorageError,
     UploadError,
@@ -775,7 +776,9 @@ class Client:
             return await self._read_literal_map(blob.url)
         except (AsyncrunError, ValueError, OSError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StorageError(f"cannot read the {which} of {ex_id.name} at {blob.url}: {reason}") from exc
+            # A map that is gone stays a BlobNotFoundError: callers tell "gone" from "cannot read".
+            kind = BlobNotFoundError if isinstance(exc, BlobNotFoundError) else StorageError
+            raise kind(f"cannot read the {which} of {ex_id.name} at {blob.url}: {reason}") from exc
 
     async def _read_literal_map(self, url: str) -> core.LiteralMap:
         from .. import _storage
