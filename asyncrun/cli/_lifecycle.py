@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from ..client import Client, Execution, NodeExecution
 
-_OUTPUT = click.option(
+OUTPUT = click.option(
     "-o",
     "--output",
     type=click.Choice(["human", "json"]),
@@ -24,7 +24,7 @@ _OUTPUT = click.option(
 )
 
 
-def _client(ctx: click.Context, project: str | None, domain: str | None) -> Client:
+def client_for(ctx: click.Context, project: str | None, domain: str | None) -> Client:
     from ..client import Client
 
     root = ctx.find_root()
@@ -129,7 +129,7 @@ def _node_lines(nodes: list[NodeExecution], prefix: str = "") -> list[str]:
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many runs."
 )
-@_OUTPUT
+@OUTPUT
 @click.pass_context
 async def ls(ctx: click.Context, project: str | None, domain: str | None, limit: int, output: str) -> None:
     """List recent runs on the endpoint, newest first: name, entity, phase, started, duration.
@@ -138,7 +138,7 @@ async def ls(ctx: click.Context, project: str | None, domain: str | None, limit:
     version, phase, created_at, started_at, duration (seconds), url, error {code, message, kind} |
     null, abort_cause}`.
     """
-    client = _client(ctx, project, domain)
+    client = client_for(ctx, project, domain)
     runs, _ = await client.list_executions(limit=limit)
     if output == "json":
         click.echo(json.dumps({"executions": [execution_row(ex) for ex in runs]}))
@@ -157,7 +157,7 @@ async def ls(ctx: click.Context, project: str | None, domain: str | None, limit:
 @click.option(
     "--nodes", "with_nodes", is_flag=True, help="Show the node tree (attempts, errors, child runs)."
 )
-@_OUTPUT
+@OUTPUT
 @click.pass_context
 async def get(
     ctx: click.Context,
@@ -179,7 +179,7 @@ async def get(
     """
     import anyio
 
-    client = _client(ctx, project, domain)
+    client = client_for(ctx, project, domain)
     ex = await client.get_execution(name, with_outputs=False)
     result: dict[str, Any] = {"execution": execution_row(ex)}
 
@@ -227,7 +227,7 @@ async def get(
 @click.argument("names", nargs=-1, required=True)
 @scope_options
 @click.option("--cause", default="aborted by asyncrun", show_default=True, help="Why: shown with the run.")
-@_OUTPUT
+@OUTPUT
 @click.pass_context
 async def abort(
     ctx: click.Context,
@@ -247,7 +247,7 @@ async def abort(
     from .._exceptions import error_for_exit_code
     from ._remote import one_line
 
-    client = _client(ctx, project, domain)
+    client = client_for(ctx, project, domain)
     results = await client.abort(*names, cause=cause)
     failed = [r for r in results if r.error is not None]
     if output == "json":
@@ -285,7 +285,7 @@ async def abort(
 @click.option(
     "--attempt", type=click.IntRange(min=0), default=None, help="Which attempt (default: the last)."
 )
-@_OUTPUT
+@OUTPUT
 @click.pass_context
 async def logs(
     ctx: click.Context,
@@ -303,7 +303,7 @@ async def logs(
     """
     from ..client._nodes import pick_node
 
-    client = _client(ctx, project, domain)
+    client = client_for(ctx, project, domain)
     lines = [line async for line in client.logs(name, node, attempt=attempt)]
     links: list[dict[str, str]] = []
     if not lines:
@@ -330,7 +330,7 @@ async def logs(
     is_flag=True,
     help="Wait for the new run; exit with its code (1 failed, 3 aborted, 4 timed out).",
 )
-@_OUTPUT
+@OUTPUT
 @click.pass_context
 async def relaunch(
     ctx: click.Context,
@@ -347,7 +347,7 @@ async def relaunch(
     """
     from ._remote import fail_on
 
-    client = _client(ctx, project, domain)
+    client = client_for(ctx, project, domain)
     new = await client.relaunch(name, name=new_name, wait=wait)
     if output == "json":
         click.echo(json.dumps(execution_row(new)))

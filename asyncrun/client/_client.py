@@ -17,6 +17,7 @@ from .._exceptions import (
     AlreadyExistsError,
     AsyncrunError,
     AuthenticationError,
+    InputError,
     NotFoundError,
     StorageError,
     UploadError,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from ._nodes import NodeExecution
     from ._package import CodePackage
     from ._serialize import RegistrationPlan
+    from ._signals import Signal
 
 Progress = Callable[[str], None]
 
@@ -988,6 +990,64 @@ class Client:
         from ._nodes import list_nodes
 
         return await list_nodes(self, self._execution_id(execution), attempts=attempts)
+
+    async def signals(self, execution: Execution | ExecutionId | str) -> list[Signal]:
+        """The run's gate signals, oldest first: each one's type and, once set, its value.
+
+        A gate creates its signal when it is reached, so a run lists only the gates it got to.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        from ._signals import list_signals
+
+        return await list_signals(self, self._execution_id(execution))
+
+    async def get_signal(self, execution: Execution | ExecutionId | str, signal_id: str) -> Signal:
+        """The run's signal `signal_id`.
+
+        Raises:
+            NotFoundError: no such run, or it has no such signal (yet); the message names those it has.
+        """
+        from ._signals import find_signal
+
+        return await find_signal(self, self._execution_id(execution), signal_id)
+
+    async def signal(self, execution: Execution | ExecutionId | str, signal_id: str, value: Any) -> Signal:
+        """Release the gate waiting for `signal_id` (`wait_for_input`) with `value`, of the signal's type.
+
+        Raises:
+            NotFoundError: no such run, or it has no signal `signal_id` (yet).
+            InputError: `value` is not of the signal's type.
+            FailedPreconditionError: the signal already has a value.
+        """
+        from ._signals import set_signal
+
+        return await set_signal(self, self._execution_id(execution), signal_id, value)
+
+    async def approve(self, execution: Execution | ExecutionId | str, signal_id: str) -> Signal:
+        """Approve the `approve(...)` gate `signal_id`: it passes its input on and the run goes on.
+
+        Raises as `signal`, and `InputError` when `signal_id` is not an approval.
+        """
+        return await self._answer(execution, signal_id, True)
+
+    async def reject(self, execution: Execution | ExecutionId | str, signal_id: str) -> Signal:
+        """Reject the `approve(...)` gate `signal_id`: the gate fails, and with it the run.
+
+        Raises as `approve`.
+        """
+        return await self._answer(execution, signal_id, False)
+
+    async def _answer(self, execution: Execution | ExecutionId | str, signal_id: str, yes: bool) -> Signal:
+        ex_id = self._execution_id(execution)
+        signal = await self.get_signal(ex_id, signal_id)
+        if not signal.is_approval:
+            raise InputError(
+                f"signal {signal_id!r} of run {ex_id.name} takes {signal.type_name}, it is not an approval: "
+                f"use `asyncrun signal {ex_id.name} {signal_id} VALUE`"
+            )
+        return await self.signal(ex_id, signal_id, yes)
 
     async def watch(
         self,
