@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
+from ._params import DurationParamType
 from ._wait_options import scope_options
 
 if TYPE_CHECKING:
@@ -124,22 +125,65 @@ def _node_lines(nodes: list[NodeExecution], prefix: str = "") -> list[str]:
     return lines
 
 
+_PHASES = [
+    "QUEUED",
+    "RUNNING",
+    "SUCCEEDING",
+    "SUCCEEDED",
+    "FAILING",
+    "FAILED",
+    "ABORTING",
+    "ABORTED",
+    "TIMED_OUT",
+]
+
+
 @click.command("ls")
 @scope_options
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    type=click.Choice(_PHASES, case_sensitive=False),
+    help="Only runs in this phase (repeat for several).",
+)
+@click.option(
+    "--since",
+    type=DurationParamType(),
+    default=None,
+    help="Only runs created within this long (90, 1h, 2d, …).",
+)
+@click.option("--entity", default=None, help="Only runs of this task, workflow or launch plan.")
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many runs."
 )
 @OUTPUT
 @click.pass_context
-async def ls(ctx: click.Context, project: str | None, domain: str | None, limit: int, output: str) -> None:
+async def ls(
+    ctx: click.Context,
+    project: str | None,
+    domain: str | None,
+    phases: tuple[str, ...],
+    since: timedelta | None,
+    entity: str | None,
+    limit: int,
+    output: str,
+) -> None:
     """List recent runs on the endpoint, newest first: name, entity, phase, started, duration.
 
     `--output json`: `{"executions": [RUN, …]}`, where RUN is `{project, domain, name, entity,
     version, phase, created_at, started_at, duration (seconds), url, error {code, message, kind} |
     null, abort_cause}`.
     """
+    from datetime import UTC, datetime
+
     client = client_for(ctx, project, domain)
-    runs, _ = await client.list_executions(limit=limit)
+    runs, _ = await client.list_executions(
+        phases=phases,
+        since=datetime.now(UTC) - since if since is not None else None,
+        entity=entity,
+        limit=limit,
+    )
     if output == "json":
         click.echo(json.dumps({"executions": [execution_row(ex) for ex in runs]}))
         return
@@ -227,6 +271,7 @@ async def get(
 @click.argument("names", nargs=-1, required=True)
 @scope_options
 @click.option("--cause", default="aborted by asyncrun", show_default=True, help="Why: shown with the run.")
+@click.option("--wait", is_flag=True, help="Wait until the aborted runs have ended (ABORTED).")
 @OUTPUT
 @click.pass_context
 async def abort(
@@ -235,14 +280,16 @@ async def abort(
     project: str | None,
     domain: str | None,
     cause: str,
+    wait: bool,
     output: str,
 ) -> None:
     """Abort running runs (NAME, PROJECT:DOMAIN:NAME or a console URL); they end ABORTED.
 
     Each run is aborted on its own: one line per run says whether it is aborting or why not (unknown,
-    already ended, …); the exit code is that of the first run that could not be aborted.
-    `--output json`: `{"aborted": [{project, domain, name}, …], "failed": [{project, domain, name,
-    error}, …]}`.
+    already ended, …); the exit code is that of the first run that could not be aborted. With
+    `--wait`, each line comes once its run has ended and gives its final phase.
+    `--output json`: `{"aborted": [{project, domain, name} (+ phase with --wait), …], "failed":
+    [{project, domain, name, error}, …]}`.
     """
     from .._exceptions import error_for_exit_code
     from ._remote import one_line
@@ -250,22 +297,28 @@ async def abort(
     client = client_for(ctx, project, domain)
     results = await client.abort(*names, cause=cause)
     failed = [r for r in results if r.error is not None]
+    ended = {ex.id: ex for ex in await client.wait_all([r.id for r in results if r.ok])} if wait else {}
     if output == "json":
 
         def where(r: Any) -> dict[str, str]:
             return {"project": r.id.project, "domain": r.id.domain, "name": r.id.name}
 
+        def aborted(r: Any) -> dict[str, str]:
+            return {**where(r), "phase": str(ended[r.id].phase)} if wait else where(r)
+
         click.echo(
             json.dumps(
                 {
-                    "aborted": [where(r) for r in results if r.ok],
+                    "aborted": [aborted(r) for r in results if r.ok],
                     "failed": [{**where(r), "error": one_line(r.error)} for r in failed],
                 }
             )
         )
     else:
         for r in results:
-            if r.ok:
+            if r.ok and wait:
+                click.echo(f"{r.id.name}  {ended[r.id].phase} ({cause})")
+            elif r.ok:
                 click.echo(f"{r.id.name}  aborting ({cause})")
             else:
                 click.echo(f"{r.id.name}  not aborted: {one_line(r.error)}", err=True)

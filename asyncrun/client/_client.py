@@ -8,6 +8,7 @@ import os
 import random
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -874,12 +875,14 @@ class Client:
         phase = current.phase if current is not None else "not seen yet"
         raise WaitTimeoutError(f"stopped waiting for {ex_id.name} after {timeout} s; it is {phase}")
 
-    async def wait_all(self, executions: Iterable[Execution], **wait_options: Any) -> list[Execution]:
+    async def wait_all(
+        self, executions: Iterable[Execution | ExecutionId | str], **wait_options: Any
+    ) -> list[Execution]:
         """Wait for every execution; results in the order given."""
         items = list(executions)
         results: list[Execution | None] = [None] * len(items)
 
-        async def one(index: int, ex: Execution) -> None:
+        async def one(index: int, ex: Execution | ExecutionId | str) -> None:
             results[index] = await self.wait(ex, **wait_options)
 
         with one_error():
@@ -1097,19 +1100,38 @@ class Client:
         self,
         *,
         names: Iterable[str] = (),
+        phases: Iterable[Phase | str] = (),
+        since: datetime | None = None,
+        entity: str | None = None,
         limit: int = 100,
         token: str = "",
         project: str | None = None,
         domain: str | None = None,
     ) -> tuple[list[Execution], str]:
-        """One page of executions, newest first; `names` narrows it with `value_in(name, …)`."""
+        """One page of executions, newest first.
+
+        Args:
+            names: only these execution names.
+            phases: only runs in one of these phases.
+            since: only runs created at or after this time (timezone-aware; naive means UTC).
+            entity: only runs of this launch plan (a task's or workflow's runs use its default one).
+        """
         project, domain = self._where(project, domain)
         wanted = list(names)
+        filters = [f"value_in(name,{';'.join(wanted)})"] if wanted else []
+        wanted_phases = [Phase(str(phase).upper()).value for phase in phases]
+        if wanted_phases:
+            filters.append(f"value_in(phase,{';'.join(wanted_phases)})")
+        if since is not None:
+            when = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+            filters.append(f"gte(created_at,{when.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')})")
+        if entity:
+            filters.append(f"eq(launch_plan.name,{entity})")
         request = admin.ResourceListRequest(
             id=admin.NamedEntityIdentifier(project=project, domain=domain),
             limit=limit,
             token=token,
-            filters=f"value_in(name,{';'.join(wanted)})" if wanted else "",
+            filters="+".join(filters),
             sort_by=admin.Sort(key="created_at", direction=admin.SortDirection.DESCENDING),
         )
         page = await self._admin("list_executions", request, read=True)
