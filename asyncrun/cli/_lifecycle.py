@@ -338,6 +338,12 @@ async def abort(
 @click.option(
     "--attempt", type=click.IntRange(min=0), default=None, help="Which attempt (default: the last)."
 )
+@click.option(
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Print lines as they are written until the node has ended (waits for it to start).",
+)
 @OUTPUT
 @click.pass_context
 async def logs(
@@ -347,19 +353,29 @@ async def logs(
     project: str | None,
     domain: str | None,
     attempt: int | None,
+    follow: bool,
     output: str,
 ) -> None:
     """Print a task's output (NODE, default: the last task node); where it cannot be read from
     here (a real cluster), print the attempt's log links.
 
-    `--output json`: `{"lines": [TEXT, …], "links": [{name, uri}, …]}`.
+    `--follow` prints lines as the task writes them and returns once the node has ended (without
+    `--attempt`, following its retries too). `--output json`: `{"lines": [TEXT, …], "links": [{name,
+    uri}, …]}`, printed once the log is complete.
     """
     from ..client._nodes import pick_node
 
     client = client_for(ctx, project, domain)
-    lines = [line async for line in client.logs(name, node, attempt=attempt)]
+    lines: list[str] = []
+    printed = False
+    async for line in client.logs(name, node, attempt=attempt, follow=follow):
+        printed = True
+        if output == "json":
+            lines.append(line)
+        else:
+            click.echo(line)
     links: list[dict[str, str]] = []
-    if not lines:
+    if not printed:
         tree = await client.nodes(name)
         chosen = pick_node(tree, node)
         if chosen is not None and chosen.attempts:
@@ -368,8 +384,6 @@ async def logs(
     if output == "json":
         click.echo(json.dumps({"lines": lines, "links": links}))
         return
-    for line in lines:
-        click.echo(line)
     for link in links:
         click.echo(f"{link['name']}: {link['uri']}")
 

@@ -958,32 +958,28 @@ class Client:
         return await abort_each(self.terminate, ids, cause)
 
     async def logs(
-        self, execution: Execution | ExecutionId | str, node: str | None = None, *, attempt: int | None = None
+        self,
+        execution: Execution | ExecutionId | str,
+        node: str | None = None,
+        *,
+        attempt: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[str]:
         """The output lines of one attempt of a task node (default: the last attempt of the last task
         node). Where the log is not readable from here (a real cluster), yields nothing: read the
         attempt's `logs` links from `nodes()` instead.
 
-        Raises:
-            NotFoundError: no such node or attempt.
-        """
-        from ._nodes import pick_node, readable_log
+        With `follow`, waits for the node to start, yields lines as they are written and ends when
+        the attempt has ended; without `attempt`, it goes on with the node's retries.
 
-        tree = await self.nodes(execution)
-        chosen = pick_node(tree, node)
-        if chosen is None or not chosen.attempts:
-            where = f"node {node}" if node else "any task node"
-            raise NotFoundError(f"no attempts of {where} in {self._execution_id(execution).name}")
-        picked = [a for a in chosen.attempts if attempt is None or a.number == attempt]
-        if not picked:
-            raise NotFoundError(f"node {chosen.node_id} has no attempt {attempt}")
-        for link in picked[-1].logs:
-            path = readable_log(link)
-            if path is not None:
-                async with await anyio.open_file(path, errors="replace") as lines:
-                    async for line in lines:
-                        yield line.rstrip("\n")
-                return
+        Raises:
+            NotFoundError: no such node or attempt (with `follow`: the run ended without it).
+        """
+        from ._logs import follow_logs, read_logs
+
+        read = follow_logs if follow else read_logs
+        async for line in read(self, self._execution_id(execution), node, attempt):
+            yield line
 
     async def nodes(
         self, execution: Execution | ExecutionId | str, *, attempts: bool = True
