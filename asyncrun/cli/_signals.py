@@ -132,5 +132,5 @@ async def signal(
     try:
         parsed = param_type(wanted.type).convert(value, None, ctx)
     except click.BadParameter as exc:
-        raise InputError(f"signal {signal_id!r} takes {wanted.type_name}: {exc.format_message()}") from None
+        raise InputError(f"signal {signal_id!r} takes {wanted.type_name}: {exc.message}") from None
     _render(await client.signal(wanted.execution, signal_id, parsed), output, f"set to {value}")
