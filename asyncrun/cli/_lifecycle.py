@@ -412,13 +412,46 @@ async def relaunch(
 
     `--output json`: RUN (as in ls) of the new run.
     """
+    client = client_for(ctx, project, domain)
+    _new_run(await client.relaunch(name, name=new_name, wait=wait), output, wait)
+
+
+@click.command("recover")
+@click.argument("name")
+@scope_options
+@click.option("--name", "new_name", default=None, help="Name of the new run (default: a fresh one).")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait for the new run; exit with its code (1 failed, 3 aborted, 4 timed out).",
+)
+@OUTPUT
+@click.pass_context
+async def recover(
+    ctx: click.Context,
+    name: str,
+    project: str | None,
+    domain: str | None,
+    new_name: str | None,
+    wait: bool,
+    output: str,
+) -> None:
+    """Run a failed run again from where it failed: the nodes that succeeded keep their outputs
+    (RECOVERED, their tasks do not run), the others run again. Prints the new run.
+
+    `--output json`: RUN (as in ls) of the new run.
+    """
+    client = client_for(ctx, project, domain)
+    _new_run(await client.recover(name, name=new_name, wait=wait), output, wait)
+
+
+def _new_run(new: Execution, output: str, waited: bool) -> None:
+    """Print the run `relaunch` or `recover` started; once waited for, end with its exit code."""
     from ._remote import fail_on
 
-    client = client_for(ctx, project, domain)
-    new = await client.relaunch(name, name=new_name, wait=wait)
     if output == "json":
         click.echo(json.dumps(execution_row(new)))
     else:
         click.echo(f"{new.id.name}  {new.phase}  {new.url}")
-    if wait:
+    if waited:
         fail_on(new)

@@ -946,6 +946,33 @@ class Client:
         )
         return await self.wait(new) if wait else new
 
+    async def recover(
+        self, execution: Execution | ExecutionId | str, *, name: str | None = None, wait: bool = False
+    ) -> Execution:
+        """Run a run again from where it failed (FlyteAdmin's `RecoverExecution`): the same entity and
+        inputs, but the nodes that succeeded are not run again (they end RECOVERED with the outputs
+        they had); returns the new run.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        ex_id = self._execution_id(execution)
+        new_name = check_execution_name(name) if name else new_execution_name()
+        request = admin.ExecutionRecoverRequest(
+            id=_convert.execution_identifier(ex_id),
+            name=new_name,
+            metadata=admin.ExecutionMetadata(principal="asyncrun"),
+        )
+        created = await self._admin("recover_execution", request, read=False)
+        ref = created.id
+        if ref is not None and ref.name:
+            new_id = ExecutionId(ref.project, ref.domain, ref.name)
+        else:
+            new_id = ExecutionId(ex_id.project, ex_id.domain, new_name)
+        types = execution.output_types if isinstance(execution, Execution) else None
+        new = await self.get_execution(new_id, output_types=types, with_outputs=False)
+        return await self.wait(new) if wait else new
+
     async def abort(
         self, *executions: Execution | ExecutionId | str, cause: str = "aborted by asyncrun"
     ) -> list[AbortResult]:
