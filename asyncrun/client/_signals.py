@@ -17,7 +17,7 @@ from . import _convert
 if TYPE_CHECKING:
     from .._proto.flyteidl import core
     from ._client import Client
-    from ._types import ExecutionId
+    from ._types import Execution, ExecutionId
 
 _PAGE = 100
 
@@ -78,7 +78,11 @@ async def _rpc(client: Client, method: str, request: Any, *, read: bool) -> Any:
 
 async def list_signals(client: Client, ex_id: ExecutionId) -> list[Signal]:
     """Every signal of the run, oldest first; the run must exist (else `NotFoundError`)."""
-    await client.get_execution(ex_id, with_outputs=False)  # an unknown run is an error, not no signals
+    return (await _run_and_signals(client, ex_id))[1]
+
+
+async def _run_and_signals(client: Client, ex_id: ExecutionId) -> tuple[Execution, list[Signal]]:
+    run = await client.get_execution(ex_id, with_outputs=False)  # an unknown run is an error
     found: list[Signal] = []
     token = ""
     while True:
@@ -96,7 +100,7 @@ async def list_signals(client: Client, ex_id: ExecutionId) -> list[Signal]:
         found += [_from_proto(raw, ex_id) for raw in page.signals]
         token = page.token
         if not token or not page.signals:
-            return found
+            return run, found
 
 
 async def set_signal(client: Client, ex_id: ExecutionId, signal_id: str, value: Any) -> Signal:
@@ -106,13 +110,18 @@ async def set_signal(client: Client, ex_id: ExecutionId, signal_id: str, value: 
         NotFoundError: no such run, or the run has no signal `signal_id` (yet: gates create theirs
             when they are reached).
         InputError: `value` is not of the signal's type.
-        FailedPreconditionError: the signal already has a value.
+        FailedPreconditionError: the signal already has a value, or the run has ended.
     """
-    signal = await find_signal(client, ex_id, signal_id)
+    run, signal = await _lookup(client, ex_id, signal_id)
     if signal.is_set:
         raise FailedPreconditionError(
             f"signal {signal_id!r} of run {ex_id.name} is already set to {signal.value!r}; "
             "a gate takes one value: relaunch the run to answer again"
+        )
+    if run.phase.is_terminal:
+        raise FailedPreconditionError(
+            f"run {ex_id.name} has ended ({run.phase}); setting signal {signal_id!r} would release "
+            "nothing: relaunch the run to answer again"
         )
     uploaded = await client._upload_inputs({"value": value}, ex_id.project, ex_id.domain)
     literal = to_signal_literal(signal, uploaded["value"])
@@ -131,10 +140,14 @@ async def find_signal(client: Client, ex_id: ExecutionId, signal_id: str) -> Sig
     Raises:
         NotFoundError: no such run or signal; the message names the signals the run has.
     """
-    signals = await list_signals(client, ex_id)
+    return (await _lookup(client, ex_id, signal_id))[1]
+
+
+async def _lookup(client: Client, ex_id: ExecutionId, signal_id: str) -> tuple[Execution, Signal]:
+    run, signals = await _run_and_signals(client, ex_id)
     for signal in signals:
         if signal.signal_id == signal_id:
-            return signal
+            return run, signal
     pending = [s.signal_id for s in signals if not s.is_set]
     if pending:
         hint = f"it waits for {', '.join(repr(p) for p in pending)}"

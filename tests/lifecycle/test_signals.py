@@ -133,3 +133,16 @@ async def test_client_signal_checks_the_type_before_setting(sandbox_env, gates) 
 async def test_help(command: str) -> None:
     code, out, _ = await asyncrun(command, "--help")
     assert code == 0 and "--output" in out
+
+
+async def test_a_signal_of_an_ended_run_is_refused(sandbox_env, gates) -> None:
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        run = await client.run(gates.approved, {"n": 1})
+        await asked_for(client, run, "review")
+        code, _, err = await asyncrun("abort", run.id.name, "--wait")
+        assert code == 0, err
+        code, _, err = await asyncrun("approve", run.id.name, "review")
+        assert code == 1 and "has ended (ABORTED)" in err and len(err.strip().splitlines()) == 1, err
+        assert (await client.get_signal(run, "review")).is_set is False
