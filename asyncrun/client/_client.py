@@ -1045,7 +1045,7 @@ class Client:
         Raises:
             NotFoundError: no such run, or it has no signal `signal_id` (yet).
             InputError: `value` is not of the signal's type.
-            FailedPreconditionError: the signal already has a value.
+            FailedPreconditionError: the signal already has a value, or the run has ended.
         """
         from ._signals import set_signal
 
