@@ -77,26 +77,16 @@ def python_api(path: str, entity_name: str, inputs: dict[str, Any], stdin: str) 
     return {"ok": True, "outputs": outputs_of(value, names), "text": "" if value is None else str(value)}
 
 
-def pyflyte_run(path: str, entity_name: str, args: list[str], stdin: str) -> dict[str, Any]:
-    """`pyflyte run FILE ENTITY ARGS` through pyflyte's own command: its exit code and what it printed."""
-    from click.testing import CliRunner
-    from flytekit.clis.sdk_in_container.pyflyte import main as pyflyte
-
-    result = CliRunner().invoke(pyflyte, ["run", path, entity_name, *args], input=stdin)
-    output = result.output
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        output += f"\n{type(result.exception).__name__}: {result.exception}"
-    return {"code": result.exit_code, "output": output}
-
-
 def main() -> None:
     from flytekit.core.local_cache import LocalTaskCache
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+    from pyflyte_inprocess import run as pyflyte_run
 
     for case in json.loads(sys.argv[1]):
         LocalTaskCache.clear()
         outcome = python_api(case["path"], case["entity"], dict(case["inputs"]), case["stdin"])
-        LocalTaskCache.clear()
-        cli = pyflyte_run(case["path"], case["entity"], case["args"], case["stdin"])
+        cli = pyflyte_run(["run", case["path"], case["entity"], *case["args"]], case["stdin"])
         print(f"\n{MARKER}" + json.dumps({"id": case["id"], "outcome": outcome, "pyflyte": cli}), flush=True)
 
 

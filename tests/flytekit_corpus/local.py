@@ -12,7 +12,6 @@ FlyteRemote (`approve` for True on an approve gate, `set_signal` otherwise) for 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -21,6 +20,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from shared_once import once_per_run
 
 CORPUS = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -116,9 +117,10 @@ def flytekit_env(home: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class PyflyteResult:
-    """What `pyflyte run` of a case gave: its exit code and everything it printed."""
+    """What `pyflyte run` of a case gave: its exit code, its stdout and everything it printed."""
 
     code: int
+    stdout: str
     output: str
 
 
@@ -136,25 +138,10 @@ def pyflyte_locally(case: Case) -> PyflyteResult:
 
 
 def outcomes() -> dict[str, tuple[LocalResult, PyflyteResult]]:
-    """Every case run once by flytekit, in one interpreter (flytekit is imported once): computed once per
-    test run, and shared by pytest-xdist's workers through a locked file."""
+    """Every case run once by flytekit, in one interpreter (flytekit is imported once), once per test run."""
     if not _OUTCOMES:
-        _OUTCOMES.update(_shared())
+        _OUTCOMES.update(_parse(once_per_run("flytekit-corpus", _run_all)))
     return _OUTCOMES
-
-
-def _shared() -> dict[str, tuple[LocalResult, PyflyteResult]]:
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if run_id is None:  # one process: the dict above is the whole cache
-        return _parse(_run_all())
-    folder = Path(tempfile.gettempdir()) / f"asyncrun-corpus-{os.getuid()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    stored = folder / f"{run_id}.json"
-    with open(folder / f"{run_id}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker computes, the others wait and read
-        if not stored.exists():
-            stored.write_text(json.dumps(_run_all()))
-        return _parse(json.loads(stored.read_text()))
 
 
 def _run_all() -> dict[str, Any]:

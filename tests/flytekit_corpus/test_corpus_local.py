@@ -26,7 +26,7 @@ def test_case_runs_under_pyflyte_as_expected(case: Case) -> None:
         return
     assert result.code == 0, result.output
     if case.deterministic:
-        assert result.output.rstrip().endswith(expected.text), result.output
+        assert result.stdout.rstrip().endswith(expected.text), result.output
 
 
 def _outputs(case_id: str) -> object:

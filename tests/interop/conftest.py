@@ -4,17 +4,23 @@ cache lives in ~/.flyte)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import pytest
+from shared_once import once_per_run
 
 BIN = Path(sys.executable).parent
 CORPUS = Path(__file__).parent / "corpus"
+TESTS = Path(__file__).parents[1]
 
 
 @dataclass
@@ -69,11 +75,55 @@ async def pyflyte(*args: str, cwd: Path, **env: str) -> Result:
     return await run_script("pyflyte", *args, cwd=cwd, **env)
 
 
-async def pyflyte_local_output(project: Path, *args: str) -> str:
-    """What `pyflyte run FILE ENTITY ARGS` prints for the run's result (its last stdout line)."""
-    result = await pyflyte("run", *args, cwd=project)
-    assert result.code == 0, result.out
-    return result.stdout.strip().splitlines()[-1]
+def add_data(project: Path) -> Path:
+    """Input files: three.txt (3 lines), a folder of 2 files, a 3-row parquet file and a 2-row CSV."""
+    import pandas as pd
+
+    (project / "three.txt").write_text("a\nb\nc\n")
+    folder = project / "two"
+    folder.mkdir()
+    (folder / "x").write_text("x")
+    (folder / "y").write_text("y")
+    pd.DataFrame({"a": [1, 2, 3]}).to_parquet(project / "rows.parquet")
+    pd.DataFrame({"a": [1, 2]}).to_csv(project / "rows.csv", index=False)
+    return project
+
+
+def pyflyte_local_outputs(cases: list[tuple[str, ...]]) -> dict[str, str]:
+    """What `pyflyte run FILE ENTITY ARGS` prints for each case's result (its last line), by the case's
+    args joined with spaces: all run by pyflyte's own command in one interpreter, once per test run."""
+
+    def compute() -> dict[str, str]:
+        with tempfile.TemporaryDirectory() as scratch:
+            project = Path(scratch) / "proj"
+            project.mkdir()
+            for path in CORPUS.glob("*.py"):
+                shutil.copy(path, project / path.name)
+            add_data(project)
+            (Path(scratch) / "home").mkdir()
+            invocations = [{"args": ["run", *case]} for case in cases]
+            result = subprocess.run(
+                [sys.executable, str(TESTS / "pyflyte_inprocess.py"), json.dumps(invocations)],
+                cwd=project,
+                env=environment(project),
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+        marker = "pyflyte-result: "
+        found = [
+            json.loads(line[len(marker) :]) for line in result.stdout.splitlines() if line.startswith(marker)
+        ]
+        assert result.returncode == 0 and len(found) == len(cases), result.stdout + result.stderr
+        outputs = {}
+        for case, ran in zip(cases, found, strict=True):
+            assert ran["code"] == 0, ran["output"]
+            outputs[" ".join(case)] = ran["stdout"].strip().splitlines()[-1]
+        return outputs
+
+    key = hashlib.sha256(json.dumps(cases).encode()).hexdigest()[:16]
+    return once_per_run(f"interop-pyflyte-{key}", compute)  # type: ignore[no-any-return]
 
 
 def as_pyflyte_prints(value: object) -> str:

@@ -5,26 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
-from .conftest import as_pyflyte_prints, asyncrun, pyflyte_local_output
+from .conftest import add_data, as_pyflyte_prints, asyncrun, pyflyte_local_outputs
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
 def data(project: Path) -> Path:
-    """Input files: three.txt (3 lines), a folder of 2 files, a 3-row parquet file and a 2-row CSV."""
-    import pandas as pd
-
-    (project / "three.txt").write_text("a\nb\nc\n")
-    folder = project / "two"
-    folder.mkdir()
-    (folder / "x").write_text("x")
-    (folder / "y").write_text("y")
-    pd.DataFrame({"a": [1, 2, 3]}).to_parquet(project / "rows.parquet")
-    pd.DataFrame({"a": [1, 2]}).to_csv(project / "rows.csv", index=False)
-    return project
+    return add_data(project)
 
 
 CASES = [
@@ -66,7 +57,8 @@ CASES = [
 
 @pytest.mark.parametrize("args", CASES, ids=[" ".join(case[:2]) for case in CASES])
 async def test_output_equals_pyflytes(data: Path, args: tuple[str, ...]) -> None:
-    expected = await pyflyte_local_output(data, *args)
+    expected = await anyio.to_thread.run_sync(pyflyte_local_outputs, CASES)
+    expected = expected[" ".join(args)]
     result = await asyncrun("run", "-o", "json", *args, cwd=data)
     assert result.code == 0, result.out
     assert as_pyflyte_prints(json.loads(result.stdout)["o0"]) == expected

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
-from .conftest import as_pyflyte_prints, asyncrun, pyflyte_local_output
+from .conftest import as_pyflyte_prints, asyncrun, pyflyte_local_outputs
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]
 
@@ -23,7 +24,7 @@ CASES = [
 @pytest.mark.parametrize("args", CASES, ids=[" ".join(case[:2]) for case in CASES])
 async def test_remote_output_equals_pyflytes_local_output(sandbox_env, project: Path, args) -> None:
     (project / "three.txt").write_text("a\nb\nc\n")
-    expected = await pyflyte_local_output(project, *args)
+    expected = (await anyio.to_thread.run_sync(pyflyte_local_outputs, CASES))[" ".join(args)]
     result = await asyncrun("run", "--remote", "--wait", "-o", "json", *args, cwd=project)
     assert result.code == 0, result.out
     assert as_pyflyte_prints(json.loads(result.stdout)["outputs"]["o0"]) == expected
