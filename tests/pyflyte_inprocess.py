@@ -3,8 +3,8 @@ imported once instead of once per process): tests compare against its exit codes
 
     python pyflyte_inprocess.py INVOCATIONS_JSON    # [{"args": [...], "stdin": ""}, …], run in the cwd
 
-prints one `pyflyte-result: {"code", "stdout", "output"}` line per invocation, in order; flytekit's local cache is
-emptied before each, as a fresh HOME would have it.
+prints one `pyflyte-result: {"code", "stdout", "output"}` line per invocation, in order; flytekit's
+local cache is emptied before each, as a fresh HOME would have it.
 """
 
 from __future__ import annotations
