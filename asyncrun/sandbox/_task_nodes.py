@@ -25,6 +25,7 @@ from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
+from asyncrun.sandbox._compiler import ECHO_TASK_TYPE
 from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
     AttemptPaths,
@@ -257,7 +258,7 @@ class TaskNodeRunner:
         extra_env: Mapping[str, str],
         input_prefix: str = "",
     ) -> _AttemptOutcome:
-        assert task.container is not None and task.id is not None and record.execution.id is not None
+        assert task.id is not None and record.execution.id is not None
         node_id = record.execution.id.node_id
         async with self._task_limiter:
             raw_prefix = context.raw_output_prefix
@@ -324,7 +325,10 @@ class TaskNodeRunner:
         execution: admin.TaskExecution,
         extra_env: Mapping[str, str],
     ) -> _AttemptOutcome:
-        assert task.container is not None and execution.closure is not None
+        assert execution.closure is not None
+        if task.container is None:  # an echo task (the only kind without one that compiles)
+            await record.start()
+            return _AttemptOutcome(outputs=inputs)
         command = [*task.container.command, *task.container.args]
         template_path = ""
         if any("tasktemplatepath" in part.lower() for part in command):
@@ -424,11 +428,11 @@ class _ExecutionLauncher:
     ) -> engine.AttemptResult:
         assert isinstance(handle, StoreNodeHandle)
         task: core.TaskTemplate = call.task.template
-        if task.container is None:
+        if task.container is None and task.type != ECHO_TASK_TYPE:
             error = system_error(
                 "UnsupportedTask",
                 f"task {task.id.name if task.id else '?'} (type {task.type!r}) has no container; "
-                "the sandbox runs container tasks only",
+                "the sandbox runs container and echo tasks only",
             )
             return engine.AttemptResult(failure=failure_of(error))
         node_dir = self.context.directory / safe_component(handle.unique_id)
