@@ -44,7 +44,14 @@ from asyncrun import engine
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._bindings import LiteralValues
 from asyncrun.sandbox._catalog import Catalog
-from asyncrun.sandbox._compiler import InputError, format_id, id_key, merge_launch_inputs
+from asyncrun.sandbox._compiler import (
+    END_NODE,
+    START_NODE,
+    InputError,
+    format_id,
+    id_key,
+    merge_launch_inputs,
+)
 from asyncrun.sandbox._graphs import GraphError, to_graph
 from asyncrun.sandbox._process import kill_leftover_groups, sandbox_fault, system_error
 from asyncrun.sandbox._signals import Signals
@@ -334,9 +341,11 @@ class Runner:
             graph = to_graph(template, context.tasks, context.sub_workflows)
         except GraphError as exc:
             return _Outcome(Phase.FAILED, error=system_error("NotFound", str(exc)))
+        recorder = StoreRecorder(self.store, context)
+        await recorder.boundary(START_NODE, inputs)
         runner = engine.Engine(
             values=LiteralValues(),
-            recorder=StoreRecorder(self.store, context),
+            recorder=recorder,
             launcher=self._task_nodes.launcher(context),
             launch_plans=_ChildExecutions(self, context),
             catalog=self._catalog,
@@ -349,6 +358,7 @@ class Runner:
             outputs = await runner.run_graph(graph, inputs)
         except engine.NodeFailed as failed:
             return _Outcome(Phase.FAILED, error=execution_error(failed.failure))
+        await recorder.boundary(END_NODE, outputs)
         literal_map = core.LiteralMap(literals=outputs)
         uri = context.data_uri("outputs.pb")
         await context.write_data(uri, bytes(literal_map))

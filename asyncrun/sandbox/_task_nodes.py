@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import logging
 import os
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
-from asyncrun.sandbox._compiler import ECHO_TASK_TYPE
+from asyncrun.sandbox._compiler import ECHO_TASK_TYPE, START_NODE
 from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
     AttemptPaths,
@@ -571,6 +572,28 @@ class StoreRecorder:
         return StoreNodeHandle(
             self.context, NodeRecord(self.store, execution, parent.unique_id if parent else None)
         )
+
+    async def boundary(self, node_id: str, literals: Mapping[str, core.Literal]) -> None:
+        """Record FlytePropeller's `start-node` (its outputs are the workflow's inputs) or `end-node` (its
+        inputs are the workflow's outputs) as a SUCCEEDED node execution: FlyteAdmin lists both, and
+        flytekit's `sync_execution(sync_nodes=True)` users look for them."""
+        now = utc_now()
+        literal_map = core.LiteralMap(literals=dict(literals))
+        execution = admin.NodeExecution(
+            id=core.NodeExecutionIdentifier(node_id=node_id, execution_id=self.context.key.to_id()),
+            closure=admin.NodeExecutionClosure(
+                phase=NodePhase.SUCCEEDED,
+                created_at=now,
+                updated_at=now,
+                started_at=now,
+                duration=datetime.timedelta(0),
+            ),
+            metadata=admin.NodeExecutionMetaData(spec_node_id=node_id),
+        )
+        if node_id == START_NODE:
+            await self.store.put_node_execution(execution, outputs=literal_map)
+        else:
+            await self.store.put_node_execution(execution, inputs=literal_map)
 
 
 @dataclass
