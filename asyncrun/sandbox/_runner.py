@@ -18,7 +18,7 @@ On-disk layout under `data_dir/executions/<project>/<domain>/<name>/`:
     <node>/<attempt>.log       the attempt's stdout and stderr
 
 With an object store (`sandbox serve --blob-store s3://bucket/prefix`), the `.pb` files live at the same
-relative paths under `s3://bucket/prefix/metadata/<project>/<domain>/<name>/` and task outputs under
+relative paths under `s3://bucket/prefix/metadata/propeller/<project>-<domain>-<name>/` and task outputs under
 `s3://bucket/prefix/raw/` (unless the run sets its own raw output prefix), as in a real deployment; the
 working folders and logs stay local.
 
@@ -143,7 +143,10 @@ class Runner:
     def execution_data_uri(self, key: ExecutionKey, *parts: str) -> str:
         """Where an execution's data (`inputs.pb`, `outputs.pb`, `<node>/data/…`) is stored."""
         if self.object_store is not None:
-            return self.object_store.uri("metadata", key.project, key.domain, key.name, *parts)
+            # FlytePropeller's layout, which users (and flytekit's own tests) look for in the bucket.
+            return self.object_store.uri(
+                "metadata", "propeller", f"{key.project}-{key.domain}-{key.name}", *parts
+            )
         return str(self.data_dir.joinpath("executions", key.project, key.domain, key.name, *parts))
 
     # ------------------------------------------------------------------------------------------------

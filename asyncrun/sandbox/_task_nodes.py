@@ -105,7 +105,7 @@ class ExecutionContext:
     overwrite_cache: bool = False
     nesting: int = 0
     principal: str = ""
-    # Where execution data lives when not under `directory`: `s3://…/metadata/<project>/<domain>/<name>`.
+    # Where execution data lives when not under `directory`: `s3://…/metadata/propeller/<project>-<domain>-<name>`.
     data_prefix: str = ""
     storage_options: dict[str, Any] = field(default_factory=dict)
 
@@ -381,7 +381,7 @@ class TaskNodeRunner:
             lambda: read_attempt_result(paths, exit_, timeout=time_limit)
         )
         return _AttemptOutcome(
-            result.outputs, result.error, result.retryable, exit_.timed_out, result.futures
+            result.outputs, result.error, result.retryable, exit_.timed_out, result.futures, result.deck_uri
         )
 
     async def _finish_attempt(
@@ -407,6 +407,7 @@ class _AttemptOutcome:
     retryable: bool = False
     timed_out: bool = False
     futures: core.DynamicJobSpec | None = None
+    deck_uri: str = ""
 
 
 class _ExecutionLauncher:
@@ -459,6 +460,8 @@ class _ExecutionLauncher:
             input_prefix,
         )
         if result.outputs is not None:
+            if result.deck_uri:
+                handle.record.closure.deck_uri = result.deck_uri
             return engine.AttemptResult(outputs=dict(result.outputs.literals))
         if result.futures is not None:
             try:

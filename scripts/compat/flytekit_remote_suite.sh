@@ -145,10 +145,18 @@ MARKERS=()
 cd "$CHECKOUT"
 # pytest, not `python -m pytest`, and --import-mode=append: the checkout's own flytekit/ folder must not
 # shadow the installed flytekit.
-set +e
-"$BIN/pytest" "$SUITE" --import-mode=append -p no:cacheprovider -p no:randomly -o timeout=900 \
-    -o addopts= -rfE --junitxml="$WORK/junit.xml" "${MARKERS[@]}" "$@" 2>&1 | tee "$WORK/pytest.log"
-set -e
+# In the background, so that a signal to this script runs its traps (stopping pytest too) at once.
+"$BIN/pytest" "$SUITE" --import-mode=append -p no:cacheprovider -o timeout=900 -o addopts= -rfE \
+    --junitxml="$WORK/junit.xml" "${MARKERS[@]}" "$@" >"$WORK/pytest.log" 2>&1 &
+PIDS+=($!)
+tail -n +1 --pid="${PIDS[-1]}" -f "$WORK/pytest.log" &
+TAIL=$!
+wait "${PIDS[-1]}" || true
+wait "$TAIL" || true
+if [[ ! -s $WORK/junit.xml ]]; then
+    echo "pytest wrote no report (log: $WORK/pytest.log)" >&2
+    exit 1
+fi
 
 "$PYTHON" - "$WORK/junit.xml" "$CHECKOUT" <<'EOF'
 import sys
