@@ -14,26 +14,34 @@ PREREQUISITES = {
     ),
 }
 _SKIPPED_PREREQUISITES: dict[str, list[str]] = {}
+_MISSING = "asyncrun-missing-prerequisite"
 
 
 @pytest.fixture
 def require(request):
     """`require(name, present)`: fail the test if prerequisite `name` is missing, saying how to install
     it, or skip it (and list it at the end of the run) if its opt-out variable is set to 1."""
-    return lambda name, present: _require(name, present, request.node.nodeid)
+    return lambda name, present: _require(name, present, request.node)
 
 
-def _require(name: str, present: bool, nodeid: str) -> None:
+def _require(name: str, present: bool, node: pytest.Item) -> None:
     if present:
         return
     opt_out, why, install = PREREQUISITES[name]
     if os.environ.get(opt_out) == "1":
-        _SKIPPED_PREREQUISITES.setdefault(name, []).append(nodeid)
+        # Reported with the test (to pytest-xdist's controller too) and listed at the end of the run.
+        node.user_properties.append((_MISSING, name))
         pytest.skip(f"{name} is not installed and {opt_out}=1: {why}; to run this test: {install}")
     pytest.fail(
         f"{name} is not installed: {why}. Install it: {install}; or set {opt_out}=1 to skip this test.",
         pytrace=False,
     )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, name in report.user_properties:
+        if key == _MISSING and report.skipped:
+            _SKIPPED_PREREQUISITES.setdefault(name, []).append(report.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
@@ -53,10 +61,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             terminalreporter.write_line(f"    {nodeid}")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """End-to-end tests (`@pytest.mark.e2e`: a wheel, a fresh virtualenv, the default sandbox ports)
-    run last, after the quick feedback of everything else."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """End-to-end tests (`@pytest.mark.e2e`: a wheel, a fresh virtualenv, the default sandbox ports) run
+    last in one process, after the quick feedback of everything else; with pytest-xdist (`-n N`) they
+    start first, so that their minutes overlap the other workers' tests instead of ending the run."""
+    parallel = (getattr(config.option, "numprocesses", None) or 0) > 0 or hasattr(config, "workerinput")
+    items.sort(key=lambda item: (item.get_closest_marker("e2e") is not None) != parallel)
 
 
 @pytest.fixture

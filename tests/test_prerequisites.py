@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONSOLE_TEST = "tests/sandbox/test_console.py::test_pages_render_in_chromium_without_running_injected_markup"
 
 
-async def pytest_run(env: dict[str, str]) -> tuple[int, str]:
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", CONSOLE_TEST]
+async def pytest_run(env: dict[str, str], *options: str) -> tuple[int, str]:
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, CONSOLE_TEST]
     with anyio.fail_after(240):
         result = await anyio.run_process(command, cwd=ROOT, check=False, env=env)
     return result.returncode, result.stdout.decode() + result.stderr.decode()
@@ -32,9 +32,11 @@ async def test_missing_chromium_fails_and_says_how_to_install_it(tmp_path) -> No
     assert "ASYNCRUN_SKIP_CHROMIUM=1" in out, out
 
 
-async def test_opting_out_skips_and_says_so_loudly(tmp_path) -> None:
+# The README runs the suite with pytest-xdist: the skipped tests are reported by its workers.
+@pytest.mark.parametrize("options", [(), ("-n", "2")], ids=["one-process", "xdist"])
+async def test_opting_out_skips_and_says_so_loudly(tmp_path, options: tuple[str, ...]) -> None:
     env = {**os.environ, "ASYNCRUN_CHROMIUM": str(tmp_path / "no-chromium"), "ASYNCRUN_SKIP_CHROMIUM": "1"}
-    code, out = await pytest_run(env)
+    code, out = await pytest_run(env, *options)
     assert code == 0, out
     assert "TESTS NOT RUN: missing prerequisites" in out, out
     summary = out[out.index("TESTS NOT RUN") :]

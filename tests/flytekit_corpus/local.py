@@ -3,6 +3,7 @@ running it locally with flytekit itself — remote tests compare against that, n
 
     from tests.flytekit_corpus.local import CASES, run_locally     # or: from .local import …
     expected = run_locally(case)          # LocalResult(ok, outputs, text, error)
+    pyflyte_locally(case)                 # PyflyteResult(code, output) of `pyflyte run`
     pyflyte run --remote <case.path> <case.entity> *case.cli_args()   # then compare outputs
 
 Gates: `stdin` is what flytekit's local run reads for them; `signals` is what a remote test sets with
@@ -11,7 +12,6 @@ FlyteRemote (`approve` for True on an approve gate, `set_signal` otherwise) for 
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import json
 import os
@@ -114,55 +114,87 @@ def flytekit_env(home: Path) -> dict[str, str]:
     return env
 
 
-_RESULTS: dict[str, LocalResult] = {}
+@dataclass(frozen=True)
+class PyflyteResult:
+    """What `pyflyte run` of a case gave: its exit code and everything it printed."""
+
+    code: int
+    output: str
+
+
+_OUTCOMES: dict[str, tuple[LocalResult, PyflyteResult]] = {}
 
 
 def run_locally(case: Case) -> LocalResult:
-    """Run the case with flytekit's Python API in a fresh interpreter (its own HOME, so its own cache);
-    computed once per case and test run (shared by pytest-xdist's workers through a locked file)."""
-    if case.id not in _RESULTS:
-        _RESULTS[case.id] = _shared(case)
-    return _RESULTS[case.id]
+    """The case's outcome with flytekit's Python API (a fresh local cache, its stdin for gates)."""
+    return outcomes()[case.id][0]
 
 
-def _shared(case: Case) -> LocalResult:
+def pyflyte_locally(case: Case) -> PyflyteResult:
+    """The case run by `pyflyte run FILE ENTITY --input value …` (pyflyte's own command, in-process)."""
+    return outcomes()[case.id][1]
+
+
+def outcomes() -> dict[str, tuple[LocalResult, PyflyteResult]]:
+    """Every case run once by flytekit, in one interpreter (flytekit is imported once): computed once per
+    test run, and shared by pytest-xdist's workers through a locked file."""
+    if not _OUTCOMES:
+        _OUTCOMES.update(_shared())
+    return _OUTCOMES
+
+
+def _shared() -> dict[str, tuple[LocalResult, PyflyteResult]]:
     run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if run_id is None:  # one process: the dict above is the whole cache
-        return _run(case)
-    folder = Path(tempfile.gettempdir()) / f"asyncrun-corpus-{os.getuid()}-{run_id}"
+        return _parse(_run_all())
+    folder = Path(tempfile.gettempdir()) / f"asyncrun-corpus-{os.getuid()}"
     folder.mkdir(parents=True, exist_ok=True)
-    stored = folder / f"{case.id}.json"
-    with open(folder / f"{case.id}.lock", "w") as lock:
+    stored = folder / f"{run_id}.json"
+    with open(folder / f"{run_id}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one worker computes, the others wait and read
-        if stored.exists():
-            return LocalResult(**json.loads(stored.read_text()))
-        result = _run(case)
-        stored.write_text(json.dumps(dataclasses.asdict(result)))
-        return result
+        if not stored.exists():
+            stored.write_text(json.dumps(_run_all()))
+        return _parse(json.loads(stored.read_text()))
 
 
-def _run(case: Case) -> LocalResult:
+def _run_all() -> dict[str, Any]:
+    cases = [
+        {
+            "id": case.id,
+            "path": str(case.path),
+            "entity": case.entity,
+            "inputs": case.inputs,
+            "stdin": case.stdin,
+            "args": case.cli_args(),
+        }
+        for case in CASES
+    ]
     with tempfile.TemporaryDirectory() as home:
+        env = {**flytekit_env(Path(home)), "COLUMNS": "400"}  # rich must not wrap the error message
         result = subprocess.run(
-            [
-                sys.executable,
-                str(CORPUS / "_run_local.py"),
-                str(case.path),
-                case.entity,
-                json.dumps(case.inputs),
-            ],
-            input=case.stdin,
+            [sys.executable, str(CORPUS / "_run_local.py"), json.dumps(cases)],
             capture_output=True,
             text=True,
             cwd=CORPUS,
-            env=flytekit_env(Path(home)),
-            timeout=300,
+            env=env,
+            timeout=600,
             check=False,
         )
-    lines = [line.removeprefix(MARKER) for line in result.stdout.splitlines() if line.startswith(MARKER)]
-    if result.returncode != 0 or not lines:
-        raise RuntimeError(f"{case.id}: the local runner failed:\n{result.stdout}\n{result.stderr}")
-    outcome = json.loads(lines[-1])
-    if not outcome["ok"]:
-        return LocalResult(ok=False, error=outcome["error"])
-    return LocalResult(ok=True, outputs=outcome["outputs"], text=outcome["text"])
+    found = [line[len(MARKER) :] for line in result.stdout.splitlines() if line.startswith(MARKER)]
+    lines = [json.loads(line) for line in found]
+    if result.returncode != 0 or len(lines) != len(cases):
+        raise RuntimeError(f"the corpus's local runner failed:\n{result.stdout}\n{result.stderr}")
+    return {line["id"]: line for line in lines}
+
+
+def _parse(raw: dict[str, Any]) -> dict[str, tuple[LocalResult, PyflyteResult]]:
+    parsed = {}
+    for case_id, line in raw.items():
+        outcome = line["outcome"]
+        local = (
+            LocalResult(ok=True, outputs=outcome["outputs"], text=outcome["text"])
+            if outcome["ok"]
+            else LocalResult(ok=False, error=outcome["error"])
+        )
+        parsed[case_id] = (local, PyflyteResult(**line["pyflyte"]))
+    return parsed

@@ -1,49 +1,32 @@
-"""The corpus proves itself: every case runs under the real `pyflyte run` (locally) and gives the outcome
-`run_locally` (flytekit's Python API) computes — the value remote tests compare against."""
+"""The corpus proves itself: every case runs under `pyflyte run` (locally; pyflyte's own command, run
+in-process) and gives the outcome `run_locally` (flytekit's Python API) computes — the value remote tests
+compare against."""
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
-from .local import BIN, CASES, CORPUS, Case, flytekit_env, run_locally
+from .local import CASES, CORPUS, Case, pyflyte_locally, run_locally
 
 pytestmark = pytest.mark.timeout(600)
 
 
-def pyflyte_run(case: Case, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**flytekit_env(home), "COLUMNS": "400"}  # rich must not wrap the error message
-    return subprocess.run(
-        [str(BIN / "pyflyte"), "run", str(case.path), case.entity, *case.cli_args()],
-        input=case.stdin,
-        capture_output=True,
-        text=True,
-        cwd=CORPUS,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-def test_case_runs_under_pyflyte_as_expected(case: Case, tmp_path: Path) -> None:
+def test_case_runs_under_pyflyte_as_expected(case: Case) -> None:
     expected = run_locally(case)
     if case.fails_with is not None:
         assert not expected.ok, f"{case.id} should fail but gave {expected.outputs}"
         assert case.fails_with in expected.error
     else:
         assert expected.ok, expected.error
-    result = pyflyte_run(case, tmp_path)
-    output = result.stdout + result.stderr
+    result = pyflyte_locally(case)
     if case.fails_with is not None:
-        assert result.returncode != 0, output
-        assert case.fails_with in output
+        assert result.code != 0, result.output
+        assert case.fails_with in result.output
         return
-    assert result.returncode == 0, output
+    assert result.code == 0, result.output
     if case.deterministic:
-        assert result.stdout.rstrip().endswith(expected.text), output
+        assert result.output.rstrip().endswith(expected.text), result.output
 
 
 def _outputs(case_id: str) -> object:
