@@ -421,6 +421,7 @@ class Runner:
             overwrite_cache=spec.overwrite_cache or plan.overwrite_cache,
             nesting=spec.metadata.nesting if spec.metadata is not None else 0,
             principal=spec.metadata.principal if spec.metadata is not None else "",
+            interruptible=spec.interruptible,
             data_prefix=self.execution_data_uri(key) if objects else "",
             storage_options=objects.storage_options if objects else {},
         )
@@ -458,6 +459,8 @@ class Runner:
         now = utc_now()
         spec = admin.ExecutionSpec(
             launch_plan=core.Identifier.parse(bytes(reference)),
+            # FlytePropeller launches the child with the parent's interruptible override.
+            interruptible=context.interruptible,
             metadata=admin.ExecutionMetadata(
                 mode=admin.ExecutionMetadataExecutionMode.CHILD_WORKFLOW,
                 principal=context.principal,

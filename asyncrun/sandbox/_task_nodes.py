@@ -105,6 +105,8 @@ class ExecutionContext:
     overwrite_cache: bool = False
     nesting: int = 0
     principal: str = ""
+    # The execution's interruptible override (None: the workflow's own setting), passed on to child runs.
+    interruptible: bool | None = None
     # Where execution data lives when not under `directory`: `s3://…/metadata/propeller/<project>-<domain>-<name>`.
     data_prefix: str = ""
     storage_options: dict[str, Any] = field(default_factory=dict)

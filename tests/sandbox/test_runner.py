@@ -692,6 +692,26 @@ async def test_launch_plan_nodes_run_as_child_executions(service: AdminService, 
     data = await service.get_execution_data(admin.WorkflowExecutionGetDataRequest(id=key.to_id()))
     assert data.full_outputs is not None and data.full_outputs.literals == {"o0": integer(42)}
 
+    # The child inherits the parent's interruptible override, as FlytePropeller launches it (flytekit's
+    # test_executes_nested_workflow_dictating_interruptible); without one it has none either.
+    assert child.spec.interruptible is None
+    spec = execution_spec(launch_plan_id("parent"))
+    spec.interruptible = False
+    response = await service.create_execution(
+        admin.ExecutionCreateRequest(
+            project=PROJECT, domain=DOMAIN, name="not-interruptible", spec=spec, inputs=literals(x=integer(1))
+        )
+    )
+    assert response.id is not None
+    key = ExecutionKey.of(response.id)
+    await finished(service, key)
+    (node,) = await nodes_of(service, key)
+    assert node.closure is not None and node.closure.workflow_node_metadata is not None
+    child = await service.get_execution(
+        admin.WorkflowExecutionGetRequest(id=node.closure.workflow_node_metadata.execution_id)
+    )
+    assert child.spec is not None and child.spec.interruptible is False
+
 
 async def test_aborting_a_parent_aborts_its_child_execution(
     service: AdminService, task_script: Path, tmp_path: Path
