@@ -388,18 +388,22 @@ class WrongEndpointError(UnreachableError):
 def error_for_exit_code(exit_code: int, message: str, *, reported: bool = False) -> AsyncrunError:
     """The error of the tree that stands for `exit_code` (what a daemon reply or a wait summary
     carries), so commands end through the one error path instead of calling `sys.exit`."""
+    # The codes come from the classes themselves, so this cannot disagree with the tree.
     by_code: dict[int, type[AsyncrunError]] = {
-        1: ExecutionError,
-        2: UsageError,
-        3: ExecutionAbortedError,
-        4: ExecutionTimedOutError,
-        5: WaitTimeoutError,
-        6: UnreachableError,
-        7: AuthenticationError,
-        8: InvalidCredentialsError,
-        9: TokenExpiredError,
-        10: MissingScopeError,
-        11: IssuerUnreachableError,
+        cls.exit_code: cls
+        for cls in (
+            ExecutionError,
+            UsageError,
+            ExecutionAbortedError,
+            ExecutionTimedOutError,
+            WaitTimeoutError,
+            UnreachableError,
+            AuthenticationError,
+            InvalidCredentialsError,
+            TokenExpiredError,
+            MissingScopeError,
+            IssuerUnreachableError,
+        )
     }
     cls = by_code.get(exit_code, AsyncrunError)
     error = cls(message)

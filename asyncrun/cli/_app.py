@@ -28,6 +28,11 @@ SUBCOMMANDS = {
     "abort": ("asyncrun.cli._lifecycle:abort", "Abort running runs."),
     "logs": ("asyncrun.cli._lifecycle:logs", "Print a task's output (or its log links)."),
     "relaunch": ("asyncrun.cli._lifecycle:relaunch", "Run a run's entity again with the same inputs."),
+    "recover": ("asyncrun.cli._lifecycle:recover", "Run a failed run again, reusing what succeeded."),
+    "signals": ("asyncrun.cli._signals:signals", "List the signals a run's gates wait for."),
+    "approve": ("asyncrun.cli._signals:approve", "Approve a run's approval gate."),
+    "reject": ("asyncrun.cli._signals:reject", "Reject a run's approval gate (the run fails)."),
+    "signal": ("asyncrun.cli._signals:signal", "Set a signal a run's gate waits for."),
 }
 
 

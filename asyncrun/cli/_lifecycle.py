@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
+from ._params import DurationParamType
 from ._wait_options import scope_options
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
     from ..client import Client, Execution, NodeExecution
 
-_OUTPUT = click.option(
+OUTPUT = click.option(
     "-o",
     "--output",
     type=click.Choice(["human", "json"]),
@@ -24,7 +25,7 @@ _OUTPUT = click.option(
 )
 
 
-def _client(ctx: click.Context, project: str | None, domain: str | None) -> Client:
+def client_for(ctx: click.Context, project: str | None, domain: str | None) -> Client:
     from ..client import Client
 
     root = ctx.find_root()
@@ -124,22 +125,65 @@ def _node_lines(nodes: list[NodeExecution], prefix: str = "") -> list[str]:
     return lines
 
 
+_PHASES = [
+    "QUEUED",
+    "RUNNING",
+    "SUCCEEDING",
+    "SUCCEEDED",
+    "FAILING",
+    "FAILED",
+    "ABORTING",
+    "ABORTED",
+    "TIMED_OUT",
+]
+
+
 @click.command("ls")
 @scope_options
 @click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    type=click.Choice(_PHASES, case_sensitive=False),
+    help="Only runs in this phase (repeat for several).",
+)
+@click.option(
+    "--since",
+    type=DurationParamType(),
+    default=None,
+    help="Only runs created within this long (90, 1h, 2d, …).",
+)
+@click.option("--entity", default=None, help="Only runs of this task, workflow or launch plan.")
+@click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many runs."
 )
-@_OUTPUT
+@OUTPUT
 @click.pass_context
-async def ls(ctx: click.Context, project: str | None, domain: str | None, limit: int, output: str) -> None:
+async def ls(
+    ctx: click.Context,
+    project: str | None,
+    domain: str | None,
+    phases: tuple[str, ...],
+    since: timedelta | None,
+    entity: str | None,
+    limit: int,
+    output: str,
+) -> None:
     """List recent runs on the endpoint, newest first: name, entity, phase, started, duration.
 
     `--output json`: `{"executions": [RUN, …]}`, where RUN is `{project, domain, name, entity,
     version, phase, created_at, started_at, duration (seconds), url, error {code, message, kind} |
     null, abort_cause}`.
     """
-    client = _client(ctx, project, domain)
-    runs, _ = await client.list_executions(limit=limit)
+    from datetime import UTC, datetime
+
+    client = client_for(ctx, project, domain)
+    runs, _ = await client.list_executions(
+        phases=phases,
+        since=datetime.now(UTC) - since if since is not None else None,
+        entity=entity,
+        limit=limit,
+    )
     if output == "json":
         click.echo(json.dumps({"executions": [execution_row(ex) for ex in runs]}))
         return
@@ -157,7 +201,7 @@ async def ls(ctx: click.Context, project: str | None, domain: str | None, limit:
 @click.option(
     "--nodes", "with_nodes", is_flag=True, help="Show the node tree (attempts, errors, child runs)."
 )
-@_OUTPUT
+@OUTPUT
 @click.pass_context
 async def get(
     ctx: click.Context,
@@ -179,7 +223,7 @@ async def get(
     """
     import anyio
 
-    client = _client(ctx, project, domain)
+    client = client_for(ctx, project, domain)
     ex = await client.get_execution(name, with_outputs=False)
     result: dict[str, Any] = {"execution": execution_row(ex)}
 
@@ -227,7 +271,8 @@ async def get(
 @click.argument("names", nargs=-1, required=True)
 @scope_options
 @click.option("--cause", default="aborted by asyncrun", show_default=True, help="Why: shown with the run.")
-@_OUTPUT
+@click.option("--wait", is_flag=True, help="Wait until the aborted runs have ended (ABORTED).")
+@OUTPUT
 @click.pass_context
 async def abort(
     ctx: click.Context,
@@ -235,37 +280,45 @@ async def abort(
     project: str | None,
     domain: str | None,
     cause: str,
+    wait: bool,
     output: str,
 ) -> None:
     """Abort running runs (NAME, PROJECT:DOMAIN:NAME or a console URL); they end ABORTED.
 
     Each run is aborted on its own: one line per run says whether it is aborting or why not (unknown,
-    already ended, …); the exit code is that of the first run that could not be aborted.
-    `--output json`: `{"aborted": [{project, domain, name}, …], "failed": [{project, domain, name,
-    error}, …]}`.
+    already ended, …); the exit code is that of the first run that could not be aborted. With
+    `--wait`, each line comes once its run has ended and gives its final phase.
+    `--output json`: `{"aborted": [{project, domain, name} (+ phase with --wait), …], "failed":
+    [{project, domain, name, error}, …]}`.
     """
     from .._exceptions import error_for_exit_code
     from ._remote import one_line
 
-    client = _client(ctx, project, domain)
+    client = client_for(ctx, project, domain)
     results = await client.abort(*names, cause=cause)
     failed = [r for r in results if r.error is not None]
+    ended = {ex.id: ex for ex in await client.wait_all([r.id for r in results if r.ok])} if wait else {}
     if output == "json":
 
         def where(r: Any) -> dict[str, str]:
             return {"project": r.id.project, "domain": r.id.domain, "name": r.id.name}
 
+        def aborted(r: Any) -> dict[str, str]:
+            return {**where(r), "phase": str(ended[r.id].phase)} if wait else where(r)
+
         click.echo(
             json.dumps(
                 {
-                    "aborted": [where(r) for r in results if r.ok],
+                    "aborted": [aborted(r) for r in results if r.ok],
                     "failed": [{**where(r), "error": one_line(r.error)} for r in failed],
                 }
             )
         )
     else:
         for r in results:
-            if r.ok:
+            if r.ok and wait:
+                click.echo(f"{r.id.name}  {ended[r.id].phase} ({cause})")
+            elif r.ok:
                 click.echo(f"{r.id.name}  aborting ({cause})")
             else:
                 click.echo(f"{r.id.name}  not aborted: {one_line(r.error)}", err=True)
@@ -285,7 +338,13 @@ async def abort(
 @click.option(
     "--attempt", type=click.IntRange(min=0), default=None, help="Which attempt (default: the last)."
 )
-@_OUTPUT
+@click.option(
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Print lines as they are written until the node has ended (waits for it to start).",
+)
+@OUTPUT
 @click.pass_context
 async def logs(
     ctx: click.Context,
@@ -294,19 +353,29 @@ async def logs(
     project: str | None,
     domain: str | None,
     attempt: int | None,
+    follow: bool,
     output: str,
 ) -> None:
     """Print a task's output (NODE, default: the last task node); where it cannot be read from
     here (a real cluster), print the attempt's log links.
 
-    `--output json`: `{"lines": [TEXT, …], "links": [{name, uri}, …]}`.
+    `--follow` prints lines as the task writes them and returns once the node has ended (without
+    `--attempt`, following its retries too). `--output json`: `{"lines": [TEXT, …], "links": [{name,
+    uri}, …]}`, printed once the log is complete.
     """
     from ..client._nodes import pick_node
 
-    client = _client(ctx, project, domain)
-    lines = [line async for line in client.logs(name, node, attempt=attempt)]
+    client = client_for(ctx, project, domain)
+    lines: list[str] = []
+    printed = False
+    async for line in client.logs(name, node, attempt=attempt, follow=follow):
+        printed = True
+        if output == "json":
+            lines.append(line)
+        else:
+            click.echo(line)
     links: list[dict[str, str]] = []
-    if not lines:
+    if not printed:
         tree = await client.nodes(name)
         chosen = pick_node(tree, node)
         if chosen is not None and chosen.attempts:
@@ -315,8 +384,6 @@ async def logs(
     if output == "json":
         click.echo(json.dumps({"lines": lines, "links": links}))
         return
-    for line in lines:
-        click.echo(line)
     for link in links:
         click.echo(f"{link['name']}: {link['uri']}")
 
@@ -330,7 +397,7 @@ async def logs(
     is_flag=True,
     help="Wait for the new run; exit with its code (1 failed, 3 aborted, 4 timed out).",
 )
-@_OUTPUT
+@OUTPUT
 @click.pass_context
 async def relaunch(
     ctx: click.Context,
@@ -345,13 +412,46 @@ async def relaunch(
 
     `--output json`: RUN (as in ls) of the new run.
     """
+    client = client_for(ctx, project, domain)
+    _new_run(await client.relaunch(name, name=new_name, wait=wait), output, wait)
+
+
+@click.command("recover")
+@click.argument("name")
+@scope_options
+@click.option("--name", "new_name", default=None, help="Name of the new run (default: a fresh one).")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait for the new run; exit with its code (1 failed, 3 aborted, 4 timed out).",
+)
+@OUTPUT
+@click.pass_context
+async def recover(
+    ctx: click.Context,
+    name: str,
+    project: str | None,
+    domain: str | None,
+    new_name: str | None,
+    wait: bool,
+    output: str,
+) -> None:
+    """Run a failed run again from where it failed: the nodes that succeeded keep their outputs
+    (RECOVERED, their tasks do not run), the others run again. Prints the new run.
+
+    `--output json`: RUN (as in ls) of the new run.
+    """
+    client = client_for(ctx, project, domain)
+    _new_run(await client.recover(name, name=new_name, wait=wait), output, wait)
+
+
+def _new_run(new: Execution, output: str, waited: bool) -> None:
+    """Print the run `relaunch` or `recover` started; once waited for, end with its exit code."""
     from ._remote import fail_on
 
-    client = _client(ctx, project, domain)
-    new = await client.relaunch(name, name=new_name, wait=wait)
     if output == "json":
         click.echo(json.dumps(execution_row(new)))
     else:
         click.echo(f"{new.id.name}  {new.phase}  {new.url}")
-    if wait:
+    if waited:
         fail_on(new)

@@ -7,6 +7,7 @@ from ._config import ClientConfig, load_config
 from ._errors import map_grpc_errors
 from ._many import AbortResult, BatchRun
 from ._nodes import Attempt, NodeExecution, TaskLogLink
+from ._signals import Signal
 from ._types import EntityId, Execution, ExecutionError, ExecutionId, ExecutionOptions, Phase, RemoteEntity
 from ._watcher import ExecutionWatcher, PollResult
 
@@ -26,6 +27,7 @@ __all__ = (
     "Phase",
     "PollResult",
     "RemoteEntity",
+    "Signal",
     "TaskLogLink",
     "load_config",
     "map_grpc_errors",

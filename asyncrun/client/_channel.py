@@ -12,6 +12,7 @@ import anyio
 from grpclib.client import Channel, Handler, Stream
 from grpclib.config import Configuration
 from grpclib.encoding.base import StatusDetailsCodecBase
+from grpclib.exceptions import GRPCError
 from grpclib.protocol import H2Protocol
 
 from .._exceptions import (
@@ -220,7 +221,12 @@ class RetryPolicy:
     UNAVAILABLE and RESOURCE_EXHAUSTED are retried for every call: creates are idempotent here
     (identical registrations succeed, execution names are chosen before the first attempt).
     DEADLINE_EXCEEDED is retried for reads only. A control plane that keeps failing to answer is
-    given up on after `unreachable_timeout` seconds.
+    given up on after `unreachable_timeout` seconds without an answer: the clock runs from the
+    start of the first failed attempt, and restarts whenever a failed attempt did get an answer
+    (a gRPC status, e.g. UNAVAILABLE from the server or a proxy before it). Time a call spent
+    queued behind the client's other calls, or being served slowly, is not an outage: counting
+    it made a busy client with many calls in flight give up after a single UNAVAILABLE.
+    Retries stop after `max_attempts` attempts in any case.
     """
 
     def __init__(
@@ -235,9 +241,10 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap, self.base * 2**attempt))
 
     async def call(self, endpoint: str, fn: Callable[[], Awaitable[T]], *, read: bool) -> T:
-        started = time.monotonic()
+        silent_since: float | None = None  # start of the failed attempts since the last answer
         attempt = 0
         while True:
+            attempt_started = time.monotonic()
             try:
                 with map_grpc_errors(endpoint):
                     return await fn()
@@ -247,7 +254,11 @@ class RetryPolicy:
                 if isinstance(exc, DeadlineExceededError) and not read:
                     raise
                 attempt += 1
-                elapsed = time.monotonic() - started
+                if isinstance(exc.__cause__, GRPCError):
+                    silent_since = time.monotonic()  # it answered, with a status to retry on
+                elif silent_since is None:
+                    silent_since = attempt_started
+                elapsed = time.monotonic() - silent_since
                 pause = self.delay(attempt)
                 if attempt >= self.max_attempts or elapsed + pause > self.unreachable_timeout:
                     raise

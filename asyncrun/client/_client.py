@@ -8,6 +8,7 @@ import os
 import random
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,6 +18,8 @@ from .._exceptions import (
     AlreadyExistsError,
     AsyncrunError,
     AuthenticationError,
+    BlobNotFoundError,
+    InputError,
     NotFoundError,
     StorageError,
     UploadError,
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
     from ._nodes import NodeExecution
     from ._package import CodePackage
     from ._serialize import RegistrationPlan
+    from ._signals import Signal
 
 Progress = Callable[[str], None]
 
@@ -775,7 +779,9 @@ class Client:
             return await self._read_literal_map(blob.url)
         except (AsyncrunError, ValueError, OSError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StorageError(f"cannot read the {which} of {ex_id.name} at {blob.url}: {reason}") from exc
+            # A map that is gone stays a BlobNotFoundError: callers tell "gone" from "cannot read".
+            kind = BlobNotFoundError if isinstance(exc, BlobNotFoundError) else StorageError
+            raise kind(f"cannot read the {which} of {ex_id.name} at {blob.url}: {reason}") from exc
 
     async def _read_literal_map(self, url: str) -> core.LiteralMap:
         from .. import _storage
@@ -872,12 +878,14 @@ class Client:
         phase = current.phase if current is not None else "not seen yet"
         raise WaitTimeoutError(f"stopped waiting for {ex_id.name} after {timeout} s; it is {phase}")
 
-    async def wait_all(self, executions: Iterable[Execution], **wait_options: Any) -> list[Execution]:
+    async def wait_all(
+        self, executions: Iterable[Execution | ExecutionId | str], **wait_options: Any
+    ) -> list[Execution]:
         """Wait for every execution; results in the order given."""
         items = list(executions)
         results: list[Execution | None] = [None] * len(items)
 
-        async def one(index: int, ex: Execution) -> None:
+        async def one(index: int, ex: Execution | ExecutionId | str) -> None:
             results[index] = await self.wait(ex, **wait_options)
 
         with one_error():
@@ -941,6 +949,33 @@ class Client:
         )
         return await self.wait(new) if wait else new
 
+    async def recover(
+        self, execution: Execution | ExecutionId | str, *, name: str | None = None, wait: bool = False
+    ) -> Execution:
+        """Run a run again from where it failed (FlyteAdmin's `RecoverExecution`): the same entity and
+        inputs, but the nodes that succeeded are not run again (they end RECOVERED with the outputs
+        they had); returns the new run.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        ex_id = self._execution_id(execution)
+        new_name = check_execution_name(name) if name else new_execution_name()
+        request = admin.ExecutionRecoverRequest(
+            id=_convert.execution_identifier(ex_id),
+            name=new_name,
+            metadata=admin.ExecutionMetadata(principal="asyncrun"),
+        )
+        created = await self._admin("recover_execution", request, read=False)
+        ref = created.id
+        if ref is not None and ref.name:
+            new_id = ExecutionId(ref.project, ref.domain, ref.name)
+        else:
+            new_id = ExecutionId(ex_id.project, ex_id.domain, new_name)
+        types = execution.output_types if isinstance(execution, Execution) else None
+        new = await self.get_execution(new_id, output_types=types, with_outputs=False)
+        return await self.wait(new) if wait else new
+
     async def abort(
         self, *executions: Execution | ExecutionId | str, cause: str = "aborted by asyncrun"
     ) -> list[AbortResult]:
@@ -953,32 +988,28 @@ class Client:
         return await abort_each(self.terminate, ids, cause)
 
     async def logs(
-        self, execution: Execution | ExecutionId | str, node: str | None = None, *, attempt: int | None = None
+        self,
+        execution: Execution | ExecutionId | str,
+        node: str | None = None,
+        *,
+        attempt: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[str]:
         """The output lines of one attempt of a task node (default: the last attempt of the last task
         node). Where the log is not readable from here (a real cluster), yields nothing: read the
         attempt's `logs` links from `nodes()` instead.
 
-        Raises:
-            NotFoundError: no such node or attempt.
-        """
-        from ._nodes import pick_node, readable_log
+        With `follow`, waits for the node to start, yields lines as they are written and ends when
+        the attempt has ended; without `attempt`, it goes on with the node's retries.
 
-        tree = await self.nodes(execution)
-        chosen = pick_node(tree, node)
-        if chosen is None or not chosen.attempts:
-            where = f"node {node}" if node else "any task node"
-            raise NotFoundError(f"no attempts of {where} in {self._execution_id(execution).name}")
-        picked = [a for a in chosen.attempts if attempt is None or a.number == attempt]
-        if not picked:
-            raise NotFoundError(f"node {chosen.node_id} has no attempt {attempt}")
-        for link in picked[-1].logs:
-            path = readable_log(link)
-            if path is not None:
-                async with await anyio.open_file(path, errors="replace") as lines:
-                    async for line in lines:
-                        yield line.rstrip("\n")
-                return
+        Raises:
+            NotFoundError: no such node or attempt (with `follow`: the run ended without it).
+        """
+        from ._logs import follow_logs, read_logs
+
+        read = follow_logs if follow else read_logs
+        async for line in read(self, self._execution_id(execution), node, attempt):
+            yield line
 
     async def nodes(
         self, execution: Execution | ExecutionId | str, *, attempts: bool = True
@@ -988,6 +1019,64 @@ class Client:
         from ._nodes import list_nodes
 
         return await list_nodes(self, self._execution_id(execution), attempts=attempts)
+
+    async def signals(self, execution: Execution | ExecutionId | str) -> list[Signal]:
+        """The run's gate signals, oldest first: each one's type and, once set, its value.
+
+        A gate creates its signal when it is reached, so a run lists only the gates it got to.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        from ._signals import list_signals
+
+        return await list_signals(self, self._execution_id(execution))
+
+    async def get_signal(self, execution: Execution | ExecutionId | str, signal_id: str) -> Signal:
+        """The run's signal `signal_id`.
+
+        Raises:
+            NotFoundError: no such run, or it has no such signal (yet); the message names those it has.
+        """
+        from ._signals import find_signal
+
+        return await find_signal(self, self._execution_id(execution), signal_id)
+
+    async def signal(self, execution: Execution | ExecutionId | str, signal_id: str, value: Any) -> Signal:
+        """Release the gate waiting for `signal_id` (`wait_for_input`) with `value`, of the signal's type.
+
+        Raises:
+            NotFoundError: no such run, or it has no signal `signal_id` (yet).
+            InputError: `value` is not of the signal's type.
+            FailedPreconditionError: the signal already has a value, or the run has ended.
+        """
+        from ._signals import set_signal
+
+        return await set_signal(self, self._execution_id(execution), signal_id, value)
+
+    async def approve(self, execution: Execution | ExecutionId | str, signal_id: str) -> Signal:
+        """Approve the `approve(...)` gate `signal_id`: it passes its input on and the run goes on.
+
+        Raises as `signal`, and `InputError` when `signal_id` is not an approval.
+        """
+        return await self._answer(execution, signal_id, True)
+
+    async def reject(self, execution: Execution | ExecutionId | str, signal_id: str) -> Signal:
+        """Reject the `approve(...)` gate `signal_id`: the gate fails, and with it the run.
+
+        Raises as `approve`.
+        """
+        return await self._answer(execution, signal_id, False)
+
+    async def _answer(self, execution: Execution | ExecutionId | str, signal_id: str, yes: bool) -> Signal:
+        ex_id = self._execution_id(execution)
+        signal = await self.get_signal(ex_id, signal_id)
+        if not signal.is_approval:
+            raise InputError(
+                f"signal {signal_id!r} of run {ex_id.name} takes {signal.type_name}, it is not an approval: "
+                f"use `asyncrun signal {ex_id.name} {signal_id} VALUE`"
+            )
+        return await self.signal(ex_id, signal_id, yes)
 
     async def watch(
         self,
@@ -1037,19 +1126,38 @@ class Client:
         self,
         *,
         names: Iterable[str] = (),
+        phases: Iterable[Phase | str] = (),
+        since: datetime | None = None,
+        entity: str | None = None,
         limit: int = 100,
         token: str = "",
         project: str | None = None,
         domain: str | None = None,
     ) -> tuple[list[Execution], str]:
-        """One page of executions, newest first; `names` narrows it with `value_in(name, …)`."""
+        """One page of executions, newest first.
+
+        Args:
+            names: only these execution names.
+            phases: only runs in one of these phases.
+            since: only runs created at or after this time (timezone-aware; naive means UTC).
+            entity: only runs of this launch plan (a task's or workflow's runs use its default one).
+        """
         project, domain = self._where(project, domain)
         wanted = list(names)
+        filters = [f"value_in(name,{';'.join(wanted)})"] if wanted else []
+        wanted_phases = [Phase(str(phase).upper()).value for phase in phases]
+        if wanted_phases:
+            filters.append(f"value_in(phase,{';'.join(wanted_phases)})")
+        if since is not None:
+            when = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+            filters.append(f"gte(created_at,{when.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')})")
+        if entity:
+            filters.append(f"eq(launch_plan.name,{entity})")
         request = admin.ResourceListRequest(
             id=admin.NamedEntityIdentifier(project=project, domain=domain),
             limit=limit,
             token=token,
-            filters=f"value_in(name,{';'.join(wanted)})" if wanted else "",
+            filters="+".join(filters),
             sort_by=admin.Sort(key="created_at", direction=admin.SortDirection.DESCENDING),
         )
         page = await self._admin("list_executions", request, read=True)

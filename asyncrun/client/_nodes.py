@@ -183,16 +183,6 @@ def task_nodes(nodes: list[NodeExecution]) -> list[NodeExecution]:
     return found
 
 
-def readable_log(link: TaskLogLink) -> str | None:
-    """The local file behind a log link (the sandbox keeps each attempt's output there), if any."""
-    from pathlib import Path
-
-    uri = link.uri.removeprefix("file://")
-    if "://" in uri or not uri.startswith("/"):
-        return None
-    return uri if Path(uri).is_file() else None
-
-
 def pick_node(nodes: list[NodeExecution], node_id: str | None) -> NodeExecution | None:
     """`node_id`'s node, or (None) the last task node that ran."""
     if node_id:

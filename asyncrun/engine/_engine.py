@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         LaunchPlanRunner,
         NodeHandle,
         Recorder,
+        Recovery,
         SignalSource,
         TaskLauncher,
         ValueOps,
@@ -126,6 +127,8 @@ class Engine:
         overwrite_cache: recompute cached tasks and store the new outputs.
         max_parallelism: at most this many task attempts of the run at once (0: no limit).
         signals: where approve and signal gates wait (None: such gates fail).
+        recovery: the run this one recovers: its task nodes that succeeded there are not run again
+            but end RECOVERED with the outputs they had.
         fault: the failure recorded when the environment itself fails (a store error, a full disk);
             by default a SYSTEM "EngineError" naming the exception.
     """
@@ -138,6 +141,7 @@ class Engine:
     overwrite_cache: bool = False
     max_parallelism: int = 0
     signals: SignalSource | None = None
+    recovery: Recovery | None = None
     fault: Callable[[BaseException], Failure] | None = None
 
     def __post_init__(self) -> None:
@@ -250,9 +254,18 @@ class Engine:
                 cause = exc.__cause__ if exc.__cause__ is not None else None
                 raise NodeFailed(system_failure("BindingError", str(exc), cause=cause)) from None
             await handle.queued(inputs)
-            outputs = await self._dispatch(
-                node, inputs, results, handle, cache, environment or {}, launch_inputs
-            )
+            recovered = None
+            if self.recovery is not None and isinstance(node.kind, TaskCall):
+                recovered = await self.recovery.outputs(handle.unique_id)
+            if recovered is not None:
+                outputs, phase = dict(recovered), Phase.RECOVERED
+            else:
+                outputs, phase = (
+                    await self._dispatch(
+                        node, inputs, results, handle, cache, environment or {}, launch_inputs
+                    ),
+                    Phase.SUCCEEDED,
+                )
         except NodeFailed as failed:
             await self._record_end(handle, failed.phase, failed.failure, cache)
             raise
@@ -265,7 +278,7 @@ class Engine:
             await self._record_end(handle, Phase.FAILED, failure, cache)
             raise NodeFailed(failure) from exc
         try:
-            await handle.finished(Phase.SUCCEEDED, outputs=outputs, cache=cache.status, cache_key=cache.key)
+            await handle.finished(phase, outputs=outputs, cache=cache.status, cache_key=cache.key)
         except Exception as exc:  # e.g. outputs too big for what is left of the disk
             log.exception("cannot record the outputs of node %s", handle.unique_id)
             failure = self._fault(exc)

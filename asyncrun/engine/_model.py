@@ -41,6 +41,7 @@ class Phase(enum.Enum):
     TIMED_OUT = "TIMED_OUT"
     SKIPPED = "SKIPPED"
     ABORTED = "ABORTED"
+    RECOVERED = "RECOVERED"  # outputs taken from the run this one recovers; the task did not run
 
 
 class CacheStatus(enum.Enum):

@@ -180,6 +180,14 @@ class Catalog(Protocol):
         ...
 
 
+class Recovery(Protocol):
+    """The run a recovered run recovers (FlyteAdmin's RecoverExecution): what its nodes produced."""
+
+    async def outputs(self, unique_id: str) -> Values | None:
+        """The outputs of node `unique_id` if it succeeded in that run, else None (the node runs)."""
+        ...
+
+
 class SignalSource(Protocol):
     """Where gates wait for the signals of their run (the sandbox's SignalService store)."""
 

@@ -186,6 +186,25 @@ class ExecutionHandlers(AdminState):
         await self.store.create_launch_plan(launch_plan_id, spec, closure)
         return _Launch(id_key(launch_plan_id), id_key(workflow.id), merged, task=key)
 
+    async def recover_execution(
+        self, message: admin.ExecutionRecoverRequest
+    ) -> admin.ExecutionCreateResponse:
+        """A new execution of the same entity and inputs that reuses the outputs of the task nodes that
+        succeeded in `id` (they end RECOVERED, their tasks do not run); the rest runs again."""
+        key = validate_execution_id(message.id)
+        original = await self.store.get_execution(key)
+        data = await self.store.get_execution_data(key)
+        if original is None or data is None or original.spec is None:
+            not_found(f"execution [{':'.join(key)}] does not exist")
+        spec = admin.ExecutionSpec.parse(bytes(original.spec))
+        spec.metadata = admin.ExecutionMetadata.parse(bytes(message.metadata or admin.ExecutionMetadata()))
+        spec.metadata.mode = admin.ExecutionMetadataExecutionMode.RECOVERED
+        spec.metadata.reference_execution = key.to_id()
+        request = admin.ExecutionCreateRequest(
+            project=key.project, domain=key.domain, name=message.name, spec=spec, inputs=data[0]
+        )
+        return await self.create_execution(request)
+
     async def get_execution(self, message: admin.WorkflowExecutionGetRequest) -> admin.Execution:
         """An execution with its spec (as sent) and closure; NOT_FOUND when missing."""
         key = validate_execution_id(message.id)

@@ -353,6 +353,7 @@ class Runner:
             launch_plans=_ChildExecutions(self, context),
             catalog=self._catalog,
             signals=_SignalGates(self.signals, context.key),
+            recovery=await self._recovery(key),
             overwrite_cache=context.overwrite_cache,
             max_parallelism=context.max_parallelism,
             fault=lambda exc: failure_of(sandbox_fault(exc, self.data_dir)),
@@ -366,6 +367,16 @@ class Runner:
         uri = context.data_uri("outputs.pb")
         await context.write_data(uri, bytes(literal_map))
         return _Outcome(Phase.SUCCEEDED, outputs=literal_map, outputs_uri=uri)
+
+    async def _recovery(self, key: ExecutionKey) -> _RecoveredNodes | None:
+        """What a RECOVERED execution (RecoverExecution) takes from the run it recovers."""
+        execution = await self.store.get_execution(key)
+        metadata = execution.spec.metadata if execution is not None and execution.spec else None
+        if metadata is None or metadata.mode != admin.ExecutionMetadataExecutionMode.RECOVERED:
+            return None
+        if metadata.reference_execution is None:
+            return None
+        return _RecoveredNodes(self.store, ExecutionKey.of(metadata.reference_execution))
 
     async def _load(
         self, key: ExecutionKey
@@ -530,6 +541,28 @@ class _ChildExecutions:
             self.context, handle, core.LiteralMap(literals=dict(inputs)), call.ref
         )
         return dict(outputs.literals)
+
+
+class _RecoveredNodes:
+    """The outputs of the nodes that succeeded in the run a recovered run recovers (as FlytePropeller
+    reads them from FlyteAdmin): a node that was itself recovered there counts too."""
+
+    def __init__(self, store: Store, original: ExecutionKey) -> None:
+        self.store = store
+        self.original = original
+
+    async def outputs(self, unique_id: str) -> dict[str, core.Literal] | None:
+        node = await self.store.get_node_execution(self.original, unique_id)
+        if node is None or node.closure is None or node.closure.phase not in _REUSABLE:
+            return None
+        data = await self.store.get_node_execution_data(self.original, unique_id)
+        if data is None:
+            return None
+        outputs = data[1]
+        return dict(outputs.literals) if outputs is not None else {}
+
+
+_REUSABLE = frozenset({core.NodeExecutionPhase.SUCCEEDED, core.NodeExecutionPhase.RECOVERED})
 
 
 class _SignalGates:

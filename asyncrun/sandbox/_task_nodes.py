@@ -491,6 +491,7 @@ _PHASES = {
     engine.Phase.TIMED_OUT: NodePhase.TIMED_OUT,
     engine.Phase.SKIPPED: NodePhase.SKIPPED,
     engine.Phase.ABORTED: NodePhase.ABORTED,
+    engine.Phase.RECOVERED: NodePhase.RECOVERED,
 }
 
 

@@ -228,8 +228,9 @@ def sleep(duration: timedelta | int | float) -> VoidPromise:
 def approve(upstream: Any, name: str, timeout: timedelta | int | float | None = None) -> Any:
     """A node that passes `upstream` on once someone approves signal `name` (rejecting fails the run).
 
-    Release it with `asyncrun signal RUN NAME true` or flytekit's `FlyteRemote.approve`; locally,
-    with `ASYNCRUN_SIGNAL_<NAME>=true` (or an answer at the prompt on a terminal).
+    Release it with `asyncrun approve RUN NAME` (`asyncrun reject RUN NAME` fails it) or flytekit's
+    `FlyteRemote.approve`; locally, with `ASYNCRUN_SIGNAL_<NAME>=true` (or an answer at the prompt on
+    a terminal).
     """
     builder = _builder("approve(...)")
     if not isinstance(upstream, Promise):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -61,6 +62,37 @@ async def test_retry_policy_retries_unavailable_then_succeeds() -> None:
 
     assert await RetryPolicy(unreachable_timeout=5, base=0.001).call("e", flaky, read=False) == "ok"
     assert len(calls) == 3
+
+
+async def test_retry_policy_counts_an_outage_from_the_last_answer() -> None:
+    """A call that was slow (queued behind the client's other calls, or served slowly) and then
+    answered UNAVAILABLE once is retried: the control plane answered, it was not unreachable for
+    the whole call. This gave up under load with 200 launches in flight."""
+    calls = []
+
+    async def slow_then_unavailable() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            await anyio.sleep(0.5)  # longer than the whole budget below
+            raise GRPCError(Status.UNAVAILABLE, "reply lost")
+        return "ok"
+
+    policy = RetryPolicy(unreachable_timeout=0.2, base=0.001)
+    assert await policy.call("e", slow_then_unavailable, read=False) == "ok"
+    assert len(calls) == 2
+
+
+async def test_retry_policy_gives_up_on_a_control_plane_that_never_answers() -> None:
+    calls = []
+
+    async def refused() -> None:
+        calls.append(1)
+        await anyio.sleep(0.3)  # each attempt costs longer than the budget, without an answer
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    with pytest.raises(UnreachableError):
+        await RetryPolicy(unreachable_timeout=0.2, base=0.001).call("e", refused, read=True)
+    assert len(calls) == 1
 
 
 async def test_retry_policy_never_retries_not_found_and_writes_on_deadline() -> None:

@@ -49,8 +49,14 @@ async def test_run_many_gives_one_result_per_line_and_a_bad_line_stops_no_other(
 async def test_run_many_wait_timeout_leaves_each_late_run_with_its_error(sandbox_env, flows) -> None:
     from asyncrun.exceptions import WaitTimeoutError
 
+    lines = [{"n": 0}, {"n": 600}]
     async with Client.from_config() as client:
-        results = await client.run_many(flows.sleepy, [{"n": 0}, {"n": 600}], wait=True, wait_timeout=3)
+        launched = await client.run_many(flows.sleepy, lines)
+        assert launched[0].execution is not None
+        await client.wait(launched[0].execution)  # the quick line ends before any deadline starts
+        # The same batch again attaches to its runs, now waiting under a deadline.
+        results = await client.run_many(flows.sleepy, lines, wait=True, wait_timeout=3)
+        assert [r.name for r in results] == [r.name for r in launched]
         late = results[1].execution
         assert late is not None
         await client.terminate(late)

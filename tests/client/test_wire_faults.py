@@ -10,6 +10,7 @@ import pytest
 from google.protobuf import json_format
 
 from asyncrun import Client
+from asyncrun.client import ClientConfig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
@@ -93,7 +94,10 @@ async def test_flaky_control_plane_200_concurrent_launches_each_exactly_once(pro
         lp_entity = await direct.register(hello.say_hello)
     proxy.plan.fail_share = 0.3
     results = []
-    async with Client.from_config(endpoint=proxy.endpoint, insecure=True, unreachable_timeout=30) as client:
+    # Each launch starts a task process: with 200 of them on a busy 2-core machine a single call can
+    # take longer than the default 30 s deadline, which is the machine, not the retries under test.
+    config = ClientConfig(endpoint=proxy.endpoint, insecure=True, unreachable_timeout=30, call_timeout=180)
+    async with Client(config) as client:
 
         async def launch(i: int) -> None:
             results.append(await client.run(lp_entity, {"name": f"n{i}"}))

@@ -46,7 +46,7 @@ async def test_200_concurrent_wait_processes_exit_with_the_right_code(stub, spaw
             stub.set_phase(name, phase, error=("USER:Boom", "boom") if phase == "FAILED" else None)
     assert codes == expected
     # one poller for all of them: far fewer list calls than processes × polls
-    assert stub.calls["GetExecution"] == 0
+    assert stub.calls["get_execution"] == 0  # the stub counts calls by method name
 
 
 async def test_wait_timeout_exits_5_and_abort_on_timeout_terminates(stub, spawned) -> None:

@@ -32,12 +32,31 @@ async def test_one_list_call_per_page_per_tick_and_no_per_run_calls(stub, target
         await _all_seen(conn, target, names)
         stub.reset_counts()
         (poller,) = daemon.service.pollers.values()
-        ticks_before = poller.ticks
-        await anyio.sleep(2.5)  # several ticks at the 0.2…1 s intervals of the test settings
-        ticks = poller.ticks - ticks_before
-    assert ticks >= 2
+        # The stub's calls counted from inside each tick (the poller serves in this event loop), and
+        # the stub's total at each tick's end: a tick still in flight when a total is read must not
+        # look like an excess, and calls between ticks would show as a gap between the two counts.
+        calls_in_tick: list[int] = []
+        total_at_end: list[int] = []
+        four_ticks = anyio.Event()
+        poll_once = poller.poll_once
+
+        async def counted_tick(active: list[Tracked], now: float) -> int:
+            before = stub.calls["list_executions"]
+            calls = await poll_once(active, now)
+            calls_in_tick.append(stub.calls["list_executions"] - before)
+            total_at_end.append(stub.calls["list_executions"])
+            if len(calls_in_tick) >= 4:
+                four_ticks.set()
+            return calls
+
+        poller.poll_once = counted_tick  # type: ignore[method-assign]
+        with anyio.fail_after(30):
+            await four_ticks.wait()
+        ticks, totals = list(calls_in_tick), list(total_at_end)
     per_tick = math.ceil(250 / settings.page_size)
-    assert stub.calls["list_executions"] <= ticks * per_tick
+    assert all(calls <= per_tick for calls in ticks), ticks
+    # From the end of the first counted tick on, every call the stub saw was made by a tick.
+    assert [b - a for a, b in zip(totals, totals[1:], strict=False)] == ticks[1:], (totals, ticks)
     assert poller.max_tick_calls == per_tick
     assert stub.calls_per_sweep()[1:-1] == [per_tick] * (len(stub.calls_per_sweep()) - 2)
     assert max(stub.list_sizes) == settings.page_size and sorted(set(stub.list_sizes)) == [50, 100]

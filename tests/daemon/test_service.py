@@ -64,7 +64,7 @@ async def test_wait_for_running(stub, target, daemon, settings) -> None:
     async with DaemonConnection(settings=settings, autostart=False) as conn:
         async with anyio.create_task_group() as tg:
             tg.start_soon(lambda: _later(0.4, stub.set_phase, "q1", "RUNNING"))
-            result = await conn.wait(["q1"], target=target, wait_for="running", timeout=10)
+            result = await conn.wait(["q1"], target=target, wait_for="running", timeout=40)
     assert not result.timed_out
     assert result.executions[0].phase == "RUNNING" and result.exit_code == 0
 
@@ -73,11 +73,11 @@ async def test_outputs_fetched_once_and_only_when_asked(stub, target, daemon, se
     stub.add("out1", "SUCCEEDED", o0=42)
     stub.add("out2", "SUCCEEDED", o0=7)
     async with DaemonConnection(settings=settings, autostart=False) as conn:
-        plain = await conn.wait(["out2"], target=target, timeout=10)
+        plain = await conn.wait(["out2"], target=target, timeout=40)
         assert plain.executions[0].outputs is None
         assert stub.calls["get_execution_data"] == 0
-        first = await conn.wait(["out1"], target=target, outputs=True, timeout=10)
-        second = await conn.wait(["out1"], target=target, outputs=True, timeout=10)
+        first = await conn.wait(["out1"], target=target, outputs=True, timeout=40)
+        second = await conn.wait(["out1"], target=target, outputs=True, timeout=40)
     assert first.executions[0].outputs == {"o0": 42}
     assert second.executions[0].outputs == {"o0": 42}
     assert stub.calls["get_execution_data"] == 1

@@ -191,3 +191,55 @@ async def test_relaunch_runs_again_with_identical_inputs(sandbox_env, flows) -> 
         assert await client.fetch_inputs(new["name"]) == await client.fetch_inputs(first) == {"s": "again"}
         assert await client.fetch_outputs(client._execution_id(new["name"])) == {"o0": "AGAIN"}
         assert new["entity"] == (first.target.name if first.target else None)
+
+
+async def test_abort_wait_returns_once_the_run_is_aborted(sandbox_env, flows) -> None:
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        run = await client.run(flows.sleepy, {"n": 600})
+        await client.wait(run, wait_for="running", poll_interval=0.5)
+        code, out, err = await asyncrun("abort", run.id.name, "--cause", "enough", "--wait")
+        assert code == 0, err
+        assert out.splitlines() == [f"{run.id.name}  ABORTED (enough)"]
+        # it had ended when the command returned: no wait needed to see it
+        assert (await client.get_execution(run, with_outputs=False)).phase == "ABORTED"
+
+        other = await client.run(flows.sleepy, {"n": 600})
+        code, out, err = await asyncrun("abort", other.id.name, "nosuchrun", "--wait", "-o", "json")
+        assert code == 1, err
+        shown = json.loads(out)
+        assert shown["aborted"] == [
+            {
+                "project": other.id.project,
+                "domain": other.id.domain,
+                "name": other.id.name,
+                "phase": "ABORTED",
+            }
+        ]
+        assert [f["name"] for f in shown["failed"]] == ["nosuchrun"]
+
+
+async def test_ls_filters_by_phase_entity_and_since(sandbox_env, flows) -> None:
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        good = await client.run(flows.outer, {"s": "a"}, wait=True)
+        bad = await client.run(flows.failing, {"s": "b"}, wait=True)
+    assert (good.phase, bad.phase) == ("SUCCEEDED", "FAILED")
+
+    async def names(*args: str) -> list[str]:
+        code, out, err = await asyncrun("ls", "-o", "json", *args)
+        assert code == 0, err
+        return [row["name"] for row in json.loads(out)["executions"]]
+
+    assert await names() == [bad.id.name, good.id.name]  # newest first
+    assert await names("--phase", "failed") == [bad.id.name]
+    assert await names("--phase", "SUCCEEDED", "--phase", "FAILED") == [bad.id.name, good.id.name]
+    assert await names("--phase", "RUNNING") == []
+    assert await names("--entity", good.target.name) == [good.id.name]
+    assert await names("--since", "1h") == [bad.id.name, good.id.name]
+    assert await names("--since", "0") == []  # created before now
+    assert await names("--limit", "1") == [bad.id.name]
+    code, _, err = await asyncrun("ls", "--phase", "DONE")
+    assert code == 2 and "DONE" in err

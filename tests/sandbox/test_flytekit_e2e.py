@@ -57,14 +57,6 @@ def remote_outputs(endpoint: str, name: str, tp: type) -> dict:
     return {key: execution.outputs.get(key, as_type=tp) for key in execution.outputs}
 
 
-async def test_two_task_workflow(sandbox, project: Path) -> None:
-    code, out = await pyflyte(sandbox, project, "--name", "two-task", "wfs.py", "wf", "--name", "x")
-    assert code == 0, out
-    assert "has succeeded" in out
-    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "two-task", str)
-    assert outputs == {"o0": "HELLO X HELLO X"}
-
-
 async def test_single_task(sandbox, project: Path) -> None:
     code, out = await pyflyte(sandbox, project, "--name", "single-task", "wfs.py", "say_hello", "--name", "y")
     assert code == 0, out
@@ -77,17 +69,6 @@ async def test_failing_workflow(sandbox, project: Path) -> None:
     assert code != 0
     assert "did not complete successfully" in out and "FAILED" in out
     assert "exploded with 7" in out
-
-
-async def test_flytefile_input(sandbox, project: Path) -> None:
-    data = project / "three.txt"
-    data.write_text("a\nb\nc\n")
-    code, out = await pyflyte(
-        sandbox, project, "--name", "file-input", "wfs.py", "count_lines", "--f", str(data)
-    )
-    assert code == 0, out
-    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "file-input", int)
-    assert outputs == {"o0": 3}
 
 
 async def asyncrun_cli(sandbox, *args: str) -> tuple[int, str]:
@@ -104,6 +85,9 @@ async def asyncrun_cli(sandbox, *args: str) -> tuple[int, str]:
 async def test_asyncrun_launches_a_launch_plan_registered_by_pyflyte(sandbox, project: Path) -> None:
     code, out = await pyflyte(sandbox, project, "--name", "by-pyflyte", "wfs.py", "wf", "--name", "p")
     assert code == 0, out
+    assert "has succeeded" in out
+    outputs = await anyio.to_thread.run_sync(remote_outputs, sandbox.endpoint, "by-pyflyte", str)
+    assert outputs == {"o0": "HELLO P HELLO P"}
     code, out = await asyncrun_cli(sandbox, "run", "remote-launchplan")
     assert "wfs.wf" in out.split(), out
     code, out = await asyncrun_cli(

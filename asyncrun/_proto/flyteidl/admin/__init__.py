@@ -23,6 +23,7 @@ __all__ = (
     "ExecutionList",
     "ExecutionMetadata",
     "ExecutionMetadataExecutionMode",
+    "ExecutionRecoverRequest",
     "ExecutionSpec",
     "ExecutionState",
     "ExecutionStateChangeDetails",
@@ -455,6 +456,20 @@ class ExecutionMetadata(betterproto2.Message):
 
 
 default_message_pool.register_message("flyteidl.admin", "ExecutionMetadata", ExecutionMetadata)
+
+
+@dataclass(eq=False, repr=False)
+class ExecutionRecoverRequest(betterproto2.Message):
+    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    metadata: "ExecutionMetadata | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message("flyteidl.admin", "ExecutionRecoverRequest", ExecutionRecoverRequest)
 
 
 @dataclass(eq=False, repr=False)

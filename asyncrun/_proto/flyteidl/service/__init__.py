@@ -579,6 +579,24 @@ class AdminServiceStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def recover_execution(
+        self,
+        message: "_admin__.ExecutionRecoverRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "_admin__.ExecutionCreateResponse":
+
+        return await self._unary_unary(
+            "/flyteidl.service.AdminService/RecoverExecution",
+            message,
+            _admin__.ExecutionCreateResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
     async def get_execution(
         self,
         message: "_admin__.WorkflowExecutionGetRequest",
@@ -1076,6 +1094,12 @@ class AdminServiceBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def recover_execution(
+        self, message: "_admin__.ExecutionRecoverRequest"
+    ) -> "_admin__.ExecutionCreateResponse":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def get_execution(self, message: "_admin__.WorkflowExecutionGetRequest") -> "_admin__.Execution":
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
@@ -1268,6 +1292,15 @@ class AdminServiceBase(betterproto2_grpclib.ServiceBase):
         request = await stream.recv_message()
         assert request is not None
         response = await self.create_execution(request)
+        await stream.send_message(response)
+
+    async def __rpc_recover_execution(
+        self,
+        stream: "grpclib.server.Stream[_admin__.ExecutionRecoverRequest, _admin__.ExecutionCreateResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.recover_execution(request)
         await stream.send_message(response)
 
     async def __rpc_get_execution(
@@ -1468,6 +1501,12 @@ class AdminServiceBase(betterproto2_grpclib.ServiceBase):
                 self.__rpc_create_execution,
                 grpclib.const.Cardinality.UNARY_UNARY,
                 _admin__.ExecutionCreateRequest,
+                _admin__.ExecutionCreateResponse,
+            ),
+            "/flyteidl.service.AdminService/RecoverExecution": grpclib.const.Handler(
+                self.__rpc_recover_execution,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                _admin__.ExecutionRecoverRequest,
                 _admin__.ExecutionCreateResponse,
             ),
             "/flyteidl.service.AdminService/GetExecution": grpclib.const.Handler(
