@@ -48,7 +48,8 @@ def _struct_value_literal(value: protobuf.Value, where: str) -> core.Literal:
 
 
 def _msgpack_literal(value: Any) -> core.Literal:
-    """A value read out of a msgpack binary: primitives as Primitives, the rest as msgpack again."""
+    """A value read out of a msgpack binary, as FlytePropeller converts it: primitives as Primitives, lists
+    as collections of such literals (a map task can iterate `dc.items`), the rest as msgpack again."""
     if isinstance(value, bool):
         return core.Literal(scalar=core.Scalar(primitive=core.Primitive(boolean=value)))
     if isinstance(value, int):
@@ -59,6 +60,10 @@ def _msgpack_literal(value: Any) -> core.Literal:
         return core.Literal(scalar=core.Scalar(primitive=core.Primitive(string_value=value)))
     if value is None:
         return core.Literal(scalar=core.Scalar(none_type=core.Void()))
+    if isinstance(value, list):
+        return core.Literal(
+            collection=core.LiteralCollection(literals=[_msgpack_literal(item) for item in value])
+        )
     import msgpack
 
     return core.Literal(scalar=core.Scalar(binary=core.Binary(value=msgpack.packb(value), tag="msgpack")))

@@ -22,7 +22,11 @@ from asyncrun.sandbox._typecheck import describe_literal, describe_type, literal
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
+# flytekit's `Echo` task: no container; FlytePropeller's echo plugin passes its inputs on as its outputs.
+ECHO_TASK_TYPE = "echo"
+
 __all__ = [
+    "ECHO_TASK_TYPE",
     "END_NODE",
     "START_NODE",
     "CompileError",
@@ -244,10 +248,10 @@ class _WorkflowCompiler:
                 raise CompileError(
                     f"node {node.id!r} references task {format_id(reference)}, which is not registered"
                 )
-            if task.container is None:
+            if task.container is None and task.type != ECHO_TASK_TYPE:
                 raise CompileError(
                     f"node {node.id!r} runs task {format_id(reference)} of type {task.type!r}, which has no "
-                    "container (a plugin or pod task); the asyncrun sandbox runs container tasks only"
+                    "container (a plugin or pod task); the sandbox runs container and echo tasks only"
                 )
             # The closure's task list must hold an Identifier equal to the reference (flytekit compares).
             reference.resource_type = core.ResourceType.TASK

@@ -185,8 +185,11 @@ class DataProxyService(GuardedService, DataProxyServiceBase):
             raise GRPCError(Status.INVALID_ARGUMENT, "node_execution_id is required")
         expires_in = _check_expires_in(message.expires_in)
         url, expires_at = await self._deck_link(message.node_execution_id, expires_in)
+        # The deprecated top-level fields too, as FlyteAdmin fills them (flytekit's own tests read them).
         return CreateDownloadLinkResponse(
-            pre_signed_urls=PreSignedUrLs(signed_url=[url], expires_at=expires_at)
+            signed_url=[url],
+            expires_at=expires_at,
+            pre_signed_urls=PreSignedUrLs(signed_url=[url], expires_at=expires_at),
         )
 
     async def get_data(self, message: GetDataRequest) -> GetDataResponse:

@@ -287,12 +287,14 @@ class AttemptResult:
         error: why it failed, as recorded on task, node and workflow closures.
         retryable: the failure may be retried (a RECOVERABLE ContainerError, or a timeout).
         futures: the workflow a dynamic task built (its `futures.pb`), to run as the node's children.
+        deck_uri: the `deck.html` the task wrote next to its outputs (flytekit's `enable_deck`), or "".
     """
 
     outputs: core.LiteralMap | None = None
     error: core.ExecutionError | None = None
     retryable: bool = False
     futures: core.DynamicJobSpec | None = None
+    deck_uri: str = ""
 
 
 def _signal_name(number: int) -> str:
@@ -408,9 +410,16 @@ def read_attempt_result(
             )
         )
     try:
-        return AttemptResult(outputs=core.LiteralMap.parse(outputs_bytes))
+        outputs = core.LiteralMap.parse(outputs_bytes)
     except Exception as exc:  # a malformed file is the task's fault, not the sandbox's
         return AttemptResult(error=system_error("BadOutputs", f"cannot read {outputs_file}: {exc}"))
+    # FlytePropeller reports a deck when the task left one beside its outputs.
+    deck_file = _storage.join(paths.output_prefix, "deck.html")
+    try:
+        has_deck = _storage.exists(deck_file, options=paths.storage_options)
+    except StorageError as exc:
+        raise OSError(str(exc)) from exc
+    return AttemptResult(outputs=outputs, deck_uri=deck_file if has_deck else "")
 
 
 def _read_optional(uri: str, options: Mapping[str, Any] | None) -> bytes | None:

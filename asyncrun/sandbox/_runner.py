@@ -18,7 +18,7 @@ On-disk layout under `data_dir/executions/<project>/<domain>/<name>/`:
     <node>/<attempt>.log       the attempt's stdout and stderr
 
 With an object store (`sandbox serve --blob-store s3://bucket/prefix`), the `.pb` files live at the same
-relative paths under `s3://bucket/prefix/metadata/<project>/<domain>/<name>/` and task outputs under
+relative paths under `s3://bucket/prefix/metadata/propeller/<project>-<domain>-<name>/` and task outputs under
 `s3://bucket/prefix/raw/` (unless the run sets its own raw output prefix), as in a real deployment; the
 working folders and logs stay local.
 
@@ -44,7 +44,14 @@ from asyncrun import engine
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._bindings import LiteralValues
 from asyncrun.sandbox._catalog import Catalog
-from asyncrun.sandbox._compiler import InputError, format_id, id_key, merge_launch_inputs
+from asyncrun.sandbox._compiler import (
+    END_NODE,
+    START_NODE,
+    InputError,
+    format_id,
+    id_key,
+    merge_launch_inputs,
+)
 from asyncrun.sandbox._graphs import GraphError, to_graph
 from asyncrun.sandbox._process import kill_leftover_groups, sandbox_fault, system_error
 from asyncrun.sandbox._signals import Signals
@@ -136,7 +143,10 @@ class Runner:
     def execution_data_uri(self, key: ExecutionKey, *parts: str) -> str:
         """Where an execution's data (`inputs.pb`, `outputs.pb`, `<node>/data/…`) is stored."""
         if self.object_store is not None:
-            return self.object_store.uri("metadata", key.project, key.domain, key.name, *parts)
+            # FlytePropeller's layout, which users (and flytekit's own tests) look for in the bucket.
+            return self.object_store.uri(
+                "metadata", "propeller", f"{key.project}-{key.domain}-{key.name}", *parts
+            )
         return str(self.data_dir.joinpath("executions", key.project, key.domain, key.name, *parts))
 
     # ------------------------------------------------------------------------------------------------
@@ -334,9 +344,11 @@ class Runner:
             graph = to_graph(template, context.tasks, context.sub_workflows)
         except GraphError as exc:
             return _Outcome(Phase.FAILED, error=system_error("NotFound", str(exc)))
+        recorder = StoreRecorder(self.store, context)
+        await recorder.boundary(START_NODE, inputs)
         runner = engine.Engine(
             values=LiteralValues(),
-            recorder=StoreRecorder(self.store, context),
+            recorder=recorder,
             launcher=self._task_nodes.launcher(context),
             launch_plans=_ChildExecutions(self, context),
             catalog=self._catalog,
@@ -350,6 +362,7 @@ class Runner:
             outputs = await runner.run_graph(graph, inputs)
         except engine.NodeFailed as failed:
             return _Outcome(Phase.FAILED, error=execution_error(failed.failure))
+        await recorder.boundary(END_NODE, outputs)
         literal_map = core.LiteralMap(literals=outputs)
         uri = context.data_uri("outputs.pb")
         await context.write_data(uri, bytes(literal_map))
@@ -419,6 +432,7 @@ class Runner:
             overwrite_cache=spec.overwrite_cache or plan.overwrite_cache,
             nesting=spec.metadata.nesting if spec.metadata is not None else 0,
             principal=spec.metadata.principal if spec.metadata is not None else "",
+            interruptible=spec.interruptible,
             data_prefix=self.execution_data_uri(key) if objects else "",
             storage_options=objects.storage_options if objects else {},
         )
@@ -456,6 +470,8 @@ class Runner:
         now = utc_now()
         spec = admin.ExecutionSpec(
             launch_plan=core.Identifier.parse(bytes(reference)),
+            # FlytePropeller launches the child with the parent's interruptible override.
+            interruptible=context.interruptible,
             metadata=admin.ExecutionMetadata(
                 mode=admin.ExecutionMetadataExecutionMode.CHILD_WORKFLOW,
                 principal=context.principal,

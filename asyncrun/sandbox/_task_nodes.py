@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import logging
 import os
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
+from asyncrun.sandbox._compiler import ECHO_TASK_TYPE, START_NODE
 from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
     AttemptPaths,
@@ -103,7 +105,9 @@ class ExecutionContext:
     overwrite_cache: bool = False
     nesting: int = 0
     principal: str = ""
-    # Where execution data lives when not under `directory`: `s3://…/metadata/<project>/<domain>/<name>`.
+    # The execution's interruptible override (None: the workflow's own setting), passed on to child runs.
+    interruptible: bool | None = None
+    # Where execution data lives when not under `directory`: `s3://…/metadata/propeller/<project>-<domain>-<name>`.
     data_prefix: str = ""
     storage_options: dict[str, Any] = field(default_factory=dict)
 
@@ -257,7 +261,7 @@ class TaskNodeRunner:
         extra_env: Mapping[str, str],
         input_prefix: str = "",
     ) -> _AttemptOutcome:
-        assert task.container is not None and task.id is not None and record.execution.id is not None
+        assert task.id is not None and record.execution.id is not None
         node_id = record.execution.id.node_id
         async with self._task_limiter:
             raw_prefix = context.raw_output_prefix
@@ -324,7 +328,10 @@ class TaskNodeRunner:
         execution: admin.TaskExecution,
         extra_env: Mapping[str, str],
     ) -> _AttemptOutcome:
-        assert task.container is not None and execution.closure is not None
+        assert execution.closure is not None
+        if task.container is None:  # an echo task (the only kind without one that compiles)
+            await record.start()
+            return _AttemptOutcome(outputs=inputs)
         command = [*task.container.command, *task.container.args]
         template_path = ""
         if any("tasktemplatepath" in part.lower() for part in command):
@@ -376,7 +383,7 @@ class TaskNodeRunner:
             lambda: read_attempt_result(paths, exit_, timeout=time_limit)
         )
         return _AttemptOutcome(
-            result.outputs, result.error, result.retryable, exit_.timed_out, result.futures
+            result.outputs, result.error, result.retryable, exit_.timed_out, result.futures, result.deck_uri
         )
 
     async def _finish_attempt(
@@ -402,6 +409,7 @@ class _AttemptOutcome:
     retryable: bool = False
     timed_out: bool = False
     futures: core.DynamicJobSpec | None = None
+    deck_uri: str = ""
 
 
 class _ExecutionLauncher:
@@ -424,11 +432,11 @@ class _ExecutionLauncher:
     ) -> engine.AttemptResult:
         assert isinstance(handle, StoreNodeHandle)
         task: core.TaskTemplate = call.task.template
-        if task.container is None:
+        if task.container is None and task.type != ECHO_TASK_TYPE:
             error = system_error(
                 "UnsupportedTask",
                 f"task {task.id.name if task.id else '?'} (type {task.type!r}) has no container; "
-                "the sandbox runs container tasks only",
+                "the sandbox runs container and echo tasks only",
             )
             return engine.AttemptResult(failure=failure_of(error))
         node_dir = self.context.directory / safe_component(handle.unique_id)
@@ -454,6 +462,8 @@ class _ExecutionLauncher:
             input_prefix,
         )
         if result.outputs is not None:
+            if result.deck_uri:
+                handle.record.closure.deck_uri = result.deck_uri
             return engine.AttemptResult(outputs=dict(result.outputs.literals))
         if result.futures is not None:
             try:
@@ -568,6 +578,28 @@ class StoreRecorder:
         return StoreNodeHandle(
             self.context, NodeRecord(self.store, execution, parent.unique_id if parent else None)
         )
+
+    async def boundary(self, node_id: str, literals: Mapping[str, core.Literal]) -> None:
+        """Record FlytePropeller's `start-node` (its outputs are the workflow's inputs) or `end-node` (its
+        inputs are the workflow's outputs) as a SUCCEEDED node execution: FlyteAdmin lists both, and
+        flytekit's `sync_execution(sync_nodes=True)` users look for them."""
+        now = utc_now()
+        literal_map = core.LiteralMap(literals=dict(literals))
+        execution = admin.NodeExecution(
+            id=core.NodeExecutionIdentifier(node_id=node_id, execution_id=self.context.key.to_id()),
+            closure=admin.NodeExecutionClosure(
+                phase=NodePhase.SUCCEEDED,
+                created_at=now,
+                updated_at=now,
+                started_at=now,
+                duration=datetime.timedelta(0),
+            ),
+            metadata=admin.NodeExecutionMetaData(spec_node_id=node_id),
+        )
+        if node_id == START_NODE:
+            await self.store.put_node_execution(execution, outputs=literal_map)
+        else:
+            await self.store.put_node_execution(execution, inputs=literal_map)
 
 
 @dataclass

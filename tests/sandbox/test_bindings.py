@@ -30,3 +30,21 @@ def test_a_corrupt_msgpack_value_is_a_binding_error(blob: bytes) -> None:
     data, outputs = promise_into(blob, "a")
     with pytest.raises(BindingError, match="node n1 input x: the msgpack value cannot be read"):
         resolve_binding(data, outputs, "node n1 input x")
+
+
+def test_a_list_inside_a_msgpack_value_is_a_collection() -> None:
+    """`map_task(t)(x=model.items)` over a pydantic model or dataclass input (flytekit's remote suite,
+    pydantic_wf): the array node needs a collection, as FlytePropeller makes it, not a msgpack list."""
+    data, outputs = promise_into(
+        msgpack.packb({"my_floats": [1.0, 2.5], "nested": [[1], {"k": "v"}]}), "my_floats"
+    )
+    literal = resolve_binding(data, outputs, "node n1 input x")
+    assert literal.collection is not None
+    assert [item.scalar.primitive for item in literal.collection.literals] == [
+        core.Primitive(float_value=1.0),
+        core.Primitive(float_value=2.5),
+    ]
+    data, outputs = promise_into(msgpack.packb({"nested": [[1], {"k": "v"}]}), "nested")
+    nested = resolve_binding(data, outputs, "node n1 input x").collection.literals
+    assert nested[0].collection.literals[0].scalar.primitive == core.Primitive(integer=1)
+    assert msgpack.unpackb(nested[1].scalar.binary.value) == {"k": "v"}

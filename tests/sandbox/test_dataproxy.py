@@ -323,6 +323,9 @@ async def test_download_link_serves_a_deck_or_says_why_not(tmp_path: Path) -> No
         assert response.pre_signed_urls is not None
         got = await env.http.get(response.pre_signed_urls.signed_url[0])
         assert got.content == b"<h1>deck</h1>"
+        # FlyteAdmin fills the deprecated fields too (flytekit's get_download_artifact_signed_url reads them).
+        assert response.signed_url == response.pre_signed_urls.signed_url
+        assert response.expires_at == response.pre_signed_urls.expires_at
         other = CreateDownloadLinkRequest(artifact_type=ArtifactType.DECK, node_execution_id=node_id("n9"))
         assert await status_of(env.stub.create_download_link(other)) == Status.NOT_FOUND
 

@@ -96,7 +96,10 @@ async def finished(service: AdminService, key: ExecutionKey, within: float = 30.
     return found[0]
 
 
-async def nodes_of(service: AdminService, key: ExecutionKey, parent: str = "") -> list[admin.NodeExecution]:
+async def nodes_of(
+    service: AdminService, key: ExecutionKey, parent: str = "", *, boundaries: bool = False
+) -> list[admin.NodeExecution]:
+    """The node executions listed under `parent`; start-node and end-node only with `boundaries`."""
     listing = await service.list_node_executions(
         admin.NodeExecutionListRequest(
             workflow_execution_id=key.to_id(),
@@ -105,7 +108,11 @@ async def nodes_of(service: AdminService, key: ExecutionKey, parent: str = "") -
             sort_by=admin.Sort(key="created_at", direction=admin.SortDirection.ASCENDING),
         )
     )
-    return listing.node_executions
+    return [
+        node
+        for node in listing.node_executions
+        if boundaries or (node.id is not None and node.id.node_id not in ("start-node", "end-node"))
+    ]
 
 
 async def attempts_of(service: AdminService, key: ExecutionKey, node_id: str) -> list[admin.TaskExecution]:
@@ -174,8 +181,17 @@ async def test_a_two_node_workflow_succeeds_and_records_everything(
     assert data.full_outputs is not None and data.full_outputs.literals == {"total": integer(105)}
     assert data.full_inputs is not None and data.full_inputs.literals == {"x": integer(2), "y": integer(3)}
 
-    nodes = await nodes_of(service, key)
-    assert [node.id.node_id for node in nodes if node.id] == ["n0", "n1"]
+    nodes = await nodes_of(service, key, boundaries=True)
+    # FlyteAdmin lists FlytePropeller's start-node and end-node too (flytekit's sync_nodes users read them).
+    assert [node.id.node_id for node in nodes if node.id] == ["start-node", "n0", "n1", "end-node"]
+    start, *nodes, end = nodes
+    for boundary, data_of_boundary in ((start, "full_outputs"), (end, "full_inputs")):
+        assert boundary.closure is not None and boundary.closure.phase == NodePhase.SUCCEEDED
+        boundary_data = await service.get_node_execution_data(
+            admin.NodeExecutionGetDataRequest(id=boundary.id)
+        )
+        expected = data.full_inputs if boundary is start else data.full_outputs
+        assert getattr(boundary_data, data_of_boundary) == expected
     for node in nodes:
         assert node.closure is not None and node.closure.phase == NodePhase.SUCCEEDED
         # Set, although empty: flytekit checks HasField("task_node_metadata").
@@ -222,7 +238,8 @@ async def test_a_single_task_runs_through_a_generated_workflow(
     # The launch plan comes back exactly as sent (a TASK id); the workflow is the generated one.
     assert execution.spec is not None and execution.spec.launch_plan == task_id("hello.add")
     assert execution.closure.workflow_id == workflow_id(".flytegen.hello.add")
-    assert [node.id.node_id for node in await nodes_of(service, key) if node.id] == ["helloadd"]
+    node_ids = [node.id.node_id for node in await nodes_of(service, key, boundaries=True) if node.id]
+    assert node_ids == ["start-node", "helloadd", "end-node"]
     data = await service.get_execution_data(admin.WorkflowExecutionGetDataRequest(id=key.to_id()))
     assert data.full_outputs is not None and data.full_outputs.literals == {"o0": integer(42)}
 
@@ -674,6 +691,26 @@ async def test_launch_plan_nodes_run_as_child_executions(service: AdminService, 
     assert child.spec.metadata.parent_node_execution == node.id
     data = await service.get_execution_data(admin.WorkflowExecutionGetDataRequest(id=key.to_id()))
     assert data.full_outputs is not None and data.full_outputs.literals == {"o0": integer(42)}
+
+    # The child inherits the parent's interruptible override, as FlytePropeller launches it (flytekit's
+    # test_executes_nested_workflow_dictating_interruptible); without one it has none either.
+    assert child.spec.interruptible is None
+    spec = execution_spec(launch_plan_id("parent"))
+    spec.interruptible = False
+    response = await service.create_execution(
+        admin.ExecutionCreateRequest(
+            project=PROJECT, domain=DOMAIN, name="not-interruptible", spec=spec, inputs=literals(x=integer(1))
+        )
+    )
+    assert response.id is not None
+    key = ExecutionKey.of(response.id)
+    await finished(service, key)
+    (node,) = await nodes_of(service, key)
+    assert node.closure is not None and node.closure.workflow_node_metadata is not None
+    child = await service.get_execution(
+        admin.WorkflowExecutionGetRequest(id=node.closure.workflow_node_metadata.execution_id)
+    )
+    assert child.spec is not None and child.spec.interruptible is False
 
 
 async def test_aborting_a_parent_aborts_its_child_execution(

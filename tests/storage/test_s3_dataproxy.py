@@ -123,7 +123,9 @@ async def test_sandbox_start_with_blob_store(s3_env, bucket, s3_client, tmp_path
             execution = await client.run(double, {"n": 21}, name="bg-double", wait=True)
             assert execution.outputs == {"o0": 42}
         keys = bucket_keys(s3_client, bucket)
-        run_keys = [key for key in keys if key.startswith("bg/metadata/flytesnacks/development/bg-double/")]
+        run_keys = [
+            key for key in keys if key.startswith("bg/metadata/propeller/flytesnacks-development-bg-double/")
+        ]
         assert any(key.endswith("/data/0/outputs.pb") for key in run_keys), keys
     finally:
         stop = [asyncrun, "sandbox", "stop", "--data-dir", str(data_dir)]

@@ -1,0 +1,30 @@
+"""flytekit workflows for tests/sandbox/test_flytekit_suite_gaps.py: what flytekit's own remote integration
+suite does that our other tests did not (read as text and copied into a scratch project)."""
+
+from flytekit import conditional, task, workflow
+from flytekit.core.task import Echo
+
+# Named o0 like the other case's output, so that the branch has one output.
+echo_o0 = Echo(name="echo_o0", inputs={"o0": float})
+
+
+@task
+def nop(radius: float) -> float:
+    return radius
+
+
+@task
+def area(radius: float) -> float:
+    return 3.0 * radius * radius
+
+
+@workflow
+def echo_wf(radius: float = 0.5, get_area: bool = False) -> float:
+    echoed = nop(radius=radius)
+    return (
+        conditional("if_area")
+        .if_(get_area.is_true())
+        .then(area(radius=radius))
+        .else_()
+        .then(echo_o0(o0=echoed))
+    )
