@@ -4,17 +4,16 @@ statuses with `--overwrite-cache`, and a rejected approval."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from .pyflyte_remote import pyflyte_remote
+
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
-BIN = Path(sys.executable).parent
 WORKFLOWS = (Path(__file__).parent / "flytekit_nodes_wfs.py").read_text()
 
 
@@ -24,23 +23,6 @@ def project(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "wfs.py").write_text(WORKFLOWS)
     return folder
-
-
-async def pyflyte(sandbox: Any, project: Path, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "FLYTE_PLATFORM_URL": sandbox.endpoint,
-        "FLYTE_PLATFORM_INSECURE": "True",
-        "HOME": str(project.parent),
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    result = await anyio.run_process(
-        [str(BIN / "pyflyte"), "run", "--remote", "--wait", "--poll-interval", "1", *args],
-        cwd=project,
-        env=env,
-        check=False,
-    )
-    return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
 
 
 def fetch(endpoint: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -73,7 +55,7 @@ def fetch(endpoint: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
 async def run_and_fetch(
     sandbox: Any, project: Path, name: str, *args: str, options: tuple[str, ...] = ()
 ) -> tuple[int, str, dict, dict]:
-    code, out = await pyflyte(sandbox, project, "--name", name, *options, "wfs.py", *args)
+    code, out = await pyflyte_remote(sandbox, project, "--name", name, *options, "wfs.py", *args)
     assert f"executions/{name}" in out, out  # the run was created
     outputs, phases = await anyio.to_thread.run_sync(fetch, sandbox.endpoint, name)
     return code, out, outputs, phases
@@ -83,7 +65,7 @@ async def test_failure_node_runs_with_inputs_and_error_and_the_run_fails(
     sandbox: Any, project: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / "cleaned"
-    code, out = await pyflyte(
+    code, out = await pyflyte_remote(
         sandbox, project, "--name", "guarded", "wfs.py", "guarded", "--n", "5", "--marker", str(marker)
     )
     assert code != 0 and "exploded with 5" in out
@@ -136,24 +118,10 @@ def reject_gate(endpoint: str, name: str, signal_id: str) -> dict[str, Any]:
     return {"outputs": outputs, "phase": execution.closure.phase}
 
 
-async def launch(sandbox: Any, project: Path, name: str, *args: str) -> None:
-    env = {
-        **os.environ,
-        "FLYTE_PLATFORM_URL": sandbox.endpoint,
-        "FLYTE_PLATFORM_INSECURE": "True",
-        "HOME": str(project.parent),
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    result = await anyio.run_process(
-        [str(BIN / "pyflyte"), "run", "--remote", "--name", name, "wfs.py", *args],
-        cwd=project,
-        env=env,
-        check=False,
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")
-
-
 async def test_a_rejected_approval_fails_the_run(sandbox: Any, project: Path) -> None:
-    await launch(sandbox, project, "gate-reject", "approval", "--n", "4")
+    code, out = await pyflyte_remote(
+        sandbox, project, "--name", "gate-reject", "wfs.py", "approval", "--n", "4", wait=False
+    )
+    assert code == 0, out
     ended = await anyio.to_thread.run_sync(reject_gate, sandbox.endpoint, "gate-reject", "ok-to-double")
     assert ended == {"outputs": {}, "phase": 6}  # FAILED

@@ -4,17 +4,16 @@ sandbox that our other tests did not show, with flytekit 1.16.31's real `pyflyte
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from .pyflyte_remote import pyflyte_remote
+
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
-BIN = Path(sys.executable).parent
 WORKFLOWS = (Path(__file__).parent / "flytekit_suite_wfs.py").read_text()
 
 
@@ -24,23 +23,6 @@ def project(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "wfs.py").write_text(WORKFLOWS)
     return folder
-
-
-async def pyflyte_run(sandbox: Any, project: Path, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "FLYTE_PLATFORM_URL": sandbox.endpoint,
-        "FLYTE_PLATFORM_INSECURE": "True",
-        "HOME": str(project.parent),
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    result = await anyio.run_process(
-        [str(BIN / "pyflyte"), "run", "--remote", "--wait", "--poll-interval", "1", *args],
-        cwd=project,
-        env=env,
-        check=False,
-    )
-    return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
 
 
 def outputs_of(endpoint: str, name: str) -> dict[str, Any]:
@@ -62,6 +44,6 @@ async def test_echo_task_passes_its_inputs_on(sandbox, project, flags, expected)
     """flytekit's `Echo` task has no container: FlytePropeller's echo plugin returns its inputs as its
     outputs. The sandbox used to refuse the workflow at registration."""
     name = f"echo-{len(flags)}"
-    code, out = await pyflyte_run(sandbox, project, "--name", name, "wfs.py", "echo_wf", *flags)
+    code, out = await pyflyte_remote(sandbox, project, "--name", name, "wfs.py", "echo_wf", *flags)
     assert code == 0, out
     assert await anyio.to_thread.run_sync(outputs_of, sandbox.endpoint, name) == {"o0": expected}
