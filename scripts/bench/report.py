@@ -3,9 +3,9 @@
 
     python scripts/bench/report.py [--setup] [--quick] [--only NAME[,NAME]] [--render-only]
 
-Each benchmark script (startup, remote, launch, sandbox, wait, failfast) runs as a subprocess with `--json`,
-several times where one invocation holds few samples; the samples of all invocations are pooled per
-case (medians and ratios over the pool). The pooled results go to `docs/benchmarks/NAME.json`, the
+Each benchmark script (startup, remote, get, launch, sandbox, wait, failfast) runs as a subprocess with
+`--json`, several times where one invocation holds few samples; the samples of all invocations are
+pooled per case (medians and ratios over the pool). The pooled results go to `docs/benchmarks/NAME.json`, the
 charts to `docs/benchmarks/NAME.png`, and the report to `docs/benchmarks.md`; with `--only`, the
 other benchmarks' sections come from their existing JSON files. `--render-only` rewrites the report
 and charts from those files without measuring. `--readme` also refreshes the headline table between
@@ -70,6 +70,20 @@ BENCHES = [
         "One sandbox for both tools; the hello workflow and its flytekit twin. *cold*: the code changed "
         "since the last run (new package, upload, registration); *unchanged*: the same code again. "
         "Alternating, each on a quiet sandbox. Target: asyncrun <= 1/3 of pyflyte.",
+        ("--rounds", "5"),
+        ("--rounds", "2"),
+        2,
+        1.0,
+    ),
+    Bench(
+        "get",
+        "`get NAME --nodes`: reading a finished run's node tree",
+        "One sandbox, one finished run of a workflow with tasks, a sub-workflow (twice) and a launch-plan "
+        "node. Whole processes as users run them, alternating: `asyncrun get NAME --nodes` (human output; "
+        "`-o json` timed too) and a flytekit 1.16.31 script doing `FlyteRemote.fetch_execution` + "
+        "`sync_execution(sync_nodes=True)` and printing the node ids; both checked once to read the same "
+        "nodes. flytekit also fetches every node's inputs and outputs and syncs the launch-plan node's "
+        "child run; asyncrun names the child run. Target: asyncrun <= 1/3 of flytekit.",
         ("--rounds", "5"),
         ("--rounds", "2"),
         2,
@@ -284,6 +298,7 @@ def headline(all_data: list[tuple[dict[str, Any], list[Case]]], quick: bool) -> 
     picks = {
         "startup": ["run --help", "run hello.py wf (local)"],
         "remote": ["run --remote, cold code", "run --remote, unchanged code"],
+        "get": ["get --nodes"],
         "launch": None,
         "sandbox": ["executions/s end to end"],
         "wait": ["daemon peak RSS, N=10,000", "`asyncrun status ID` round trip, warm daemon"],
