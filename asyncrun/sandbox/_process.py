@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
+    from ._warm import WarmChild, WarmWorkers
+
 __all__ = [
     "AttemptPaths",
     "AttemptResult",
@@ -154,6 +156,11 @@ _DIE_WITH_PARENT = (
 TOKEN_ENV = "ASYNCRUN_ATTEMPT_TOKEN"
 
 
+def die_with_parent_argv(argv: Sequence[str]) -> list[str]:
+    """`argv` (its program a path) wrapped so that the process dies with the sandbox (Linux)."""
+    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *argv]
+
+
 def _launch_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     """`argv` with its program resolved on `env`'s PATH, wrapped so it dies with the sandbox (Linux)."""
     program = argv[0]
@@ -164,7 +171,7 @@ def _launch_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
         program = found
     if not sys.platform.startswith("linux"):
         return [program, *argv[1:]]
-    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), program, *argv[1:]]
+    return die_with_parent_argv([program, *argv[1:]])
 
 
 async def run_process(
@@ -175,6 +182,7 @@ async def run_process(
     log: Path,
     time_limit: float | None = None,
     pid_file: Path | None = None,
+    warm: WarmWorkers | None = None,
 ) -> ProcessExit:
     """Run `argv` in its own session and wait for it; on timeout or cancellation kill its whole group.
 
@@ -189,16 +197,21 @@ async def run_process(
         log: the file receiving stdout and stderr.
         time_limit: seconds before the group is killed and a timeout reported.
         pid_file: where to record the group id and token while the process runs.
+        warm: fork the process from these warm workers when they know its program (see `_warm`).
 
     Raises:
         OSError: the program cannot be started (e.g. FileNotFoundError when it is not on PATH).
     """
     token = uuid.uuid4().hex
+    env = {**env, TOKEN_ENV: token}
+    child = await warm.start(argv, cwd=cwd, env=env, log_path=log) if warm is not None else None
+    if child is not None:
+        return await _wait_warm(child, time_limit, pid_file, token)
     with log.open("ab") as output:
         process = await anyio.open_process(
             _launch_argv(argv, env),
             cwd=cwd,
-            env={**env, TOKEN_ENV: token},
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -218,6 +231,27 @@ async def run_process(
         with anyio.CancelScope(shield=True):
             await process.wait()
         await process.aclose()
+        if pid_file is not None:
+            _remove_pid_file(pid_file)
+
+
+async def _wait_warm(
+    child: WarmChild, time_limit: float | None, pid_file: Path | None, token: str
+) -> ProcessExit:
+    """`run_process` for a process forked by a warm worker (which reaps it and kills its group)."""
+    if pid_file is not None:
+        _write_pid_file(pid_file, f"{child.pid} {token}\n")
+    try:
+        with anyio.move_on_after(time_limit) as deadline:
+            returncode = await child.wait()
+        if deadline.cancelled_caught:
+            return ProcessExit(None, timed_out=True)
+        return ProcessExit(returncode)
+    finally:
+        if child.returncode is None:
+            kill_process_group(child.pid)
+            with anyio.CancelScope(shield=True):
+                await child.wait()
         if pid_file is not None:
             _remove_pid_file(pid_file)
 

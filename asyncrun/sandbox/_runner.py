@@ -66,6 +66,7 @@ from asyncrun.sandbox._task_nodes import (
     execution_error,
     failure_of,
 )
+from asyncrun.sandbox._warm import WarmWorkers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -110,6 +111,9 @@ class Runner:
         max_concurrent_tasks: at most this many task processes run at once, across executions.
         object_store: keep execution data and task outputs there rather than under `data_dir`.
         signals: the signal store approve and wait_for_input gates wait on (the SignalService's).
+        task_env: variables added to every task process's environment.
+        warm_workers: fork `asyncrun-execute` and `pyflyte-execute` processes from warm workers that
+            imported them once (`_warm`); False starts every task process cold.
     """
 
     def __init__(
@@ -122,8 +126,10 @@ class Runner:
         object_store: ObjectBlobStore | None = None,
         signals: Signals | None = None,
         task_env: Mapping[str, str] | None = None,
+        warm_workers: bool = True,
     ) -> None:
         self.store = store
+        self.warm_workers = warm_workers
         self.data_dir = Path(data_dir)
         self.task_path = [str(entry) for entry in task_path]
         self.object_store = object_store
@@ -158,11 +164,13 @@ class Runner:
     ) -> None:
         """Recover leftovers of a previous process, then run submitted executions until cancelled."""
         await self.recover()
-        async with anyio.create_task_group() as task_group:
-            task_group.start_soon(self._beat, name="asyncrun sandbox heartbeat")
-            task_status.started()
-            async for key in self._receive:
-                task_group.start_soon(self._run_execution, key, name=f"asyncrun execution {key.name}")
+        async with WarmWorkers(enabled=self.warm_workers) as warm:
+            self._task_nodes.warm = warm
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(self._beat, name="asyncrun sandbox heartbeat")
+                task_status.started()
+                async for key in self._receive:
+                    task_group.start_soon(self._run_execution, key, name=f"asyncrun execution {key.name}")
 
     async def _beat(self) -> None:
         heartbeat = self.data_dir / HEARTBEAT_FILE

@@ -126,6 +126,8 @@ async def _serving(config: SandboxConfig, data_dir: Path) -> AsyncIterator[Sandb
             object_store=objects,
             signals=signal_store,
             task_env=admin_env,
+            # ASYNCRUN_SANDBOX_WARM_WORKERS=0 starts every task process cold (see _warm.py).
+            warm_workers=os.environ.get("ASYNCRUN_SANDBOX_WARM_WORKERS", "1") != "0",
         )
         admin = AdminService(store, runner, console_url=f"{http_base}/console")
         blobs = BlobStore(data_dir / "blobs")

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
     from asyncrun.sandbox._compiler import IdKey
+    from asyncrun.sandbox._warm import WarmWorkers
 
 __all__ = [
     "ExecutionContext",
@@ -203,6 +204,7 @@ class TaskNodeRunner:
         self._task_limiter = task_limiter
         # How task processes reach the object store holding execution data (endpoint, keys).
         self.storage_env = dict(storage_env or {})
+        self.warm: WarmWorkers | None = None  # set by the runner while it runs
 
     def launcher(self, context: ExecutionContext) -> _ExecutionLauncher:
         """The engine's task launcher for one execution."""
@@ -371,6 +373,7 @@ class TaskNodeRunner:
                 log=paths.log,
                 time_limit=time_limit,
                 pid_file=paths.log.with_suffix(".pid"),
+                warm=self.warm,
             )
         except OSError as exc:
             return _AttemptOutcome(
