@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from asyncclick.testing import CliRunner
+from sandbox.conftest import assert_eventually
 
 from asyncrun.cli import cli
 
@@ -245,8 +246,10 @@ async def test_watch_yields_each_phase_change_with_one_list_call_per_tick(
 
 
 async def test_concurrent_waits_share_batched_polls(sandbox, sandbox_env, tmp_path) -> None:
-    """N concurrent `client.wait` calls (and `wait_all`) poll together: at most ceil(runs/100) list
-    calls per poll, no GetExecution per waiter, outputs read once per run (a recording proxy)."""
+    """N concurrent `client.wait` calls on N runs (and a `wait_all`) poll together: at most
+    ceil(N/100) list calls per poll, no GetExecution per waiter, outputs read once per run (a
+    recording proxy). The runs wait at an approval gate (no task process), released once the
+    waiters have polled them."""
     import math
 
     import anyio
@@ -257,38 +260,54 @@ async def test_concurrent_waits_share_batched_polls(sandbox, sandbox_env, tmp_pa
     from .proxy import start_proxy
 
     (tmp_path / "waited.py").write_text(
-        "from asyncrun import task, workflow\n\n"
-        "@task\ndef echo(s: str) -> str:\n    return s.upper()\n\n"
-        "@workflow\ndef ok(s: str) -> str:\n    return echo(s=s)\n"
+        "from asyncrun import approve, workflow\n\n"
+        "@workflow\ndef gated(x: int) -> int:\n    return approve(x, 'go')\n"
     )
     module = load_file(tmp_path / "waited.py").module
     host, port = sandbox.endpoint.rsplit(":", 1)
     proxy, server, upstream = await start_proxy(host, int(port))
     waiters = 150
     try:
-        async with Client.from_config(endpoint=proxy.endpoint, insecure=True) as client:
-            runs = [await client.run(module.ok, {"s": f"w{i}"}) for i in range(3)]
+        async with (
+            Client.from_config(endpoint=sandbox.endpoint, insecure=True) as direct,
+            Client.from_config(endpoint=proxy.endpoint, insecure=True) as client,
+        ):
+            runs = [await direct.run(module.gated, {"x": i}) for i in range(waiters)]
             proxy.log.clear()
             results = {}
 
             async def wait_one(index: int) -> None:
-                run = runs[index % len(runs)]
+                run = runs[index]
                 target = (run, run.id, run.id.name)[index % 3]  # every form a caller may pass
                 results[index] = await client.wait(target, poll_interval=0.5)
+
+            async def waited_for_all() -> bool:
+                listed = b"".join(r.request for r in proxy.log if r.path.endswith("/ListExecutions"))
+                return all(run.id.name.encode() in listed for run in runs)
 
             async with anyio.create_task_group() as tg:
                 for index in range(waiters):
                     tg.start_soon(wait_one, index)
-            together = await client.wait_all(runs, poll_interval=0.5)
+                await assert_eventually(waited_for_all, what="every run to be polled while gated")
+                for run in runs:
+                    await assert_eventually(
+                        lambda run=run: _gate_waiting(direct, run), what=f"{run.id.name}'s gate"
+                    )
+                    await direct.approve(run, "go")
     finally:
         server.close()
         upstream.close()
     assert len(results) == waiters
-    assert {str(ex.phase) for ex in results.values()} == {"SUCCEEDED"}
-    assert [ex.outputs for ex in together] == [{"o0": f"W{i}"} for i in range(3)]
+    assert [results[i].outputs for i in range(waiters)] == [{"o0": i} for i in range(waiters)]
     methods = [r.path.rsplit("/", 1)[-1] for r in proxy.log]
     assert "GetExecution" not in methods  # no call per waiter: their states come from the list
     lists = [r for r in proxy.log if r.path.endswith("/ListExecutions")]
     polls_of_one_run = max(sum(run.id.name.encode() in r.request for r in lists) for run in runs)
-    assert len(lists) <= polls_of_one_run * math.ceil(len(runs) / 100)
-    assert methods.count("GetExecutionData") <= len(runs) * 2  # outputs once per run per wait group
+    assert polls_of_one_run >= 2  # polled while gated, and again after the approval
+    assert len(lists) <= polls_of_one_run * math.ceil(waiters / 100)
+    assert methods.count("GetExecutionData") <= len(runs)  # the outputs of each run, once
+
+
+async def _gate_waiting(client, run) -> bool:
+    signals = await client.signals(run)
+    return any(signal.signal_id == "go" for signal in signals)
