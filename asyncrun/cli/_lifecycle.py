@@ -11,6 +11,7 @@ from ._params import DurationParamType
 from ._wait_options import scope_options
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime, timedelta
 
     from ..client import Client, Execution, NodeExecution
@@ -388,17 +389,27 @@ async def logs(
         click.echo(f"{link['name']}: {link['uri']}")
 
 
+def _new_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """What `relaunch` and `recover` take: the run NAME, its scope, the new run's name, --wait, -o."""
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+        click.argument("name"),
+        scope_options,
+        click.option("--name", "new_name", default=None, help="Name of the new run (default: a fresh one)."),
+        click.option(
+            "--wait",
+            is_flag=True,
+            help="Wait for the new run; exit with its code (1 failed, 3 aborted, 4 timed out).",
+        ),
+        OUTPUT,
+        click.pass_context,
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 @click.command("relaunch")
-@click.argument("name")
-@scope_options
-@click.option("--name", "new_name", default=None, help="Name of the new run (default: a fresh one).")
-@click.option(
-    "--wait",
-    is_flag=True,
-    help="Wait for the new run; exit with its code (1 failed, 3 aborted, 4 timed out).",
-)
-@OUTPUT
-@click.pass_context
+@_new_run_options
 async def relaunch(
     ctx: click.Context,
     name: str,
@@ -417,16 +428,7 @@ async def relaunch(
 
 
 @click.command("recover")
-@click.argument("name")
-@scope_options
-@click.option("--name", "new_name", default=None, help="Name of the new run (default: a fresh one).")
-@click.option(
-    "--wait",
-    is_flag=True,
-    help="Wait for the new run; exit with its code (1 failed, 3 aborted, 4 timed out).",
-)
-@OUTPUT
-@click.pass_context
+@_new_run_options
 async def recover(
     ctx: click.Context,
     name: str,

@@ -13,6 +13,8 @@ from ._lifecycle import OUTPUT, client_for
 from ._wait_options import scope_options
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..client import Signal
 
 
@@ -66,12 +68,22 @@ async def signals(
         click.echo(f"{signal.signal_id}  {signal.type_name}  {shown}")
 
 
+def _answer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """What `approve` and `reject` take: the run NAME, the SIGNAL, the run's scope, -o."""
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+        click.argument("name"),
+        click.argument("signal_id", metavar="SIGNAL"),
+        scope_options,
+        OUTPUT,
+        click.pass_context,
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 @click.command("approve")
-@click.argument("name")
-@click.argument("signal_id", metavar="SIGNAL")
-@scope_options
-@OUTPUT
-@click.pass_context
+@_answer_options
 async def approve(
     ctx: click.Context, name: str, signal_id: str, project: str | None, domain: str | None, output: str
 ) -> None:
@@ -84,11 +96,7 @@ async def approve(
 
 
 @click.command("reject")
-@click.argument("name")
-@click.argument("signal_id", metavar="SIGNAL")
-@scope_options
-@OUTPUT
-@click.pass_context
+@_answer_options
 async def reject(
     ctx: click.Context, name: str, signal_id: str, project: str | None, domain: str | None, output: str
 ) -> None:
