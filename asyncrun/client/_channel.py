@@ -220,7 +220,8 @@ class RetryPolicy:
 
     UNAVAILABLE and RESOURCE_EXHAUSTED are retried for every call: creates are idempotent here
     (identical registrations succeed, execution names are chosen before the first attempt).
-    DEADLINE_EXCEEDED is retried for reads only. A control plane that keeps failing to answer is
+    DEADLINE_EXCEEDED is retried for reads, and for the writes the client marks repeatable
+    (`read=True` here): creates whose ALREADY_EXISTS after a lost answer it recognises as its own. A control plane that keeps failing to answer is
     given up on after `unreachable_timeout` seconds without an answer: the clock runs from the
     start of the first failed attempt, and restarts whenever a failed attempt did get an answer
     (a gRPC status, e.g. UNAVAILABLE from the server or a proxy before it). Time a call spent

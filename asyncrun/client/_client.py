@@ -179,11 +179,15 @@ class Client:
         if isinstance(announced, str) and announced.startswith(("http://", "https://")):
             self._announced_console = announced.rstrip("/")
 
-    async def _admin(self, method: str, request: Any, *, read: bool) -> Any:
+    async def _admin(self, method: str, request: Any, *, read: bool, repeatable: bool = False) -> Any:
+        """One AdminService call. `repeatable`: a write that is safe to send again when its answer
+        did not arrive in time (DEADLINE_EXCEEDED), as reads are: a create whose name was chosen
+        before the first attempt, whose ALREADY_EXISTS the caller resolves."""
         stub = AdminServiceStub(self.channel)
         rpc = getattr(stub, method)
         return await self._call(
-            lambda metadata: rpc(request, timeout=self.config.call_timeout, metadata=metadata), read=read
+            lambda metadata: rpc(request, timeout=self.config.call_timeout, metadata=metadata),
+            read=read or repeatable,
         )
 
     async def _call(self, invoke: Callable[[dict[str, str] | None], Awaitable[Any]], *, read: bool) -> Any:
@@ -393,7 +397,7 @@ class Client:
     async def _create_all(self, plan: RegistrationPlan) -> None:
         async def create(method: str, request: Any) -> None:
             try:
-                await self._admin(method, request, read=False)
+                await self._admin(method, request, read=False, repeatable=True)
             except AlreadyExistsError:
                 pass  # identical content under the same version: already registered
 
@@ -629,7 +633,7 @@ class Client:
         ex_id = ExecutionId(project, domain, ex_name)
         attached = False
         try:
-            await self._admin("create_execution", request, read=False)
+            await self._admin("create_execution", request, read=False, repeatable=True)
         except AlreadyExistsError:
             await self._check_same_execution(ex_id, target, literals)
             attached = True
@@ -942,12 +946,30 @@ class Client:
             spec=spec,
             inputs=inputs,
         )
-        await self._admin("create_execution", request, read=False)
+        new_id = ExecutionId(ex_id.project, ex_id.domain, new_name)
+        try:
+            await self._admin("create_execution", request, read=False, repeatable=True)
+        except AlreadyExistsError:
+            await self._check_derived_from(new_id, ex_id)  # our own create, retried after a lost reply
         types = execution.output_types if isinstance(execution, Execution) else None
-        new = await self.get_execution(
-            ExecutionId(ex_id.project, ex_id.domain, new_name), output_types=types, with_outputs=False
-        )
+        new = await self.get_execution(new_id, output_types=types, with_outputs=False)
         return await self.wait(new) if wait else new
+
+    async def _check_derived_from(self, new_id: ExecutionId, original: ExecutionId) -> None:
+        """`new_id` exists already: fine when it is a relaunch or recovery of `original` (a create
+        retried after its answer was lost); otherwise the name is taken."""
+        existing = await self._admin(
+            "get_execution",
+            admin.WorkflowExecutionGetRequest(id=_convert.execution_identifier(new_id)),
+            read=True,
+        )
+        metadata = existing.spec.metadata if existing.spec else None
+        reference = metadata.reference_execution if metadata else None
+        if reference is None or reference.name != original.name or reference.project != original.project:
+            raise AlreadyExistsError(
+                f"execution {new_id.name} already exists in {new_id.project}/{new_id.domain}; "
+                "choose another --name"
+            )
 
     async def recover(
         self, execution: Execution | ExecutionId | str, *, name: str | None = None, wait: bool = False
@@ -966,12 +988,15 @@ class Client:
             name=new_name,
             metadata=admin.ExecutionMetadata(principal="asyncrun"),
         )
-        created = await self._admin("recover_execution", request, read=False)
-        ref = created.id
-        if ref is not None and ref.name:
-            new_id = ExecutionId(ref.project, ref.domain, ref.name)
+        new_id = ExecutionId(ex_id.project, ex_id.domain, new_name)
+        try:
+            created = await self._admin("recover_execution", request, read=False, repeatable=True)
+        except AlreadyExistsError:
+            await self._check_derived_from(new_id, ex_id)  # our own create, retried after a lost reply
         else:
-            new_id = ExecutionId(ex_id.project, ex_id.domain, new_name)
+            ref = created.id
+            if ref is not None and ref.name:
+                new_id = ExecutionId(ref.project, ref.domain, ref.name)
         types = execution.output_types if isinstance(execution, Execution) else None
         new = await self.get_execution(new_id, output_types=types, with_outputs=False)
         return await self.wait(new) if wait else new

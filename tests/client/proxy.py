@@ -28,10 +28,13 @@ class Recorded:
 
 @dataclass
 class FaultPlan:
-    """Fail this share of calls with UNAVAILABLE; `lost_reply_share` of those after the call ran."""
+    """Fail this share of calls with UNAVAILABLE; `lost_reply_share` of those after the call ran
+    (answered with `lost_reply_status`). `only`: fail only the calls whose path ends with it."""
 
     fail_share: float = 0.0
     lost_reply_share: float = 0.5
+    lost_reply_status: Status = Status.UNAVAILABLE
+    only: str = ""
     seed: int = 7
     # Changes a reply on its way back (path, reply) -> reply: answers as another FlyteAdmin would.
     rewrite: Callable[[str, Any], Any] | None = None
@@ -58,7 +61,7 @@ class _Forwarding:
         async def forward(stream: Any) -> None:
             request = await stream.recv_message()
             self.log.append(Recorded(path, bytes(request)))
-            fail = self.plan.rng.random() < self.plan.fail_share
+            fail = self.plan.rng.random() < self.plan.fail_share and path.endswith(self.plan.only)
             lose_reply = fail and self.plan.rng.random() < self.plan.lost_reply_share
             if fail and not lose_reply:
                 raise GRPCError(Status.UNAVAILABLE, "injected: unavailable before the call")
@@ -68,7 +71,7 @@ class _Forwarding:
                 await up.send_message(request, end=True)
                 reply = await up.recv_message()
             if lose_reply:
-                raise GRPCError(Status.UNAVAILABLE, "injected: reply lost after the call ran")
+                raise GRPCError(self.plan.lost_reply_status, "injected: reply lost after the call ran")
             if self.plan.rewrite is not None:
                 reply = self.plan.rewrite(path, reply)
             await stream.send_message(reply)

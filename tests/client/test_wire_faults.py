@@ -120,3 +120,26 @@ async def test_flaky_control_plane_200_concurrent_launches_each_exactly_once(pro
                 break
     assert names <= seen
     assert len(seen) == 200  # nothing started twice
+
+
+async def test_a_launch_whose_reply_timed_out_is_retried_and_started_once(proxy, sandbox) -> None:
+    """CreateExecution that ran but whose answer came too late (DEADLINE_EXCEEDED) is retried: the
+    name was chosen before the first attempt, so the retry finds the run and attaches to it."""
+    from grpclib.const import Status
+
+    hello = import_hello()
+    async with Client.from_config(endpoint=sandbox.endpoint, insecure=True) as direct:
+        lp_entity = await direct.register(hello.say_hello)
+    proxy.plan.only, proxy.plan.fail_share = "/CreateExecution", 0.5
+    proxy.plan.lost_reply_share, proxy.plan.lost_reply_status = 1.0, Status.DEADLINE_EXCEEDED
+    async with Client.from_config(endpoint=proxy.endpoint, insecure=True) as client:
+        results = [await client.run(lp_entity, {"name": f"d{i}"}) for i in range(12)]
+        # A relaunch's create is retried the same way, and recognised as its own.
+        relaunched = [await client.relaunch(ex) for ex in results[:6]]
+    proxy.plan.fail_share = 0.0
+    creates = [r for r in proxy.log if r.path.endswith("/CreateExecution")]
+    assert len(creates) > len(results), "some replies were lost and the creates retried"
+    assert any(ex.attached for ex in results)
+    async with Client.from_config(endpoint=sandbox.endpoint, insecure=True) as direct:
+        page, _ = await direct.list_executions(limit=100)
+    assert sorted(ex.id.name for ex in page) == sorted(ex.id.name for ex in results + relaunched)  # once
