@@ -221,12 +221,13 @@ class RetryPolicy:
     UNAVAILABLE and RESOURCE_EXHAUSTED are retried for every call: creates are idempotent here
     (identical registrations succeed, execution names are chosen before the first attempt).
     DEADLINE_EXCEEDED is retried for reads, and for the writes the client marks repeatable
-    (`read=True` here): creates whose ALREADY_EXISTS after a lost answer it recognises as its own. A control plane that keeps failing to answer is
-    given up on after `unreachable_timeout` seconds without an answer: the clock runs from the
-    start of the first failed attempt, and restarts whenever a failed attempt did get an answer
-    (a gRPC status, e.g. UNAVAILABLE from the server or a proxy before it). Time a call spent
-    queued behind the client's other calls, or being served slowly, is not an outage: counting
-    it made a busy client with many calls in flight give up after a single UNAVAILABLE.
+    (`read=True` here): creates whose ALREADY_EXISTS after a lost answer it recognises as its own.
+    A control plane that keeps failing to answer is given up on after `unreachable_timeout` seconds
+    without an answer: the clock runs from the start of the first failed attempt, and restarts whenever
+    a failed attempt did get an answer (a gRPC status, e.g. UNAVAILABLE from the server or a proxy
+    before it). Time a call spent queued behind the client's other calls, or being served slowly, is not
+    an outage: counting it made a busy client with many calls in flight give up after a single
+    UNAVAILABLE.
     Retries stop after `max_attempts` attempts in any case.
     """
 

@@ -23,7 +23,7 @@ import anyio
 import anyio.to_thread
 
 from asyncrun import _storage, engine
-from asyncrun._proto.flyteidl import admin, core
+from asyncrun._proto.flyteidl import admin, core, event
 from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
 from asyncrun.sandbox._compiler import ECHO_TASK_TYPE, START_NODE
@@ -486,6 +486,15 @@ class _ExecutionLauncher:
         )
 
 
+_TASK_PHASES = {
+    engine.Phase.QUEUED: TaskPhase.QUEUED,
+    engine.Phase.RUNNING: TaskPhase.RUNNING,
+    engine.Phase.SUCCEEDED: TaskPhase.SUCCEEDED,
+    engine.Phase.RECOVERED: TaskPhase.SUCCEEDED,
+    engine.Phase.FAILED: TaskPhase.FAILED,
+    engine.Phase.TIMED_OUT: TaskPhase.FAILED,
+    engine.Phase.ABORTED: TaskPhase.ABORTED,
+}
 _PHASES = {
     engine.Phase.QUEUED: NodePhase.QUEUED,
     engine.Phase.RUNNING: NodePhase.RUNNING,
@@ -501,11 +510,19 @@ _PHASES = {
 class StoreNodeHandle:
     """A node execution written to the store at each transition (the engine's `NodeHandle`)."""
 
-    def __init__(self, context: ExecutionContext, record: NodeRecord) -> None:
+    def __init__(
+        self, context: ExecutionContext, record: NodeRecord, *, array_task: core.Identifier | None = None
+    ) -> None:
         assert record.execution.id is not None
         self.context = context
         self.record = record
         self.unique_id = record.execution.id.node_id
+        self.last_attempt = 0
+        self.phase: engine.Phase | None = None
+        self.cache: engine.CacheStatus | None = None
+        # An array node over a task: its indices' handles, reported as FlytePropeller reports them.
+        self.array_task = array_task
+        self.indices: dict[int, StoreNodeHandle] = {}
 
     async def queued(self, inputs: Mapping[str, Any]) -> None:
         literal_map = core.LiteralMap(literals=dict(inputs))
@@ -514,9 +531,11 @@ class StoreNodeHandle:
 
     async def running(self) -> None:
         await self.record.start()
+        if self.array_task is not None:
+            await self._put_array_task_execution(TaskPhase.RUNNING)
 
     async def attempt_finished(self, attempt: int, failure: engine.Failure | None) -> None:
-        return None  # TaskNodeRunner records each attempt as a task execution itself
+        self.last_attempt = attempt  # TaskNodeRunner records each attempt as a task execution itself
 
     async def expanded(self) -> None:
         # is_parent_node stays false: flytekit then needs the dynamic workflow from GetNodeExecutionData,
@@ -536,6 +555,7 @@ class StoreNodeHandle:
         cache: engine.CacheStatus | None = None,
         cache_key: Any = None,
     ) -> None:
+        self.phase, self.cache = phase, cache
         metadata = self.record.closure.task_node_metadata
         if cache is not None and metadata is not None:
             metadata.cache_status = core.CatalogCacheStatus[cache.name]
@@ -546,6 +566,49 @@ class StoreNodeHandle:
             error=execution_error(failure) if failure is not None else None,
             outputs=core.LiteralMap(literals=dict(outputs)) if outputs is not None else None,
         )
+        if self.array_task is not None:
+            await self._put_array_task_execution(_TASK_PHASES.get(phase, TaskPhase.UNDEFINED))
+
+    async def _put_array_task_execution(self, phase: core.TaskExecutionPhase) -> None:
+        """FlytePropeller reports an array node as one task execution of the mapped task, its indices
+        as `external_resources` (flytekit's FlyteRemote reads them there); the indices are also this
+        node's children, as the sandbox ran them."""
+        closure = self.record.closure
+        resources = [
+            event.ExternalResourceInfo(
+                external_id=f"{self.context.key.name}-{self.unique_id}-{index}",
+                index=index,
+                retry_attempt=item.last_attempt,
+                phase=_TASK_PHASES.get(item.phase, TaskPhase.UNDEFINED) if item.phase else TaskPhase.RUNNING,
+                cache_status=core.CatalogCacheStatus[item.cache.name]
+                if item.cache
+                else core.CatalogCacheStatus.CACHE_DISABLED,
+            )
+            for index, item in sorted(self.indices.items())
+        ]
+        now = utc_now()
+        started = closure.started_at or now
+        execution = admin.TaskExecution(
+            id=core.TaskExecutionIdentifier(
+                task_id=self.array_task, node_execution_id=self.record.execution.id, retry_attempt=0
+            ),
+            input_uri=self.record.execution.input_uri,
+            closure=admin.TaskExecutionClosure(
+                phase=phase,
+                created_at=closure.created_at or now,
+                started_at=started,
+                updated_at=now,
+                duration=now - started,
+                task_type="container_array",
+                metadata=event.TaskExecutionMetadata(
+                    generated_name=f"{self.context.key.name}-{self.unique_id}",
+                    plugin_identifier="container_array",
+                    external_resources=resources,
+                ),
+                error=closure.error,
+            ),
+        )
+        await self.record.store.put_task_execution(execution)
 
 
 class StoreRecorder:
@@ -578,9 +641,19 @@ class StoreRecorder:
                 spec_node_id=node.id, is_parent_node=is_parent, is_array=is_array
             ),
         )
-        return StoreNodeHandle(
-            self.context, NodeRecord(self.store, execution, parent.unique_id if parent else None)
+        array_task = None
+        if isinstance(kind, engine.ArrayMap) and isinstance(kind.node.kind, engine.TaskCall):
+            array_task = kind.node.kind.task.template.id
+        handle = StoreNodeHandle(
+            self.context,
+            NodeRecord(self.store, execution, parent.unique_id if parent else None),
+            array_task=array_task,
         )
+        if isinstance(parent, StoreNodeHandle) and parent.array_task is not None:
+            index = node.id[1:]  # the array node's indices are nodes n0, n1, …
+            if node.id.startswith("n") and index.isdigit():
+                parent.indices[int(index)] = handle
+        return handle
 
     async def boundary(self, node_id: str, literals: Mapping[str, core.Literal]) -> None:
         """Record FlytePropeller's `start-node` (its outputs are the workflow's inputs) or `end-node` (its

@@ -1,7 +1,9 @@
 """flytekit workflows for tests/sandbox/test_flytekit_suite_gaps.py: what flytekit's own remote integration
 suite does that our other tests did not (read as text and copied into a scratch project)."""
 
-from flytekit import conditional, task, workflow
+import functools
+
+from flytekit import conditional, map_task, task, workflow
 from flytekit.core.task import Echo
 
 # Named o0 like the other case's output, so that the branch has one output.
@@ -28,3 +30,13 @@ def echo_wf(radius: float = 0.5, get_area: bool = False) -> float:
         .else_()
         .then(echo_o0(o0=echoed))
     )
+
+
+@task
+def add_y(x: int, y: int) -> int:
+    return x + y
+
+
+@workflow
+def mapped_wf(data: list[int] = [1, 2, 3], y: int = 3) -> list[int]:  # noqa: B006 (as flytekit users write it)
+    return map_task(functools.partial(add_y, y=y))(x=data)

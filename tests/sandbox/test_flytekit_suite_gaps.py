@@ -47,3 +47,30 @@ async def test_echo_task_passes_its_inputs_on(sandbox, project, flags, expected)
     code, out = await pyflyte_remote(sandbox, project, "--name", name, "wfs.py", "echo_wf", *flags)
     assert code == 0, out
     assert await anyio.to_thread.run_sync(outputs_of, sandbox.endpoint, name) == {"o0": expected}
+
+
+def map_node_report(endpoint: str, name: str) -> tuple[list[int], int, list[tuple[int, int]]]:
+    """The outputs, and node n0's task executions and their external resources as FlyteRemote syncs them."""
+    from flytekit.configuration import Config
+    from flytekit.remote import FlyteRemote
+
+    remote = FlyteRemote(
+        Config.for_endpoint(endpoint, insecure=True),
+        default_project="flytesnacks",
+        default_domain="development",
+    )
+    execution = remote.sync_execution(remote.fetch_execution(name=name), sync_nodes=True)
+    attempts = execution.node_executions["n0"].task_executions
+    resources = [(r.index, r.phase) for r in attempts[0].closure.metadata.external_resources]
+    return execution.outputs["o0"], len(attempts), resources
+
+
+async def test_a_map_tasks_indices_are_the_external_resources_of_one_task_execution(sandbox, project) -> None:
+    """FlytePropeller reports an array node as one task execution whose `external_resources` are its
+    indices; flytekit's `test_execute_workflow_with_maptask` reads them there."""
+    code, out = await pyflyte_remote(sandbox, project, "--name", "mapped", "wfs.py", "mapped_wf")
+    assert code == 0, out
+    outputs, attempts, resources = await anyio.to_thread.run_sync(map_node_report, sandbox.endpoint, "mapped")
+    assert outputs == [4, 5, 6]
+    assert attempts == 1
+    assert resources == [(0, 3), (1, 3), (2, 3)]  # each index SUCCEEDED

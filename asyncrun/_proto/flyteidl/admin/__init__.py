@@ -1374,6 +1374,13 @@ class TaskExecutionClosure(betterproto2.Message):
 
     task_type: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
 
+    metadata: "_event__.TaskExecutionMetadata | None" = betterproto2.field(
+        16, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    What ran: for an array node, its indices (`external_resources`).
+    """
+
     event_version: "int" = betterproto2.field(17, betterproto2.TYPE_INT32)
 
     def __post_init__(self) -> None:
@@ -1653,3 +1660,4 @@ default_message_pool.register_message("flyteidl.admin", "WorkflowSpec", Workflow
 
 from ...google import protobuf as __google__protobuf__
 from .. import core as _core__
+from .. import event as _event__
