@@ -11,6 +11,8 @@ import re
 import secrets
 import warnings
 
+import anyio
+import anyio.to_thread
 from grpclib import GRPCError
 from grpclib.const import Status
 
@@ -39,6 +41,7 @@ from asyncrun.sandbox._compiler import (
     merge_launch_inputs,
 )
 from asyncrun.sandbox._store import ExecutionKey, utc_now
+from asyncrun.sandbox._task_nodes import dynamic_workflow_path
 
 __all__ = [
     "ExecutionHandlers",
@@ -319,7 +322,28 @@ class ExecutionHandlers(AdminState):
             not_found(f"node execution [{node_id}] of [{':'.join(key)}] does not exist")
         inputs, outputs = data
         return admin.NodeExecutionGetDataResponse(
-            full_inputs=inputs or core.LiteralMap(), full_outputs=outputs or core.LiteralMap()
+            full_inputs=inputs or core.LiteralMap(),
+            full_outputs=outputs or core.LiteralMap(),
+            dynamic_workflow=await self._dynamic_workflow(key, node_id),
+        )
+
+    async def _dynamic_workflow(
+        self, key: ExecutionKey, node_id: str
+    ) -> admin.DynamicWorkflowNodeMetadata | None:
+        """The workflow a dynamic (parent) node's task built, as the runner compiled it."""
+        node = await self.store.get_node_execution(key, node_id)
+        metadata = node.metadata if node is not None else None
+        if metadata is None or not (metadata.is_dynamic and metadata.is_parent_node):
+            return None
+        path = dynamic_workflow_path(self.runner.execution_directory(key), node_id)
+        try:
+            data = await anyio.to_thread.run_sync(path.read_bytes)
+        except OSError:
+            return None
+        closure = core.CompiledWorkflowClosure.parse(data)
+        template = closure.primary.template if closure.primary else None
+        return admin.DynamicWorkflowNodeMetadata(
+            id=template.id if template else None, compiled_workflow=closure
         )
 
     # ------------------------------------------------------------------------------------------------

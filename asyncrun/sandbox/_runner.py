@@ -146,6 +146,10 @@ class Runner:
         # Executions handed to this runner; recover() leaves these alone.
         self._owned: set[ExecutionKey] = set()
 
+    def execution_directory(self, key: ExecutionKey) -> Path:
+        """An execution's local folder: its nodes' attempts, logs and files."""
+        return self.data_dir / "executions" / key.project / key.domain / key.name
+
     def execution_data_uri(self, key: ExecutionKey, *parts: str) -> str:
         """Where an execution's data (`inputs.pb`, `outputs.pb`, `<node>/data/…`) is stored."""
         if self.object_store is not None:
@@ -248,7 +252,7 @@ class Runner:
                 continue
             # Task processes die with the sandbox; what they started in their group is killed here, so
             # nothing writes into an execution that is now FAILED.
-            directory = self.data_dir / "executions" / key.project / key.domain / key.name
+            directory = self.execution_directory(key)
             await anyio.to_thread.run_sync(kill_leftover_groups, directory)
             error = system_error("SandboxRestarted", "sandbox restarted")
             aborting = phase == Phase.ABORTING
@@ -417,7 +421,7 @@ class Runner:
         }
         raw_config = spec.raw_output_data_config or plan.raw_output_data_config
         parallelism = spec.max_parallelism or plan.max_parallelism
-        directory = self.data_dir / "executions" / key.project / key.domain / key.name
+        directory = self.execution_directory(key)
         inputs, _ = data
         objects = self.object_store
         raw_prefix = raw_config.output_location_prefix if raw_config else ""

@@ -26,7 +26,7 @@ from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core, event
 from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
-from asyncrun.sandbox._compiler import ECHO_TASK_TYPE, START_NODE
+from asyncrun.sandbox._compiler import ECHO_TASK_TYPE, START_NODE, CompileError, compile_workflow, id_key
 from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
     AttemptPaths,
@@ -479,11 +479,43 @@ class _ExecutionLauncher:
                     timestamp=utc_now(),
                 )
                 return engine.AttemptResult(failure=failure_of(error))
+            handle.dynamic_workflow = dynamic_closure(result.futures, task, self.context)
             return engine.AttemptResult(graph=graph)
         assert result.error is not None
         return engine.AttemptResult(
             failure=failure_of(result.error, recoverable=result.retryable, timed_out=result.timed_out)
         )
+
+
+def dynamic_workflow_path(directory: Path, node_id: str) -> Path:
+    """Where a dynamic node's compiled workflow is kept, in its execution's folder."""
+    return directory / safe_component(node_id) / "dynamic_workflow.pb"
+
+
+def dynamic_closure(
+    spec: core.DynamicJobSpec, task: core.TaskTemplate, context: ExecutionContext
+) -> core.CompiledWorkflowClosure | None:
+    """The workflow a dynamic task built, compiled as FlyteAdmin reports it (a workflow with the task's
+    id and interface); None when it does not compile on its own (e.g. it calls launch plans)."""
+    tasks = dict(context.tasks)
+    tasks.update({id_key(t.id): t for t in spec.tasks if t.id is not None})
+    assert task.id is not None
+    workflow_id = core.Identifier(
+        resource_type=core.ResourceType.WORKFLOW,
+        project=task.id.project,
+        domain=task.id.domain,
+        name=task.id.name,
+        version=task.id.version,
+    )
+    template = core.WorkflowTemplate(
+        id=workflow_id, interface=task.interface, nodes=list(spec.nodes), outputs=list(spec.outputs)
+    )
+    try:
+        subs = dict(context.sub_workflows)
+        subs.update({id_key(sub.id): sub for sub in spec.subworkflows if sub.id is not None})
+        return compile_workflow(template, subs.values(), tasks)
+    except CompileError:
+        return None
 
 
 _TASK_PHASES = {
@@ -523,6 +555,8 @@ class StoreNodeHandle:
         # An array node over a task: its indices' handles, reported as FlytePropeller reports them.
         self.array_task = array_task
         self.indices: dict[int, StoreNodeHandle] = {}
+        # A dynamic node's workflow (its task's futures.pb), compiled; set by the launcher.
+        self.dynamic_workflow: core.CompiledWorkflowClosure | None = None
 
     async def queued(self, inputs: Mapping[str, Any]) -> None:
         literal_map = core.LiteralMap(literals=dict(inputs))
@@ -538,11 +572,17 @@ class StoreNodeHandle:
         self.last_attempt = attempt  # TaskNodeRunner records each attempt as a task execution itself
 
     async def expanded(self) -> None:
-        # is_parent_node stays false: flytekit then needs the dynamic workflow from GetNodeExecutionData,
-        # which the sandbox does not serve yet; the children are listed under this node all the same.
+        # A parent node, as in FlyteAdmin, when the workflow its task built compiled: flytekit reads it
+        # from GetNodeExecutionData (`dynamic_workflow`) to sync the children. Otherwise is_parent_node
+        # stays false (flytekit would fail on a parent without it); the children are listed all the same.
         metadata = self.record.execution.metadata
         if metadata is not None:
             metadata.is_dynamic = True
+            closure = self.dynamic_workflow
+            if closure is not None:
+                path = dynamic_workflow_path(self.context.directory, self.unique_id)
+                await anyio.to_thread.run_sync(write_bytes, path, bytes(closure))
+                metadata.is_parent_node = True
         await self.record.save()
 
     async def finished(

@@ -3,7 +3,7 @@ suite does that our other tests did not (read as text and copied into a scratch 
 
 import functools
 
-from flytekit import conditional, map_task, task, workflow
+from flytekit import conditional, dynamic, map_task, task, workflow
 from flytekit.core.task import Echo
 
 # Named o0 like the other case's output, so that the branch has one output.
@@ -40,3 +40,18 @@ def add_y(x: int, y: int) -> int:
 @workflow
 def mapped_wf(data: list[int] = [1, 2, 3], y: int = 3) -> list[int]:  # noqa: B006 (as flytekit users write it)
     return map_task(functools.partial(add_y, y=y))(x=data)
+
+
+@task
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+@dynamic
+def mapping_dynamic(data: list[int]) -> list[int]:
+    return map_task(plus_one)(x=data)
+
+
+@workflow
+def dynamic_mapped_wf(data: list[int] = [1, 2, 3]) -> list[int]:  # noqa: B006 (as flytekit users write it)
+    return mapping_dynamic(data=data)

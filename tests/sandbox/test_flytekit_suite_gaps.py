@@ -74,3 +74,33 @@ async def test_a_map_tasks_indices_are_the_external_resources_of_one_task_execut
     assert outputs == [4, 5, 6]
     assert attempts == 1
     assert resources == [(0, 3), (1, 3), (2, 3)]  # each index SUCCEEDED
+
+
+def dynamic_node_report(endpoint: str, name: str) -> tuple[list[int], list[str], list[tuple[int, int]]]:
+    """The outputs, the dynamic node n0's children, and its map node's indices, as FlyteRemote syncs them."""
+    from flytekit.configuration import Config
+    from flytekit.remote import FlyteRemote
+
+    remote = FlyteRemote(
+        Config.for_endpoint(endpoint, insecure=True),
+        default_project="flytesnacks",
+        default_domain="development",
+    )
+    execution = remote.sync_execution(remote.fetch_execution(name=name), sync_nodes=True)
+    children = execution.node_executions["n0"].subworkflow_node_executions
+    attempts = children["n0-0-dn0"].task_executions
+    resources = [(r.index, r.phase) for r in attempts[0].closure.metadata.external_resources]
+    return execution.outputs["o0"], sorted(children), resources
+
+
+async def test_a_dynamic_node_is_a_parent_node_with_its_workflow(sandbox, project) -> None:
+    """A dynamic node is a parent node whose GetNodeExecutionData holds the workflow its task built, so
+    FlyteRemote syncs its children (flytekit's `test_execution_workflow_with_maptask_in_dynamic`)."""
+    code, out = await pyflyte_remote(sandbox, project, "--name", "dynmapped", "wfs.py", "dynamic_mapped_wf")
+    assert code == 0, out
+    outputs, children, resources = await anyio.to_thread.run_sync(
+        dynamic_node_report, sandbox.endpoint, "dynmapped"
+    )
+    assert outputs == [2, 3, 4]
+    assert "n0-0-dn0" in children
+    assert resources == [(0, 3), (1, 3), (2, 3)]

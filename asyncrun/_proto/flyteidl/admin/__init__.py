@@ -14,6 +14,7 @@ __all__ = (
     "DescriptionEntity",
     "DescriptionFormat",
     "Domain",
+    "DynamicWorkflowNodeMetadata",
     "Envs",
     "Execution",
     "ExecutionClosure",
@@ -282,6 +283,26 @@ class Domain(betterproto2.Message):
 
 
 default_message_pool.register_message("flyteidl.admin", "Domain", Domain)
+
+
+@dataclass(eq=False, repr=False)
+class DynamicWorkflowNodeMetadata(betterproto2.Message):
+    """
+    The workflow a dynamic node's task built, compiled, and where its spec (futures.pb) is.
+    """
+
+    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+    compiled_workflow: "_core__.CompiledWorkflowClosure | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    dynamic_job_spec_uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "flyteidl.admin", "DynamicWorkflowNodeMetadata", DynamicWorkflowNodeMetadata
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -989,6 +1010,13 @@ class NodeExecutionGetDataResponse(betterproto2.Message):
     full_outputs: "_core__.LiteralMap | None" = betterproto2.field(
         4, betterproto2.TYPE_MESSAGE, optional=True
     )
+
+    dynamic_workflow: "DynamicWorkflowNodeMetadata | None" = betterproto2.field(
+        16, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    For a dynamic node: the workflow its task built, as compiled.
+    """
 
     flyte_urls: "FlyteUrLs | None" = betterproto2.field(17, betterproto2.TYPE_MESSAGE, optional=True)
 
