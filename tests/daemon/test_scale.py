@@ -45,12 +45,19 @@ async def test_ten_thousand_runs(stub, target, spawned) -> None:
     # name -> {subscriber: the sweep during which it first heard that the run ended}
     heard: dict[str, dict[str, int]] = {name: {} for name in names}
 
+    watched: set[str] = set()  # the runs the watcher heard end
+    watched_all = anyio.Event()
+
     def on_update(subscriber: str, message: dict) -> None:
         if message["event"] != "update":
             return
         for state in message["executions"]:
             if state["terminal"]:
                 heard[state["name"]].setdefault(subscriber, stub.sweeps)
+                if subscriber == "watch":
+                    watched.add(state["name"])
+        if len(watched) == N:
+            watched_all.set()
 
     async with DaemonConnection(settings=settings, autostart=False) as conn:
         await conn.track(names, target=target)
@@ -95,6 +102,10 @@ async def test_ten_thousand_runs(stub, target, spawned) -> None:
                         stub.set_phase(name, phases[i % 4])
                         flipped[name] = stub.sweeps
             after = (await conn.status(target=target, executions=False)).daemon["pollers"][0]
+            # The waits are over; the watcher may still be reading the last wave (a loaded machine):
+            # let it finish before stopping it. What it has not heard by then is reported below.
+            with anyio.move_on_after(90):
+                await watched_all.wait()
             outer.cancel_scope.cancel()
         memory = memory_of(pid)
 
