@@ -272,7 +272,10 @@ async def test_concurrent_waits_share_batched_polls(sandbox, sandbox_env, tmp_pa
             Client.from_config(endpoint=sandbox.endpoint, insecure=True) as direct,
             Client.from_config(endpoint=proxy.endpoint, insecure=True) as client,
         ):
-            runs = [await direct.run(module.gated, {"x": i}) for i in range(waiters)]
+            gated = await direct.register(module.gated)
+            launched = await direct.run_many(gated, [{"x": i} for i in range(waiters)])
+            runs = [line.execution for line in launched]
+            assert all(run is not None for run in runs), launched
             proxy.log.clear()
             results = {}
 
@@ -289,11 +292,9 @@ async def test_concurrent_waits_share_batched_polls(sandbox, sandbox_env, tmp_pa
                 for index in range(waiters):
                     tg.start_soon(wait_one, index)
                 await assert_eventually(waited_for_all, what="every run to be polled while gated")
-                for run in runs:
-                    await assert_eventually(
-                        lambda run=run: _gate_waiting(direct, run), what=f"{run.id.name}'s gate"
-                    )
-                    await direct.approve(run, "go")
+                async with anyio.create_task_group() as approvals:
+                    for run in runs:
+                        approvals.start_soon(_approve_when_gated, direct, run)
     finally:
         server.close()
         upstream.close()
@@ -308,6 +309,9 @@ async def test_concurrent_waits_share_batched_polls(sandbox, sandbox_env, tmp_pa
     assert methods.count("GetExecutionData") <= len(runs)  # the outputs of each run, once
 
 
-async def _gate_waiting(client, run) -> bool:
-    signals = await client.signals(run)
-    return any(signal.signal_id == "go" for signal in signals)
+async def _approve_when_gated(client, run) -> None:
+    async def gated() -> bool:
+        return any(signal.signal_id == "go" for signal in await client.signals(run))
+
+    await assert_eventually(gated, what=f"{run.id.name}'s gate")
+    await client.approve(run, "go")
