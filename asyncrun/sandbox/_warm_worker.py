@@ -28,6 +28,7 @@ if sys.path and sys.path[0] and __file__.startswith(sys.path[0]):
     del sys.path[0]  # this file's folder holds the sandbox's modules, which must not shadow a task's
 
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -201,6 +202,10 @@ def main() -> None:
     except BaseException as exc:  # the sandbox falls back to cold processes for this program
         worker.send({"ready": False, "error": "".join(traceback.format_exception_only(exc)).strip()})
         return
+    # Keep the collector off the imported modules' objects: in a child, collecting them (and, at exit,
+    # finalizing them) would write to every page of that heap, copying it page by page; frozen, a
+    # forked child's exit costs ~0.1 s of CPU instead of ~0.6 s with flytekit imported.
+    gc.freeze()
     worker.send({"ready": True})
     request = worker.serve()
     if request is None:

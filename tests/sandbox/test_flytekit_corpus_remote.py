@@ -22,6 +22,25 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def corpus_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One sandbox for every case of this module (each run has a name of its own): its warm flytekit
+    worker imports flytekit once for all of them rather than once per case."""
+    from asyncrun.sandbox._config import SandboxConfig
+    from asyncrun.sandbox._server import running_sandbox
+
+    config = SandboxConfig(
+        data_dir=tmp_path_factory.mktemp("corpus-sandbox"), port=0, http_port=0, task_path=(str(BIN),)
+    )
+    async with running_sandbox(config) as info:
+        yield info
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     folder = tmp_path / "corpus"
@@ -93,10 +112,11 @@ def remote_outcome(endpoint: str, project: Path, case: Case, name: str) -> Local
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 async def test_case_runs_remotely_as_flytekit_runs_it_locally(
-    sandbox: Any, project: Path, case: Case
+    corpus_sandbox: Any, project: Path, case: Case
 ) -> None:
+    sandbox = corpus_sandbox
     expected = await anyio.to_thread.run_sync(run_locally, case)
-    name = "c" + case.id.replace("-", "")[:18]
+    name = f"c{CASES.index(case):02d}" + case.id.replace("-", "")[:15]  # unique in the shared sandbox
     await pyflyte_remote(sandbox, project, case, name, wait=not case.signals)
     got = await anyio.to_thread.run_sync(remote_outcome, sandbox.endpoint, project, case, name)
     if case.fails_with is not None:
