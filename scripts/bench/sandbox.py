@@ -83,11 +83,12 @@ async def main_async(args: argparse.Namespace) -> None:
     at_once = f"{args.concurrency} at a time"
     print(f"registrations:       {reg_rate:8.1f} /s  ({args.registrations} CreateTask, {at_once})")
     print(f"executions (e2e):    {exec_rate:8.1f} /s  ({args.executions} single-task runs, {at_once})")
-    print(f"one task process:    {task_process * 1000:8.0f} ms wall (asyncrun-execute: start, import, run)")
+    print(f"one cold task process: {task_process * 1000:6.0f} ms wall (asyncrun-execute: start, import, run)")
     print(f"target >= {TARGET:.0f} executions/s: {verdict(exec_rate >= TARGET)}")
     print(
-        "where the time goes: each execution is one task process; with 2 cores about "
-        f"{2 / task_process:.0f} processes/s fit, the rest is gRPC, SQLite and polling."
+        "where the time goes: each execution is one task process, forked from the sandbox's warm worker "
+        f"(sandbox/_warm.py; cold, 2 cores would fit about {2 / task_process:.0f} processes/s); "
+        "the rest is gRPC, SQLite and polling."
     )
     if args.json:
         at_once = f"{args.concurrency} at a time"
