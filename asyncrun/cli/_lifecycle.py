@@ -410,6 +410,7 @@ def _new_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("relaunch")
 @_new_run_options
+@click.option("--overwrite-cache", is_flag=True, help="Recompute cached tasks and store their new outputs.")
 async def relaunch(
     ctx: click.Context,
     name: str,
@@ -418,13 +419,15 @@ async def relaunch(
     new_name: str | None,
     wait: bool,
     output: str,
+    overwrite_cache: bool,
 ) -> None:
     """Run the same entity again with the same inputs and options; prints the new run.
 
     `--output json`: RUN (as in ls) of the new run.
     """
     client = client_for(ctx, project, domain)
-    _new_run(await client.relaunch(name, name=new_name, wait=wait), output, wait)
+    relaunched = await client.relaunch(name, name=new_name, wait=wait, overwrite_cache=overwrite_cache)
+    _new_run(relaunched, output, wait)
 
 
 @click.command("recover")

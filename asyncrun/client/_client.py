@@ -921,34 +921,28 @@ class Client:
         await self._admin("terminate_execution", request, read=False)
 
     async def relaunch(
-        self, execution: Execution | ExecutionId | str, *, name: str | None = None, wait: bool = False
+        self,
+        execution: Execution | ExecutionId | str,
+        *,
+        name: str | None = None,
+        wait: bool = False,
+        overwrite_cache: bool = False,
     ) -> Execution:
-        """Start the same entity again with the same inputs and options; returns the new run.
+        """Start the same entity again with the same inputs and options (FlyteAdmin's
+        `RelaunchExecution`: mode RELAUNCH, referencing the original); returns the new run.
+        `overwrite_cache` recomputes cached tasks and stores their new outputs.
 
-        Built from the run's own spec and inputs (`CreateExecution`, mode RELAUNCH, referencing the
-        original), so it works on every FlyteAdmin.
+        Raises:
+            NotFoundError: no such run.
         """
         ex_id = self._execution_id(execution)
-        wf_id = _convert.execution_identifier(ex_id)
-        original = await self._admin("get_execution", admin.WorkflowExecutionGetRequest(id=wf_id), read=True)
-        inputs = await self._literal_map(ex_id, "inputs")
-        spec = original.spec or admin.ExecutionSpec()
-        spec.metadata = admin.ExecutionMetadata(
-            mode=admin.ExecutionMetadataExecutionMode.RELAUNCH,
-            principal="asyncrun",
-            reference_execution=wf_id,
-        )
         new_name = check_execution_name(name) if name else new_execution_name()
-        request = admin.ExecutionCreateRequest(
-            project=ex_id.project,
-            domain=ex_id.domain,
-            name=new_name,
-            spec=spec,
-            inputs=inputs,
+        request = admin.ExecutionRelaunchRequest(
+            id=_convert.execution_identifier(ex_id), name=new_name, overwrite_cache=overwrite_cache
         )
         new_id = ExecutionId(ex_id.project, ex_id.domain, new_name)
         try:
-            await self._admin("create_execution", request, read=False, repeatable=True)
+            await self._admin("relaunch_execution", request, read=False, repeatable=True)
         except AlreadyExistsError:
             await self._check_derived_from(new_id, ex_id)  # our own create, retried after a lost reply
         types = execution.output_types if isinstance(execution, Execution) else None

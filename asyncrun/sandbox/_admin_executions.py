@@ -189,6 +189,28 @@ class ExecutionHandlers(AdminState):
         await self.store.create_launch_plan(launch_plan_id, spec, closure)
         return _Launch(id_key(launch_plan_id), id_key(workflow.id), merged, task=key)
 
+    async def relaunch_execution(
+        self, message: admin.ExecutionRelaunchRequest
+    ) -> admin.ExecutionCreateResponse:
+        """A new execution of the same entity, inputs and options as `id` (FlyteAdmin's relaunch): its
+        metadata says RELAUNCH and points at `id`; `overwrite_cache` recomputes cached tasks."""
+        key = validate_execution_id(message.id)
+        original = await self.store.get_execution(key)
+        data = await self.store.get_execution_data(key)
+        if original is None or data is None or original.spec is None:
+            not_found(f"execution [{':'.join(key)}] does not exist")
+        spec = admin.ExecutionSpec.parse(bytes(original.spec))
+        spec.metadata = admin.ExecutionMetadata(
+            mode=admin.ExecutionMetadataExecutionMode.RELAUNCH,
+            principal=(original.spec.metadata.principal if original.spec.metadata else "") or "sandbox",
+            reference_execution=key.to_id(),
+        )
+        spec.overwrite_cache = message.overwrite_cache
+        request = admin.ExecutionCreateRequest(
+            project=key.project, domain=key.domain, name=message.name, spec=spec, inputs=data[0]
+        )
+        return await self.create_execution(request)
+
     async def recover_execution(
         self, message: admin.ExecutionRecoverRequest
     ) -> admin.ExecutionCreateResponse:

@@ -134,11 +134,14 @@ async def test_a_launch_whose_reply_timed_out_is_retried_and_started_once(proxy,
     proxy.plan.lost_reply_share, proxy.plan.lost_reply_status = 1.0, Status.DEADLINE_EXCEEDED
     async with Client.from_config(endpoint=proxy.endpoint, insecure=True) as client:
         results = [await client.run(lp_entity, {"name": f"d{i}"}) for i in range(12)]
-        # A relaunch's create is retried the same way, and recognised as its own.
+        # A relaunch is retried the same way, and recognised as its own.
+        proxy.plan.only = "/RelaunchExecution"
         relaunched = [await client.relaunch(ex) for ex in results[:6]]
     proxy.plan.fail_share = 0.0
     creates = [r for r in proxy.log if r.path.endswith("/CreateExecution")]
     assert len(creates) > len(results), "some replies were lost and the creates retried"
+    relaunches = [r for r in proxy.log if r.path.endswith("/RelaunchExecution")]
+    assert len(relaunches) > len(relaunched), "some relaunch replies were lost and retried"
     assert any(ex.attached for ex in results)
     async with Client.from_config(endpoint=sandbox.endpoint, insecure=True) as direct:
         page, _ = await direct.list_executions(limit=100)

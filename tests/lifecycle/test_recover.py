@@ -75,3 +75,42 @@ async def test_recover_of_an_unknown_run_is_one_line(sandbox_env) -> None:
 async def test_help() -> None:
     code, out, _ = await asyncrun("recover", "--help")
     assert code == 0 and "--output" in out and "--wait" in out
+
+
+CACHED = (
+    "from asyncrun import task, workflow\n\n"
+    "@task(cache=True, cache_version='1')\ndef counted(log: str, x: int) -> int:\n"
+    "    with open(log, 'a') as f:\n"
+    "        f.write('ran\\n')\n"
+    "    return x + 1\n\n"
+    "@workflow\ndef cached(log: str, x: int) -> int:\n"
+    "    return counted(log=log, x=x)\n"
+)
+
+
+async def test_relaunch_is_flyteadmins_relaunch_and_can_overwrite_the_cache(
+    sandbox_env, tmp_path: Path
+) -> None:
+    from asyncrun import Client
+    from asyncrun.exceptions import NotFoundError
+    from asyncrun.sdk._loader import load_file
+
+    (tmp_path / "cached_flows.py").write_text(CACHED)
+    module = load_file(tmp_path / "cached_flows.py").module
+    log = tmp_path / "ran.log"
+    async with Client.from_config() as client:
+        first = await client.run(module.cached, {"log": str(log), "x": 1}, wait=True)
+        again = await client.relaunch(first, wait=True)  # a cache hit: the task does not run
+        assert log.read_text().splitlines() == ["ran"]
+        relaunch = ("relaunch", first.id.name, "--overwrite-cache", "--wait", "-o", "json")
+        code, out, err = await asyncrun(*relaunch)
+        assert code == 0, err
+        assert log.read_text().splitlines() == ["ran", "ran"]  # recomputed
+        overwritten = json.loads(out)["name"]
+        for name in (again.id.name, overwritten):
+            run = await client.get_execution(name)
+            assert run.outputs == {"o0": 2}
+            metadata = run.raw.spec.metadata  # as FlyteAdmin records a relaunch
+            assert metadata.mode.name == "RELAUNCH" and metadata.reference_execution.name == first.id.name
+        with pytest.raises(NotFoundError):
+            await client.relaunch("nosuchrun")

@@ -25,6 +25,7 @@ __all__ = (
     "ExecutionMetadata",
     "ExecutionMetadataExecutionMode",
     "ExecutionRecoverRequest",
+    "ExecutionRelaunchRequest",
     "ExecutionSpec",
     "ExecutionState",
     "ExecutionStateChangeDetails",
@@ -491,6 +492,27 @@ class ExecutionRecoverRequest(betterproto2.Message):
 
 
 default_message_pool.register_message("flyteidl.admin", "ExecutionRecoverRequest", ExecutionRecoverRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ExecutionRelaunchRequest(betterproto2.Message):
+    """
+    Run an execution again: the same launch plan (or task), inputs and options, under a new name.
+    """
+
+    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    overwrite_cache: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+    """
+    Recompute cached tasks and store the new outputs.
+    """
+
+
+default_message_pool.register_message("flyteidl.admin", "ExecutionRelaunchRequest", ExecutionRelaunchRequest)
 
 
 @dataclass(eq=False, repr=False)

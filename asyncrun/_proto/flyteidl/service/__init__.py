@@ -579,6 +579,24 @@ class AdminServiceStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def relaunch_execution(
+        self,
+        message: "_admin__.ExecutionRelaunchRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "_admin__.ExecutionCreateResponse":
+
+        return await self._unary_unary(
+            "/flyteidl.service.AdminService/RelaunchExecution",
+            message,
+            _admin__.ExecutionCreateResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
     async def recover_execution(
         self,
         message: "_admin__.ExecutionRecoverRequest",
@@ -1094,6 +1112,12 @@ class AdminServiceBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def relaunch_execution(
+        self, message: "_admin__.ExecutionRelaunchRequest"
+    ) -> "_admin__.ExecutionCreateResponse":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def recover_execution(
         self, message: "_admin__.ExecutionRecoverRequest"
     ) -> "_admin__.ExecutionCreateResponse":
@@ -1292,6 +1316,15 @@ class AdminServiceBase(betterproto2_grpclib.ServiceBase):
         request = await stream.recv_message()
         assert request is not None
         response = await self.create_execution(request)
+        await stream.send_message(response)
+
+    async def __rpc_relaunch_execution(
+        self,
+        stream: "grpclib.server.Stream[_admin__.ExecutionRelaunchRequest, _admin__.ExecutionCreateResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.relaunch_execution(request)
         await stream.send_message(response)
 
     async def __rpc_recover_execution(
@@ -1501,6 +1534,12 @@ class AdminServiceBase(betterproto2_grpclib.ServiceBase):
                 self.__rpc_create_execution,
                 grpclib.const.Cardinality.UNARY_UNARY,
                 _admin__.ExecutionCreateRequest,
+                _admin__.ExecutionCreateResponse,
+            ),
+            "/flyteidl.service.AdminService/RelaunchExecution": grpclib.const.Handler(
+                self.__rpc_relaunch_execution,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                _admin__.ExecutionRelaunchRequest,
                 _admin__.ExecutionCreateResponse,
             ),
             "/flyteidl.service.AdminService/RecoverExecution": grpclib.const.Handler(
