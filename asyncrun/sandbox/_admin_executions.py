@@ -195,21 +195,17 @@ class ExecutionHandlers(AdminState):
         """A new execution of the same entity, inputs and options as `id` (FlyteAdmin's relaunch): its
         metadata says RELAUNCH and points at `id`; `overwrite_cache` recomputes cached tasks."""
         key = validate_execution_id(message.id)
-        original = await self.store.get_execution(key)
-        data = await self.store.get_execution_data(key)
-        if original is None or data is None or original.spec is None:
-            not_found(f"execution [{':'.join(key)}] does not exist")
-        spec = admin.ExecutionSpec.parse(bytes(original.spec))
-        spec.metadata = admin.ExecutionMetadata(
-            mode=admin.ExecutionMetadataExecutionMode.RELAUNCH,
-            principal=(original.spec.metadata.principal if original.spec.metadata else "") or "sandbox",
-            reference_execution=key.to_id(),
-        )
+        spec, inputs = await self._rerun_of(key)
+        principal = spec.metadata.principal if spec.metadata else ""
+        spec.metadata = admin.ExecutionMetadata(principal=principal or "sandbox")
+        spec.metadata.mode = admin.ExecutionMetadataExecutionMode.RELAUNCH
+        spec.metadata.reference_execution = key.to_id()
         spec.overwrite_cache = message.overwrite_cache
-        request = admin.ExecutionCreateRequest(
-            project=key.project, domain=key.domain, name=message.name, spec=spec, inputs=data[0]
+        return await self.create_execution(
+            admin.ExecutionCreateRequest(
+                project=key.project, domain=key.domain, name=message.name, spec=spec, inputs=inputs
+            )
         )
-        return await self.create_execution(request)
 
     async def recover_execution(
         self, message: admin.ExecutionRecoverRequest
@@ -217,18 +213,23 @@ class ExecutionHandlers(AdminState):
         """A new execution of the same entity and inputs that reuses the outputs of the task nodes that
         succeeded in `id` (they end RECOVERED, their tasks do not run); the rest runs again."""
         key = validate_execution_id(message.id)
+        spec, inputs = await self._rerun_of(key)
+        spec.metadata = admin.ExecutionMetadata.parse(bytes(message.metadata or admin.ExecutionMetadata()))
+        spec.metadata.mode = admin.ExecutionMetadataExecutionMode.RECOVERED
+        spec.metadata.reference_execution = key.to_id()
+        return await self.create_execution(
+            admin.ExecutionCreateRequest(
+                project=key.project, domain=key.domain, name=message.name, spec=spec, inputs=inputs
+            )
+        )
+
+    async def _rerun_of(self, key: ExecutionKey) -> tuple[admin.ExecutionSpec, core.LiteralMap]:
+        """A copy of the spec of execution `key`, and its inputs, for running it again; NOT_FOUND."""
         original = await self.store.get_execution(key)
         data = await self.store.get_execution_data(key)
         if original is None or data is None or original.spec is None:
             not_found(f"execution [{':'.join(key)}] does not exist")
-        spec = admin.ExecutionSpec.parse(bytes(original.spec))
-        spec.metadata = admin.ExecutionMetadata.parse(bytes(message.metadata or admin.ExecutionMetadata()))
-        spec.metadata.mode = admin.ExecutionMetadataExecutionMode.RECOVERED
-        spec.metadata.reference_execution = key.to_id()
-        request = admin.ExecutionCreateRequest(
-            project=key.project, domain=key.domain, name=message.name, spec=spec, inputs=data[0]
-        )
-        return await self.create_execution(request)
+        return admin.ExecutionSpec.parse(bytes(original.spec)), data[0]
 
     async def get_execution(self, message: admin.WorkflowExecutionGetRequest) -> admin.Execution:
         """An execution with its spec (as sent) and closure; NOT_FOUND when missing."""

@@ -25,15 +25,19 @@ def project(tmp_path: Path) -> Path:
     return folder
 
 
-def outputs_of(endpoint: str, name: str) -> dict[str, Any]:
+def flyte_remote(endpoint: str) -> Any:
     from flytekit.configuration import Config
     from flytekit.remote import FlyteRemote
 
-    remote = FlyteRemote(
+    return FlyteRemote(
         Config.for_endpoint(endpoint, insecure=True),
         default_project="flytesnacks",
         default_domain="development",
     )
+
+
+def outputs_of(endpoint: str, name: str) -> dict[str, Any]:
+    remote = flyte_remote(endpoint)
     execution = remote.fetch_execution(name=name)
     assert execution.closure.phase == 4, execution.closure.error  # SUCCEEDED
     return {key: execution.outputs.get(key) for key in execution.outputs}
@@ -51,14 +55,7 @@ async def test_echo_task_passes_its_inputs_on(sandbox, project, flags, expected)
 
 def map_node_report(endpoint: str, name: str) -> tuple[list[int], int, list[tuple[int, int]]]:
     """The outputs, and node n0's task executions and their external resources as FlyteRemote syncs them."""
-    from flytekit.configuration import Config
-    from flytekit.remote import FlyteRemote
-
-    remote = FlyteRemote(
-        Config.for_endpoint(endpoint, insecure=True),
-        default_project="flytesnacks",
-        default_domain="development",
-    )
+    remote = flyte_remote(endpoint)
     execution = remote.sync_execution(remote.fetch_execution(name=name), sync_nodes=True)
     attempts = execution.node_executions["n0"].task_executions
     resources = [(r.index, r.phase) for r in attempts[0].closure.metadata.external_resources]
@@ -78,14 +75,7 @@ async def test_a_map_tasks_indices_are_the_external_resources_of_one_task_execut
 
 def dynamic_node_report(endpoint: str, name: str) -> tuple[list[int], list[str], list[tuple[int, int]]]:
     """The outputs, the dynamic node n0's children, and its map node's indices, as FlyteRemote syncs them."""
-    from flytekit.configuration import Config
-    from flytekit.remote import FlyteRemote
-
-    remote = FlyteRemote(
-        Config.for_endpoint(endpoint, insecure=True),
-        default_project="flytesnacks",
-        default_domain="development",
-    )
+    remote = flyte_remote(endpoint)
     execution = remote.sync_execution(remote.fetch_execution(name=name), sync_nodes=True)
     children = execution.node_executions["n0"].subworkflow_node_executions
     attempts = children["n0-0-dn0"].task_executions
