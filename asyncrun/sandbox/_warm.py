@@ -88,7 +88,8 @@ class _Worker:
         self.requests = 0
         self.replies: dict[int, anyio.Event] = {}
         self.answers: dict[int, dict[str, object]] = {}
-        self.children: dict[int, WarmChild] = {}
+        self.children: dict[int, WarmChild] = {}  # running: their end is still to come
+        self.started: dict[int, WarmChild] = {}  # forked, not yet handed to `fork`'s caller
         self.lock = anyio.Lock()
         self.alive = True
 
@@ -105,13 +106,18 @@ class _Worker:
                         status.append(message)
                         ready.set()
                     elif "id" in message:
+                        if "pid" in message:
+                            # Registered before anything else is read: the child's end may be the very
+                            # next message, before `fork` resumes.
+                            child = WarmChild(message["pid"])
+                            self.children[child.pid] = self.started[child.pid] = child
                         self.answers[message["id"]] = message
                         self.replies.pop(message["id"]).set()
                     else:
-                        child = self.children.pop(message["pid"], None)
-                        if child is not None:
-                            child.returncode = message["returncode"]
-                            child.ended.set()
+                        finished = self.children.pop(message["pid"], None)
+                        if finished is not None:
+                            finished.returncode = message["returncode"]
+                            finished.ended.set()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, ValueError, KeyError):
             pass
         finally:
@@ -139,9 +145,7 @@ class _Worker:
             reason = (answer or {}).get("error", "it stopped")
             raise OSError(f"warm worker could not start the task: {reason}")
         pid = int(answer["pid"])  # type: ignore[call-overload]
-        child = WarmChild(pid)
-        self.children[pid] = child
-        return child
+        return self.started.pop(pid)
 
 
 class WarmWorkers:
