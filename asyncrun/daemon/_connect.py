@@ -28,7 +28,7 @@ from .._exceptions import (
 )
 from .._exceptions import DaemonDisconnectedError as DaemonDisconnectedError
 from . import _protocol as p
-from ._control import ensure_running
+from ._control import START_TIMEOUT, ensure_running
 from ._paths import resolve_socket
 from ._protocol import DaemonError, DaemonRequestError, DaemonUnavailableError, Target
 from ._results import ExecutionState, LaunchResult, StatusResult, WaitResult
@@ -73,7 +73,7 @@ class DaemonConnection:
         socket_path: str | os.PathLike[str] | None = None,
         *,
         autostart: bool = True,
-        start_timeout: float = 15.0,
+        start_timeout: float = START_TIMEOUT,
         settings: DaemonSettings | None = None,
         reconnects: int = 5,
         client: str = "asyncrun",

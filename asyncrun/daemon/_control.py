@@ -132,8 +132,14 @@ def _log_tail() -> str:
     return lines[-1][:300] if lines else ""
 
 
+# How long a CLI waits for a daemon it started to answer. Only a daemon that neither answers nor exits
+# makes anyone wait this long (one that exits is reported at once); on a machine busy with hundreds of
+# processes its interpreter can take tens of seconds to get going, which is not a failure.
+START_TIMEOUT = 60.0
+
+
 async def ensure_running(
-    socket_path: Path, *, start_timeout: float = 15.0, settings: DaemonSettings | None = None
+    socket_path: Path, *, start_timeout: float = START_TIMEOUT, settings: DaemonSettings | None = None
 ) -> bool:
     """Make sure a daemon answers on `socket_path`, starting one if needed; True if this call started it."""
     if await answers(socket_path):
@@ -173,7 +179,7 @@ async def start(
     settings: DaemonSettings | None = None,
     *,
     socket_path: str | os.PathLike[str] | None = None,
-    start_timeout: float = 15.0,
+    start_timeout: float = START_TIMEOUT,
 ) -> tuple[DaemonStatus, bool]:
     """Start the daemon in the background unless it runs; returns (its status, started by this call)."""
     path = settings.socket_path if settings is not None else resolve_socket(socket_path)

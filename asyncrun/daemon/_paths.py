@@ -117,7 +117,7 @@ def acquire_daemon_lock(socket_path: Path, *, timeout: float = 2.0) -> FileLock:
 
 @dataclass(frozen=True)
 class PidInfo:
-    """What a running daemon writes next to its socket once it accepts connections."""
+    """What a running daemon writes next to its socket just before it binds the socket."""
 
     pid: int
     socket: str

@@ -205,14 +205,15 @@ async def running_daemon(
     try:
         ensure_private_dir(socket_path.parent)
         journal = await anyio.to_thread.run_sync(Journal.open, settings.journal_path)
-        listener = await _bind(socket_path)
         async with anyio.create_task_group() as tg:
             service = Service(settings, journal, tg)
             await service.load()
             info = PidInfo(
                 os.getpid(), str(socket_path), service.started_at, str(settings.journal_path), __version__
             )
+            # The pid file first, then the socket: whoever can connect can also read who answers.
             info.write(pid_path(socket_path))
+            listener = await _bind(socket_path)
             tg.start_soon(_serve_socket, socket_path, listener, service, info, tg)
             tg.start_soon(service.housekeeping)
             try:

@@ -74,7 +74,7 @@ async def ensure_running(
     return info if started else None
 
 
-def start_background(config: SandboxConfig, *, timeout: float = 30.0) -> tuple[SandboxInfo, bool]:
+def start_background(config: SandboxConfig, *, timeout: float = 60.0) -> tuple[SandboxInfo, bool]:
     """Start `asyncrun sandbox serve` detached; returns (info, started_now). A no-op if one is running
     on the same ports; a `UsageError` if the sandbox of this data folder runs on other ports.
 
