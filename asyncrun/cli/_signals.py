@@ -89,6 +89,8 @@ async def approve(
 ) -> None:
     """Approve the gate `approve(..., SIGNAL)` of run NAME: it passes its input on, the run goes on.
 
+    SIGNAL is the gate's signal name, or its node id as `asyncrun get NAME --nodes` shows it.
+
     `--output json`: the signal, as in `asyncrun signals`.
     """
     client = client_for(ctx, project, domain)
@@ -101,6 +103,8 @@ async def reject(
     ctx: click.Context, name: str, signal_id: str, project: str | None, domain: str | None, output: str
 ) -> None:
     """Reject the gate `approve(..., SIGNAL)` of run NAME: the gate fails, and with it the run.
+
+    SIGNAL is the gate's signal name, or its node id as `asyncrun get NAME --nodes` shows it.
 
     `--output json`: the signal, as in `asyncrun signals`.
     """
@@ -125,6 +129,8 @@ async def signal(
     output: str,
 ) -> None:
     """Set signal SIGNAL of run NAME to VALUE, releasing the gate that waits for it.
+
+    SIGNAL is the signal's name, or the node id of the gate that waits for it.
 
     VALUE is read as the signal's type, as a run input of that type is (`true`/`false` for an
     approval, JSON or a .json/.yaml file for structured types, a path for a file).

@@ -144,10 +144,20 @@ async def find_signal(client: Client, ex_id: ExecutionId, signal_id: str) -> Sig
 
 
 async def _lookup(client: Client, ex_id: ExecutionId, signal_id: str) -> tuple[Execution, Signal]:
+    """The signal named `signal_id`, or else the one the gate node `signal_id` waits for."""
     run, signals = await _run_and_signals(client, ex_id)
     for signal in signals:
         if signal.signal_id == signal_id:
             return run, signal
+    gate_signal = await _signal_of_gate_node(client, run, signal_id)
+    for signal in signals:
+        if signal.signal_id == gate_signal:
+            return run, signal
+    if gate_signal is not None:
+        raise NotFoundError(
+            f"gate {signal_id} of run {ex_id.name} waits for signal {gate_signal!r}, which it has not "
+            "asked for yet; try again once the gate is reached"
+        )
     pending = [s.signal_id for s in signals if not s.is_set]
     if pending:
         hint = f"it waits for {', '.join(repr(p) for p in pending)}"
@@ -156,6 +166,61 @@ async def _lookup(client: Client, ex_id: ExecutionId, signal_id: str) -> tuple[E
     else:
         hint = "no gate of it has asked for a signal yet; try again once the gate is reached"
     raise NotFoundError(f"run {ex_id.name} has no signal {signal_id!r}: {hint}")
+
+
+async def _signal_of_gate_node(client: Client, run: Execution, node_id: str) -> str | None:
+    """The signal the gate node `node_id` of the run's workflow waits for; None when no gate node has
+    that id (sub-workflows and branches included), and a clear error when the node is a sleep gate or
+    several gates share the id."""
+    closure = run.raw.closure if run.raw is not None else None
+    if closure is None or closure.workflow_id is None or not closure.workflow_id.name:
+        return None
+    workflow = await client._admin("get_workflow", admin.ObjectGetRequest(id=closure.workflow_id), read=True)
+    compiled = workflow.closure.compiled_workflow if workflow.closure is not None else None
+    if compiled is None:
+        return None
+    templates = [compiled.primary, *compiled.sub_workflows]
+    gates = {
+        _gate_signal_id(node)
+        for template in templates
+        if template is not None and template.template is not None
+        for node in _all_nodes(template.template.nodes)
+        if node.id == node_id and node.gate_node is not None
+    }
+    if not gates:
+        return None
+    if "" in gates:
+        raise InputError(f"node {node_id} of run {run.id.name} is a sleep gate: it ends by itself")
+    if len(gates) > 1:
+        raise InputError(
+            f"several gates of run {run.id.name} are node {node_id}; name the signal instead: "
+            + ", ".join(sorted(gates))
+        )
+    return gates.pop()
+
+
+def _gate_signal_id(node: core.Node) -> str:
+    gate = node.gate_node
+    if gate is not None and gate.approve is not None:
+        return gate.approve.signal_id
+    if gate is not None and gate.signal is not None:
+        return gate.signal.signal_id
+    return ""  # a sleep gate
+
+
+def _all_nodes(nodes: list[core.Node]) -> list[core.Node]:
+    """`nodes` and the nodes inside their branches, depth first."""
+    found: list[core.Node] = []
+    for node in nodes:
+        found.append(node)
+        branch = node.branch_node.if_else if node.branch_node is not None else None
+        if branch is not None:
+            cases = [branch.case, *branch.other]
+            inner = [case.then_node for case in cases if case is not None and case.then_node is not None]
+            if branch.else_node is not None:
+                inner.append(branch.else_node)
+            found += _all_nodes(inner)
+    return found
 
 
 def to_signal_literal(signal: Signal, value: Any) -> core.Literal:

@@ -87,6 +87,31 @@ async def test_approve_and_reject_release_the_gate(sandbox_env, gates, verb, pha
         assert code == 1 and "already set" in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("verb", ["approve", "signal"])
+async def test_a_gate_is_answered_by_its_node_id(sandbox_env, gates, verb) -> None:
+    """`approve NAME NODE`: the node id `asyncrun get --nodes` shows stands for the signal it waits for."""
+    from asyncrun import Client
+
+    async with Client.from_config() as client:
+        run = await client.run(gates.approved if verb == "approve" else gates.asked, {"n": 3})
+        await asked_for(client, run, "review" if verb == "approve" else "factor")
+        code, out, err = await asyncrun("get", run.id.name, "--nodes", "-o", "json")
+        assert code == 0, err
+        waiting = [n["node_id"] for n in json.loads(out)["nodes"] if n["phase"] == "RUNNING"]
+        assert len(waiting) == 1, out  # the gate; the task before it has ended
+        gate = waiting[0]
+        assert gate not in ("review", "factor")
+
+        args = [run.id.name, gate] if verb == "approve" else [run.id.name, gate, "4"]
+        code, out, err = await asyncrun(verb, *args)
+        assert code == 0, err
+        ended = await client.wait(run, poll_interval=0.5, timeout=120)
+        assert ended.outputs == ({"o0": "small 3"} if verb == "approve" else {"o0": 12})
+
+        code, _, err = await asyncrun("approve", run.id.name, "n99")
+        assert code == 1 and "no signal 'n99'" in err, err
+
+
 async def test_signal_value_is_typed_by_the_signal(sandbox_env, gates) -> None:
     from asyncrun import Client
 
