@@ -26,7 +26,14 @@ from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core, event
 from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
-from asyncrun.sandbox._compiler import ECHO_TASK_TYPE, START_NODE, CompileError, compile_workflow, id_key
+from asyncrun.sandbox._compiler import (
+    ECHO_TASK_TYPE,
+    START_NODE,
+    CompileError,
+    compile_workflow,
+    id_key,
+    referenced_entities,
+)
 from asyncrun.sandbox._graphs import GraphError, dynamic_graph
 from asyncrun.sandbox._process import (
     AttemptPaths,
@@ -479,12 +486,21 @@ class _ExecutionLauncher:
                     timestamp=utc_now(),
                 )
                 return engine.AttemptResult(failure=failure_of(error))
-            handle.dynamic_workflow = dynamic_closure(result.futures, task, self.context)
+            handle.dynamic_workflow = await self._dynamic_closure(result.futures, task)
             return engine.AttemptResult(graph=graph)
         assert result.error is not None
         return engine.AttemptResult(
             failure=failure_of(result.error, recoverable=result.retryable, timed_out=result.timed_out)
         )
+
+    async def _dynamic_closure(
+        self, spec: core.DynamicJobSpec, task: core.TaskTemplate
+    ) -> core.CompiledWorkflowClosure | None:
+        """`dynamic_closure`, with the outputs of the launch plans the dynamic workflow calls."""
+        nodes = core.WorkflowTemplate(nodes=list(spec.nodes))
+        _, launch_plan_keys = referenced_entities(nodes, spec.subworkflows)
+        launch_plans = await self.runner.store.get_launch_plan_outputs(launch_plan_keys)
+        return dynamic_closure(spec, task, self.context, launch_plans)
 
 
 def dynamic_workflow_path(directory: Path, node_id: str) -> Path:
@@ -493,10 +509,13 @@ def dynamic_workflow_path(directory: Path, node_id: str) -> Path:
 
 
 def dynamic_closure(
-    spec: core.DynamicJobSpec, task: core.TaskTemplate, context: ExecutionContext
+    spec: core.DynamicJobSpec,
+    task: core.TaskTemplate,
+    context: ExecutionContext,
+    launch_plans: Mapping[IdKey, core.VariableMap | None] | None = None,
 ) -> core.CompiledWorkflowClosure | None:
     """The workflow a dynamic task built, compiled as FlyteAdmin reports it (a workflow with the task's
-    id and interface); None when it does not compile on its own (e.g. it calls launch plans)."""
+    id and interface, given the outputs of the launch plans it calls); None when it does not compile."""
     tasks = dict(context.tasks)
     tasks.update({id_key(t.id): t for t in spec.tasks if t.id is not None})
     assert task.id is not None
@@ -513,7 +532,7 @@ def dynamic_closure(
     try:
         subs = dict(context.sub_workflows)
         subs.update({id_key(sub.id): sub for sub in spec.subworkflows if sub.id is not None})
-        return compile_workflow(template, subs.values(), tasks)
+        return compile_workflow(template, subs.values(), tasks, launch_plans)
     except CompileError:
         return None
 

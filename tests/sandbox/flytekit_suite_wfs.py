@@ -3,7 +3,7 @@ suite does that our other tests did not (read as text and copied into a scratch 
 
 import functools
 
-from flytekit import conditional, dynamic, map_task, task, workflow
+from flytekit import LaunchPlan, conditional, dynamic, map_task, task, workflow
 from flytekit.core.task import Echo
 
 # Named o0 like the other case's output, so that the branch has one output.
@@ -55,3 +55,22 @@ def mapping_dynamic(data: list[int]) -> list[int]:
 @workflow
 def dynamic_mapped_wf(data: list[int] = [1, 2, 3]) -> list[int]:  # noqa: B006 (as flytekit users write it)
     return mapping_dynamic(data=data)
+
+
+@workflow
+def plus_one_wf(x: int) -> int:
+    return plus_one(x=x)
+
+
+plus_one_lp = LaunchPlan.get_or_create(plus_one_wf, name="plus_one_lp")
+
+
+@dynamic
+def launching_dynamic(data: list[int]) -> list[int]:
+    return [plus_one_lp(x=x) for x in data]
+
+
+@workflow
+def dynamic_launching_wf(data: list[int] = [1, 2]) -> list[int]:  # noqa: B006 (as flytekit users write it)
+    plus_one_lp(x=0)  # so that `pyflyte run --remote` registers the launch plan the dynamic task calls
+    return launching_dynamic(data=data)

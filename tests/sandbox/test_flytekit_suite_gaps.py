@@ -94,3 +94,31 @@ async def test_a_dynamic_node_is_a_parent_node_with_its_workflow(sandbox, projec
     assert outputs == [2, 3, 4]
     assert "n0-0-dn0" in children
     assert resources == [(0, 3), (1, 3), (2, 3)]
+
+
+def launching_node_report(endpoint: str, name: str) -> tuple[list[int], bool, dict[str, str]]:
+    """The outputs, whether the dynamic node n1 is a parent, and its children's child runs' phases."""
+    remote = flyte_remote(endpoint)
+    execution = remote.sync_execution(remote.fetch_execution(name=name), sync_nodes=True)
+    node = execution.node_executions["n1"]
+    children = {
+        node_id: child.closure.workflow_node_metadata.execution_id.name
+        for node_id, child in node.subworkflow_node_executions.items()
+        if child.closure.workflow_node_metadata is not None
+    }
+    return execution.outputs["o0"], node.metadata.is_parent_node, children
+
+
+async def test_a_dynamic_node_that_calls_launch_plans_is_a_parent_node_too(sandbox, project) -> None:
+    """The workflow a dynamic task built compiles with the interfaces of the launch plans it calls, so its
+    node is a parent node whose children (launch-plan nodes, each naming its child run) FlyteRemote syncs."""
+    args = ("--name", "dynlaunch", "wfs.py", "dynamic_launching_wf")
+    code, out = await pyflyte_remote(sandbox, project, *args)
+    assert code == 0, out
+    outputs, is_parent, children = await anyio.to_thread.run_sync(
+        launching_node_report, sandbox.endpoint, "dynlaunch"
+    )
+    assert outputs == [2, 3]
+    assert is_parent
+    assert sorted(children) == ["n1-0-dn0", "n1-0-dn1"], children
+    assert all(children.values()), children  # each names the run it launched
