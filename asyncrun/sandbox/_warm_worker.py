@@ -7,16 +7,18 @@ prints `{"ready": true}`, then reads one JSON request per line on stdin:
 
     {"id": 7, "argv": ["/venv/bin/asyncrun-execute", "--inputs", …], "cwd": "…", "env": {…}, "log": "…"}
 
-and answers on stdout with `{"id": 7, "pid": 1234}` (or `{"id": 7, "error": "…"}`), later
+(optionally also `"stderr": PATH`, where stderr goes instead of the log, and `"stdin": PATH`, read in
+place of /dev/null), and answers on stdout with `{"id": 7, "pid": 1234}` (or `{"id": 7, "error": "…"}`), later
 `{"pid": 1234, "returncode": 0}` when that child ends (negative: killed by that signal).
 
 Each child starts as the program would in a fresh process: its own session (so killing the group kills
 what it started), stdout and stderr appended to the log, stdin from /dev/null, the request's working
-folder and complete environment, `sys.argv` and the program's folder first on `sys.path`; then the
-program (a console script) runs as `__main__` and the interpreter exits as usual (non-daemon threads
-joined, atexit handlers run). Since the program's modules are already imported, a child starts in a few
-milliseconds instead of the hundreds a cold interpreter spends importing them. A child dies with the
-worker, and the worker with its parent (Linux's PR_SET_PDEATHSIG), so nothing outlives the sandbox.
+folder and complete environment, `sys.argv` and the program's folder first on `sys.path`, random
+generators reseeded; then the program (a console script) runs as `__main__` and the interpreter exits
+as usual (non-daemon threads joined, atexit handlers run). Since the program's modules are already
+imported, a child starts in a few milliseconds instead of the hundreds a cold interpreter spends
+importing them. A child dies with the worker, and the worker with its parent (Linux's
+PR_SET_PDEATHSIG), so nothing outlives the sandbox.
 
 `pyflyte-fast-execute` normally downloads the code and then starts `pyflyte-execute` as a second, cold
 process; a child runs that second program in its own process instead (same arguments and environment).
@@ -32,6 +34,7 @@ import gc
 import importlib
 import json
 import os
+import random
 import runpy
 import select
 import signal
@@ -140,10 +143,14 @@ def _start(request: dict[str, Any]) -> None:
     """Turn this forked child into the task process `request` describes."""
     os.setsid()
     _die_with_parent()
-    log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
+    for fd, path in ((1, request["log"]), (2, request.get("stderr") or request["log"])):
+        log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, fd)
+        os.close(log)
+    if request.get("stdin"):
+        stdin = os.open(request["stdin"], os.O_RDONLY)
+        os.dup2(stdin, 0)
+        os.close(stdin)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -151,6 +158,19 @@ def _start(request: dict[str, Any]) -> None:
     program = request["argv"][0]
     sys.argv = list(request["argv"])
     sys.path.insert(0, os.path.dirname(program))
+
+
+def _reseed_generators() -> None:
+    """Give the child random state of its own, as a fresh process has.
+
+    Python reseeds `random`'s own generator at fork, but not the generators modules keep for themselves
+    (flytekit's `flytekit.interfaces.random`, which names its "random" upload and output paths): left
+    as forked, every child would draw the same paths and overwrite the others' files.
+    """
+    for module in list(sys.modules.values()):
+        for value in list(getattr(module, "__dict__", {}).values()):
+            if isinstance(value, random.Random) and not isinstance(value, random.SystemRandom):
+                value.seed()
 
 
 def _run_program(argv: list[str]) -> int:
@@ -211,6 +231,7 @@ def main() -> None:
     if request is None:
         return
     _start(request)
+    _reseed_generators()
     if os.path.basename(request["argv"][0]) == "pyflyte-fast-execute":
         _fast_execute_in_process()
     sys.exit(_run_program(request["argv"]))

@@ -199,3 +199,32 @@ async def test_a_worker_whose_imports_fail_leaves_tasks_cold(tmp_path: Path) -> 
             [str(script)], cwd=tmp_path, env=environment(), log=tmp_path / "l", warm=workers
         )
     assert exit_.returncode == 0 and "ran" in (tmp_path / "l").read_text()
+
+
+RANDOM_REPORTER = textwrap.dedent(
+    """
+    import json, random, sys
+    from flytekit.interfaces.random import random as flytekit_random
+    with open(sys.argv[1], "w") as handle:
+        json.dump([random.getrandbits(64), flytekit_random.getrandbits(64)], handle)
+    """
+)
+
+
+async def test_each_forked_process_draws_its_own_random_paths(tmp_path: Path) -> None:
+    """flytekit names upload and output paths from a generator of its own; children forked from one
+    worker must not share its state (they would write to the same "random" paths)."""
+    script = program(tmp_path / "bin", RANDOM_REPORTER, name="pyflyte-execute")
+    drawn = []
+    async with WarmWorkers() as workers:
+        for attempt in range(2):
+            report = tmp_path / f"random{attempt}.json"
+            child = await workers.start(
+                [str(script), str(report)], cwd=tmp_path, env=environment(), log_path=tmp_path / "log"
+            )
+            assert child is not None, "flytekit's programs run warm"
+            assert await child.wait() == 0, (tmp_path / "log").read_text()
+            drawn.append(json.loads(report.read_text()))
+    first, second = drawn
+    assert first[0] != second[0], "random's own generator"
+    assert first[1] != second[1], "flytekit's generator"
