@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import forkserver
 import pytest
 from shared_once import once_per_run
 
@@ -57,8 +58,14 @@ def environment(project: Path, **extra: str) -> dict[str, str]:
 
 
 async def run_script(script: str, *args: str, cwd: Path, stdin: str | None = None, **env: str) -> Result:
+    """A script of this virtualenv; `asyncrun` and `pyflyte` forked from a warm interpreter that imported
+    flytekit once (tests/forkserver.py), anything else in a fresh process."""
+    argv = [str(BIN / script), *args]
+    if script in ("asyncrun", "pyflyte"):
+        forked = await forkserver.arun(argv, cwd=cwd, env=environment(cwd, **env), stdin=stdin)
+        return Result(forked.returncode, forked.stdout, forked.stderr)
     result = await anyio.run_process(
-        [str(BIN / script), *args],
+        argv,
         cwd=cwd,
         env=environment(cwd, **env),
         input=stdin.encode() if stdin is not None else None,

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import pytest
 from flytekit_corpus.local import BIN, CASES, CORPUS, Case, flytekit_env, run_locally
 
@@ -19,15 +20,12 @@ pytestmark = pytest.mark.timeout(600)
 
 def asyncrun_run(case: Case, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**flytekit_env(home), "ASYNCRUN_HOME": str(home / "state")}
-    return subprocess.run(
+    return forkserver.run(  # forked from an interpreter that imported flytekit once
         [str(BIN / "asyncrun"), "run", "-o", "json", str(case.path), case.entity, *case.cli_args()],
-        input=case.stdin,
-        capture_output=True,
-        text=True,
+        stdin=case.stdin,
         cwd=CORPUS,
         env=env,
         timeout=300,
-        check=False,
     )
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import anyio
+import forkserver
 
 BIN = Path(sys.executable).parent
 
@@ -22,7 +22,8 @@ async def pyflyte_remote(sandbox: Any, project: Path, *args: str, wait: bool = T
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     waiting = ["--wait", "--poll-interval", "1"] if wait else []
-    result = await anyio.run_process(
-        [str(BIN / "pyflyte"), "run", "--remote", *waiting, *args], cwd=project, env=env, check=False
+    # forked from an interpreter that imported flytekit once (tests/forkserver.py)
+    result = await forkserver.arun(
+        [str(BIN / "pyflyte"), "run", "--remote", *waiting, *args], cwd=project, env=env
     )
-    return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
+    return result.returncode, result.stdout + result.stderr

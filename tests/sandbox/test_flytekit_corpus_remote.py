@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import forkserver
 import pytest
 from flytekit_corpus.local import CASES, CORPUS, Case, LocalResult, run_locally
 
@@ -58,7 +59,7 @@ async def pyflyte_remote(sandbox: Any, project: Path, case: Case, name: str, *, 
         "COLUMNS": "400",
     }
     waiting = ["--wait", "--poll-interval", "1"] if wait else []
-    result = await anyio.run_process(
+    result = await forkserver.arun(  # forked from an interpreter that imported flytekit once
         [
             str(BIN / "pyflyte"),
             "run",
@@ -72,9 +73,8 @@ async def pyflyte_remote(sandbox: Any, project: Path, case: Case, name: str, *, 
         ],
         cwd=project,
         env=env,
-        check=False,
     )
-    out = (result.stdout + result.stderr).decode(errors="replace")
+    out = result.stdout + result.stderr
     assert f"executions/{name}" in out, out  # the run was created
     return out
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from .pyflyte_remote import pyflyte_remote
+
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
 BIN = Path(sys.executable).parent
@@ -27,20 +29,7 @@ def project(tmp_path: Path) -> Path:
 
 
 async def pyflyte(sandbox, project: Path, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "FLYTE_PLATFORM_URL": sandbox.endpoint,
-        "FLYTE_PLATFORM_INSECURE": "True",
-        "HOME": str(project.parent),  # no ~/.flyte config of the machine's user
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    result = await anyio.run_process(
-        [PYFLYTE, "run", "--remote", "--wait", "--poll-interval", "1", *args],
-        cwd=project,
-        env=env,
-        check=False,
-    )
-    return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
+    return await pyflyte_remote(sandbox, project, *args)
 
 
 def remote_outputs(endpoint: str, name: str, tp: type) -> dict:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import forkserver
 import pytest
 
 from .conftest import bucket_keys
@@ -31,13 +32,9 @@ async def pyflyte(sandbox, project: Path, *args: str) -> tuple[int, str]:
         "HOME": str(project.parent),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    result = await anyio.run_process(
-        [str(BIN / "pyflyte"), "run", "--remote", "--wait", "--poll-interval", "1", *args],
-        cwd=project,
-        env=env,
-        check=False,
-    )
-    return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
+    argv = [str(BIN / "pyflyte"), "run", "--remote", "--wait", "--poll-interval", "1", *args]
+    result = await forkserver.arun(argv, cwd=project, env=env)  # flytekit imported once (tests/forkserver.py)
+    return result.returncode, result.stdout + result.stderr
 
 
 async def test_pyflyte_run_remote_through_s3(s3_sandbox, bucket, s3_client, tmp_path) -> None:
