@@ -24,6 +24,7 @@ import anyio.to_thread
 
 from asyncrun import _storage, engine
 from asyncrun._proto.flyteidl import admin, core, event
+from asyncrun._proto.google import protobuf
 from asyncrun.sandbox._catalog import CachedOutputs, Catalog, catalog_metadata, new_owner
 from asyncrun.sandbox._catalog_keys import CatalogKey, CatalogKeyError, catalog_key
 from asyncrun.sandbox._compiler import (
@@ -369,6 +370,7 @@ class TaskNodeRunner:
         if task.security_context is not None and task.security_context.secrets:
             env.update(_secrets_environment(task.security_context.secrets, paths.cwd / ".flyte-secrets"))
         await record.start()
+        execution.closure.custom_info = resources_info(task)
         execution.closure.phase, execution.closure.started_at = TaskPhase.RUNNING, utc_now()
         execution.closure.updated_at = execution.closure.started_at
         await self.store.put_task_execution(execution)
@@ -501,6 +503,25 @@ class _ExecutionLauncher:
         _, launch_plan_keys = referenced_entities(nodes, spec.subworkflows)
         launch_plans = await self.runner.store.get_launch_plan_outputs(launch_plan_keys)
         return dynamic_closure(spec, task, self.context, launch_plans)
+
+
+def resources_info(task: core.TaskTemplate) -> protobuf.Struct | None:
+    """The task's requests and limits as the attempt's `custom_info`: `{"resources": {"requests":
+    {"cpu": "1", "memory": "2Gi"}, "limits": {…}}}`, so that they are visible with the attempt
+    (the sandbox records them; it does not enforce them). None when the task asks for none."""
+    resources = task.container.resources if task.container is not None else None
+    if resources is None or not (resources.requests or resources.limits):
+        return None
+
+    def entries(items: list[core.ResourcesResourceEntry]) -> protobuf.Value:
+        fields = {
+            core.ResourcesResourceName(item.name).name.lower(): protobuf.Value(string_value=item.value)
+            for item in items
+        }
+        return protobuf.Value(struct_value=protobuf.Struct(fields=fields))
+
+    listed = {"requests": entries(resources.requests), "limits": entries(resources.limits)}
+    return protobuf.Struct(fields={"resources": protobuf.Value(struct_value=protobuf.Struct(fields=listed))})
 
 
 def dynamic_workflow_path(directory: Path, node_id: str) -> Path:

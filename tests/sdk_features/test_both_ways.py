@@ -127,3 +127,25 @@ async def test_a_recoverable_error_is_retried_both_ways(both_ways, project: Path
 async def test_an_async_workflow_both_ways(both_ways, project: Path) -> None:
     # squares of 0..5 without 3: 0 1 4 16 25; the even ones sum to 20
     assert outputs(await both_ways(project, "pipeline", "--n", "6")) == {"local": "20", "remote": "20"}
+
+
+async def test_the_sandbox_records_a_tasks_resources_with_its_attempt(
+    sandbox_env, project: Path, monkeypatch
+) -> None:
+    """Requests and limits are registered with the task and shown with each attempt (custom_info);
+    the sandbox does not enforce them."""
+    from asyncrun import Client
+    from asyncrun.client._nodes import task_nodes
+
+    monkeypatch.setenv("ASYNCRUN_SECRET_DB_PASSWORD", "x")  # the sandbox (in this process) delivers them
+    monkeypatch.setenv("ASYNCRUN_SECRET_API_TOKEN", "y")
+    code, _, err = await asyncrun(
+        "run", "--remote", "--wait", "--name", "resourceful", str(project), "secretive"
+    )
+    assert code == 0, err
+    async with Client.from_config() as client:
+        (node,) = task_nodes(await client.nodes("resourceful"))
+    info = node.attempts[0].raw.closure.custom_info.to_dict()
+    assert info == {
+        "resources": {"requests": {"cpu": "1", "memory": "200Mi"}, "limits": {"cpu": "2", "memory": "400Mi"}}
+    }
