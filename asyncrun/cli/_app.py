@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncclick as click
 
+from .. import _gc
 from .._exceptions import AsyncrunError, TaskFailedError
 from .._version import __version__
 from . import _loopfree
@@ -126,3 +127,5 @@ def main() -> None:
 
         click.echo(_interrupt.message(), err=True)
         sys.exit(130)
+    finally:
+        _gc.before_exit()

@@ -78,9 +78,11 @@ class FileGroup(click.Group):
     @property
     def loaded(self) -> LoadedFile:
         if self._loaded is None:
+            from .. import _gc
             from ..sdk._loader import load_file
 
-            self._loaded = load_file(self.path)
+            with _gc.loading():  # the user's module and what it imports (flytekit) live until exit
+                self._loaded = load_file(self.path)
         return self._loaded
 
     def list_commands(self, ctx: click.Context) -> list[str]:
