@@ -27,6 +27,9 @@ DOMAIN = "development"
 _VALUE_IN = re.compile(r"value_in\(name,([^)]*)\)")
 
 
+_ENDED = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
+
+
 @dataclass
 class StubRun:
     name: str
@@ -53,6 +56,8 @@ class StubAdmin(AdminServiceBase):
         # that runs at the poller's pace, so "heard within N sweeps" holds however busy the machine.
         self.sweeps = 0
         self._sweep_names: set[str] = set()
+        # name -> the sweep whose ListExecutions page first showed the run ended (what the poller saw).
+        self.served_ended: dict[str, int] = {}
 
     # ---------------------------------------------------------------- scripting
 
@@ -125,10 +130,14 @@ class StubAdmin(AdminServiceBase):
         self._sweep_names.update(names)
         if message.id is None or (message.id.project, message.id.domain) != (PROJECT, DOMAIN):
             return admin.ExecutionList()
-        rows = [self._message(self.runs[n]) for n in names if n in self.runs]
+        known = [n for n in names if n in self.runs]
         offset = int(message.token or 0)
         limit = message.limit or 100
-        page = rows[offset : offset + limit]
+        page = [self._message(self.runs[n]) for n in known[offset : offset + limit]]
+        for name in known[offset : offset + limit]:
+            if self.runs[name].phase in _ENDED:
+                self.served_ended.setdefault(name, self.sweeps)
+        rows = known
         token = str(offset + limit) if offset + limit < len(rows) else ""
         return admin.ExecutionList(executions=page, token=token)
 

@@ -122,16 +122,20 @@ async def test_ten_thousand_runs(stub, target, spawned) -> None:
     assert len(sweeps) >= 3 and max(sweeps) <= per_tick + 2, sweeps
     assert stub.calls["get_execution"] == 0 and stub.calls["get_execution_data"] == 0
     assert max(stub.list_sizes) <= settings.page_size
-    # Every terminal transition reached both of its subscribers, after it happened, and before the
-    # poller was two sweeps past the flip: the sweep under way at the flip may miss it, the next one
-    # reports it, and a notification may be read while the one after that begins.
+    # Every terminal transition was polled by the first sweep that could see it (the sweep under way at
+    # the flip may have read its page already; the next one reads it), and reached both of its
+    # subscribers, never before the poller saw it. How soon a subscriber then reads the notification
+    # depends on how busy the machine is: that is timed by scripts/bench/wait.py, not here.
+    unseen = [name for name in names if name not in stub.served_ended]
+    assert not unseen, f"{len(unseen)} ended runs were never listed ended, e.g. {unseen[:5]}"
+    polled = {name: stub.served_ended[name] - flipped[name] for name in names}
+    slow = sorted(lag for lag in polled.values() if not 0 <= lag <= 1)
+    assert not slow, f"{len(slow)} runs were polled ended outside the sweep after their flip: {slow[:5]}"
     missed = [name for name, by in heard.items() if len(by) != 2]
     assert not missed, f"{len(missed)} runs did not reach both subscribers, e.g. {missed[:5]}"
+    early = [name for name, by in heard.items() for sweep in by.values() if sweep < stub.served_ended[name]]
+    assert not early, f"{len(early)} notifications came before the poller saw the run end, e.g. {early[:5]}"
     lags = sorted(sweep - flipped[name] for name, by in heard.items() for sweep in by.values())
-    early = [lag for lag in lags if lag < 0]
-    assert not early, f"{len(early)} runs were reported ended before they ended"
-    late = [lag for lag in lags if lag > 2]
-    assert not late, f"{len(late)} notifications came more than two sweeps after the flip, worst {lags[-1]}"
     # The daemon's memory, at its peak.
     assert memory["VmHWM"] <= 150 * 1024, (memory, daemon_log())
     calls_per_tick = stub.calls["list_executions"] / max(ticks, 1)
