@@ -65,6 +65,8 @@ class AdminState(AdminServiceBase):
         self.store = store
         self.runner = runner
         self.console_url = console_url.rstrip("/")
+        # Single-task runs: task key -> (launch plan key, workflow key, launch plan spec) generated for it.
+        self.flytegen: dict[IdKey, tuple[IdKey, IdKey, bytes]] = {}
 
 
 def validate_project_domain(store: Store, project: str, domain: str, *, must_exist: bool = True) -> None:

@@ -187,10 +187,23 @@ async def test_a_task_id_launches_through_generated_entities(stub: AdminServiceS
     assert generated_lp.spec is not None and generated_lp.spec.workflow_id == workflow_id(
         ".flytegen.hello.greet"
     )
-    # Running the task again reuses them.
+    # Running the task again reuses them (kept by the server), with this run's own inputs and checks.
     await stub.create_execution(
         create("one-task-again", literals(name=string("z")), launch=task_id("hello.greet"))
     )
+    await expect_status(
+        stub.create_execution(create("one-task-bad", literals(), launch=task_id("hello.greet"))),
+        Status.INVALID_ARGUMENT,
+        "expected_inputs name missing",
+    )
+    data = [
+        await stub.get_execution_data(admin.WorkflowExecutionGetDataRequest(id=get(name).id))
+        for name in ("one-task", "one-task-again")
+    ]
+    assert [d.full_inputs.literals if d.full_inputs else None for d in data] == [
+        literals(name=string("y")).literals,
+        literals(name=string("z")).literals,
+    ]
 
 
 @pytest.mark.usefixtures("registered")
