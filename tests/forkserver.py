@@ -24,6 +24,7 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncrun.sandbox._warm_worker as warm_worker
 from asyncrun.sdk._foreign import ENTITY_SOURCES
@@ -144,35 +145,25 @@ _SERVER: ForkServer | None = None
 _SERVER_LOCK = threading.Lock()
 
 
-def run(
-    argv: Sequence[str],
-    *,
-    cwd: str | os.PathLike[str],
-    env: Mapping[str, str],
-    stdin: str | None = None,
-    timeout: float = 600,
-) -> subprocess.CompletedProcess[str]:
-    """`subprocess.run(argv, capture_output=True, text=True, input=stdin, ...)`, forked from this
-    process's warm server (started on first use)."""
+def server() -> ForkServer:
+    """This test process's fork server, started on first use."""
     global _SERVER
     with _SERVER_LOCK:
         if _SERVER is None:
             _SERVER = ForkServer(PRELOAD)
-    return _SERVER.run(argv, cwd=cwd, env=env, stdin=stdin, timeout=timeout)
+        return _SERVER
 
 
-async def arun(
-    argv: Sequence[str],
-    *,
-    cwd: str | os.PathLike[str],
-    env: Mapping[str, str],
-    stdin: str | None = None,
-    limit: float = 600,
-) -> subprocess.CompletedProcess[str]:
+def run(argv: Sequence[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(argv, capture_output=True, text=True, input=stdin, ...)` from the fork server;
+    `options` are `ForkServer.run`'s (`cwd`, `env`, `stdin`, `timeout`)."""
+    return server().run(argv, **options)
+
+
+async def arun(argv: Sequence[str], **options: Any) -> subprocess.CompletedProcess[str]:
     """`run`, from async tests (in a worker thread)."""
     import functools
 
     import anyio
 
-    call = functools.partial(run, argv, cwd=cwd, env=env, stdin=stdin, timeout=limit)
-    return await anyio.to_thread.run_sync(call)
+    return await anyio.to_thread.run_sync(functools.partial(run, argv, **options))

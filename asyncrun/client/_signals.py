@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import FailedPreconditionError, InputError, NotFoundError, UnsupportedTypeError
 from .._proto.flyteidl import admin
 from .._proto.flyteidl.service import SignalServiceStub
+from .._workflow_nodes import all_nodes
 from . import _convert
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ async def _signal_of_gate_node(client: Client, run: Execution, node_id: str) -> 
         _gate_signal_id(node)
         for template in templates
         if template is not None and template.template is not None
-        for node in _all_nodes(template.template.nodes)
+        for node in all_nodes(template.template.nodes)
         if node.id == node_id and node.gate_node is not None
     }
     if not gates:
@@ -206,21 +207,6 @@ def _gate_signal_id(node: core.Node) -> str:
     if gate is not None and gate.signal is not None:
         return gate.signal.signal_id
     return ""  # a sleep gate
-
-
-def _all_nodes(nodes: list[core.Node]) -> list[core.Node]:
-    """`nodes` and the nodes inside their branches, depth first."""
-    found: list[core.Node] = []
-    for node in nodes:
-        found.append(node)
-        branch = node.branch_node.if_else if node.branch_node is not None else None
-        if branch is not None:
-            cases = [branch.case, *branch.other]
-            inner = [case.then_node for case in cases if case is not None and case.then_node is not None]
-            if branch.else_node is not None:
-                inner.append(branch.else_node)
-            found += _all_nodes(inner)
-    return found
 
 
 def to_signal_literal(signal: Signal, value: Any) -> core.Literal:

@@ -215,11 +215,7 @@ class ExecutionHandlers(AdminState):
         spec.metadata.mode = admin.ExecutionMetadataExecutionMode.RELAUNCH
         spec.metadata.reference_execution = key.to_id()
         spec.overwrite_cache = message.overwrite_cache
-        return await self.create_execution(
-            admin.ExecutionCreateRequest(
-                project=key.project, domain=key.domain, name=message.name, spec=spec, inputs=inputs
-            )
-        )
+        return await self._create_rerun(key, message.name, spec, inputs)
 
     async def recover_execution(
         self, message: admin.ExecutionRecoverRequest
@@ -231,9 +227,15 @@ class ExecutionHandlers(AdminState):
         spec.metadata = admin.ExecutionMetadata.parse(bytes(message.metadata or admin.ExecutionMetadata()))
         spec.metadata.mode = admin.ExecutionMetadataExecutionMode.RECOVERED
         spec.metadata.reference_execution = key.to_id()
+        return await self._create_rerun(key, message.name, spec, inputs)
+
+    async def _create_rerun(
+        self, key: ExecutionKey, name: str, spec: admin.ExecutionSpec, inputs: core.LiteralMap
+    ) -> admin.ExecutionCreateResponse:
+        """Create the new run of a relaunch or recovery in the original's project and domain."""
         return await self.create_execution(
             admin.ExecutionCreateRequest(
-                project=key.project, domain=key.domain, name=message.name, spec=spec, inputs=inputs
+                project=key.project, domain=key.domain, name=name, spec=spec, inputs=inputs
             )
         )
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import betterproto2
 
 from asyncrun._proto.flyteidl import admin, core
+from asyncrun._workflow_nodes import all_nodes
 from asyncrun.sandbox._typecheck import describe_literal, describe_type, literal_matches, types_castable
 
 if TYPE_CHECKING:
@@ -148,22 +149,6 @@ def _workflow_refs(node: core.Node) -> tuple[core.Identifier | None, core.Identi
     return workflow_node.sub_workflow_ref, workflow_node.launchplan_ref
 
 
-def inner_nodes(node: core.Node) -> Iterator[core.Node]:
-    """The nodes inside `node`: the cases of a branch and the sub-node of an array node (recursively)."""
-    if node.branch_node is not None and node.branch_node.if_else is not None:
-        block = node.branch_node.if_else
-        for case in [block.case, *block.other]:
-            if case is not None and case.then_node is not None:
-                yield case.then_node
-                yield from inner_nodes(case.then_node)
-        if block.else_node is not None:
-            yield block.else_node
-            yield from inner_nodes(block.else_node)
-    if node.array_node is not None and node.array_node.node is not None:
-        yield node.array_node.node
-        yield from inner_nodes(node.array_node.node)
-
-
 def referenced_entities(
     template: core.WorkflowTemplate, sub_workflows: Iterable[core.WorkflowTemplate] = ()
 ) -> tuple[set[IdKey], set[IdKey]]:
@@ -172,7 +157,7 @@ def referenced_entities(
     launch_plans: set[IdKey] = set()
     for workflow in (template, *sub_workflows):
         nodes = [*workflow.nodes, *([workflow.failure_node] if workflow.failure_node else [])]
-        for node in [*nodes, *(inner for outer in nodes for inner in inner_nodes(outer))]:
+        for node in all_nodes(nodes):
             if node.task_node is not None and node.task_node.reference_id is not None:
                 tasks.add(id_key(node.task_node.reference_id))
             _, launch_plan = _workflow_refs(node)
