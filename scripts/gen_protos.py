@@ -11,6 +11,7 @@ a different version is refused rather than silently producing a diff.
 from __future__ import annotations
 
 import argparse
+import ast
 import filecmp
 import os
 import shutil
@@ -39,7 +40,26 @@ EDITS = [
         "            import dateutil.parser\n\n            dt = dateutil.parser.isoparse(value)\n",
     ),
     # Work-arounds for the pinned betterproto2, in place before any message class is used.
+    (
+        "message_pool.py",
+        "import betterproto2\n",
+        "from .. import _betterproto\n\nbetterproto2 = _betterproto.load()\n",
+    ),
+    (
+        "google/protobuf/__init__.py",
+        "import betterproto2\n",
+        "from .... import _betterproto\n\nbetterproto2 = _betterproto.load()\n",
+    ),
     ("__init__.py", "", "from .. import _betterproto  # noqa: F401  (see asyncrun/_betterproto.py)\n"),
+]
+
+# Modules whose classes are made on first use (see `lazy_module`). google/protobuf stays as generated: its
+# classes refer to each other in a cycle (Value, Struct, ListValue), and it is small.
+LAZY = [
+    "flyteidl/admin/__init__.py",
+    "flyteidl/core/__init__.py",
+    "flyteidl/event/__init__.py",
+    "flyteidl/service/__init__.py",
 ]
 
 
@@ -89,8 +109,80 @@ def generate(into: Path) -> None:
         if old and text.count(old) != 1:
             sys.exit(f"gen_protos: expected {old.strip()!r} once in {name}; update EDITS for this compiler")
         path.write_text(text.replace(old, new) if old else text + new)
-    for path in into.rglob("*.py"):
+    for name in LAZY:
+        path = into / name
+        text = path.read_text()
+        path.with_suffix(".pyi").write_text(text)  # what type checkers read: the classes as generated
+        path.write_text(lazy_module(text, depth=len(Path(name).parts)))
+    for path in [*into.rglob("*.py"), *into.rglob("*.pyi")]:
         path.write_text(HEADER + path.read_text())
+
+
+def lazy_module(text: str, *, depth: int) -> str:
+    """The generated module `text`, importing nothing and making each class on first use.
+
+    Every top-level class (with its decorator and the `register_message` call after it) moves into a
+    function `_class_NAME()` that defines and returns it; the module's `__getattr__` calls that function
+    the first time NAME is asked for (`asyncrun._betterproto.lazy_classes`), after running `_setup()`
+    once: the module's imports (betterproto2 through `asyncrun._betterproto.load`), its compiler
+    version check and its imports of sibling modules. Annotations are strings, resolved by name when
+    betterproto2 first reads them; the few classes a class body uses directly (an enum in a default) are
+    fetched at the top of its function. `depth`: how deep the module is below
+    asyncrun/_proto, for the relative import of asyncrun._betterproto.
+    """
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    spans: dict[str, list[tuple[int, int]]] = {name: [] for name in classes}
+    header_end = tree.body[0].lineno - 1  # the comments before the first statement stay first
+    top: list[str] = []  # `__all__` and `_COMPILER_VERSION` stay at module level
+    setup: list[str] = []
+    imported: list[str] = []  # names the setup's imports bind, declared global there
+    for node in tree.body:
+        assert node.end_lineno is not None
+        source = lines[node.lineno - 1 : node.end_lineno]
+        if isinstance(node, ast.ClassDef):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            spans[node.name].append((start, node.end_lineno))
+        elif (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and ast.unparse(node.value.func) == "default_message_pool.register_message"
+        ):
+            spans[ast.unparse(node.value.args[-1])].append((node.lineno - 1, node.end_lineno))
+        elif isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) in (
+            "__all__",
+            "_COMPILER_VERSION",
+        ):
+            top += [*source, "\n"]
+        elif ast.unparse(node) == "import betterproto2":
+            imported.append("betterproto2")
+            setup.append("betterproto2 = _betterproto.load()\n")
+        else:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                imported += [alias.asname or alias.name.split(".")[0] for alias in node.names]
+            setup += source
+    functions = []
+    for name, node in classes.items():
+        # Imported names are globals once `_setup()` ran; other classes are not, until asked for.
+        uses = sorted({sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and sub.id in classes})
+        body = [f"    {used} = __getattr__({used!r})\n" for used in uses if used != name]
+        for start, end in spans[name]:
+            body += [f"    {line}" if line.strip() else line for line in lines[start:end]]
+        functions.append(f"def _class_{name}():\n{''.join(body)}    return {name}\n")
+    table = "".join(f"        {name!r}: _class_{name},\n" for name in classes)
+    setup_body = [f"    global {', '.join(imported)}\n"]
+    setup_body += [f"    {line}" if line.strip() else line for line in setup]
+    return (
+        "".join(lines[:header_end])
+        + "".join(top)
+        + f"\nfrom {'.' * (depth + 1)} import _betterproto\n\n\n"
+        + f"def _setup():\n{''.join(setup_body)}\n\n"
+        + "\n\n".join(functions)
+        + "\n\n__getattr__, __dir__ = _betterproto.lazy_classes(\n    globals(),\n    {\n"
+        + table
+        + "    },\n)\n"
+    )
 
 
 def tree(base: Path) -> set[Path]:

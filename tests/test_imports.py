@@ -18,7 +18,13 @@ def loaded_modules(statement: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "statement",
-    ["import asyncrun", "import asyncrun.cli", "import asyncrun.sdk", "import asyncrun.exceptions"],
+    [
+        "import asyncrun",
+        "import asyncrun.cli",
+        "import asyncrun.sdk",
+        "import asyncrun.exceptions",
+        "from asyncrun._proto.flyteidl import admin, core, service",
+    ],
 )
 def test_light_imports(statement: str) -> None:
     loaded = loaded_modules(statement)
@@ -28,7 +34,17 @@ def test_light_imports(statement: str) -> None:
 
 def test_the_check_itself_sees_heavy_modules() -> None:
     # Guards the test above against passing vacuously.
-    assert "betterproto2" in loaded_modules("import asyncrun._proto.flyteidl.core")
+    assert "betterproto2" in loaded_modules("from asyncrun._proto.flyteidl import core; core.Identifier")
+    assert "grpclib" in loaded_modules(
+        "from asyncrun._proto.flyteidl import service; service.AdminServiceStub"
+    )
+
+
+def test_the_client_loads_the_grpc_stack_on_first_use() -> None:
+    # Only grpclib's status codes and exceptions (to map errors); no channel, HTTP/2, asyncio or messages.
+    loaded = loaded_modules("import asyncrun.client")
+    heavy = sorted(m for m in loaded if m.split(".")[0] in (*HEAVY, "asyncio", "h2"))
+    assert heavy == ["grpclib", "grpclib.const", "grpclib.exceptions"]
 
 
 def test_public_names_resolve_lazily() -> None:

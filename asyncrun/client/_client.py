@@ -27,16 +27,15 @@ from .._exceptions import (
     WaitTimeoutError,
     one_error,
 )
-from .._proto.flyteidl import admin, core
-from .._proto.flyteidl.service import AdminServiceStub, CreateUploadLocationRequest, DataProxyServiceStub
+from .._proto.flyteidl import admin, core, service
 from ..sdk import Directory, File, LaunchPlan, Task, Workflow
 from ..sdk._files import check_local_kind
 from ..sdk._foreign import ForeignEntity
 from ..sdk._interface import MISSING
 from . import _convert
-from ._channel import RetryPolicy, open_channel
 from ._config import ClientConfig, load_config
 from ._errors import map_grpc_errors
+from ._retry import RetryPolicy
 from ._types import (
     EntityId,
     Execution,
@@ -159,6 +158,8 @@ class Client:
     @property
     def channel(self) -> Channel:
         if self._channel is None:
+            from ._channel import open_channel  # the gRPC stack (grpclib, asyncio): on first use
+
             self._channel = open_channel(self.config)
             from grpclib.events import RecvInitialMetadata, listen
 
@@ -183,7 +184,7 @@ class Client:
         """One AdminService call. `repeatable`: a write that is safe to send again when its answer
         did not arrive in time (DEADLINE_EXCEEDED), as reads are: a create whose name was chosen
         before the first attempt, whose ALREADY_EXISTS the caller resolves."""
-        stub = AdminServiceStub(self.channel)
+        stub = service.AdminServiceStub(self.channel)
         rpc = getattr(stub, method)
         return await self._call(
             lambda metadata: rpc(request, timeout=self.config.call_timeout, metadata=metadata),
@@ -439,8 +440,8 @@ class Client:
     async def _upload_location(
         self, project: str, domain: str, filename: str, md5: bytes, filename_root: str = ""
     ) -> Any:
-        stub = DataProxyServiceStub(self.channel)
-        request = CreateUploadLocationRequest(
+        stub = service.DataProxyServiceStub(self.channel)
+        request = service.CreateUploadLocationRequest(
             project=project,
             domain=domain,
             filename=filename,

@@ -7,15 +7,12 @@ from typing import Any
 from .._exceptions import InputError
 from .._proto.flyteidl import admin, core
 from ..sdk._interface import MISSING, Input, Interface
-from ..sdk._literals import python_type, to_python
 from ..sdk._type_engine import from_jsonable, matches
 from ._types import EntityId, Execution, ExecutionError, ExecutionId, ExecutionOptions, Phase, RemoteEntity
 
-KINDS = {
-    core.ResourceType.TASK: "task",
-    core.ResourceType.WORKFLOW: "workflow",
-    core.ResourceType.LAUNCH_PLAN: "launch plan",
-}
+# core.ResourceType's values (an IntEnum: its members look these up), so that importing this module
+# makes no message class.
+KINDS = {1: "task", 2: "workflow", 3: "launch plan"}
 RESOURCE_TYPES = {kind: rt for rt, kind in KINDS.items()}
 
 
@@ -31,7 +28,7 @@ def entity_id(identifier: core.Identifier) -> EntityId:
 
 def identifier(entity: EntityId) -> core.Identifier:
     return core.Identifier(
-        resource_type=RESOURCE_TYPES[entity.kind],
+        resource_type=core.ResourceType(RESOURCE_TYPES[entity.kind]),
         project=entity.project,
         domain=entity.domain,
         name=entity.name,
@@ -75,6 +72,8 @@ def interface_from_parameters(
     parameters: core.ParameterMap | None, outputs: core.VariableMap | None
 ) -> Interface:
     """An SDK interface from registered parameters (types guessed from literal types)."""
+    from ..sdk._literals import python_type, to_python  # the literal tables: on first use
+
     inputs: dict[str, Input] = {}
     for name, param in sorted((parameters.parameters if parameters else {}).items()):
         var = param.var or core.Variable()

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import FailedPreconditionError, InputError, NotFoundError, UnsupportedTypeError
-from .._proto.flyteidl import admin
-from .._proto.flyteidl.service import SignalServiceStub
+from .._proto.flyteidl import admin, service
 from .._workflow_nodes import all_nodes
 from . import _convert
 
@@ -71,7 +70,7 @@ def _from_proto(raw: admin.Signal, ex_id: ExecutionId) -> Signal:
 
 
 async def _rpc(client: Client, method: str, request: Any, *, read: bool) -> Any:
-    rpc = getattr(SignalServiceStub(client.channel), method)
+    rpc = getattr(service.SignalServiceStub(client.channel), method)
     return await client._call(
         lambda metadata: rpc(request, timeout=client.config.call_timeout, metadata=metadata), read=read
     )

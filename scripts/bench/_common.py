@@ -26,6 +26,8 @@ BENCH_VENV = ROOT / ".bench-venv" / "flytekit"
 ASYNCRUN_VENV = ROOT / ".bench-venv" / "asyncrun"
 ASYNCRUN_FLYTEKIT_VENV = ROOT / ".bench-venv" / "asyncrun-flytekit"
 FLYTEKIT = "flytekit==1.16.31"
+FLYTE2_VENV = ROOT / ".bench-venv" / "flyte"
+FLYTE2 = "flyte==2.12.1"  # Flyte 2's SDK: the import-time comparison for the client
 BIN = Path(sys.executable).parent
 
 # The flytekit twin of examples/hello.py: same tasks, same workflow, same defaults.
@@ -124,6 +126,16 @@ def flytekit_bin(explicit: str | None = None, *, setup: bool = False) -> Path | 
         subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", FLYTEKIT], check=True)
     found = BENCH_VENV / "bin"
     return found if (found / "pyflyte").exists() else None
+
+
+def flyte2_python(*, setup: bool = False) -> Path | None:
+    """The python of a virtualenv with Flyte 2's SDK (created with `setup`), or None."""
+    python = FLYTE2_VENV / "bin" / "python"
+    if setup and not python.exists():
+        print(f"creating {FLYTE2_VENV} with {FLYTE2} …", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(FLYTE2_VENV)], check=True)
+        subprocess.run([str(FLYTE2_VENV / "bin" / "pip"), "install", "-q", FLYTE2], check=True)
+    return python if python.exists() else None
 
 
 def free_port() -> int:

@@ -10,9 +10,12 @@ is met:
   2. `run hello.py wf --help`
   3. `run hello.py wf` (a local run of the hello workflow)
   4. asyncrun running the flytekit twin of hello.py itself (target: asyncrun <= pyflyte)
+  5. `python -c "import asyncrun.client"` vs `python -c "import flyte"` (Flyte 2's SDK, in
+     `.bench-venv/flyte`): what an async app pays to start using the client (target: <= 0.7x)
 
 pyflyte is looked up with --pyflyte, then `.bench-venv/flytekit/bin/pyflyte`; `--setup` creates
-that virtualenv with flytekit 1.16.31 first. Without pyflyte only asyncrun is measured.
+that virtualenv with flytekit 1.16.31 first (and `.bench-venv/flyte` with Flyte 2's SDK). Without
+pyflyte only asyncrun is measured.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from _common import (
     Case,
     Target,
     asyncrun_bin,
+    flyte2_python,
     flytekit_bin,
     machine,
     timed,
@@ -40,6 +44,7 @@ from _common import (
 )
 
 TARGET_RATIO = 0.25
+IMPORT_TARGET = 0.7  # import asyncrun.client vs import flyte
 
 ASYNCRUN_HELLO = (ROOT / "examples" / "hello.py").read_text()
 
@@ -86,19 +91,36 @@ def main() -> int:
     print("-" * len(header))
     parity = Target("asyncrun / pyflyte <= 1.0 (same flytekit file)", "ratio", "<=", 1.0)
     asyncrun_fk = str(asyncrun_bin(flytekit=True) / "asyncrun")
-    plan = [(label, argv, asyncrun, "a", target) for label, argv in cases.items()]
-    plan += [(label, argv, asyncrun_fk, "f", parity) for label, argv in flytekit_cases.items()]
-    for label, argv, ours_exe, ours_dir, case_target in plan:
+    # (label, asyncrun's command and folder, the other's command (None: not installed), target)
+    plan: list[tuple[str, list[str], Path, list[str] | None, Target]] = [
+        (label, [asyncrun, *argv], work / "a", [str(pyflyte), *argv] if pyflyte else None, target)
+        for label, argv in cases.items()
+    ]
+    plan += [
+        (label, [asyncrun_fk, *argv], work / "f", [str(pyflyte), *argv] if pyflyte else None, parity)
+        for label, argv in flytekit_cases.items()
+    ]
+    flyte2 = flyte2_python(setup=args.setup)
+    plan.append(
+        (
+            "import asyncrun.client vs import flyte",
+            [str(asyncrun_bin() / "python"), "-c", "import asyncrun.client"],
+            work,
+            [str(flyte2), "-c", "import flyte"] if flyte2 else None,
+            Target(f"asyncrun / flyte (Flyte 2 SDK) <= {IMPORT_TARGET}", "ratio", "<=", IMPORT_TARGET),
+        )
+    )
+    for label, ours_cmd, ours_dir, their_cmd, case_target in plan:
         ours: list[float] = []
         theirs: list[float] = []
         # one warm-up each, not counted: fills the OS page cache and .pyc files
-        timed([ours_exe, *argv], cwd=work / ours_dir, env=env)
-        if pyflyte:
-            timed([str(pyflyte), *argv], cwd=work / "f", env=env)
+        timed(ours_cmd, cwd=ours_dir, env=env)
+        if their_cmd:
+            timed(their_cmd, cwd=work / "f", env=env)
         for _ in range(args.runs):
-            ours.append(timed([ours_exe, *argv], cwd=work / ours_dir, env=env))
-            if pyflyte:
-                theirs.append(timed([str(pyflyte), *argv], cwd=work / "f", env=env))
+            ours.append(timed(ours_cmd, cwd=ours_dir, env=env))
+            if their_cmd:
+                theirs.append(timed(their_cmd, cwd=work / "f", env=env))
         results.append(Case(label, "s", ours, theirs, case_target))
         a = statistics.median(ours)
         if theirs:

@@ -16,9 +16,9 @@ from asyncrun._exceptions import (
     RemoteError,
     UnreachableError,
 )
-from asyncrun.client._channel import RetryPolicy
 from asyncrun.client._config import load_config
 from asyncrun.client._errors import STATUS_ERRORS, map_grpc_errors
+from asyncrun.client._retry import RetryPolicy
 
 pytestmark = pytest.mark.anyio
 

@@ -45,5 +45,5 @@ def test_import_asyncrun_does_not_import(module: str) -> None:
 
 def test_the_probe_sees_heavy_imports() -> None:
     # Guards against a parser that never finds anything: the generated protos do pull betterproto2.
-    imported = _imported_modules("import asyncrun._proto.flyteidl.core")
+    imported = _imported_modules("from asyncrun._proto.flyteidl import core; core.Identifier")
     assert "betterproto2" in imported

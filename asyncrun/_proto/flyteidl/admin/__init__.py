@@ -107,1607 +107,1736 @@ __all__ = (
     "WorkflowSpec",
 )
 
-import datetime
-import warnings
-from dataclasses import dataclass
-
-import betterproto2
-
-from ...message_pool import default_message_pool
-
 _COMPILER_VERSION = "0.10.1"
-betterproto2.check_compiler_version(_COMPILER_VERSION)
 
 
-class DescriptionFormat(betterproto2.Enum):
-    UNKNOWN = 0
-
-    MARKDOWN = 1
-
-    HTML = 2
-
-    RST = 3
-
-    @classmethod
-    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
-        return {
-            0: "DESCRIPTION_FORMAT_UNKNOWN",
-            1: "DESCRIPTION_FORMAT_MARKDOWN",
-            2: "DESCRIPTION_FORMAT_HTML",
-            3: "DESCRIPTION_FORMAT_RST",
-        }
-
-    @classmethod
-    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
-        return {
-            "DESCRIPTION_FORMAT_UNKNOWN": 0,
-            "DESCRIPTION_FORMAT_MARKDOWN": 1,
-            "DESCRIPTION_FORMAT_HTML": 2,
-            "DESCRIPTION_FORMAT_RST": 3,
-        }
+from .... import _betterproto
 
 
-class ExecutionMetadataExecutionMode(betterproto2.Enum):
-    MANUAL = 0
-
-    SCHEDULED = 1
-
-    SYSTEM = 2
-
-    RELAUNCH = 3
-
-    CHILD_WORKFLOW = 4
-
-    RECOVERED = 5
-
-    TRIGGER = 6
+def _setup():
+    global datetime, warnings, dataclass, betterproto2, default_message_pool, __google__protobuf__, _core__, _event__
+    import datetime
+    import warnings
+    from dataclasses import dataclass
+    betterproto2 = _betterproto.load()
+    from ...message_pool import default_message_pool
+    betterproto2.check_compiler_version(_COMPILER_VERSION)
+    from ...google import protobuf as __google__protobuf__
+    from .. import core as _core__
+    from .. import event as _event__
 
 
-class ExecutionState(betterproto2.Enum):
-    EXECUTION_ACTIVE = 0
+def _class_DescriptionFormat():
+    class DescriptionFormat(betterproto2.Enum):
+        UNKNOWN = 0
 
-    EXECUTION_ARCHIVED = 1
+        MARKDOWN = 1
 
+        HTML = 2
 
-class LaunchPlanState(betterproto2.Enum):
-    INACTIVE = 0
+        RST = 3
 
-    ACTIVE = 1
+        @classmethod
+        def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+            return {
+                0: "DESCRIPTION_FORMAT_UNKNOWN",
+                1: "DESCRIPTION_FORMAT_MARKDOWN",
+                2: "DESCRIPTION_FORMAT_HTML",
+                3: "DESCRIPTION_FORMAT_RST",
+            }
 
-
-class ProjectProjectState(betterproto2.Enum):
-    ACTIVE = 0
-
-    ARCHIVED = 1
-
-    SYSTEM_GENERATED = 2
-
-    SYSTEM_ARCHIVED = 3
-
-
-class SortDirection(betterproto2.Enum):
-    DESCENDING = 0
-
-    ASCENDING = 1
-
-
-@dataclass(eq=False, repr=False)
-class AbortMetadata(betterproto2.Message):
-    cause: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    principal: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        @classmethod
+        def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+            return {
+                "DESCRIPTION_FORMAT_UNKNOWN": 0,
+                "DESCRIPTION_FORMAT_MARKDOWN": 1,
+                "DESCRIPTION_FORMAT_HTML": 2,
+                "DESCRIPTION_FORMAT_RST": 3,
+            }
+    return DescriptionFormat
 
 
-default_message_pool.register_message("flyteidl.admin", "AbortMetadata", AbortMetadata)
+def _class_ExecutionMetadataExecutionMode():
+    class ExecutionMetadataExecutionMode(betterproto2.Enum):
+        MANUAL = 0
+
+        SCHEDULED = 1
+
+        SYSTEM = 2
+
+        RELAUNCH = 3
+
+        CHILD_WORKFLOW = 4
+
+        RECOVERED = 5
+
+        TRIGGER = 6
+    return ExecutionMetadataExecutionMode
 
 
-@dataclass(eq=False, repr=False)
-class ActiveLaunchPlanRequest(betterproto2.Message):
-    id: "NamedEntityIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+def _class_ExecutionState():
+    class ExecutionState(betterproto2.Enum):
+        EXECUTION_ACTIVE = 0
+
+        EXECUTION_ARCHIVED = 1
+    return ExecutionState
 
 
-default_message_pool.register_message("flyteidl.admin", "ActiveLaunchPlanRequest", ActiveLaunchPlanRequest)
+def _class_LaunchPlanState():
+    class LaunchPlanState(betterproto2.Enum):
+        INACTIVE = 0
+
+        ACTIVE = 1
+    return LaunchPlanState
 
 
-@dataclass(eq=False, repr=False)
-class Annotations(betterproto2.Message):
-    values: "dict[str, str]" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+def _class_ProjectProjectState():
+    class ProjectProjectState(betterproto2.Enum):
+        ACTIVE = 0
+
+        ARCHIVED = 1
+
+        SYSTEM_GENERATED = 2
+
+        SYSTEM_ARCHIVED = 3
+    return ProjectProjectState
+
+
+def _class_SortDirection():
+    class SortDirection(betterproto2.Enum):
+        DESCENDING = 0
+
+        ASCENDING = 1
+    return SortDirection
+
+
+def _class_AbortMetadata():
+    @dataclass(eq=False, repr=False)
+    class AbortMetadata(betterproto2.Message):
+        cause: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        principal: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "AbortMetadata", AbortMetadata)
+    return AbortMetadata
+
+
+def _class_ActiveLaunchPlanRequest():
+    @dataclass(eq=False, repr=False)
+    class ActiveLaunchPlanRequest(betterproto2.Message):
+        id: "NamedEntityIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "ActiveLaunchPlanRequest", ActiveLaunchPlanRequest)
+    return ActiveLaunchPlanRequest
+
+
+def _class_Annotations():
+    @dataclass(eq=False, repr=False)
+    class Annotations(betterproto2.Message):
+        values: "dict[str, str]" = betterproto2.field(
+            1,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+        )
+    default_message_pool.register_message("flyteidl.admin", "Annotations", Annotations)
+    return Annotations
+
+
+def _class_AuthRole():
+    @dataclass(eq=False, repr=False)
+    class AuthRole(betterproto2.Message):
+        assumable_iam_role: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        kubernetes_service_account: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "AuthRole", AuthRole)
+    return AuthRole
+
+
+def _class_ClusterAssignment():
+    @dataclass(eq=False, repr=False)
+    class ClusterAssignment(betterproto2.Message):
+        cluster_pool_name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "ClusterAssignment", ClusterAssignment)
+    return ClusterAssignment
+
+
+def _class_Description():
+    DescriptionFormat = __getattr__('DescriptionFormat')
+    @dataclass(eq=False, repr=False)
+    class Description(betterproto2.Message):
+        """
+
+
+        Oneofs:
+            - content:
+        """
+
+        value: "str | None" = betterproto2.field(1, betterproto2.TYPE_STRING, optional=True, group="content")
+
+        uri: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True, group="content")
+
+        format: "DescriptionFormat" = betterproto2.field(
+            3, betterproto2.TYPE_ENUM, default_factory=lambda: DescriptionFormat(0)
+        )
+
+        icon_link: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "Description", Description)
+    return Description
+
+
+def _class_DescriptionEntity():
+    @dataclass(eq=False, repr=False)
+    class DescriptionEntity(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        short_description: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        long_description: "Description | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+        source_code: "SourceCode | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "DescriptionEntity", DescriptionEntity)
+    return DescriptionEntity
+
+
+def _class_Domain():
+    @dataclass(eq=False, repr=False)
+    class Domain(betterproto2.Message):
+        id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "Domain", Domain)
+    return Domain
+
+
+def _class_DynamicWorkflowNodeMetadata():
+    @dataclass(eq=False, repr=False)
+    class DynamicWorkflowNodeMetadata(betterproto2.Message):
+        """
+        The workflow a dynamic node's task built, compiled, and where its spec (futures.pb) is.
+        """
+
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        compiled_workflow: "_core__.CompiledWorkflowClosure | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        dynamic_job_spec_uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message(
+        "flyteidl.admin", "DynamicWorkflowNodeMetadata", DynamicWorkflowNodeMetadata
     )
+    return DynamicWorkflowNodeMetadata
 
 
-default_message_pool.register_message("flyteidl.admin", "Annotations", Annotations)
+def _class_Envs():
+    @dataclass(eq=False, repr=False)
+    class Envs(betterproto2.Message):
+        values: "list[_core__.KeyValuePair]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.admin", "Envs", Envs)
+    return Envs
 
 
-@dataclass(eq=False, repr=False)
-class AuthRole(betterproto2.Message):
-    assumable_iam_role: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+def _class_Execution():
+    @dataclass(eq=False, repr=False)
+    class Execution(betterproto2.Message):
+        id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
-    kubernetes_service_account: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        spec: "ExecutionSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
 
-
-default_message_pool.register_message("flyteidl.admin", "AuthRole", AuthRole)
-
-
-@dataclass(eq=False, repr=False)
-class ClusterAssignment(betterproto2.Message):
-    cluster_pool_name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "ClusterAssignment", ClusterAssignment)
+        closure: "ExecutionClosure | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "Execution", Execution)
+    return Execution
 
 
-@dataclass(eq=False, repr=False)
-class Description(betterproto2.Message):
-    """
+def _class_ExecutionClosure():
+    @dataclass(eq=False, repr=False)
+    class ExecutionClosure(betterproto2.Message):
+        """
 
 
-    Oneofs:
-        - content:
-    """
+        Oneofs:
+            - output_result:
+        """
 
-    value: "str | None" = betterproto2.field(1, betterproto2.TYPE_STRING, optional=True, group="content")
+        outputs: "LiteralMapBlob | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
+        )
 
-    uri: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True, group="content")
+        error: "_core__.ExecutionError | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
+        )
 
-    format: "DescriptionFormat" = betterproto2.field(
-        3, betterproto2.TYPE_ENUM, default_factory=lambda: DescriptionFormat(0)
+        abort_cause: "str | None" = betterproto2.field(
+            10, betterproto2.TYPE_STRING, optional=True, group="output_result"
+        )
+
+        abort_metadata: "AbortMetadata | None" = betterproto2.field(
+            12, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
+        )
+
+        output_data: "_core__.LiteralMap | None" = betterproto2.field(
+            13, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
+        )
+
+        computed_inputs: "_core__.LiteralMap | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        phase: "_core__.WorkflowExecutionPhase" = betterproto2.field(
+            4, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.WorkflowExecutionPhase(0)
+        )
+
+        started_at: "datetime.datetime | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        duration: "datetime.timedelta | None" = betterproto2.field(
+            6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+
+        created_at: "datetime.datetime | None" = betterproto2.field(
+            7, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        updated_at: "datetime.datetime | None" = betterproto2.field(
+            8, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        workflow_id: "_core__.Identifier | None" = betterproto2.field(
+            11, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        state_change_details: "ExecutionStateChangeDetails | None" = betterproto2.field(
+            14, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("outputs"):
+                warnings.warn("ExecutionClosure.outputs is deprecated", DeprecationWarning)
+            if self.is_set("abort_cause"):
+                warnings.warn("ExecutionClosure.abort_cause is deprecated", DeprecationWarning)
+            if self.is_set("output_data"):
+                warnings.warn("ExecutionClosure.output_data is deprecated", DeprecationWarning)
+            if self.is_set("computed_inputs"):
+                warnings.warn("ExecutionClosure.computed_inputs is deprecated", DeprecationWarning)
+    default_message_pool.register_message("flyteidl.admin", "ExecutionClosure", ExecutionClosure)
+    return ExecutionClosure
+
+
+def _class_ExecutionClusterLabel():
+    @dataclass(eq=False, repr=False)
+    class ExecutionClusterLabel(betterproto2.Message):
+        value: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "ExecutionClusterLabel", ExecutionClusterLabel)
+    return ExecutionClusterLabel
+
+
+def _class_ExecutionCreateRequest():
+    @dataclass(eq=False, repr=False)
+    class ExecutionCreateRequest(betterproto2.Message):
+        project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        spec: "ExecutionSpec | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+
+        inputs: "_core__.LiteralMap | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+
+        org: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "ExecutionCreateRequest", ExecutionCreateRequest)
+    return ExecutionCreateRequest
+
+
+def _class_ExecutionCreateResponse():
+    @dataclass(eq=False, repr=False)
+    class ExecutionCreateResponse(betterproto2.Message):
+        id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "ExecutionCreateResponse", ExecutionCreateResponse)
+    return ExecutionCreateResponse
+
+
+def _class_ExecutionList():
+    @dataclass(eq=False, repr=False)
+    class ExecutionList(betterproto2.Message):
+        executions: "list[Execution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "ExecutionList", ExecutionList)
+    return ExecutionList
+
+
+def _class_ExecutionMetadata():
+    ExecutionMetadataExecutionMode = __getattr__('ExecutionMetadataExecutionMode')
+    @dataclass(eq=False, repr=False)
+    class ExecutionMetadata(betterproto2.Message):
+        mode: "ExecutionMetadataExecutionMode" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionMetadataExecutionMode(0)
+        )
+
+        principal: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        nesting: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
+
+        scheduled_at: "datetime.datetime | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        parent_node_execution: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        reference_execution: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            16, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        system_metadata: "SystemMetadata | None" = betterproto2.field(
+            17, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "ExecutionMetadata", ExecutionMetadata)
+    return ExecutionMetadata
+
+
+def _class_ExecutionRecoverRequest():
+    @dataclass(eq=False, repr=False)
+    class ExecutionRecoverRequest(betterproto2.Message):
+        id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        metadata: "ExecutionMetadata | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "ExecutionRecoverRequest", ExecutionRecoverRequest)
+    return ExecutionRecoverRequest
+
+
+def _class_ExecutionRelaunchRequest():
+    @dataclass(eq=False, repr=False)
+    class ExecutionRelaunchRequest(betterproto2.Message):
+        """
+        Run an execution again: the same launch plan (or task), inputs and options, under a new name.
+        """
+
+        id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        overwrite_cache: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+        """
+        Recompute cached tasks and store the new outputs.
+        """
+    default_message_pool.register_message("flyteidl.admin", "ExecutionRelaunchRequest", ExecutionRelaunchRequest)
+    return ExecutionRelaunchRequest
+
+
+def _class_ExecutionSpec():
+    @dataclass(eq=False, repr=False)
+    class ExecutionSpec(betterproto2.Message):
+        """
+
+
+        Oneofs:
+            - notification_overrides:
+        """
+
+        launch_plan: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        inputs: "_core__.LiteralMap | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+        metadata: "ExecutionMetadata | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+        notifications: "NotificationList | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, optional=True, group="notification_overrides"
+        )
+
+        disable_all: "bool | None" = betterproto2.field(
+            6, betterproto2.TYPE_BOOL, optional=True, group="notification_overrides"
+        )
+
+        labels: "Labels | None" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, optional=True)
+
+        annotations: "Annotations | None" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, optional=True)
+
+        security_context: "_core__.SecurityContext | None" = betterproto2.field(
+            10, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        auth_role: "AuthRole | None" = betterproto2.field(16, betterproto2.TYPE_MESSAGE, optional=True)
+
+        quality_of_service: "_core__.QualityOfService | None" = betterproto2.field(
+            17, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        max_parallelism: "int" = betterproto2.field(18, betterproto2.TYPE_INT32)
+
+        raw_output_data_config: "RawOutputDataConfig | None" = betterproto2.field(
+            19, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        cluster_assignment: "ClusterAssignment | None" = betterproto2.field(
+            20, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        interruptible: "bool | None" = betterproto2.field(
+            21, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.BoolValue, optional=True
+        )
+
+        overwrite_cache: "bool" = betterproto2.field(22, betterproto2.TYPE_BOOL)
+
+        envs: "Envs | None" = betterproto2.field(23, betterproto2.TYPE_MESSAGE, optional=True)
+
+        tags: "list[str]" = betterproto2.field(24, betterproto2.TYPE_STRING, repeated=True)
+
+        execution_cluster_label: "ExecutionClusterLabel | None" = betterproto2.field(
+            25, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("inputs"):
+                warnings.warn("ExecutionSpec.inputs is deprecated", DeprecationWarning)
+            if self.is_set("auth_role"):
+                warnings.warn("ExecutionSpec.auth_role is deprecated", DeprecationWarning)
+            if self.is_set("tags"):
+                warnings.warn("ExecutionSpec.tags is deprecated", DeprecationWarning)
+    default_message_pool.register_message("flyteidl.admin", "ExecutionSpec", ExecutionSpec)
+    return ExecutionSpec
+
+
+def _class_ExecutionStateChangeDetails():
+    ExecutionState = __getattr__('ExecutionState')
+    @dataclass(eq=False, repr=False)
+    class ExecutionStateChangeDetails(betterproto2.Message):
+        state: "ExecutionState" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionState(0)
+        )
+
+        occurred_at: "datetime.datetime | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        principal: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message(
+        "flyteidl.admin", "ExecutionStateChangeDetails", ExecutionStateChangeDetails
     )
-
-    icon_link: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "Description", Description)
+    return ExecutionStateChangeDetails
 
 
-@dataclass(eq=False, repr=False)
-class DescriptionEntity(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+def _class_ExecutionTerminateRequest():
+    @dataclass(eq=False, repr=False)
+    class ExecutionTerminateRequest(betterproto2.Message):
+        id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
-    short_description: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    long_description: "Description | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    source_code: "SourceCode | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "DescriptionEntity", DescriptionEntity)
-
-
-@dataclass(eq=False, repr=False)
-class Domain(betterproto2.Message):
-    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "Domain", Domain)
-
-
-@dataclass(eq=False, repr=False)
-class DynamicWorkflowNodeMetadata(betterproto2.Message):
-    """
-    The workflow a dynamic node's task built, compiled, and where its spec (futures.pb) is.
-    """
-
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    compiled_workflow: "_core__.CompiledWorkflowClosure | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
+        cause: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message(
+        "flyteidl.admin", "ExecutionTerminateRequest", ExecutionTerminateRequest
     )
+    return ExecutionTerminateRequest
 
-    dynamic_job_spec_uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+def _class_ExecutionTerminateResponse():
+    @dataclass(eq=False, repr=False)
+    class ExecutionTerminateResponse(betterproto2.Message):
+        pass
+    default_message_pool.register_message(
+        "flyteidl.admin", "ExecutionTerminateResponse", ExecutionTerminateResponse
+    )
+    return ExecutionTerminateResponse
 
 
-default_message_pool.register_message(
-    "flyteidl.admin", "DynamicWorkflowNodeMetadata", DynamicWorkflowNodeMetadata
+def _class_ExecutionUpdateRequest():
+    ExecutionState = __getattr__('ExecutionState')
+    @dataclass(eq=False, repr=False)
+    class ExecutionUpdateRequest(betterproto2.Message):
+        id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        state: "ExecutionState" = betterproto2.field(
+            2, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionState(0)
+        )
+    default_message_pool.register_message("flyteidl.admin", "ExecutionUpdateRequest", ExecutionUpdateRequest)
+    return ExecutionUpdateRequest
+
+
+def _class_FlyteUrLs():
+    @dataclass(eq=False, repr=False)
+    class FlyteUrLs(betterproto2.Message):
+        inputs: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        outputs: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        deck: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "FlyteURLs", FlyteUrLs)
+    return FlyteUrLs
+
+
+def _class_GetDomainRequest():
+    @dataclass(eq=False, repr=False)
+    class GetDomainRequest(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.admin", "GetDomainRequest", GetDomainRequest)
+    return GetDomainRequest
+
+
+def _class_GetDomainsResponse():
+    @dataclass(eq=False, repr=False)
+    class GetDomainsResponse(betterproto2.Message):
+        domains: "list[Domain]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.admin", "GetDomainsResponse", GetDomainsResponse)
+    return GetDomainsResponse
+
+
+def _class_GetVersionRequest():
+    @dataclass(eq=False, repr=False)
+    class GetVersionRequest(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.admin", "GetVersionRequest", GetVersionRequest)
+    return GetVersionRequest
+
+
+def _class_GetVersionResponse():
+    @dataclass(eq=False, repr=False)
+    class GetVersionResponse(betterproto2.Message):
+        control_plane_version: "Version | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "GetVersionResponse", GetVersionResponse)
+    return GetVersionResponse
+
+
+def _class_Labels():
+    @dataclass(eq=False, repr=False)
+    class Labels(betterproto2.Message):
+        values: "dict[str, str]" = betterproto2.field(
+            1,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+        )
+    default_message_pool.register_message("flyteidl.admin", "Labels", Labels)
+    return Labels
+
+
+def _class_LaunchPlan():
+    @dataclass(eq=False, repr=False)
+    class LaunchPlan(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        spec: "LaunchPlanSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+        closure: "LaunchPlanClosure | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlan", LaunchPlan)
+    return LaunchPlan
+
+
+def _class_LaunchPlanClosure():
+    LaunchPlanState = __getattr__('LaunchPlanState')
+    @dataclass(eq=False, repr=False)
+    class LaunchPlanClosure(betterproto2.Message):
+        state: "LaunchPlanState" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: LaunchPlanState(0)
+        )
+
+        expected_inputs: "_core__.ParameterMap | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        expected_outputs: "_core__.VariableMap | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        created_at: "datetime.datetime | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        updated_at: "datetime.datetime | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlanClosure", LaunchPlanClosure)
+    return LaunchPlanClosure
+
+
+def _class_LaunchPlanCreateRequest():
+    @dataclass(eq=False, repr=False)
+    class LaunchPlanCreateRequest(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        spec: "LaunchPlanSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlanCreateRequest", LaunchPlanCreateRequest)
+    return LaunchPlanCreateRequest
+
+
+def _class_LaunchPlanCreateResponse():
+    @dataclass(eq=False, repr=False)
+    class LaunchPlanCreateResponse(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlanCreateResponse", LaunchPlanCreateResponse)
+    return LaunchPlanCreateResponse
+
+
+def _class_LaunchPlanList():
+    @dataclass(eq=False, repr=False)
+    class LaunchPlanList(betterproto2.Message):
+        launch_plans: "list[LaunchPlan]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlanList", LaunchPlanList)
+    return LaunchPlanList
+
+
+def _class_LaunchPlanMetadata():
+    @dataclass(eq=False, repr=False)
+    class LaunchPlanMetadata(betterproto2.Message):
+        notifications: "list[Notification]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlanMetadata", LaunchPlanMetadata)
+    return LaunchPlanMetadata
+
+
+def _class_LaunchPlanSpec():
+    @dataclass(eq=False, repr=False)
+    class LaunchPlanSpec(betterproto2.Message):
+        workflow_id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        entity_metadata: "LaunchPlanMetadata | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        default_inputs: "_core__.ParameterMap | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        fixed_inputs: "_core__.LiteralMap | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        role: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+        labels: "Labels | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
+
+        annotations: "Annotations | None" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, optional=True)
+
+        auth_role: "AuthRole | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True)
+
+        security_context: "_core__.SecurityContext | None" = betterproto2.field(
+            10, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        quality_of_service: "_core__.QualityOfService | None" = betterproto2.field(
+            16, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        raw_output_data_config: "RawOutputDataConfig | None" = betterproto2.field(
+            17, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        max_parallelism: "int" = betterproto2.field(18, betterproto2.TYPE_INT32)
+
+        interruptible: "bool | None" = betterproto2.field(
+            19, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.BoolValue, optional=True
+        )
+
+        overwrite_cache: "bool" = betterproto2.field(20, betterproto2.TYPE_BOOL)
+
+        envs: "Envs | None" = betterproto2.field(21, betterproto2.TYPE_MESSAGE, optional=True)
+
+        cluster_assignment: "ClusterAssignment | None" = betterproto2.field(
+            23, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("role"):
+                warnings.warn("LaunchPlanSpec.role is deprecated", DeprecationWarning)
+            if self.is_set("auth_role"):
+                warnings.warn("LaunchPlanSpec.auth_role is deprecated", DeprecationWarning)
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlanSpec", LaunchPlanSpec)
+    return LaunchPlanSpec
+
+
+def _class_LaunchPlanUpdateRequest():
+    LaunchPlanState = __getattr__('LaunchPlanState')
+    @dataclass(eq=False, repr=False)
+    class LaunchPlanUpdateRequest(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        state: "LaunchPlanState" = betterproto2.field(
+            2, betterproto2.TYPE_ENUM, default_factory=lambda: LaunchPlanState(0)
+        )
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlanUpdateRequest", LaunchPlanUpdateRequest)
+    return LaunchPlanUpdateRequest
+
+
+def _class_LaunchPlanUpdateResponse():
+    @dataclass(eq=False, repr=False)
+    class LaunchPlanUpdateResponse(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.admin", "LaunchPlanUpdateResponse", LaunchPlanUpdateResponse)
+    return LaunchPlanUpdateResponse
+
+
+def _class_LiteralMapBlob():
+    @dataclass(eq=False, repr=False)
+    class LiteralMapBlob(betterproto2.Message):
+        """
+
+
+        Oneofs:
+            - data:
+        """
+
+        values: "_core__.LiteralMap | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="data"
+        )
+
+        uri: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True, group="data")
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("values"):
+                warnings.warn("LiteralMapBlob.values is deprecated", DeprecationWarning)
+    default_message_pool.register_message("flyteidl.admin", "LiteralMapBlob", LiteralMapBlob)
+    return LiteralMapBlob
+
+
+def _class_NamedEntityIdentifier():
+    @dataclass(eq=False, repr=False)
+    class NamedEntityIdentifier(betterproto2.Message):
+        project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        org: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "NamedEntityIdentifier", NamedEntityIdentifier)
+    return NamedEntityIdentifier
+
+
+def _class_NamedEntityIdentifierList():
+    @dataclass(eq=False, repr=False)
+    class NamedEntityIdentifierList(betterproto2.Message):
+        entities: "list[NamedEntityIdentifier]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message(
+        "flyteidl.admin", "NamedEntityIdentifierList", NamedEntityIdentifierList
+    )
+    return NamedEntityIdentifierList
+
+
+def _class_NamedEntityIdentifierListRequest():
+    @dataclass(eq=False, repr=False)
+    class NamedEntityIdentifierListRequest(betterproto2.Message):
+        project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        limit: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
+
+        token: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+        sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+
+        filters: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+        org: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    default_message_pool.register_message(
+        "flyteidl.admin", "NamedEntityIdentifierListRequest", NamedEntityIdentifierListRequest
+    )
+    return NamedEntityIdentifierListRequest
+
+
+def _class_NodeExecution():
+    @dataclass(eq=False, repr=False)
+    class NodeExecution(betterproto2.Message):
+        id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        input_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        closure: "NodeExecutionClosure | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+        metadata: "NodeExecutionMetaData | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "NodeExecution", NodeExecution)
+    return NodeExecution
+
+
+def _class_NodeExecutionClosure():
+    @dataclass(eq=False, repr=False)
+    class NodeExecutionClosure(betterproto2.Message):
+        """
+
+
+        Oneofs:
+            - output_result:
+            - target_metadata:
+        """
+
+        output_uri: "str | None" = betterproto2.field(
+            1, betterproto2.TYPE_STRING, optional=True, group="output_result"
+        )
+
+        error: "_core__.ExecutionError | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
+        )
+
+        output_data: "_core__.LiteralMap | None" = betterproto2.field(
+            10, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
+        )
+
+        phase: "_core__.NodeExecutionPhase" = betterproto2.field(
+            3, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.NodeExecutionPhase(0)
+        )
+
+        started_at: "datetime.datetime | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        duration: "datetime.timedelta | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+
+        created_at: "datetime.datetime | None" = betterproto2.field(
+            6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        updated_at: "datetime.datetime | None" = betterproto2.field(
+            7, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        workflow_node_metadata: "WorkflowNodeMetadata | None" = betterproto2.field(
+            8, betterproto2.TYPE_MESSAGE, optional=True, group="target_metadata"
+        )
+
+        task_node_metadata: "TaskNodeMetadata | None" = betterproto2.field(
+            9, betterproto2.TYPE_MESSAGE, optional=True, group="target_metadata"
+        )
+
+        deck_uri: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+
+        dynamic_job_spec_uri: "str" = betterproto2.field(12, betterproto2.TYPE_STRING)
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("output_uri"):
+                warnings.warn("NodeExecutionClosure.output_uri is deprecated", DeprecationWarning)
+            if self.is_set("output_data"):
+                warnings.warn("NodeExecutionClosure.output_data is deprecated", DeprecationWarning)
+    default_message_pool.register_message("flyteidl.admin", "NodeExecutionClosure", NodeExecutionClosure)
+    return NodeExecutionClosure
+
+
+def _class_NodeExecutionGetDataRequest():
+    @dataclass(eq=False, repr=False)
+    class NodeExecutionGetDataRequest(betterproto2.Message):
+        id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message(
+        "flyteidl.admin", "NodeExecutionGetDataRequest", NodeExecutionGetDataRequest
+    )
+    return NodeExecutionGetDataRequest
+
+
+def _class_NodeExecutionGetDataResponse():
+    @dataclass(eq=False, repr=False)
+    class NodeExecutionGetDataResponse(betterproto2.Message):
+        inputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        outputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+        full_inputs: "_core__.LiteralMap | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+        full_outputs: "_core__.LiteralMap | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        dynamic_workflow: "DynamicWorkflowNodeMetadata | None" = betterproto2.field(
+            16, betterproto2.TYPE_MESSAGE, optional=True
+        )
+        """
+        For a dynamic node: the workflow its task built, as compiled.
+        """
+
+        flyte_urls: "FlyteUrLs | None" = betterproto2.field(17, betterproto2.TYPE_MESSAGE, optional=True)
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("inputs"):
+                warnings.warn("NodeExecutionGetDataResponse.inputs is deprecated", DeprecationWarning)
+            if self.is_set("outputs"):
+                warnings.warn("NodeExecutionGetDataResponse.outputs is deprecated", DeprecationWarning)
+    default_message_pool.register_message(
+        "flyteidl.admin", "NodeExecutionGetDataResponse", NodeExecutionGetDataResponse
+    )
+    return NodeExecutionGetDataResponse
+
+
+def _class_NodeExecutionGetRequest():
+    @dataclass(eq=False, repr=False)
+    class NodeExecutionGetRequest(betterproto2.Message):
+        id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "NodeExecutionGetRequest", NodeExecutionGetRequest)
+    return NodeExecutionGetRequest
+
+
+def _class_NodeExecutionList():
+    @dataclass(eq=False, repr=False)
+    class NodeExecutionList(betterproto2.Message):
+        node_executions: "list[NodeExecution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "NodeExecutionList", NodeExecutionList)
+    return NodeExecutionList
+
+
+def _class_NodeExecutionListRequest():
+    @dataclass(eq=False, repr=False)
+    class NodeExecutionListRequest(betterproto2.Message):
+        workflow_execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
+
+        token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        filters: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+        sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+
+        unique_parent_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "NodeExecutionListRequest", NodeExecutionListRequest)
+    return NodeExecutionListRequest
+
+
+def _class_NodeExecutionMetaData():
+    @dataclass(eq=False, repr=False)
+    class NodeExecutionMetaData(betterproto2.Message):
+        retry_group: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        is_parent_node: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
+
+        spec_node_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        is_dynamic: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+
+        is_array: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
+
+        is_eager: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
+    default_message_pool.register_message("flyteidl.admin", "NodeExecutionMetaData", NodeExecutionMetaData)
+    return NodeExecutionMetaData
+
+
+def _class_Notification():
+    @dataclass(eq=False, repr=False)
+    class Notification(betterproto2.Message):
+        phases: "list[_core__.WorkflowExecutionPhase]" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, repeated=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "Notification", Notification)
+    return Notification
+
+
+def _class_NotificationList():
+    @dataclass(eq=False, repr=False)
+    class NotificationList(betterproto2.Message):
+        notifications: "list[Notification]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.admin", "NotificationList", NotificationList)
+    return NotificationList
+
+
+def _class_ObjectGetRequest():
+    @dataclass(eq=False, repr=False)
+    class ObjectGetRequest(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "ObjectGetRequest", ObjectGetRequest)
+    return ObjectGetRequest
+
+
+def _class_Project():
+    ProjectProjectState = __getattr__('ProjectProjectState')
+    @dataclass(eq=False, repr=False)
+    class Project(betterproto2.Message):
+        id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        domains: "list[Domain]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        description: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+        labels: "Labels | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+
+        state: "ProjectProjectState" = betterproto2.field(
+            6, betterproto2.TYPE_ENUM, default_factory=lambda: ProjectProjectState(0)
+        )
+
+        org: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "Project", Project)
+    return Project
+
+
+def _class_ProjectListRequest():
+    @dataclass(eq=False, repr=False)
+    class ProjectListRequest(betterproto2.Message):
+        limit: "int" = betterproto2.field(1, betterproto2.TYPE_UINT32)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        filters: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        sort_by: "Sort | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+
+        org: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "ProjectListRequest", ProjectListRequest)
+    return ProjectListRequest
+
+
+def _class_Projects():
+    @dataclass(eq=False, repr=False)
+    class Projects(betterproto2.Message):
+        projects: "list[Project]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "Projects", Projects)
+    return Projects
+
+
+def _class_RawOutputDataConfig():
+    @dataclass(eq=False, repr=False)
+    class RawOutputDataConfig(betterproto2.Message):
+        output_location_prefix: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "RawOutputDataConfig", RawOutputDataConfig)
+    return RawOutputDataConfig
+
+
+def _class_ResourceListRequest():
+    @dataclass(eq=False, repr=False)
+    class ResourceListRequest(betterproto2.Message):
+        id: "NamedEntityIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
+
+        token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        filters: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+        sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "ResourceListRequest", ResourceListRequest)
+    return ResourceListRequest
+
+
+def _class_Signal():
+    @dataclass(eq=False, repr=False)
+    class Signal(betterproto2.Message):
+        """
+        A signal: its expected type, and its value once set.
+        """
+
+        id: "_core__.SignalIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        type: "_core__.LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+        value: "_core__.Literal | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "Signal", Signal)
+    return Signal
+
+
+def _class_SignalGetOrCreateRequest():
+    @dataclass(eq=False, repr=False)
+    class SignalGetOrCreateRequest(betterproto2.Message):
+        id: "_core__.SignalIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        type: "_core__.LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "SignalGetOrCreateRequest", SignalGetOrCreateRequest)
+    return SignalGetOrCreateRequest
+
+
+def _class_SignalList():
+    @dataclass(eq=False, repr=False)
+    class SignalList(betterproto2.Message):
+        signals: "list[Signal]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "SignalList", SignalList)
+    return SignalList
+
+
+def _class_SignalListRequest():
+    @dataclass(eq=False, repr=False)
+    class SignalListRequest(betterproto2.Message):
+        workflow_execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
+
+        token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        filters: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+        sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "SignalListRequest", SignalListRequest)
+    return SignalListRequest
+
+
+def _class_SignalSetRequest():
+    @dataclass(eq=False, repr=False)
+    class SignalSetRequest(betterproto2.Message):
+        id: "_core__.SignalIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        value: "_core__.Literal | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "SignalSetRequest", SignalSetRequest)
+    return SignalSetRequest
+
+
+def _class_SignalSetResponse():
+    @dataclass(eq=False, repr=False)
+    class SignalSetResponse(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.admin", "SignalSetResponse", SignalSetResponse)
+    return SignalSetResponse
+
+
+def _class_Sort():
+    SortDirection = __getattr__('SortDirection')
+    @dataclass(eq=False, repr=False)
+    class Sort(betterproto2.Message):
+        key: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        direction: "SortDirection" = betterproto2.field(
+            2, betterproto2.TYPE_ENUM, default_factory=lambda: SortDirection(0)
+        )
+    default_message_pool.register_message("flyteidl.admin", "Sort", Sort)
+    return Sort
+
+
+def _class_SourceCode():
+    @dataclass(eq=False, repr=False)
+    class SourceCode(betterproto2.Message):
+        link: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "SourceCode", SourceCode)
+    return SourceCode
+
+
+def _class_SystemMetadata():
+    @dataclass(eq=False, repr=False)
+    class SystemMetadata(betterproto2.Message):
+        execution_cluster: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        namespace: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "SystemMetadata", SystemMetadata)
+    return SystemMetadata
+
+
+def _class_Task():
+    @dataclass(eq=False, repr=False)
+    class Task(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        closure: "TaskClosure | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+        short_description: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "Task", Task)
+    return Task
+
+
+def _class_TaskClosure():
+    @dataclass(eq=False, repr=False)
+    class TaskClosure(betterproto2.Message):
+        compiled_task: "_core__.CompiledTask | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        created_at: "datetime.datetime | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "TaskClosure", TaskClosure)
+    return TaskClosure
+
+
+def _class_TaskCreateRequest():
+    @dataclass(eq=False, repr=False)
+    class TaskCreateRequest(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        spec: "TaskSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "TaskCreateRequest", TaskCreateRequest)
+    return TaskCreateRequest
+
+
+def _class_TaskCreateResponse():
+    @dataclass(eq=False, repr=False)
+    class TaskCreateResponse(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.admin", "TaskCreateResponse", TaskCreateResponse)
+    return TaskCreateResponse
+
+
+def _class_TaskExecution():
+    @dataclass(eq=False, repr=False)
+    class TaskExecution(betterproto2.Message):
+        id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        input_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        closure: "TaskExecutionClosure | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+        is_parent: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+    default_message_pool.register_message("flyteidl.admin", "TaskExecution", TaskExecution)
+    return TaskExecution
+
+
+def _class_TaskExecutionClosure():
+    @dataclass(eq=False, repr=False)
+    class TaskExecutionClosure(betterproto2.Message):
+        """
+
+
+        Oneofs:
+            - output_result:
+        """
+
+        output_uri: "str | None" = betterproto2.field(
+            1, betterproto2.TYPE_STRING, optional=True, group="output_result"
+        )
+
+        error: "_core__.ExecutionError | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
+        )
+
+        output_data: "_core__.LiteralMap | None" = betterproto2.field(
+            12, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
+        )
+
+        phase: "_core__.TaskExecutionPhase" = betterproto2.field(
+            3, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.TaskExecutionPhase(0)
+        )
+
+        logs: "list[_core__.TaskLog]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        started_at: "datetime.datetime | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        duration: "datetime.timedelta | None" = betterproto2.field(
+            6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+
+        created_at: "datetime.datetime | None" = betterproto2.field(
+            7, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        updated_at: "datetime.datetime | None" = betterproto2.field(
+            8, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        custom_info: "__google__protobuf__.Struct | None" = betterproto2.field(
+            9, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        reason: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+
+        task_type: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+
+        metadata: "_event__.TaskExecutionMetadata | None" = betterproto2.field(
+            16, betterproto2.TYPE_MESSAGE, optional=True
+        )
+        """
+        What ran: for an array node, its indices (`external_resources`).
+        """
+
+        event_version: "int" = betterproto2.field(17, betterproto2.TYPE_INT32)
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("output_uri"):
+                warnings.warn("TaskExecutionClosure.output_uri is deprecated", DeprecationWarning)
+            if self.is_set("output_data"):
+                warnings.warn("TaskExecutionClosure.output_data is deprecated", DeprecationWarning)
+    default_message_pool.register_message("flyteidl.admin", "TaskExecutionClosure", TaskExecutionClosure)
+    return TaskExecutionClosure
+
+
+def _class_TaskExecutionGetDataRequest():
+    @dataclass(eq=False, repr=False)
+    class TaskExecutionGetDataRequest(betterproto2.Message):
+        id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message(
+        "flyteidl.admin", "TaskExecutionGetDataRequest", TaskExecutionGetDataRequest
+    )
+    return TaskExecutionGetDataRequest
+
+
+def _class_TaskExecutionGetDataResponse():
+    @dataclass(eq=False, repr=False)
+    class TaskExecutionGetDataResponse(betterproto2.Message):
+        inputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        outputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+        full_inputs: "_core__.LiteralMap | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+        full_outputs: "_core__.LiteralMap | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        flyte_urls: "FlyteUrLs | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("inputs"):
+                warnings.warn("TaskExecutionGetDataResponse.inputs is deprecated", DeprecationWarning)
+            if self.is_set("outputs"):
+                warnings.warn("TaskExecutionGetDataResponse.outputs is deprecated", DeprecationWarning)
+    default_message_pool.register_message(
+        "flyteidl.admin", "TaskExecutionGetDataResponse", TaskExecutionGetDataResponse
+    )
+    return TaskExecutionGetDataResponse
+
+
+def _class_TaskExecutionGetRequest():
+    @dataclass(eq=False, repr=False)
+    class TaskExecutionGetRequest(betterproto2.Message):
+        id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "TaskExecutionGetRequest", TaskExecutionGetRequest)
+    return TaskExecutionGetRequest
+
+
+def _class_TaskExecutionList():
+    @dataclass(eq=False, repr=False)
+    class TaskExecutionList(betterproto2.Message):
+        task_executions: "list[TaskExecution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "TaskExecutionList", TaskExecutionList)
+    return TaskExecutionList
+
+
+def _class_TaskExecutionListRequest():
+    @dataclass(eq=False, repr=False)
+    class TaskExecutionListRequest(betterproto2.Message):
+        node_execution_id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
+
+        token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        filters: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+        sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "TaskExecutionListRequest", TaskExecutionListRequest)
+    return TaskExecutionListRequest
+
+
+def _class_TaskList():
+    @dataclass(eq=False, repr=False)
+    class TaskList(betterproto2.Message):
+        tasks: "list[Task]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "TaskList", TaskList)
+    return TaskList
+
+
+def _class_TaskNodeMetadata():
+    @dataclass(eq=False, repr=False)
+    class TaskNodeMetadata(betterproto2.Message):
+        cache_status: "_core__.CatalogCacheStatus" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.CatalogCacheStatus(0)
+        )
+
+        catalog_key: "_core__.CatalogMetadata | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        checkpoint_uri: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "TaskNodeMetadata", TaskNodeMetadata)
+    return TaskNodeMetadata
+
+
+def _class_TaskSpec():
+    @dataclass(eq=False, repr=False)
+    class TaskSpec(betterproto2.Message):
+        template: "_core__.TaskTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        description: "DescriptionEntity | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "TaskSpec", TaskSpec)
+    return TaskSpec
+
+
+def _class_UrlBlob():
+    @dataclass(eq=False, repr=False)
+    class UrlBlob(betterproto2.Message):
+        url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        bytes: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+    default_message_pool.register_message("flyteidl.admin", "UrlBlob", UrlBlob)
+    return UrlBlob
+
+
+def _class_Version():
+    @dataclass(eq=False, repr=False)
+    class Version(betterproto2.Message):
+        build: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        build_time: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "Version", Version)
+    return Version
+
+
+def _class_Workflow():
+    @dataclass(eq=False, repr=False)
+    class Workflow(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        closure: "WorkflowClosure | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+        short_description: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "Workflow", Workflow)
+    return Workflow
+
+
+def _class_WorkflowClosure():
+    @dataclass(eq=False, repr=False)
+    class WorkflowClosure(betterproto2.Message):
+        compiled_workflow: "_core__.CompiledWorkflowClosure | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        created_at: "datetime.datetime | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "WorkflowClosure", WorkflowClosure)
+    return WorkflowClosure
+
+
+def _class_WorkflowCreateRequest():
+    @dataclass(eq=False, repr=False)
+    class WorkflowCreateRequest(betterproto2.Message):
+        id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        spec: "WorkflowSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "WorkflowCreateRequest", WorkflowCreateRequest)
+    return WorkflowCreateRequest
+
+
+def _class_WorkflowCreateResponse():
+    @dataclass(eq=False, repr=False)
+    class WorkflowCreateResponse(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.admin", "WorkflowCreateResponse", WorkflowCreateResponse)
+    return WorkflowCreateResponse
+
+
+def _class_WorkflowExecutionGetDataRequest():
+    @dataclass(eq=False, repr=False)
+    class WorkflowExecutionGetDataRequest(betterproto2.Message):
+        id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message(
+        "flyteidl.admin", "WorkflowExecutionGetDataRequest", WorkflowExecutionGetDataRequest
+    )
+    return WorkflowExecutionGetDataRequest
+
+
+def _class_WorkflowExecutionGetDataResponse():
+    @dataclass(eq=False, repr=False)
+    class WorkflowExecutionGetDataResponse(betterproto2.Message):
+        outputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+        inputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+        full_inputs: "_core__.LiteralMap | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+        full_outputs: "_core__.LiteralMap | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("outputs"):
+                warnings.warn("WorkflowExecutionGetDataResponse.outputs is deprecated", DeprecationWarning)
+            if self.is_set("inputs"):
+                warnings.warn("WorkflowExecutionGetDataResponse.inputs is deprecated", DeprecationWarning)
+    default_message_pool.register_message(
+        "flyteidl.admin", "WorkflowExecutionGetDataResponse", WorkflowExecutionGetDataResponse
+    )
+    return WorkflowExecutionGetDataResponse
+
+
+def _class_WorkflowExecutionGetRequest():
+    @dataclass(eq=False, repr=False)
+    class WorkflowExecutionGetRequest(betterproto2.Message):
+        id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message(
+        "flyteidl.admin", "WorkflowExecutionGetRequest", WorkflowExecutionGetRequest
+    )
+    return WorkflowExecutionGetRequest
+
+
+def _class_WorkflowList():
+    @dataclass(eq=False, repr=False)
+    class WorkflowList(betterproto2.Message):
+        workflows: "list[Workflow]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+        token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.admin", "WorkflowList", WorkflowList)
+    return WorkflowList
+
+
+def _class_WorkflowNodeMetadata():
+    @dataclass(eq=False, repr=False)
+    class WorkflowNodeMetadata(betterproto2.Message):
+        execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.admin", "WorkflowNodeMetadata", WorkflowNodeMetadata)
+    return WorkflowNodeMetadata
+
+
+def _class_WorkflowSpec():
+    @dataclass(eq=False, repr=False)
+    class WorkflowSpec(betterproto2.Message):
+        template: "_core__.WorkflowTemplate | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+
+        sub_workflows: "list[_core__.WorkflowTemplate]" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, repeated=True
+        )
+
+        description: "DescriptionEntity | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.admin", "WorkflowSpec", WorkflowSpec)
+    return WorkflowSpec
+
+
+__getattr__, __dir__ = _betterproto.lazy_classes(
+    globals(),
+    {
+        'DescriptionFormat': _class_DescriptionFormat,
+        'ExecutionMetadataExecutionMode': _class_ExecutionMetadataExecutionMode,
+        'ExecutionState': _class_ExecutionState,
+        'LaunchPlanState': _class_LaunchPlanState,
+        'ProjectProjectState': _class_ProjectProjectState,
+        'SortDirection': _class_SortDirection,
+        'AbortMetadata': _class_AbortMetadata,
+        'ActiveLaunchPlanRequest': _class_ActiveLaunchPlanRequest,
+        'Annotations': _class_Annotations,
+        'AuthRole': _class_AuthRole,
+        'ClusterAssignment': _class_ClusterAssignment,
+        'Description': _class_Description,
+        'DescriptionEntity': _class_DescriptionEntity,
+        'Domain': _class_Domain,
+        'DynamicWorkflowNodeMetadata': _class_DynamicWorkflowNodeMetadata,
+        'Envs': _class_Envs,
+        'Execution': _class_Execution,
+        'ExecutionClosure': _class_ExecutionClosure,
+        'ExecutionClusterLabel': _class_ExecutionClusterLabel,
+        'ExecutionCreateRequest': _class_ExecutionCreateRequest,
+        'ExecutionCreateResponse': _class_ExecutionCreateResponse,
+        'ExecutionList': _class_ExecutionList,
+        'ExecutionMetadata': _class_ExecutionMetadata,
+        'ExecutionRecoverRequest': _class_ExecutionRecoverRequest,
+        'ExecutionRelaunchRequest': _class_ExecutionRelaunchRequest,
+        'ExecutionSpec': _class_ExecutionSpec,
+        'ExecutionStateChangeDetails': _class_ExecutionStateChangeDetails,
+        'ExecutionTerminateRequest': _class_ExecutionTerminateRequest,
+        'ExecutionTerminateResponse': _class_ExecutionTerminateResponse,
+        'ExecutionUpdateRequest': _class_ExecutionUpdateRequest,
+        'FlyteUrLs': _class_FlyteUrLs,
+        'GetDomainRequest': _class_GetDomainRequest,
+        'GetDomainsResponse': _class_GetDomainsResponse,
+        'GetVersionRequest': _class_GetVersionRequest,
+        'GetVersionResponse': _class_GetVersionResponse,
+        'Labels': _class_Labels,
+        'LaunchPlan': _class_LaunchPlan,
+        'LaunchPlanClosure': _class_LaunchPlanClosure,
+        'LaunchPlanCreateRequest': _class_LaunchPlanCreateRequest,
+        'LaunchPlanCreateResponse': _class_LaunchPlanCreateResponse,
+        'LaunchPlanList': _class_LaunchPlanList,
+        'LaunchPlanMetadata': _class_LaunchPlanMetadata,
+        'LaunchPlanSpec': _class_LaunchPlanSpec,
+        'LaunchPlanUpdateRequest': _class_LaunchPlanUpdateRequest,
+        'LaunchPlanUpdateResponse': _class_LaunchPlanUpdateResponse,
+        'LiteralMapBlob': _class_LiteralMapBlob,
+        'NamedEntityIdentifier': _class_NamedEntityIdentifier,
+        'NamedEntityIdentifierList': _class_NamedEntityIdentifierList,
+        'NamedEntityIdentifierListRequest': _class_NamedEntityIdentifierListRequest,
+        'NodeExecution': _class_NodeExecution,
+        'NodeExecutionClosure': _class_NodeExecutionClosure,
+        'NodeExecutionGetDataRequest': _class_NodeExecutionGetDataRequest,
+        'NodeExecutionGetDataResponse': _class_NodeExecutionGetDataResponse,
+        'NodeExecutionGetRequest': _class_NodeExecutionGetRequest,
+        'NodeExecutionList': _class_NodeExecutionList,
+        'NodeExecutionListRequest': _class_NodeExecutionListRequest,
+        'NodeExecutionMetaData': _class_NodeExecutionMetaData,
+        'Notification': _class_Notification,
+        'NotificationList': _class_NotificationList,
+        'ObjectGetRequest': _class_ObjectGetRequest,
+        'Project': _class_Project,
+        'ProjectListRequest': _class_ProjectListRequest,
+        'Projects': _class_Projects,
+        'RawOutputDataConfig': _class_RawOutputDataConfig,
+        'ResourceListRequest': _class_ResourceListRequest,
+        'Signal': _class_Signal,
+        'SignalGetOrCreateRequest': _class_SignalGetOrCreateRequest,
+        'SignalList': _class_SignalList,
+        'SignalListRequest': _class_SignalListRequest,
+        'SignalSetRequest': _class_SignalSetRequest,
+        'SignalSetResponse': _class_SignalSetResponse,
+        'Sort': _class_Sort,
+        'SourceCode': _class_SourceCode,
+        'SystemMetadata': _class_SystemMetadata,
+        'Task': _class_Task,
+        'TaskClosure': _class_TaskClosure,
+        'TaskCreateRequest': _class_TaskCreateRequest,
+        'TaskCreateResponse': _class_TaskCreateResponse,
+        'TaskExecution': _class_TaskExecution,
+        'TaskExecutionClosure': _class_TaskExecutionClosure,
+        'TaskExecutionGetDataRequest': _class_TaskExecutionGetDataRequest,
+        'TaskExecutionGetDataResponse': _class_TaskExecutionGetDataResponse,
+        'TaskExecutionGetRequest': _class_TaskExecutionGetRequest,
+        'TaskExecutionList': _class_TaskExecutionList,
+        'TaskExecutionListRequest': _class_TaskExecutionListRequest,
+        'TaskList': _class_TaskList,
+        'TaskNodeMetadata': _class_TaskNodeMetadata,
+        'TaskSpec': _class_TaskSpec,
+        'UrlBlob': _class_UrlBlob,
+        'Version': _class_Version,
+        'Workflow': _class_Workflow,
+        'WorkflowClosure': _class_WorkflowClosure,
+        'WorkflowCreateRequest': _class_WorkflowCreateRequest,
+        'WorkflowCreateResponse': _class_WorkflowCreateResponse,
+        'WorkflowExecutionGetDataRequest': _class_WorkflowExecutionGetDataRequest,
+        'WorkflowExecutionGetDataResponse': _class_WorkflowExecutionGetDataResponse,
+        'WorkflowExecutionGetRequest': _class_WorkflowExecutionGetRequest,
+        'WorkflowList': _class_WorkflowList,
+        'WorkflowNodeMetadata': _class_WorkflowNodeMetadata,
+        'WorkflowSpec': _class_WorkflowSpec,
+    },
 )
-
-
-@dataclass(eq=False, repr=False)
-class Envs(betterproto2.Message):
-    values: "list[_core__.KeyValuePair]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "Envs", Envs)
-
-
-@dataclass(eq=False, repr=False)
-class Execution(betterproto2.Message):
-    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    spec: "ExecutionSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    closure: "ExecutionClosure | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "Execution", Execution)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionClosure(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - output_result:
-    """
-
-    outputs: "LiteralMapBlob | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
-    )
-
-    error: "_core__.ExecutionError | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
-    )
-
-    abort_cause: "str | None" = betterproto2.field(
-        10, betterproto2.TYPE_STRING, optional=True, group="output_result"
-    )
-
-    abort_metadata: "AbortMetadata | None" = betterproto2.field(
-        12, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
-    )
-
-    output_data: "_core__.LiteralMap | None" = betterproto2.field(
-        13, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
-    )
-
-    computed_inputs: "_core__.LiteralMap | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    phase: "_core__.WorkflowExecutionPhase" = betterproto2.field(
-        4, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.WorkflowExecutionPhase(0)
-    )
-
-    started_at: "datetime.datetime | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    duration: "datetime.timedelta | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
-    )
-
-    created_at: "datetime.datetime | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    updated_at: "datetime.datetime | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    workflow_id: "_core__.Identifier | None" = betterproto2.field(
-        11, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    state_change_details: "ExecutionStateChangeDetails | None" = betterproto2.field(
-        14, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("outputs"):
-            warnings.warn("ExecutionClosure.outputs is deprecated", DeprecationWarning)
-        if self.is_set("abort_cause"):
-            warnings.warn("ExecutionClosure.abort_cause is deprecated", DeprecationWarning)
-        if self.is_set("output_data"):
-            warnings.warn("ExecutionClosure.output_data is deprecated", DeprecationWarning)
-        if self.is_set("computed_inputs"):
-            warnings.warn("ExecutionClosure.computed_inputs is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionClosure", ExecutionClosure)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionClusterLabel(betterproto2.Message):
-    value: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionClusterLabel", ExecutionClusterLabel)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionCreateRequest(betterproto2.Message):
-    project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    spec: "ExecutionSpec | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
-
-    inputs: "_core__.LiteralMap | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-    org: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionCreateRequest", ExecutionCreateRequest)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionCreateResponse(betterproto2.Message):
-    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionCreateResponse", ExecutionCreateResponse)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionList(betterproto2.Message):
-    executions: "list[Execution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionList", ExecutionList)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionMetadata(betterproto2.Message):
-    mode: "ExecutionMetadataExecutionMode" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionMetadataExecutionMode(0)
-    )
-
-    principal: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    nesting: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
-
-    scheduled_at: "datetime.datetime | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    parent_node_execution: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    reference_execution: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        16, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    system_metadata: "SystemMetadata | None" = betterproto2.field(
-        17, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionMetadata", ExecutionMetadata)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionRecoverRequest(betterproto2.Message):
-    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    metadata: "ExecutionMetadata | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionRecoverRequest", ExecutionRecoverRequest)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionRelaunchRequest(betterproto2.Message):
-    """
-    Run an execution again: the same launch plan (or task), inputs and options, under a new name.
-    """
-
-    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    overwrite_cache: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
-    """
-    Recompute cached tasks and store the new outputs.
-    """
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionRelaunchRequest", ExecutionRelaunchRequest)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionSpec(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - notification_overrides:
-    """
-
-    launch_plan: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    inputs: "_core__.LiteralMap | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    metadata: "ExecutionMetadata | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    notifications: "NotificationList | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, optional=True, group="notification_overrides"
-    )
-
-    disable_all: "bool | None" = betterproto2.field(
-        6, betterproto2.TYPE_BOOL, optional=True, group="notification_overrides"
-    )
-
-    labels: "Labels | None" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, optional=True)
-
-    annotations: "Annotations | None" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, optional=True)
-
-    security_context: "_core__.SecurityContext | None" = betterproto2.field(
-        10, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    auth_role: "AuthRole | None" = betterproto2.field(16, betterproto2.TYPE_MESSAGE, optional=True)
-
-    quality_of_service: "_core__.QualityOfService | None" = betterproto2.field(
-        17, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    max_parallelism: "int" = betterproto2.field(18, betterproto2.TYPE_INT32)
-
-    raw_output_data_config: "RawOutputDataConfig | None" = betterproto2.field(
-        19, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    cluster_assignment: "ClusterAssignment | None" = betterproto2.field(
-        20, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    interruptible: "bool | None" = betterproto2.field(
-        21, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.BoolValue, optional=True
-    )
-
-    overwrite_cache: "bool" = betterproto2.field(22, betterproto2.TYPE_BOOL)
-
-    envs: "Envs | None" = betterproto2.field(23, betterproto2.TYPE_MESSAGE, optional=True)
-
-    tags: "list[str]" = betterproto2.field(24, betterproto2.TYPE_STRING, repeated=True)
-
-    execution_cluster_label: "ExecutionClusterLabel | None" = betterproto2.field(
-        25, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("inputs"):
-            warnings.warn("ExecutionSpec.inputs is deprecated", DeprecationWarning)
-        if self.is_set("auth_role"):
-            warnings.warn("ExecutionSpec.auth_role is deprecated", DeprecationWarning)
-        if self.is_set("tags"):
-            warnings.warn("ExecutionSpec.tags is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionSpec", ExecutionSpec)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionStateChangeDetails(betterproto2.Message):
-    state: "ExecutionState" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionState(0)
-    )
-
-    occurred_at: "datetime.datetime | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    principal: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "ExecutionStateChangeDetails", ExecutionStateChangeDetails
-)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionTerminateRequest(betterproto2.Message):
-    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    cause: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "ExecutionTerminateRequest", ExecutionTerminateRequest
-)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionTerminateResponse(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "ExecutionTerminateResponse", ExecutionTerminateResponse
-)
-
-
-@dataclass(eq=False, repr=False)
-class ExecutionUpdateRequest(betterproto2.Message):
-    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    state: "ExecutionState" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionState(0)
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "ExecutionUpdateRequest", ExecutionUpdateRequest)
-
-
-@dataclass(eq=False, repr=False)
-class FlyteUrLs(betterproto2.Message):
-    inputs: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    outputs: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    deck: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "FlyteURLs", FlyteUrLs)
-
-
-@dataclass(eq=False, repr=False)
-class GetDomainRequest(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.admin", "GetDomainRequest", GetDomainRequest)
-
-
-@dataclass(eq=False, repr=False)
-class GetDomainsResponse(betterproto2.Message):
-    domains: "list[Domain]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "GetDomainsResponse", GetDomainsResponse)
-
-
-@dataclass(eq=False, repr=False)
-class GetVersionRequest(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.admin", "GetVersionRequest", GetVersionRequest)
-
-
-@dataclass(eq=False, repr=False)
-class GetVersionResponse(betterproto2.Message):
-    control_plane_version: "Version | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "GetVersionResponse", GetVersionResponse)
-
-
-@dataclass(eq=False, repr=False)
-class Labels(betterproto2.Message):
-    values: "dict[str, str]" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "Labels", Labels)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlan(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    spec: "LaunchPlanSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    closure: "LaunchPlanClosure | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlan", LaunchPlan)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlanClosure(betterproto2.Message):
-    state: "LaunchPlanState" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: LaunchPlanState(0)
-    )
-
-    expected_inputs: "_core__.ParameterMap | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    expected_outputs: "_core__.VariableMap | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    created_at: "datetime.datetime | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    updated_at: "datetime.datetime | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlanClosure", LaunchPlanClosure)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlanCreateRequest(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    spec: "LaunchPlanSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlanCreateRequest", LaunchPlanCreateRequest)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlanCreateResponse(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlanCreateResponse", LaunchPlanCreateResponse)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlanList(betterproto2.Message):
-    launch_plans: "list[LaunchPlan]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlanList", LaunchPlanList)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlanMetadata(betterproto2.Message):
-    notifications: "list[Notification]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlanMetadata", LaunchPlanMetadata)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlanSpec(betterproto2.Message):
-    workflow_id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    entity_metadata: "LaunchPlanMetadata | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    default_inputs: "_core__.ParameterMap | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    fixed_inputs: "_core__.LiteralMap | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    role: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
-
-    labels: "Labels | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
-
-    annotations: "Annotations | None" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, optional=True)
-
-    auth_role: "AuthRole | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True)
-
-    security_context: "_core__.SecurityContext | None" = betterproto2.field(
-        10, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    quality_of_service: "_core__.QualityOfService | None" = betterproto2.field(
-        16, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    raw_output_data_config: "RawOutputDataConfig | None" = betterproto2.field(
-        17, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    max_parallelism: "int" = betterproto2.field(18, betterproto2.TYPE_INT32)
-
-    interruptible: "bool | None" = betterproto2.field(
-        19, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.BoolValue, optional=True
-    )
-
-    overwrite_cache: "bool" = betterproto2.field(20, betterproto2.TYPE_BOOL)
-
-    envs: "Envs | None" = betterproto2.field(21, betterproto2.TYPE_MESSAGE, optional=True)
-
-    cluster_assignment: "ClusterAssignment | None" = betterproto2.field(
-        23, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("role"):
-            warnings.warn("LaunchPlanSpec.role is deprecated", DeprecationWarning)
-        if self.is_set("auth_role"):
-            warnings.warn("LaunchPlanSpec.auth_role is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlanSpec", LaunchPlanSpec)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlanUpdateRequest(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    state: "LaunchPlanState" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: LaunchPlanState(0)
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlanUpdateRequest", LaunchPlanUpdateRequest)
-
-
-@dataclass(eq=False, repr=False)
-class LaunchPlanUpdateResponse(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.admin", "LaunchPlanUpdateResponse", LaunchPlanUpdateResponse)
-
-
-@dataclass(eq=False, repr=False)
-class LiteralMapBlob(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - data:
-    """
-
-    values: "_core__.LiteralMap | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="data"
-    )
-
-    uri: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True, group="data")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("values"):
-            warnings.warn("LiteralMapBlob.values is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message("flyteidl.admin", "LiteralMapBlob", LiteralMapBlob)
-
-
-@dataclass(eq=False, repr=False)
-class NamedEntityIdentifier(betterproto2.Message):
-    project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    org: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "NamedEntityIdentifier", NamedEntityIdentifier)
-
-
-@dataclass(eq=False, repr=False)
-class NamedEntityIdentifierList(betterproto2.Message):
-    entities: "list[NamedEntityIdentifier]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "NamedEntityIdentifierList", NamedEntityIdentifierList
-)
-
-
-@dataclass(eq=False, repr=False)
-class NamedEntityIdentifierListRequest(betterproto2.Message):
-    project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    limit: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
-
-    token: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-    sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-    filters: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
-
-    org: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "NamedEntityIdentifierListRequest", NamedEntityIdentifierListRequest
-)
-
-
-@dataclass(eq=False, repr=False)
-class NodeExecution(betterproto2.Message):
-    id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    input_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    closure: "NodeExecutionClosure | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    metadata: "NodeExecutionMetaData | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "NodeExecution", NodeExecution)
-
-
-@dataclass(eq=False, repr=False)
-class NodeExecutionClosure(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - output_result:
-        - target_metadata:
-    """
-
-    output_uri: "str | None" = betterproto2.field(
-        1, betterproto2.TYPE_STRING, optional=True, group="output_result"
-    )
-
-    error: "_core__.ExecutionError | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
-    )
-
-    output_data: "_core__.LiteralMap | None" = betterproto2.field(
-        10, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
-    )
-
-    phase: "_core__.NodeExecutionPhase" = betterproto2.field(
-        3, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.NodeExecutionPhase(0)
-    )
-
-    started_at: "datetime.datetime | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    duration: "datetime.timedelta | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
-    )
-
-    created_at: "datetime.datetime | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    updated_at: "datetime.datetime | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    workflow_node_metadata: "WorkflowNodeMetadata | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True, group="target_metadata"
-    )
-
-    task_node_metadata: "TaskNodeMetadata | None" = betterproto2.field(
-        9, betterproto2.TYPE_MESSAGE, optional=True, group="target_metadata"
-    )
-
-    deck_uri: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
-
-    dynamic_job_spec_uri: "str" = betterproto2.field(12, betterproto2.TYPE_STRING)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("output_uri"):
-            warnings.warn("NodeExecutionClosure.output_uri is deprecated", DeprecationWarning)
-        if self.is_set("output_data"):
-            warnings.warn("NodeExecutionClosure.output_data is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message("flyteidl.admin", "NodeExecutionClosure", NodeExecutionClosure)
-
-
-@dataclass(eq=False, repr=False)
-class NodeExecutionGetDataRequest(betterproto2.Message):
-    id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "NodeExecutionGetDataRequest", NodeExecutionGetDataRequest
-)
-
-
-@dataclass(eq=False, repr=False)
-class NodeExecutionGetDataResponse(betterproto2.Message):
-    inputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    outputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    full_inputs: "_core__.LiteralMap | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    full_outputs: "_core__.LiteralMap | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    dynamic_workflow: "DynamicWorkflowNodeMetadata | None" = betterproto2.field(
-        16, betterproto2.TYPE_MESSAGE, optional=True
-    )
-    """
-    For a dynamic node: the workflow its task built, as compiled.
-    """
-
-    flyte_urls: "FlyteUrLs | None" = betterproto2.field(17, betterproto2.TYPE_MESSAGE, optional=True)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("inputs"):
-            warnings.warn("NodeExecutionGetDataResponse.inputs is deprecated", DeprecationWarning)
-        if self.is_set("outputs"):
-            warnings.warn("NodeExecutionGetDataResponse.outputs is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "NodeExecutionGetDataResponse", NodeExecutionGetDataResponse
-)
-
-
-@dataclass(eq=False, repr=False)
-class NodeExecutionGetRequest(betterproto2.Message):
-    id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "NodeExecutionGetRequest", NodeExecutionGetRequest)
-
-
-@dataclass(eq=False, repr=False)
-class NodeExecutionList(betterproto2.Message):
-    node_executions: "list[NodeExecution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "NodeExecutionList", NodeExecutionList)
-
-
-@dataclass(eq=False, repr=False)
-class NodeExecutionListRequest(betterproto2.Message):
-    workflow_execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
-
-    token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    filters: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-    sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-    unique_parent_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "NodeExecutionListRequest", NodeExecutionListRequest)
-
-
-@dataclass(eq=False, repr=False)
-class NodeExecutionMetaData(betterproto2.Message):
-    retry_group: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    is_parent_node: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
-
-    spec_node_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    is_dynamic: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
-
-    is_array: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
-
-    is_eager: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
-
-
-default_message_pool.register_message("flyteidl.admin", "NodeExecutionMetaData", NodeExecutionMetaData)
-
-
-@dataclass(eq=False, repr=False)
-class Notification(betterproto2.Message):
-    phases: "list[_core__.WorkflowExecutionPhase]" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, repeated=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "Notification", Notification)
-
-
-@dataclass(eq=False, repr=False)
-class NotificationList(betterproto2.Message):
-    notifications: "list[Notification]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "NotificationList", NotificationList)
-
-
-@dataclass(eq=False, repr=False)
-class ObjectGetRequest(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "ObjectGetRequest", ObjectGetRequest)
-
-
-@dataclass(eq=False, repr=False)
-class Project(betterproto2.Message):
-    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    domains: "list[Domain]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    description: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-    labels: "Labels | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-    state: "ProjectProjectState" = betterproto2.field(
-        6, betterproto2.TYPE_ENUM, default_factory=lambda: ProjectProjectState(0)
-    )
-
-    org: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "Project", Project)
-
-
-@dataclass(eq=False, repr=False)
-class ProjectListRequest(betterproto2.Message):
-    limit: "int" = betterproto2.field(1, betterproto2.TYPE_UINT32)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    filters: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    sort_by: "Sort | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
-
-    org: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "ProjectListRequest", ProjectListRequest)
-
-
-@dataclass(eq=False, repr=False)
-class Projects(betterproto2.Message):
-    projects: "list[Project]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "Projects", Projects)
-
-
-@dataclass(eq=False, repr=False)
-class RawOutputDataConfig(betterproto2.Message):
-    output_location_prefix: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "RawOutputDataConfig", RawOutputDataConfig)
-
-
-@dataclass(eq=False, repr=False)
-class ResourceListRequest(betterproto2.Message):
-    id: "NamedEntityIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
-
-    token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    filters: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-    sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "ResourceListRequest", ResourceListRequest)
-
-
-@dataclass(eq=False, repr=False)
-class Signal(betterproto2.Message):
-    """
-    A signal: its expected type, and its value once set.
-    """
-
-    id: "_core__.SignalIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    type: "_core__.LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    value: "_core__.Literal | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "Signal", Signal)
-
-
-@dataclass(eq=False, repr=False)
-class SignalGetOrCreateRequest(betterproto2.Message):
-    id: "_core__.SignalIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    type: "_core__.LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "SignalGetOrCreateRequest", SignalGetOrCreateRequest)
-
-
-@dataclass(eq=False, repr=False)
-class SignalList(betterproto2.Message):
-    signals: "list[Signal]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "SignalList", SignalList)
-
-
-@dataclass(eq=False, repr=False)
-class SignalListRequest(betterproto2.Message):
-    workflow_execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
-
-    token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    filters: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-    sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "SignalListRequest", SignalListRequest)
-
-
-@dataclass(eq=False, repr=False)
-class SignalSetRequest(betterproto2.Message):
-    id: "_core__.SignalIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    value: "_core__.Literal | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "SignalSetRequest", SignalSetRequest)
-
-
-@dataclass(eq=False, repr=False)
-class SignalSetResponse(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.admin", "SignalSetResponse", SignalSetResponse)
-
-
-@dataclass(eq=False, repr=False)
-class Sort(betterproto2.Message):
-    key: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    direction: "SortDirection" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: SortDirection(0)
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "Sort", Sort)
-
-
-@dataclass(eq=False, repr=False)
-class SourceCode(betterproto2.Message):
-    link: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "SourceCode", SourceCode)
-
-
-@dataclass(eq=False, repr=False)
-class SystemMetadata(betterproto2.Message):
-    execution_cluster: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    namespace: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "SystemMetadata", SystemMetadata)
-
-
-@dataclass(eq=False, repr=False)
-class Task(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    closure: "TaskClosure | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    short_description: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "Task", Task)
-
-
-@dataclass(eq=False, repr=False)
-class TaskClosure(betterproto2.Message):
-    compiled_task: "_core__.CompiledTask | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    created_at: "datetime.datetime | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskClosure", TaskClosure)
-
-
-@dataclass(eq=False, repr=False)
-class TaskCreateRequest(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    spec: "TaskSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskCreateRequest", TaskCreateRequest)
-
-
-@dataclass(eq=False, repr=False)
-class TaskCreateResponse(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskCreateResponse", TaskCreateResponse)
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecution(betterproto2.Message):
-    id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    input_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    closure: "TaskExecutionClosure | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    is_parent: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskExecution", TaskExecution)
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecutionClosure(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - output_result:
-    """
-
-    output_uri: "str | None" = betterproto2.field(
-        1, betterproto2.TYPE_STRING, optional=True, group="output_result"
-    )
-
-    error: "_core__.ExecutionError | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
-    )
-
-    output_data: "_core__.LiteralMap | None" = betterproto2.field(
-        12, betterproto2.TYPE_MESSAGE, optional=True, group="output_result"
-    )
-
-    phase: "_core__.TaskExecutionPhase" = betterproto2.field(
-        3, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.TaskExecutionPhase(0)
-    )
-
-    logs: "list[_core__.TaskLog]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    started_at: "datetime.datetime | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    duration: "datetime.timedelta | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
-    )
-
-    created_at: "datetime.datetime | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    updated_at: "datetime.datetime | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-    custom_info: "__google__protobuf__.Struct | None" = betterproto2.field(
-        9, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    reason: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
-
-    task_type: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
-
-    metadata: "_event__.TaskExecutionMetadata | None" = betterproto2.field(
-        16, betterproto2.TYPE_MESSAGE, optional=True
-    )
-    """
-    What ran: for an array node, its indices (`external_resources`).
-    """
-
-    event_version: "int" = betterproto2.field(17, betterproto2.TYPE_INT32)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("output_uri"):
-            warnings.warn("TaskExecutionClosure.output_uri is deprecated", DeprecationWarning)
-        if self.is_set("output_data"):
-            warnings.warn("TaskExecutionClosure.output_data is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskExecutionClosure", TaskExecutionClosure)
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecutionGetDataRequest(betterproto2.Message):
-    id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "TaskExecutionGetDataRequest", TaskExecutionGetDataRequest
-)
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecutionGetDataResponse(betterproto2.Message):
-    inputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    outputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    full_inputs: "_core__.LiteralMap | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    full_outputs: "_core__.LiteralMap | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    flyte_urls: "FlyteUrLs | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("inputs"):
-            warnings.warn("TaskExecutionGetDataResponse.inputs is deprecated", DeprecationWarning)
-        if self.is_set("outputs"):
-            warnings.warn("TaskExecutionGetDataResponse.outputs is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "TaskExecutionGetDataResponse", TaskExecutionGetDataResponse
-)
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecutionGetRequest(betterproto2.Message):
-    id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskExecutionGetRequest", TaskExecutionGetRequest)
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecutionList(betterproto2.Message):
-    task_executions: "list[TaskExecution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskExecutionList", TaskExecutionList)
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecutionListRequest(betterproto2.Message):
-    node_execution_id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
-
-    token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    filters: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-    sort_by: "Sort | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskExecutionListRequest", TaskExecutionListRequest)
-
-
-@dataclass(eq=False, repr=False)
-class TaskList(betterproto2.Message):
-    tasks: "list[Task]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskList", TaskList)
-
-
-@dataclass(eq=False, repr=False)
-class TaskNodeMetadata(betterproto2.Message):
-    cache_status: "_core__.CatalogCacheStatus" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.CatalogCacheStatus(0)
-    )
-
-    catalog_key: "_core__.CatalogMetadata | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    checkpoint_uri: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskNodeMetadata", TaskNodeMetadata)
-
-
-@dataclass(eq=False, repr=False)
-class TaskSpec(betterproto2.Message):
-    template: "_core__.TaskTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    description: "DescriptionEntity | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "TaskSpec", TaskSpec)
-
-
-@dataclass(eq=False, repr=False)
-class UrlBlob(betterproto2.Message):
-    url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    bytes: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
-
-
-default_message_pool.register_message("flyteidl.admin", "UrlBlob", UrlBlob)
-
-
-@dataclass(eq=False, repr=False)
-class Version(betterproto2.Message):
-    build: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    build_time: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "Version", Version)
-
-
-@dataclass(eq=False, repr=False)
-class Workflow(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    closure: "WorkflowClosure | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    short_description: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "Workflow", Workflow)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowClosure(betterproto2.Message):
-    compiled_workflow: "_core__.CompiledWorkflowClosure | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    created_at: "datetime.datetime | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "WorkflowClosure", WorkflowClosure)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowCreateRequest(betterproto2.Message):
-    id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    spec: "WorkflowSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "WorkflowCreateRequest", WorkflowCreateRequest)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowCreateResponse(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.admin", "WorkflowCreateResponse", WorkflowCreateResponse)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowExecutionGetDataRequest(betterproto2.Message):
-    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "WorkflowExecutionGetDataRequest", WorkflowExecutionGetDataRequest
-)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowExecutionGetDataResponse(betterproto2.Message):
-    outputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    inputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    full_inputs: "_core__.LiteralMap | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    full_outputs: "_core__.LiteralMap | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("outputs"):
-            warnings.warn("WorkflowExecutionGetDataResponse.outputs is deprecated", DeprecationWarning)
-        if self.is_set("inputs"):
-            warnings.warn("WorkflowExecutionGetDataResponse.inputs is deprecated", DeprecationWarning)
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "WorkflowExecutionGetDataResponse", WorkflowExecutionGetDataResponse
-)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowExecutionGetRequest(betterproto2.Message):
-    id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message(
-    "flyteidl.admin", "WorkflowExecutionGetRequest", WorkflowExecutionGetRequest
-)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowList(betterproto2.Message):
-    workflows: "list[Workflow]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.admin", "WorkflowList", WorkflowList)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowNodeMetadata(betterproto2.Message):
-    execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.admin", "WorkflowNodeMetadata", WorkflowNodeMetadata)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowSpec(betterproto2.Message):
-    template: "_core__.WorkflowTemplate | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    sub_workflows: "list[_core__.WorkflowTemplate]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
-
-    description: "DescriptionEntity | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.admin", "WorkflowSpec", WorkflowSpec)
-
-
-from ...google import protobuf as __google__protobuf__
-from .. import core as _core__
-from .. import event as _event__

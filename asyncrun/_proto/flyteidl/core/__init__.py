@@ -120,1749 +120,1926 @@ __all__ = (
     "WorkflowTemplate",
 )
 
-import datetime
-import warnings
-from dataclasses import dataclass
-
-import betterproto2
-
-from ...message_pool import default_message_pool
-
 _COMPILER_VERSION = "0.10.1"
-betterproto2.check_compiler_version(_COMPILER_VERSION)
 
 
-class ArrayNodeDataMode(betterproto2.Enum):
-    SINGLE_INPUT_FILE = 0
+from .... import _betterproto
 
-    INDIVIDUAL_INPUT_FILES = 1
 
+def _setup():
+    global datetime, warnings, dataclass, betterproto2, default_message_pool, __google__protobuf__
+    import datetime
+    import warnings
+    from dataclasses import dataclass
+    betterproto2 = _betterproto.load()
+    from ...message_pool import default_message_pool
+    betterproto2.check_compiler_version(_COMPILER_VERSION)
+    from ...google import protobuf as __google__protobuf__
 
-class ArrayNodeExecutionMode(betterproto2.Enum):
-    MINIMAL_STATE = 0
 
-    FULL_STATE = 1
+def _class_ArrayNodeDataMode():
+    class ArrayNodeDataMode(betterproto2.Enum):
+        SINGLE_INPUT_FILE = 0
 
+        INDIVIDUAL_INPUT_FILES = 1
+    return ArrayNodeDataMode
 
-class BlobTypeBlobDimensionality(betterproto2.Enum):
-    SINGLE = 0
 
-    MULTIPART = 1
+def _class_ArrayNodeExecutionMode():
+    class ArrayNodeExecutionMode(betterproto2.Enum):
+        MINIMAL_STATE = 0
 
+        FULL_STATE = 1
+    return ArrayNodeExecutionMode
 
-class CatalogCacheStatus(betterproto2.Enum):
-    CACHE_DISABLED = 0
 
-    CACHE_MISS = 1
+def _class_BlobTypeBlobDimensionality():
+    class BlobTypeBlobDimensionality(betterproto2.Enum):
+        SINGLE = 0
 
-    CACHE_HIT = 2
+        MULTIPART = 1
+    return BlobTypeBlobDimensionality
 
-    CACHE_POPULATED = 3
 
-    CACHE_LOOKUP_FAILURE = 4
+def _class_CatalogCacheStatus():
+    class CatalogCacheStatus(betterproto2.Enum):
+        CACHE_DISABLED = 0
 
-    CACHE_PUT_FAILURE = 5
+        CACHE_MISS = 1
 
-    CACHE_SKIPPED = 6
+        CACHE_HIT = 2
 
-    CACHE_EVICTED = 7
+        CACHE_POPULATED = 3
 
+        CACHE_LOOKUP_FAILURE = 4
 
-class ComparisonExpressionOperator(betterproto2.Enum):
-    EQ = 0
+        CACHE_PUT_FAILURE = 5
 
-    NEQ = 1
+        CACHE_SKIPPED = 6
 
-    GT = 2
+        CACHE_EVICTED = 7
+    return CatalogCacheStatus
 
-    GTE = 3
 
-    LT = 4
+def _class_ComparisonExpressionOperator():
+    class ComparisonExpressionOperator(betterproto2.Enum):
+        EQ = 0
 
-    LTE = 5
+        NEQ = 1
 
+        GT = 2
 
-class ConjunctionExpressionLogicalOperator(betterproto2.Enum):
-    AND = 0
+        GTE = 3
 
-    OR = 1
+        LT = 4
 
+        LTE = 5
+    return ComparisonExpressionOperator
 
-class ContainerErrorKind(betterproto2.Enum):
-    NON_RECOVERABLE = 0
 
-    RECOVERABLE = 1
+def _class_ConjunctionExpressionLogicalOperator():
+    class ConjunctionExpressionLogicalOperator(betterproto2.Enum):
+        AND = 0
 
+        OR = 1
+    return ConjunctionExpressionLogicalOperator
 
-class ExecutionErrorErrorKind(betterproto2.Enum):
-    UNKNOWN = 0
 
-    USER = 1
+def _class_ContainerErrorKind():
+    class ContainerErrorKind(betterproto2.Enum):
+        NON_RECOVERABLE = 0
 
-    SYSTEM = 2
+        RECOVERABLE = 1
+    return ContainerErrorKind
 
 
-class NodeExecutionPhase(betterproto2.Enum):
-    UNDEFINED = 0
+def _class_ExecutionErrorErrorKind():
+    class ExecutionErrorErrorKind(betterproto2.Enum):
+        UNKNOWN = 0
 
-    QUEUED = 1
+        USER = 1
 
-    RUNNING = 2
+        SYSTEM = 2
+    return ExecutionErrorErrorKind
 
-    SUCCEEDED = 3
 
-    FAILING = 4
+def _class_NodeExecutionPhase():
+    class NodeExecutionPhase(betterproto2.Enum):
+        UNDEFINED = 0
 
-    FAILED = 5
+        QUEUED = 1
 
-    ABORTED = 6
+        RUNNING = 2
 
-    SKIPPED = 7
+        SUCCEEDED = 3
 
-    TIMED_OUT = 8
+        FAILING = 4
 
-    DYNAMIC_RUNNING = 9
+        FAILED = 5
 
-    RECOVERED = 10
+        ABORTED = 6
 
+        SKIPPED = 7
 
-class QualityOfServiceTier(betterproto2.Enum):
-    UNDEFINED = 0
+        TIMED_OUT = 8
 
-    HIGH = 1
+        DYNAMIC_RUNNING = 9
 
-    MEDIUM = 2
+        RECOVERED = 10
+    return NodeExecutionPhase
 
-    LOW = 3
 
+def _class_QualityOfServiceTier():
+    class QualityOfServiceTier(betterproto2.Enum):
+        UNDEFINED = 0
 
-class ResourcesResourceName(betterproto2.Enum):
-    UNKNOWN = 0
+        HIGH = 1
 
-    CPU = 1
+        MEDIUM = 2
 
-    GPU = 2
+        LOW = 3
+    return QualityOfServiceTier
 
-    MEMORY = 3
 
-    STORAGE = 4
+def _class_ResourcesResourceName():
+    class ResourcesResourceName(betterproto2.Enum):
+        UNKNOWN = 0
 
-    EPHEMERAL_STORAGE = 5
+        CPU = 1
 
+        GPU = 2
 
-class ResourceType(betterproto2.Enum):
-    UNSPECIFIED = 0
+        MEMORY = 3
 
-    TASK = 1
+        STORAGE = 4
 
-    WORKFLOW = 2
+        EPHEMERAL_STORAGE = 5
+    return ResourcesResourceName
 
-    LAUNCH_PLAN = 3
 
-    DATASET = 4
+def _class_ResourceType():
+    class ResourceType(betterproto2.Enum):
+        UNSPECIFIED = 0
 
+        TASK = 1
 
-class RuntimeMetadataRuntimeType(betterproto2.Enum):
-    OTHER = 0
+        WORKFLOW = 2
 
-    FLYTE_SDK = 1
+        LAUNCH_PLAN = 3
 
+        DATASET = 4
+    return ResourceType
 
-class SchemaTypeSchemaColumnSchemaColumnType(betterproto2.Enum):
-    INTEGER = 0
 
-    FLOAT = 1
+def _class_RuntimeMetadataRuntimeType():
+    class RuntimeMetadataRuntimeType(betterproto2.Enum):
+        OTHER = 0
 
-    STRING = 2
+        FLYTE_SDK = 1
+    return RuntimeMetadataRuntimeType
 
-    BOOLEAN = 3
 
-    DATETIME = 4
+def _class_SchemaTypeSchemaColumnSchemaColumnType():
+    class SchemaTypeSchemaColumnSchemaColumnType(betterproto2.Enum):
+        INTEGER = 0
 
-    DURATION = 5
+        FLOAT = 1
 
+        STRING = 2
 
-class SecretMountType(betterproto2.Enum):
-    ANY = 0
+        BOOLEAN = 3
 
-    ENV_VAR = 1
+        DATETIME = 4
 
-    FILE = 2
+        DURATION = 5
+    return SchemaTypeSchemaColumnSchemaColumnType
 
 
-class SimpleType(betterproto2.Enum):
-    NONE = 0
+def _class_SecretMountType():
+    class SecretMountType(betterproto2.Enum):
+        ANY = 0
 
-    INTEGER = 1
+        ENV_VAR = 1
 
-    FLOAT = 2
+        FILE = 2
+    return SecretMountType
 
-    STRING = 3
 
-    BOOLEAN = 4
+def _class_SimpleType():
+    class SimpleType(betterproto2.Enum):
+        NONE = 0
 
-    DATETIME = 5
+        INTEGER = 1
 
-    DURATION = 6
+        FLOAT = 2
 
-    BINARY = 7
+        STRING = 3
 
-    ERROR = 8
+        BOOLEAN = 4
 
-    STRUCT = 9
+        DATETIME = 5
 
+        DURATION = 6
 
-class TaskExecutionPhase(betterproto2.Enum):
-    UNDEFINED = 0
+        BINARY = 7
 
-    QUEUED = 1
+        ERROR = 8
 
-    RUNNING = 2
+        STRUCT = 9
+    return SimpleType
 
-    SUCCEEDED = 3
 
-    ABORTED = 4
+def _class_TaskExecutionPhase():
+    class TaskExecutionPhase(betterproto2.Enum):
+        UNDEFINED = 0
 
-    FAILED = 5
+        QUEUED = 1
 
-    INITIALIZING = 6
+        RUNNING = 2
 
-    WAITING_FOR_RESOURCES = 7
+        SUCCEEDED = 3
 
-    RETRYABLE_FAILED = 8
+        ABORTED = 4
 
+        FAILED = 5
 
-class TaskLogMessageFormat(betterproto2.Enum):
-    UNKNOWN = 0
+        INITIALIZING = 6
 
-    CSV = 1
+        WAITING_FOR_RESOURCES = 7
 
-    JSON = 2
+        RETRYABLE_FAILED = 8
+    return TaskExecutionPhase
 
 
-class WorkflowExecutionPhase(betterproto2.Enum):
-    UNDEFINED = 0
+def _class_TaskLogMessageFormat():
+    class TaskLogMessageFormat(betterproto2.Enum):
+        UNKNOWN = 0
 
-    QUEUED = 1
+        CSV = 1
 
-    RUNNING = 2
+        JSON = 2
+    return TaskLogMessageFormat
 
-    SUCCEEDING = 3
 
-    SUCCEEDED = 4
+def _class_WorkflowExecutionPhase():
+    class WorkflowExecutionPhase(betterproto2.Enum):
+        UNDEFINED = 0
 
-    FAILING = 5
+        QUEUED = 1
 
-    FAILED = 6
+        RUNNING = 2
 
-    ABORTED = 7
+        SUCCEEDING = 3
 
-    TIMED_OUT = 8
+        SUCCEEDED = 4
 
-    ABORTING = 9
+        FAILING = 5
 
+        FAILED = 6
 
-class WorkflowMetadataOnFailurePolicy(betterproto2.Enum):
-    FAIL_IMMEDIATELY = 0
+        ABORTED = 7
 
-    FAIL_AFTER_EXECUTABLE_NODES_COMPLETE = 1
+        TIMED_OUT = 8
 
+        ABORTING = 9
+    return WorkflowExecutionPhase
 
-@dataclass(eq=False, repr=False)
-class Alias(betterproto2.Message):
-    """
-    Renames a node output for the workflow that binds it.
-    """
 
-    var: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+def _class_WorkflowMetadataOnFailurePolicy():
+    class WorkflowMetadataOnFailurePolicy(betterproto2.Enum):
+        FAIL_IMMEDIATELY = 0
 
-    alias: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        FAIL_AFTER_EXECUTABLE_NODES_COMPLETE = 1
+    return WorkflowMetadataOnFailurePolicy
 
 
-default_message_pool.register_message("flyteidl.core", "Alias", Alias)
+def _class_Alias():
+    @dataclass(eq=False, repr=False)
+    class Alias(betterproto2.Message):
+        """
+        Renames a node output for the workflow that binds it.
+        """
 
+        var: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class ApproveCondition(betterproto2.Message):
-    signal_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        alias: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Alias", Alias)
+    return Alias
 
 
-default_message_pool.register_message("flyteidl.core", "ApproveCondition", ApproveCondition)
+def _class_ApproveCondition():
+    @dataclass(eq=False, repr=False)
+    class ApproveCondition(betterproto2.Message):
+        signal_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "ApproveCondition", ApproveCondition)
+    return ApproveCondition
 
 
-@dataclass(eq=False, repr=False)
-class ArrayNode(betterproto2.Message):
-    """
-    A sub-node mapped over the list inputs (map tasks).
+def _class_ArrayNode():
+    ArrayNodeDataMode = __getattr__('ArrayNodeDataMode')
+    ArrayNodeExecutionMode = __getattr__('ArrayNodeExecutionMode')
+    @dataclass(eq=False, repr=False)
+    class ArrayNode(betterproto2.Message):
+        """
+        A sub-node mapped over the list inputs (map tasks).
 
-    Oneofs:
-        - parallelism_option:
-        - success_criteria:
-    """
+        Oneofs:
+            - parallelism_option:
+            - success_criteria:
+        """
 
-    node: "Node | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+        node: "Node | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    parallelism: "int | None" = betterproto2.field(
-        2, betterproto2.TYPE_UINT32, optional=True, group="parallelism_option"
-    )
-
-    min_successes: "int | None" = betterproto2.field(
-        3, betterproto2.TYPE_UINT32, optional=True, group="success_criteria"
-    )
-
-    min_success_ratio: "float | None" = betterproto2.field(
-        4, betterproto2.TYPE_FLOAT, optional=True, group="success_criteria"
-    )
-
-    execution_mode: "ArrayNodeExecutionMode" = betterproto2.field(
-        5, betterproto2.TYPE_ENUM, default_factory=lambda: ArrayNodeExecutionMode(0)
-    )
-
-    is_original_sub_node_interface: "bool | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.BoolValue, optional=True
-    )
-
-    data_mode: "ArrayNodeDataMode" = betterproto2.field(
-        7, betterproto2.TYPE_ENUM, default_factory=lambda: ArrayNodeDataMode(0)
-    )
-
-    bound_inputs: "list[str]" = betterproto2.field(8, betterproto2.TYPE_STRING, repeated=True)
-
-    run_all_sub_nodes: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
-
-
-default_message_pool.register_message("flyteidl.core", "ArrayNode", ArrayNode)
-
-
-@dataclass(eq=False, repr=False)
-class Binary(betterproto2.Message):
-    value: "bytes" = betterproto2.field(1, betterproto2.TYPE_BYTES)
-
-    tag: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.core", "Binary", Binary)
-
-
-@dataclass(eq=False, repr=False)
-class Binding(betterproto2.Message):
-    var: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    binding: "BindingData | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.core", "Binding", Binding)
-
-
-@dataclass(eq=False, repr=False)
-class BindingData(betterproto2.Message):
-    """
+        parallelism: "int | None" = betterproto2.field(
+            2, betterproto2.TYPE_UINT32, optional=True, group="parallelism_option"
+        )
 
+        min_successes: "int | None" = betterproto2.field(
+            3, betterproto2.TYPE_UINT32, optional=True, group="success_criteria"
+        )
 
-    Oneofs:
-        - value:
-    """
+        min_success_ratio: "float | None" = betterproto2.field(
+            4, betterproto2.TYPE_FLOAT, optional=True, group="success_criteria"
+        )
 
-    scalar: "Scalar | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True, group="value")
+        execution_mode: "ArrayNodeExecutionMode" = betterproto2.field(
+            5, betterproto2.TYPE_ENUM, default_factory=lambda: ArrayNodeExecutionMode(0)
+        )
 
-    collection: "BindingDataCollection | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
-
-    promise: "OutputReference | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
-
-    map: "BindingDataMap | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
-
-    offloaded_metadata: "LiteralOffloadedMetadata | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
-
-    union: "UnionInfo | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.core", "BindingData", BindingData)
-
-
-@dataclass(eq=False, repr=False)
-class BindingDataCollection(betterproto2.Message):
-    bindings: "list[BindingData]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-
-default_message_pool.register_message("flyteidl.core", "BindingDataCollection", BindingDataCollection)
+        is_original_sub_node_interface: "bool | None" = betterproto2.field(
+            6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.BoolValue, optional=True
+        )
 
+        data_mode: "ArrayNodeDataMode" = betterproto2.field(
+            7, betterproto2.TYPE_ENUM, default_factory=lambda: ArrayNodeDataMode(0)
+        )
 
-@dataclass(eq=False, repr=False)
-class BindingDataMap(betterproto2.Message):
-    bindings: "dict[str, BindingData]" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "BindingDataMap", BindingDataMap)
+        bound_inputs: "list[str]" = betterproto2.field(8, betterproto2.TYPE_STRING, repeated=True)
 
+        run_all_sub_nodes: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
+    default_message_pool.register_message("flyteidl.core", "ArrayNode", ArrayNode)
+    return ArrayNode
 
-@dataclass(eq=False, repr=False)
-class Blob(betterproto2.Message):
-    metadata: "BlobMetadata | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+def _class_Binary():
+    @dataclass(eq=False, repr=False)
+    class Binary(betterproto2.Message):
+        value: "bytes" = betterproto2.field(1, betterproto2.TYPE_BYTES)
 
+        tag: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Binary", Binary)
+    return Binary
 
-default_message_pool.register_message("flyteidl.core", "Blob", Blob)
 
+def _class_Binding():
+    @dataclass(eq=False, repr=False)
+    class Binding(betterproto2.Message):
+        var: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class BlobMetadata(betterproto2.Message):
-    type: "BlobType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+        binding: "BindingData | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "Binding", Binding)
+    return Binding
 
 
-default_message_pool.register_message("flyteidl.core", "BlobMetadata", BlobMetadata)
+def _class_BindingData():
+    @dataclass(eq=False, repr=False)
+    class BindingData(betterproto2.Message):
+        """
 
 
-@dataclass(eq=False, repr=False)
-class BlobType(betterproto2.Message):
-    format: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        Oneofs:
+            - value:
+        """
 
-    dimensionality: "BlobTypeBlobDimensionality" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: BlobTypeBlobDimensionality(0)
-    )
+        scalar: "Scalar | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
+        collection: "BindingDataCollection | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
-default_message_pool.register_message("flyteidl.core", "BlobType", BlobType)
+        promise: "OutputReference | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
+        map: "BindingDataMap | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
-@dataclass(eq=False, repr=False)
-class BooleanExpression(betterproto2.Message):
-    """
+        offloaded_metadata: "LiteralOffloadedMetadata | None" = betterproto2.field(
+            6, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
+        union: "UnionInfo | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "BindingData", BindingData)
+    return BindingData
 
-    Oneofs:
-        - expr:
-    """
 
-    conjunction: "ConjunctionExpression | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="expr"
-    )
+def _class_BindingDataCollection():
+    @dataclass(eq=False, repr=False)
+    class BindingDataCollection(betterproto2.Message):
+        bindings: "list[BindingData]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "BindingDataCollection", BindingDataCollection)
+    return BindingDataCollection
 
-    comparison: "ComparisonExpression | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="expr"
-    )
 
+def _class_BindingDataMap():
+    @dataclass(eq=False, repr=False)
+    class BindingDataMap(betterproto2.Message):
+        bindings: "dict[str, BindingData]" = betterproto2.field(
+            1,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+        )
+    default_message_pool.register_message("flyteidl.core", "BindingDataMap", BindingDataMap)
+    return BindingDataMap
 
-default_message_pool.register_message("flyteidl.core", "BooleanExpression", BooleanExpression)
 
+def _class_Blob():
+    @dataclass(eq=False, repr=False)
+    class Blob(betterproto2.Message):
+        metadata: "BlobMetadata | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-@dataclass(eq=False, repr=False)
-class BranchNode(betterproto2.Message):
-    """
-    if / elif... / else: the first case whose condition holds runs; else_node or error otherwise.
-    """
+        uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Blob", Blob)
+    return Blob
 
-    if_else: "IfElseBlock | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+def _class_BlobMetadata():
+    @dataclass(eq=False, repr=False)
+    class BlobMetadata(betterproto2.Message):
+        type: "BlobType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "BlobMetadata", BlobMetadata)
+    return BlobMetadata
 
-default_message_pool.register_message("flyteidl.core", "BranchNode", BranchNode)
 
+def _class_BlobType():
+    BlobTypeBlobDimensionality = __getattr__('BlobTypeBlobDimensionality')
+    @dataclass(eq=False, repr=False)
+    class BlobType(betterproto2.Message):
+        format: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class CatalogArtifactTag(betterproto2.Message):
-    artifact_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        dimensionality: "BlobTypeBlobDimensionality" = betterproto2.field(
+            2, betterproto2.TYPE_ENUM, default_factory=lambda: BlobTypeBlobDimensionality(0)
+        )
+    default_message_pool.register_message("flyteidl.core", "BlobType", BlobType)
+    return BlobType
 
-    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
+def _class_BooleanExpression():
+    @dataclass(eq=False, repr=False)
+    class BooleanExpression(betterproto2.Message):
+        """
 
-default_message_pool.register_message("flyteidl.core", "CatalogArtifactTag", CatalogArtifactTag)
 
+        Oneofs:
+            - expr:
+        """
 
-@dataclass(eq=False, repr=False)
-class CatalogMetadata(betterproto2.Message):
-    """
-    Where a cached value lives: the dataset (a task and its cache version) and the artifact's tag.
+        conjunction: "ConjunctionExpression | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="expr"
+        )
 
-    Oneofs:
-        - source_execution:
-    """
+        comparison: "ComparisonExpression | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="expr"
+        )
+    default_message_pool.register_message("flyteidl.core", "BooleanExpression", BooleanExpression)
+    return BooleanExpression
 
-    dataset_id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    artifact_tag: "CatalogArtifactTag | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
+def _class_BranchNode():
+    @dataclass(eq=False, repr=False)
+    class BranchNode(betterproto2.Message):
+        """
+        if / elif... / else: the first case whose condition holds runs; else_node or error otherwise.
+        """
 
-    source_task_execution: "TaskExecutionIdentifier | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True, group="source_execution"
-    )
+        if_else: "IfElseBlock | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "BranchNode", BranchNode)
+    return BranchNode
 
 
-default_message_pool.register_message("flyteidl.core", "CatalogMetadata", CatalogMetadata)
+def _class_CatalogArtifactTag():
+    @dataclass(eq=False, repr=False)
+    class CatalogArtifactTag(betterproto2.Message):
+        artifact_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "CatalogArtifactTag", CatalogArtifactTag)
+    return CatalogArtifactTag
 
-@dataclass(eq=False, repr=False)
-class ComparisonExpression(betterproto2.Message):
-    operator: "ComparisonExpressionOperator" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: ComparisonExpressionOperator(0)
-    )
 
-    left_value: "Operand | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+def _class_CatalogMetadata():
+    @dataclass(eq=False, repr=False)
+    class CatalogMetadata(betterproto2.Message):
+        """
+        Where a cached value lives: the dataset (a task and its cache version) and the artifact's tag.
 
-    right_value: "Operand | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+        Oneofs:
+            - source_execution:
+        """
 
+        dataset_id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-default_message_pool.register_message("flyteidl.core", "ComparisonExpression", ComparisonExpression)
+        artifact_tag: "CatalogArtifactTag | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
+        source_task_execution: "TaskExecutionIdentifier | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True, group="source_execution"
+        )
+    default_message_pool.register_message("flyteidl.core", "CatalogMetadata", CatalogMetadata)
+    return CatalogMetadata
 
-@dataclass(eq=False, repr=False)
-class CompiledLaunchPlan(betterproto2.Message):
-    pass
 
+def _class_ComparisonExpression():
+    ComparisonExpressionOperator = __getattr__('ComparisonExpressionOperator')
+    @dataclass(eq=False, repr=False)
+    class ComparisonExpression(betterproto2.Message):
+        operator: "ComparisonExpressionOperator" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: ComparisonExpressionOperator(0)
+        )
 
-default_message_pool.register_message("flyteidl.core", "CompiledLaunchPlan", CompiledLaunchPlan)
+        left_value: "Operand | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
 
+        right_value: "Operand | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "ComparisonExpression", ComparisonExpression)
+    return ComparisonExpression
 
-@dataclass(eq=False, repr=False)
-class CompiledTask(betterproto2.Message):
-    template: "TaskTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+def _class_CompiledLaunchPlan():
+    @dataclass(eq=False, repr=False)
+    class CompiledLaunchPlan(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.core", "CompiledLaunchPlan", CompiledLaunchPlan)
+    return CompiledLaunchPlan
 
-default_message_pool.register_message("flyteidl.core", "CompiledTask", CompiledTask)
 
+def _class_CompiledTask():
+    @dataclass(eq=False, repr=False)
+    class CompiledTask(betterproto2.Message):
+        template: "TaskTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "CompiledTask", CompiledTask)
+    return CompiledTask
 
-@dataclass(eq=False, repr=False)
-class CompiledWorkflow(betterproto2.Message):
-    template: "WorkflowTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    connections: "ConnectionSet | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+def _class_CompiledWorkflow():
+    @dataclass(eq=False, repr=False)
+    class CompiledWorkflow(betterproto2.Message):
+        template: "WorkflowTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+        connections: "ConnectionSet | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "CompiledWorkflow", CompiledWorkflow)
+    return CompiledWorkflow
 
-default_message_pool.register_message("flyteidl.core", "CompiledWorkflow", CompiledWorkflow)
 
+def _class_CompiledWorkflowClosure():
+    @dataclass(eq=False, repr=False)
+    class CompiledWorkflowClosure(betterproto2.Message):
+        primary: "CompiledWorkflow | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-@dataclass(eq=False, repr=False)
-class CompiledWorkflowClosure(betterproto2.Message):
-    primary: "CompiledWorkflow | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+        sub_workflows: "list[CompiledWorkflow]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    sub_workflows: "list[CompiledWorkflow]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+        tasks: "list[CompiledTask]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "CompiledWorkflowClosure", CompiledWorkflowClosure)
+    return CompiledWorkflowClosure
 
-    tasks: "list[CompiledTask]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
 
+def _class_ConjunctionExpression():
+    ConjunctionExpressionLogicalOperator = __getattr__('ConjunctionExpressionLogicalOperator')
+    @dataclass(eq=False, repr=False)
+    class ConjunctionExpression(betterproto2.Message):
+        operator: "ConjunctionExpressionLogicalOperator" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: ConjunctionExpressionLogicalOperator(0)
+        )
 
-default_message_pool.register_message("flyteidl.core", "CompiledWorkflowClosure", CompiledWorkflowClosure)
+        left_expression: "BooleanExpression | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
+        right_expression: "BooleanExpression | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "ConjunctionExpression", ConjunctionExpression)
+    return ConjunctionExpression
 
-@dataclass(eq=False, repr=False)
-class ConjunctionExpression(betterproto2.Message):
-    operator: "ConjunctionExpressionLogicalOperator" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: ConjunctionExpressionLogicalOperator(0)
-    )
 
-    left_expression: "BooleanExpression | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
+def _class_ConnectionSet():
+    @dataclass(eq=False, repr=False)
+    class ConnectionSet(betterproto2.Message):
+        downstream: "dict[str, ConnectionSetIdList]" = betterproto2.field(
+            7,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+        )
 
-    right_expression: "BooleanExpression | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True
-    )
+        upstream: "dict[str, ConnectionSetIdList]" = betterproto2.field(
+            8,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+        )
+    default_message_pool.register_message("flyteidl.core", "ConnectionSet", ConnectionSet)
+    return ConnectionSet
 
 
-default_message_pool.register_message("flyteidl.core", "ConjunctionExpression", ConjunctionExpression)
+def _class_ConnectionSetIdList():
+    @dataclass(eq=False, repr=False)
+    class ConnectionSetIdList(betterproto2.Message):
+        ids: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "ConnectionSet.IdList", ConnectionSetIdList)
+    return ConnectionSetIdList
 
 
-@dataclass(eq=False, repr=False)
-class ConnectionSet(betterproto2.Message):
-    downstream: "dict[str, ConnectionSetIdList]" = betterproto2.field(
-        7,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
-    )
+def _class_Container():
+    @dataclass(eq=False, repr=False)
+    class Container(betterproto2.Message):
+        image: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    upstream: "dict[str, ConnectionSetIdList]" = betterproto2.field(
-        8,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
-    )
+        command: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
 
+        args: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
 
-default_message_pool.register_message("flyteidl.core", "ConnectionSet", ConnectionSet)
+        resources: "Resources | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
 
+        env: "list[KeyValuePair]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
 
-@dataclass(eq=False, repr=False)
-class ConnectionSetIdList(betterproto2.Message):
-    ids: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+        ports: "list[ContainerPort]" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "Container", Container)
+    return Container
 
 
-default_message_pool.register_message("flyteidl.core", "ConnectionSet.IdList", ConnectionSetIdList)
+def _class_ContainerError():
+    ContainerErrorKind = __getattr__('ContainerErrorKind')
+    ExecutionErrorErrorKind = __getattr__('ExecutionErrorErrorKind')
+    @dataclass(eq=False, repr=False)
+    class ContainerError(betterproto2.Message):
+        code: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class Container(betterproto2.Message):
-    image: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        kind: "ContainerErrorKind" = betterproto2.field(
+            3, betterproto2.TYPE_ENUM, default_factory=lambda: ContainerErrorKind(0)
+        )
 
-    command: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+        origin: "ExecutionErrorErrorKind" = betterproto2.field(
+            4, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionErrorErrorKind(0)
+        )
 
-    args: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
+        timestamp: "datetime.datetime | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
 
-    resources: "Resources | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+        worker: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "ContainerError", ContainerError)
+    return ContainerError
 
-    env: "list[KeyValuePair]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    ports: "list[ContainerPort]" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, repeated=True)
+def _class_ContainerPort():
+    @dataclass(eq=False, repr=False)
+    class ContainerPort(betterproto2.Message):
+        container_port: "int" = betterproto2.field(1, betterproto2.TYPE_UINT32)
 
+        name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "ContainerPort", ContainerPort)
+    return ContainerPort
 
-default_message_pool.register_message("flyteidl.core", "Container", Container)
 
+def _class_DynamicJobSpec():
+    @dataclass(eq=False, repr=False)
+    class DynamicJobSpec(betterproto2.Message):
+        nodes: "list[Node]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
-@dataclass(eq=False, repr=False)
-class ContainerError(betterproto2.Message):
-    code: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        min_successes: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
 
-    message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        outputs: "list[Binding]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    kind: "ContainerErrorKind" = betterproto2.field(
-        3, betterproto2.TYPE_ENUM, default_factory=lambda: ContainerErrorKind(0)
-    )
+        tasks: "list[TaskTemplate]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    origin: "ExecutionErrorErrorKind" = betterproto2.field(
-        4, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionErrorErrorKind(0)
-    )
+        subworkflows: "list[WorkflowTemplate]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "DynamicJobSpec", DynamicJobSpec)
+    return DynamicJobSpec
 
-    timestamp: "datetime.datetime | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
 
-    worker: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+def _class_EnumType():
+    @dataclass(eq=False, repr=False)
+    class EnumType(betterproto2.Message):
+        values: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "EnumType", EnumType)
+    return EnumType
 
 
-default_message_pool.register_message("flyteidl.core", "ContainerError", ContainerError)
+def _class_Error():
+    @dataclass(eq=False, repr=False)
+    class Error(betterproto2.Message):
+        failed_node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Error", Error)
+    return Error
 
-@dataclass(eq=False, repr=False)
-class ContainerPort(betterproto2.Message):
-    container_port: "int" = betterproto2.field(1, betterproto2.TYPE_UINT32)
 
-    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+def _class_ErrorDocument():
+    @dataclass(eq=False, repr=False)
+    class ErrorDocument(betterproto2.Message):
+        error: "ContainerError | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "ErrorDocument", ErrorDocument)
+    return ErrorDocument
 
 
-default_message_pool.register_message("flyteidl.core", "ContainerPort", ContainerPort)
+def _class_ExecutionError():
+    ExecutionErrorErrorKind = __getattr__('ExecutionErrorErrorKind')
+    @dataclass(eq=False, repr=False)
+    class ExecutionError(betterproto2.Message):
+        code: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class DynamicJobSpec(betterproto2.Message):
-    nodes: "list[Node]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+        error_uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
-    min_successes: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+        kind: "ExecutionErrorErrorKind" = betterproto2.field(
+            4, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionErrorErrorKind(0)
+        )
 
-    outputs: "list[Binding]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+        timestamp: "datetime.datetime | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
 
-    tasks: "list[TaskTemplate]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+        worker: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "ExecutionError", ExecutionError)
+    return ExecutionError
 
-    subworkflows: "list[WorkflowTemplate]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
 
+def _class_GateNode():
+    @dataclass(eq=False, repr=False)
+    class GateNode(betterproto2.Message):
+        """
+        A node that waits: for an approval, for a typed input signal, or for a duration.
 
-default_message_pool.register_message("flyteidl.core", "DynamicJobSpec", DynamicJobSpec)
+        Oneofs:
+            - condition:
+        """
 
+        approve: "ApproveCondition | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="condition"
+        )
 
-@dataclass(eq=False, repr=False)
-class EnumType(betterproto2.Message):
-    values: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+        signal: "SignalCondition | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="condition"
+        )
 
+        sleep: "SleepCondition | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True, group="condition"
+        )
+    default_message_pool.register_message("flyteidl.core", "GateNode", GateNode)
+    return GateNode
 
-default_message_pool.register_message("flyteidl.core", "EnumType", EnumType)
 
+def _class_Identifier():
+    ResourceType = __getattr__('ResourceType')
+    @dataclass(eq=False, repr=False)
+    class Identifier(betterproto2.Message):
+        resource_type: "ResourceType" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: ResourceType(0)
+        )
 
-@dataclass(eq=False, repr=False)
-class Error(betterproto2.Message):
-    failed_node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        project: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-    message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        domain: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
+        name: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
-default_message_pool.register_message("flyteidl.core", "Error", Error)
+        version: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
 
+        org: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Identifier", Identifier)
+    return Identifier
 
-@dataclass(eq=False, repr=False)
-class ErrorDocument(betterproto2.Message):
-    error: "ContainerError | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+def _class_Identity():
+    @dataclass(eq=False, repr=False)
+    class Identity(betterproto2.Message):
+        iam_role: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-default_message_pool.register_message("flyteidl.core", "ErrorDocument", ErrorDocument)
+        k8s_service_account: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
+        execution_identity: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Identity", Identity)
+    return Identity
 
-@dataclass(eq=False, repr=False)
-class ExecutionError(betterproto2.Message):
-    code: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+def _class_IfBlock():
+    @dataclass(eq=False, repr=False)
+    class IfBlock(betterproto2.Message):
+        condition: "BooleanExpression | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    error_uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+        then_node: "Node | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "IfBlock", IfBlock)
+    return IfBlock
 
-    kind: "ExecutionErrorErrorKind" = betterproto2.field(
-        4, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionErrorErrorKind(0)
-    )
 
-    timestamp: "datetime.datetime | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
+def _class_IfElseBlock():
+    @dataclass(eq=False, repr=False)
+    class IfElseBlock(betterproto2.Message):
+        """
 
-    worker: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
 
+        Oneofs:
+            - default:
+        """
 
-default_message_pool.register_message("flyteidl.core", "ExecutionError", ExecutionError)
+        case: "IfBlock | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+        other: "list[IfBlock]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
 
-@dataclass(eq=False, repr=False)
-class GateNode(betterproto2.Message):
-    """
-    A node that waits: for an approval, for a typed input signal, or for a duration.
+        else_node: "Node | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True, group="default"
+        )
 
-    Oneofs:
-        - condition:
-    """
+        error: "Error | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True, group="default")
+    default_message_pool.register_message("flyteidl.core", "IfElseBlock", IfElseBlock)
+    return IfElseBlock
 
-    approve: "ApproveCondition | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="condition"
-    )
 
-    signal: "SignalCondition | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="condition"
-    )
+def _class_KeyValuePair():
+    @dataclass(eq=False, repr=False)
+    class KeyValuePair(betterproto2.Message):
+        key: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    sleep: "SleepCondition | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True, group="condition"
-    )
+        value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "KeyValuePair", KeyValuePair)
+    return KeyValuePair
 
 
-default_message_pool.register_message("flyteidl.core", "GateNode", GateNode)
+def _class_Literal():
+    @dataclass(eq=False, repr=False)
+    class Literal(betterproto2.Message):
+        """
 
 
-@dataclass(eq=False, repr=False)
-class Identifier(betterproto2.Message):
-    resource_type: "ResourceType" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: ResourceType(0)
-    )
+        Oneofs:
+            - value:
+        """
 
-    project: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        scalar: "Scalar | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
-    domain: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+        collection: "LiteralCollection | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
-    name: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+        map: "LiteralMap | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
-    version: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+        offloaded_metadata: "LiteralOffloadedMetadata | None" = betterproto2.field(
+            8, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
-    org: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+        hash: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
+        metadata: "dict[str, str]" = betterproto2.field(
+            5,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+        )
+    default_message_pool.register_message("flyteidl.core", "Literal", Literal)
+    return Literal
 
-default_message_pool.register_message("flyteidl.core", "Identifier", Identifier)
 
+def _class_LiteralCollection():
+    @dataclass(eq=False, repr=False)
+    class LiteralCollection(betterproto2.Message):
+        literals: "list[Literal]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "LiteralCollection", LiteralCollection)
+    return LiteralCollection
 
-@dataclass(eq=False, repr=False)
-class Identity(betterproto2.Message):
-    iam_role: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    k8s_service_account: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+def _class_LiteralMap():
+    @dataclass(eq=False, repr=False)
+    class LiteralMap(betterproto2.Message):
+        literals: "dict[str, Literal]" = betterproto2.field(
+            1,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+        )
+    default_message_pool.register_message("flyteidl.core", "LiteralMap", LiteralMap)
+    return LiteralMap
 
-    execution_identity: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
+def _class_LiteralOffloadedMetadata():
+    @dataclass(eq=False, repr=False)
+    class LiteralOffloadedMetadata(betterproto2.Message):
+        uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-default_message_pool.register_message("flyteidl.core", "Identity", Identity)
+        size_bytes: "int" = betterproto2.field(2, betterproto2.TYPE_UINT64)
 
+        inferred_type: "LiteralType | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "LiteralOffloadedMetadata", LiteralOffloadedMetadata)
+    return LiteralOffloadedMetadata
 
-@dataclass(eq=False, repr=False)
-class IfBlock(betterproto2.Message):
-    condition: "BooleanExpression | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    then_node: "Node | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+def _class_LiteralType():
+    @dataclass(eq=False, repr=False)
+    class LiteralType(betterproto2.Message):
+        """
 
 
-default_message_pool.register_message("flyteidl.core", "IfBlock", IfBlock)
+        Oneofs:
+            - type:
+        """
 
+        simple: "SimpleType | None" = betterproto2.field(1, betterproto2.TYPE_ENUM, optional=True, group="type")
 
-@dataclass(eq=False, repr=False)
-class IfElseBlock(betterproto2.Message):
-    """
+        schema: "SchemaType | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="type"
+        )
 
+        collection_type: "LiteralType | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True, group="type"
+        )
 
-    Oneofs:
-        - default:
-    """
+        map_value_type: "LiteralType | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, optional=True, group="type"
+        )
 
-    case: "IfBlock | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+        blob: "BlobType | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True, group="type")
 
-    other: "list[IfBlock]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+        enum_type: "EnumType | None" = betterproto2.field(
+            7, betterproto2.TYPE_MESSAGE, optional=True, group="type"
+        )
 
-    else_node: "Node | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True, group="default"
-    )
+        structured_dataset_type: "StructuredDatasetType | None" = betterproto2.field(
+            8, betterproto2.TYPE_MESSAGE, optional=True, group="type"
+        )
 
-    error: "Error | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True, group="default")
+        union_type: "UnionType | None" = betterproto2.field(
+            10, betterproto2.TYPE_MESSAGE, optional=True, group="type"
+        )
 
+        metadata: "__google__protobuf__.Struct | None" = betterproto2.field(
+            6, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
-default_message_pool.register_message("flyteidl.core", "IfElseBlock", IfElseBlock)
+        annotation: "TypeAnnotation | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True)
 
+        structure: "TypeStructure | None" = betterproto2.field(11, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "LiteralType", LiteralType)
+    return LiteralType
 
-@dataclass(eq=False, repr=False)
-class KeyValuePair(betterproto2.Message):
-    key: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+def _class_Node():
+    @dataclass(eq=False, repr=False)
+    class Node(betterproto2.Message):
+        """
 
 
-default_message_pool.register_message("flyteidl.core", "KeyValuePair", KeyValuePair)
+        Oneofs:
+            - target:
+        """
 
+        id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class Literal(betterproto2.Message):
-    """
+        metadata: "NodeMetadata | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
 
+        inputs: "list[Binding]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    Oneofs:
-        - value:
-    """
+        upstream_node_ids: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
 
-    scalar: "Scalar | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True, group="value")
+        output_aliases: "list[Alias]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    collection: "LiteralCollection | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
+        task_node: "TaskNode | None" = betterproto2.field(
+            6, betterproto2.TYPE_MESSAGE, optional=True, group="target"
+        )
 
-    map: "LiteralMap | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True, group="value")
+        workflow_node: "WorkflowNode | None" = betterproto2.field(
+            7, betterproto2.TYPE_MESSAGE, optional=True, group="target"
+        )
 
-    offloaded_metadata: "LiteralOffloadedMetadata | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
+        branch_node: "BranchNode | None" = betterproto2.field(
+            8, betterproto2.TYPE_MESSAGE, optional=True, group="target"
+        )
 
-    hash: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+        gate_node: "GateNode | None" = betterproto2.field(
+            9, betterproto2.TYPE_MESSAGE, optional=True, group="target"
+        )
 
-    metadata: "dict[str, str]" = betterproto2.field(
-        5,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
+        array_node: "ArrayNode | None" = betterproto2.field(
+            10, betterproto2.TYPE_MESSAGE, optional=True, group="target"
+        )
+    default_message_pool.register_message("flyteidl.core", "Node", Node)
+    return Node
 
 
-default_message_pool.register_message("flyteidl.core", "Literal", Literal)
+def _class_NodeExecution():
+    @dataclass(eq=False, repr=False)
+    class NodeExecution(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.core", "NodeExecution", NodeExecution)
+    return NodeExecution
 
 
-@dataclass(eq=False, repr=False)
-class LiteralCollection(betterproto2.Message):
-    literals: "list[Literal]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+def _class_NodeExecutionIdentifier():
+    @dataclass(eq=False, repr=False)
+    class NodeExecutionIdentifier(betterproto2.Message):
+        node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        execution_id: "WorkflowExecutionIdentifier | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "NodeExecutionIdentifier", NodeExecutionIdentifier)
+    return NodeExecutionIdentifier
 
-default_message_pool.register_message("flyteidl.core", "LiteralCollection", LiteralCollection)
 
+def _class_NodeMetadata():
+    @dataclass(eq=False, repr=False)
+    class NodeMetadata(betterproto2.Message):
+        """
 
-@dataclass(eq=False, repr=False)
-class LiteralMap(betterproto2.Message):
-    literals: "dict[str, Literal]" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
-    )
 
+        Oneofs:
+            - interruptible_value:
+            - cacheable_value:
+            - cache_version_value:
+            - cache_serializable_value:
+        """
 
-default_message_pool.register_message("flyteidl.core", "LiteralMap", LiteralMap)
+        name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        timeout: "datetime.timedelta | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
 
-@dataclass(eq=False, repr=False)
-class LiteralOffloadedMetadata(betterproto2.Message):
-    uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        retries: "RetryStrategy | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
 
-    size_bytes: "int" = betterproto2.field(2, betterproto2.TYPE_UINT64)
+        interruptible: "bool | None" = betterproto2.field(
+            6, betterproto2.TYPE_BOOL, optional=True, group="interruptible_value"
+        )
 
-    inferred_type: "LiteralType | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+        cacheable: "bool | None" = betterproto2.field(
+            7, betterproto2.TYPE_BOOL, optional=True, group="cacheable_value"
+        )
 
+        cache_version: "str | None" = betterproto2.field(
+            8, betterproto2.TYPE_STRING, optional=True, group="cache_version_value"
+        )
 
-default_message_pool.register_message("flyteidl.core", "LiteralOffloadedMetadata", LiteralOffloadedMetadata)
+        cache_serializable: "bool | None" = betterproto2.field(
+            9, betterproto2.TYPE_BOOL, optional=True, group="cache_serializable_value"
+        )
 
+        config: "dict[str, str]" = betterproto2.field(
+            10,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+        )
+    default_message_pool.register_message("flyteidl.core", "NodeMetadata", NodeMetadata)
+    return NodeMetadata
 
-@dataclass(eq=False, repr=False)
-class LiteralType(betterproto2.Message):
-    """
 
+def _class_Operand():
+    @dataclass(eq=False, repr=False)
+    class Operand(betterproto2.Message):
+        """
+        A literal value, or the name of a node input (`var`).
 
-    Oneofs:
-        - type:
-    """
+        Oneofs:
+            - val:
+        """
 
-    simple: "SimpleType | None" = betterproto2.field(1, betterproto2.TYPE_ENUM, optional=True, group="type")
+        primitive: "Primitive | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="val"
+        )
 
-    schema: "SchemaType | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="type"
-    )
+        var: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True, group="val")
 
-    collection_type: "LiteralType | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True, group="type"
-    )
+        scalar: "Scalar | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True, group="val")
 
-    map_value_type: "LiteralType | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True, group="type"
-    )
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("primitive"):
+                warnings.warn("Operand.primitive is deprecated", DeprecationWarning)
+    default_message_pool.register_message("flyteidl.core", "Operand", Operand)
+    return Operand
 
-    blob: "BlobType | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True, group="type")
 
-    enum_type: "EnumType | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, optional=True, group="type"
-    )
+def _class_OutputReference():
+    @dataclass(eq=False, repr=False)
+    class OutputReference(betterproto2.Message):
+        node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    structured_dataset_type: "StructuredDatasetType | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True, group="type"
-    )
+        var: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-    union_type: "UnionType | None" = betterproto2.field(
-        10, betterproto2.TYPE_MESSAGE, optional=True, group="type"
-    )
+        attr_path: "list[PromiseAttribute]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "OutputReference", OutputReference)
+    return OutputReference
 
-    metadata: "__google__protobuf__.Struct | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, optional=True
-    )
 
-    annotation: "TypeAnnotation | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True)
+def _class_Parameter():
+    @dataclass(eq=False, repr=False)
+    class Parameter(betterproto2.Message):
+        """
 
-    structure: "TypeStructure | None" = betterproto2.field(11, betterproto2.TYPE_MESSAGE, optional=True)
 
+        Oneofs:
+            - behavior:
+        """
 
-default_message_pool.register_message("flyteidl.core", "LiteralType", LiteralType)
+        var: "Variable | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+        default: "Literal | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="behavior"
+        )
 
-@dataclass(eq=False, repr=False)
-class Node(betterproto2.Message):
-    """
+        required: "bool | None" = betterproto2.field(3, betterproto2.TYPE_BOOL, optional=True, group="behavior")
+    default_message_pool.register_message("flyteidl.core", "Parameter", Parameter)
+    return Parameter
 
 
-    Oneofs:
-        - target:
-    """
+def _class_ParameterMap():
+    @dataclass(eq=False, repr=False)
+    class ParameterMap(betterproto2.Message):
+        parameters: "dict[str, Parameter]" = betterproto2.field(
+            1,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+        )
+    default_message_pool.register_message("flyteidl.core", "ParameterMap", ParameterMap)
+    return ParameterMap
 
-    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    metadata: "NodeMetadata | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+def _class_Primitive():
+    @dataclass(eq=False, repr=False)
+    class Primitive(betterproto2.Message):
+        """
 
-    inputs: "list[Binding]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    upstream_node_ids: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
+        Oneofs:
+            - value:
+        """
 
-    output_aliases: "list[Alias]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
+        integer: "int | None" = betterproto2.field(1, betterproto2.TYPE_INT64, optional=True, group="value")
 
-    task_node: "TaskNode | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, optional=True, group="target"
-    )
+        float_value: "float | None" = betterproto2.field(
+            2, betterproto2.TYPE_DOUBLE, optional=True, group="value"
+        )
 
-    workflow_node: "WorkflowNode | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, optional=True, group="target"
-    )
+        string_value: "str | None" = betterproto2.field(3, betterproto2.TYPE_STRING, optional=True, group="value")
 
-    branch_node: "BranchNode | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True, group="target"
-    )
+        boolean: "bool | None" = betterproto2.field(4, betterproto2.TYPE_BOOL, optional=True, group="value")
 
-    gate_node: "GateNode | None" = betterproto2.field(
-        9, betterproto2.TYPE_MESSAGE, optional=True, group="target"
-    )
+        datetime: "datetime.datetime | None" = betterproto2.field(
+            5,
+            betterproto2.TYPE_MESSAGE,
+            unwrap=lambda: __google__protobuf__.Timestamp,
+            optional=True,
+            group="value",
+        )
 
-    array_node: "ArrayNode | None" = betterproto2.field(
-        10, betterproto2.TYPE_MESSAGE, optional=True, group="target"
-    )
+        duration: "datetime.timedelta | None" = betterproto2.field(
+            6,
+            betterproto2.TYPE_MESSAGE,
+            unwrap=lambda: __google__protobuf__.Duration,
+            optional=True,
+            group="value",
+        )
+    default_message_pool.register_message("flyteidl.core", "Primitive", Primitive)
+    return Primitive
 
 
-default_message_pool.register_message("flyteidl.core", "Node", Node)
+def _class_PromiseAttribute():
+    @dataclass(eq=False, repr=False)
+    class PromiseAttribute(betterproto2.Message):
+        """
 
 
-@dataclass(eq=False, repr=False)
-class NodeExecution(betterproto2.Message):
-    pass
+        Oneofs:
+            - value:
+        """
 
+        string_value: "str | None" = betterproto2.field(1, betterproto2.TYPE_STRING, optional=True, group="value")
 
-default_message_pool.register_message("flyteidl.core", "NodeExecution", NodeExecution)
+        int_value: "int | None" = betterproto2.field(2, betterproto2.TYPE_INT32, optional=True, group="value")
+    default_message_pool.register_message("flyteidl.core", "PromiseAttribute", PromiseAttribute)
+    return PromiseAttribute
 
 
-@dataclass(eq=False, repr=False)
-class NodeExecutionIdentifier(betterproto2.Message):
-    node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+def _class_QualityOfService():
+    @dataclass(eq=False, repr=False)
+    class QualityOfService(betterproto2.Message):
+        """
 
-    execution_id: "WorkflowExecutionIdentifier | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
 
+        Oneofs:
+            - designation:
+        """
 
-default_message_pool.register_message("flyteidl.core", "NodeExecutionIdentifier", NodeExecutionIdentifier)
+        tier: "QualityOfServiceTier | None" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, optional=True, group="designation"
+        )
 
+        spec: "QualityOfServiceSpec | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="designation"
+        )
+    default_message_pool.register_message("flyteidl.core", "QualityOfService", QualityOfService)
+    return QualityOfService
 
-@dataclass(eq=False, repr=False)
-class NodeMetadata(betterproto2.Message):
-    """
 
+def _class_QualityOfServiceSpec():
+    @dataclass(eq=False, repr=False)
+    class QualityOfServiceSpec(betterproto2.Message):
+        queueing_budget: "datetime.timedelta | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "QualityOfServiceSpec", QualityOfServiceSpec)
+    return QualityOfServiceSpec
 
-    Oneofs:
-        - interruptible_value:
-        - cacheable_value:
-        - cache_version_value:
-        - cache_serializable_value:
-    """
 
-    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+def _class_Resources():
+    @dataclass(eq=False, repr=False)
+    class Resources(betterproto2.Message):
+        requests: "list[ResourcesResourceEntry]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    timeout: "datetime.timedelta | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
-    )
+        limits: "list[ResourcesResourceEntry]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "Resources", Resources)
+    return Resources
 
-    retries: "RetryStrategy | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
 
-    interruptible: "bool | None" = betterproto2.field(
-        6, betterproto2.TYPE_BOOL, optional=True, group="interruptible_value"
-    )
+def _class_ResourcesResourceEntry():
+    ResourcesResourceName = __getattr__('ResourcesResourceName')
+    @dataclass(eq=False, repr=False)
+    class ResourcesResourceEntry(betterproto2.Message):
+        name: "ResourcesResourceName" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: ResourcesResourceName(0)
+        )
 
-    cacheable: "bool | None" = betterproto2.field(
-        7, betterproto2.TYPE_BOOL, optional=True, group="cacheable_value"
-    )
+        value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Resources.ResourceEntry", ResourcesResourceEntry)
+    return ResourcesResourceEntry
 
-    cache_version: "str | None" = betterproto2.field(
-        8, betterproto2.TYPE_STRING, optional=True, group="cache_version_value"
-    )
 
-    cache_serializable: "bool | None" = betterproto2.field(
-        9, betterproto2.TYPE_BOOL, optional=True, group="cache_serializable_value"
-    )
+def _class_RetryStrategy():
+    @dataclass(eq=False, repr=False)
+    class RetryStrategy(betterproto2.Message):
+        retries: "int" = betterproto2.field(5, betterproto2.TYPE_UINT32)
+    default_message_pool.register_message("flyteidl.core", "RetryStrategy", RetryStrategy)
+    return RetryStrategy
 
-    config: "dict[str, str]" = betterproto2.field(
-        10,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
 
+def _class_RuntimeMetadata():
+    RuntimeMetadataRuntimeType = __getattr__('RuntimeMetadataRuntimeType')
+    @dataclass(eq=False, repr=False)
+    class RuntimeMetadata(betterproto2.Message):
+        type: "RuntimeMetadataRuntimeType" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: RuntimeMetadataRuntimeType(0)
+        )
 
-default_message_pool.register_message("flyteidl.core", "NodeMetadata", NodeMetadata)
+        version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
+        flavor: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "RuntimeMetadata", RuntimeMetadata)
+    return RuntimeMetadata
 
-@dataclass(eq=False, repr=False)
-class Operand(betterproto2.Message):
-    """
-    A literal value, or the name of a node input (`var`).
 
-    Oneofs:
-        - val:
-    """
+def _class_Scalar():
+    @dataclass(eq=False, repr=False)
+    class Scalar(betterproto2.Message):
+        """
 
-    primitive: "Primitive | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="val"
-    )
 
-    var: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True, group="val")
+        Oneofs:
+            - value:
+        """
 
-    scalar: "Scalar | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True, group="val")
+        primitive: "Primitive | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("primitive"):
-            warnings.warn("Operand.primitive is deprecated", DeprecationWarning)
+        blob: "Blob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
+        binary: "Binary | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
-default_message_pool.register_message("flyteidl.core", "Operand", Operand)
+        schema: "Schema | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
+        none_type: "Void | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
-@dataclass(eq=False, repr=False)
-class OutputReference(betterproto2.Message):
-    node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        error: "Error | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
-    var: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        generic: "__google__protobuf__.Struct | None" = betterproto2.field(
+            7, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
-    attr_path: "list[PromiseAttribute]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+        structured_dataset: "StructuredDataset | None" = betterproto2.field(
+            8, betterproto2.TYPE_MESSAGE, optional=True, group="value"
+        )
 
+        union: "Union | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True, group="value")
+    default_message_pool.register_message("flyteidl.core", "Scalar", Scalar)
+    return Scalar
 
-default_message_pool.register_message("flyteidl.core", "OutputReference", OutputReference)
 
+def _class_Schema():
+    @dataclass(eq=False, repr=False)
+    class Schema(betterproto2.Message):
+        uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class Parameter(betterproto2.Message):
-    """
+        type: "SchemaType | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "Schema", Schema)
+    return Schema
 
 
-    Oneofs:
-        - behavior:
-    """
+def _class_SchemaType():
+    @dataclass(eq=False, repr=False)
+    class SchemaType(betterproto2.Message):
+        columns: "list[SchemaTypeSchemaColumn]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "SchemaType", SchemaType)
+    return SchemaType
 
-    var: "Variable | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    default: "Literal | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="behavior"
-    )
+def _class_SchemaTypeSchemaColumn():
+    SchemaTypeSchemaColumnSchemaColumnType = __getattr__('SchemaTypeSchemaColumnSchemaColumnType')
+    @dataclass(eq=False, repr=False)
+    class SchemaTypeSchemaColumn(betterproto2.Message):
+        name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    required: "bool | None" = betterproto2.field(3, betterproto2.TYPE_BOOL, optional=True, group="behavior")
+        type: "SchemaTypeSchemaColumnSchemaColumnType" = betterproto2.field(
+            2, betterproto2.TYPE_ENUM, default_factory=lambda: SchemaTypeSchemaColumnSchemaColumnType(0)
+        )
+    default_message_pool.register_message("flyteidl.core", "SchemaType.SchemaColumn", SchemaTypeSchemaColumn)
+    return SchemaTypeSchemaColumn
 
 
-default_message_pool.register_message("flyteidl.core", "Parameter", Parameter)
+def _class_Secret():
+    SecretMountType = __getattr__('SecretMountType')
+    @dataclass(eq=False, repr=False)
+    class Secret(betterproto2.Message):
+        group: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        group_version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class ParameterMap(betterproto2.Message):
-    parameters: "dict[str, Parameter]" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
-    )
+        key: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
+        mount_requirement: "SecretMountType" = betterproto2.field(
+            4, betterproto2.TYPE_ENUM, default_factory=lambda: SecretMountType(0)
+        )
 
-default_message_pool.register_message("flyteidl.core", "ParameterMap", ParameterMap)
+        env_var: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Secret", Secret)
+    return Secret
 
 
-@dataclass(eq=False, repr=False)
-class Primitive(betterproto2.Message):
-    """
+def _class_SecurityContext():
+    @dataclass(eq=False, repr=False)
+    class SecurityContext(betterproto2.Message):
+        run_as: "Identity | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+        secrets: "list[Secret]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "SecurityContext", SecurityContext)
+    return SecurityContext
 
-    Oneofs:
-        - value:
-    """
 
-    integer: "int | None" = betterproto2.field(1, betterproto2.TYPE_INT64, optional=True, group="value")
+def _class_SignalCondition():
+    @dataclass(eq=False, repr=False)
+    class SignalCondition(betterproto2.Message):
+        signal_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    float_value: "float | None" = betterproto2.field(
-        2, betterproto2.TYPE_DOUBLE, optional=True, group="value"
-    )
+        type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
 
-    string_value: "str | None" = betterproto2.field(3, betterproto2.TYPE_STRING, optional=True, group="value")
+        output_variable_name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "SignalCondition", SignalCondition)
+    return SignalCondition
 
-    boolean: "bool | None" = betterproto2.field(4, betterproto2.TYPE_BOOL, optional=True, group="value")
 
-    datetime: "datetime.datetime | None" = betterproto2.field(
-        5,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: __google__protobuf__.Timestamp,
-        optional=True,
-        group="value",
-    )
+def _class_SignalIdentifier():
+    @dataclass(eq=False, repr=False)
+    class SignalIdentifier(betterproto2.Message):
+        """
+        A signal (gate input) of one workflow execution.
+        """
 
-    duration: "datetime.timedelta | None" = betterproto2.field(
-        6,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: __google__protobuf__.Duration,
-        optional=True,
-        group="value",
-    )
+        signal_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        execution_id: "WorkflowExecutionIdentifier | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "SignalIdentifier", SignalIdentifier)
+    return SignalIdentifier
 
-default_message_pool.register_message("flyteidl.core", "Primitive", Primitive)
 
+def _class_SleepCondition():
+    @dataclass(eq=False, repr=False)
+    class SleepCondition(betterproto2.Message):
+        duration: "datetime.timedelta | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "SleepCondition", SleepCondition)
+    return SleepCondition
 
-@dataclass(eq=False, repr=False)
-class PromiseAttribute(betterproto2.Message):
-    """
 
+def _class_StructuredDataset():
+    @dataclass(eq=False, repr=False)
+    class StructuredDataset(betterproto2.Message):
+        uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    Oneofs:
-        - value:
-    """
+        metadata: "StructuredDatasetMetadata | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "StructuredDataset", StructuredDataset)
+    return StructuredDataset
 
-    string_value: "str | None" = betterproto2.field(1, betterproto2.TYPE_STRING, optional=True, group="value")
 
-    int_value: "int | None" = betterproto2.field(2, betterproto2.TYPE_INT32, optional=True, group="value")
+def _class_StructuredDatasetMetadata():
+    @dataclass(eq=False, repr=False)
+    class StructuredDatasetMetadata(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.core", "StructuredDatasetMetadata", StructuredDatasetMetadata)
+    return StructuredDatasetMetadata
 
 
-default_message_pool.register_message("flyteidl.core", "PromiseAttribute", PromiseAttribute)
+def _class_StructuredDatasetType():
+    @dataclass(eq=False, repr=False)
+    class StructuredDatasetType(betterproto2.Message):
+        columns: "list[StructuredDatasetTypeDatasetColumn]" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, repeated=True
+        )
 
+        format: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class QualityOfService(betterproto2.Message):
-    """
+        external_schema_type: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
+        external_schema_bytes: "bytes" = betterproto2.field(4, betterproto2.TYPE_BYTES)
+    default_message_pool.register_message("flyteidl.core", "StructuredDatasetType", StructuredDatasetType)
+    return StructuredDatasetType
 
-    Oneofs:
-        - designation:
-    """
 
-    tier: "QualityOfServiceTier | None" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, optional=True, group="designation"
-    )
+def _class_StructuredDatasetTypeDatasetColumn():
+    @dataclass(eq=False, repr=False)
+    class StructuredDatasetTypeDatasetColumn(betterproto2.Message):
+        name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    spec: "QualityOfServiceSpec | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="designation"
+        literal_type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message(
+        "flyteidl.core", "StructuredDatasetType.DatasetColumn", StructuredDatasetTypeDatasetColumn
     )
-
+    return StructuredDatasetTypeDatasetColumn
 
-default_message_pool.register_message("flyteidl.core", "QualityOfService", QualityOfService)
 
+def _class_TaskExecution():
+    @dataclass(eq=False, repr=False)
+    class TaskExecution(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.core", "TaskExecution", TaskExecution)
+    return TaskExecution
 
-@dataclass(eq=False, repr=False)
-class QualityOfServiceSpec(betterproto2.Message):
-    queueing_budget: "datetime.timedelta | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "QualityOfServiceSpec", QualityOfServiceSpec)
 
+def _class_TaskExecutionIdentifier():
+    @dataclass(eq=False, repr=False)
+    class TaskExecutionIdentifier(betterproto2.Message):
+        task_id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-@dataclass(eq=False, repr=False)
-class Resources(betterproto2.Message):
-    requests: "list[ResourcesResourceEntry]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+        node_execution_id: "NodeExecutionIdentifier | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
-    limits: "list[ResourcesResourceEntry]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+        retry_attempt: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
+    default_message_pool.register_message("flyteidl.core", "TaskExecutionIdentifier", TaskExecutionIdentifier)
+    return TaskExecutionIdentifier
 
 
-default_message_pool.register_message("flyteidl.core", "Resources", Resources)
+def _class_TaskLog():
+    TaskLogMessageFormat = __getattr__('TaskLogMessageFormat')
+    @dataclass(eq=False, repr=False)
+    class TaskLog(betterproto2.Message):
+        uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class ResourcesResourceEntry(betterproto2.Message):
-    name: "ResourcesResourceName" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: ResourcesResourceName(0)
-    )
+        message_format: "TaskLogMessageFormat" = betterproto2.field(
+            3, betterproto2.TYPE_ENUM, default_factory=lambda: TaskLogMessageFormat(0)
+        )
 
-    value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        ttl: "datetime.timedelta | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "TaskLog", TaskLog)
+    return TaskLog
 
 
-default_message_pool.register_message("flyteidl.core", "Resources.ResourceEntry", ResourcesResourceEntry)
+def _class_TaskMetadata():
+    @dataclass(eq=False, repr=False)
+    class TaskMetadata(betterproto2.Message):
+        """
 
 
-@dataclass(eq=False, repr=False)
-class RetryStrategy(betterproto2.Message):
-    retries: "int" = betterproto2.field(5, betterproto2.TYPE_UINT32)
+        Oneofs:
+            - interruptible_value:
+        """
 
+        discoverable: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
 
-default_message_pool.register_message("flyteidl.core", "RetryStrategy", RetryStrategy)
+        runtime: "RuntimeMetadata | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
 
+        timeout: "datetime.timedelta | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
 
-@dataclass(eq=False, repr=False)
-class RuntimeMetadata(betterproto2.Message):
-    type: "RuntimeMetadataRuntimeType" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: RuntimeMetadataRuntimeType(0)
-    )
+        retries: "RetryStrategy | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
 
-    version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        discovery_version: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
 
-    flavor: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+        deprecated_error_message: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
 
+        interruptible: "bool | None" = betterproto2.field(
+            8, betterproto2.TYPE_BOOL, optional=True, group="interruptible_value"
+        )
 
-default_message_pool.register_message("flyteidl.core", "RuntimeMetadata", RuntimeMetadata)
+        cache_serializable: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
 
+        tags: "dict[str, str]" = betterproto2.field(
+            11,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+        )
 
-@dataclass(eq=False, repr=False)
-class Scalar(betterproto2.Message):
-    """
+        pod_template_name: "str" = betterproto2.field(12, betterproto2.TYPE_STRING)
 
+        cache_ignore_input_vars: "list[str]" = betterproto2.field(13, betterproto2.TYPE_STRING, repeated=True)
 
-    Oneofs:
-        - value:
-    """
+        is_eager: "bool" = betterproto2.field(14, betterproto2.TYPE_BOOL)
 
-    primitive: "Primitive | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
+        generates_deck: "bool | None" = betterproto2.field(
+            15, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.BoolValue, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "TaskMetadata", TaskMetadata)
+    return TaskMetadata
 
-    blob: "Blob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
-    binary: "Binary | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True, group="value")
+def _class_TaskNode():
+    @dataclass(eq=False, repr=False)
+    class TaskNode(betterproto2.Message):
+        """
 
-    schema: "Schema | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True, group="value")
 
-    none_type: "Void | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True, group="value")
+        Oneofs:
+            - reference:
+        """
 
-    error: "Error | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True, group="value")
+        reference_id: "Identifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="reference"
+        )
 
-    generic: "__google__protobuf__.Struct | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
+        overrides: "TaskNodeOverrides | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "TaskNode", TaskNode)
+    return TaskNode
 
-    structured_dataset: "StructuredDataset | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True, group="value"
-    )
 
-    union: "Union | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True, group="value")
+def _class_TaskNodeOverrides():
+    @dataclass(eq=False, repr=False)
+    class TaskNodeOverrides(betterproto2.Message):
+        resources: "Resources | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+        container_image: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "TaskNodeOverrides", TaskNodeOverrides)
+    return TaskNodeOverrides
 
-default_message_pool.register_message("flyteidl.core", "Scalar", Scalar)
 
+def _class_TaskTemplate():
+    @dataclass(eq=False, repr=False)
+    class TaskTemplate(betterproto2.Message):
+        """
 
-@dataclass(eq=False, repr=False)
-class Schema(betterproto2.Message):
-    uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    type: "SchemaType | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+        Oneofs:
+            - target:
+        """
 
+        id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-default_message_pool.register_message("flyteidl.core", "Schema", Schema)
+        type: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
+        metadata: "TaskMetadata | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
 
-@dataclass(eq=False, repr=False)
-class SchemaType(betterproto2.Message):
-    columns: "list[SchemaTypeSchemaColumn]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+        interface: "TypedInterface | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
 
+        custom: "__google__protobuf__.Struct | None" = betterproto2.field(
+            5, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
-default_message_pool.register_message("flyteidl.core", "SchemaType", SchemaType)
+        container: "Container | None" = betterproto2.field(
+            6, betterproto2.TYPE_MESSAGE, optional=True, group="target"
+        )
 
+        task_type_version: "int" = betterproto2.field(7, betterproto2.TYPE_INT32)
 
-@dataclass(eq=False, repr=False)
-class SchemaTypeSchemaColumn(betterproto2.Message):
-    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        security_context: "SecurityContext | None" = betterproto2.field(
+            8, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
-    type: "SchemaTypeSchemaColumnSchemaColumnType" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: SchemaTypeSchemaColumnSchemaColumnType(0)
-    )
+        config: "dict[str, str]" = betterproto2.field(
+            16,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+        )
+    default_message_pool.register_message("flyteidl.core", "TaskTemplate", TaskTemplate)
+    return TaskTemplate
 
 
-default_message_pool.register_message("flyteidl.core", "SchemaType.SchemaColumn", SchemaTypeSchemaColumn)
+def _class_TypeAnnotation():
+    @dataclass(eq=False, repr=False)
+    class TypeAnnotation(betterproto2.Message):
+        annotations: "__google__protobuf__.Struct | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "TypeAnnotation", TypeAnnotation)
+    return TypeAnnotation
 
 
-@dataclass(eq=False, repr=False)
-class Secret(betterproto2.Message):
-    group: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+def _class_TypedInterface():
+    @dataclass(eq=False, repr=False)
+    class TypedInterface(betterproto2.Message):
+        inputs: "VariableMap | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    group_version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        outputs: "VariableMap | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "TypedInterface", TypedInterface)
+    return TypedInterface
 
-    key: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
-    mount_requirement: "SecretMountType" = betterproto2.field(
-        4, betterproto2.TYPE_ENUM, default_factory=lambda: SecretMountType(0)
-    )
+def _class_TypeStructure():
+    @dataclass(eq=False, repr=False)
+    class TypeStructure(betterproto2.Message):
+        tag: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    env_var: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+        dataclass_type: "dict[str, LiteralType]" = betterproto2.field(
+            2,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+        )
+    default_message_pool.register_message("flyteidl.core", "TypeStructure", TypeStructure)
+    return TypeStructure
 
 
-default_message_pool.register_message("flyteidl.core", "Secret", Secret)
+def _class_Union():
+    @dataclass(eq=False, repr=False)
+    class Union(betterproto2.Message):
+        value: "Literal | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+        type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "Union", Union)
+    return Union
 
-@dataclass(eq=False, repr=False)
-class SecurityContext(betterproto2.Message):
-    run_as: "Identity | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    secrets: "list[Secret]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+def _class_UnionInfo():
+    @dataclass(eq=False, repr=False)
+    class UnionInfo(betterproto2.Message):
+        target_type: "LiteralType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    default_message_pool.register_message("flyteidl.core", "UnionInfo", UnionInfo)
+    return UnionInfo
 
 
-default_message_pool.register_message("flyteidl.core", "SecurityContext", SecurityContext)
+def _class_UnionType():
+    @dataclass(eq=False, repr=False)
+    class UnionType(betterproto2.Message):
+        variants: "list[LiteralType]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.core", "UnionType", UnionType)
+    return UnionType
 
 
-@dataclass(eq=False, repr=False)
-class SignalCondition(betterproto2.Message):
-    signal_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+def _class_Variable():
+    @dataclass(eq=False, repr=False)
+    class Variable(betterproto2.Message):
+        type: "LiteralType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+        description: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.core", "Variable", Variable)
+    return Variable
 
-    output_variable_name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
+def _class_VariableMap():
+    @dataclass(eq=False, repr=False)
+    class VariableMap(betterproto2.Message):
+        variables: "dict[str, Variable]" = betterproto2.field(
+            1,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
+        )
+    default_message_pool.register_message("flyteidl.core", "VariableMap", VariableMap)
+    return VariableMap
 
-default_message_pool.register_message("flyteidl.core", "SignalCondition", SignalCondition)
 
+def _class_Void():
+    @dataclass(eq=False, repr=False)
+    class Void(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.core", "Void", Void)
+    return Void
 
-@dataclass(eq=False, repr=False)
-class SignalIdentifier(betterproto2.Message):
-    """
-    A signal (gate input) of one workflow execution.
-    """
 
-    signal_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+def _class_WorkflowExecution():
+    @dataclass(eq=False, repr=False)
+    class WorkflowExecution(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.core", "WorkflowExecution", WorkflowExecution)
+    return WorkflowExecution
 
-    execution_id: "WorkflowExecutionIdentifier | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
 
+def _class_WorkflowExecutionIdentifier():
+    @dataclass(eq=False, repr=False)
+    class WorkflowExecutionIdentifier(betterproto2.Message):
+        project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-default_message_pool.register_message("flyteidl.core", "SignalIdentifier", SignalIdentifier)
+        domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
+        name: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class SleepCondition(betterproto2.Message):
-    duration: "datetime.timedelta | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        org: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    default_message_pool.register_message(
+        "flyteidl.core", "WorkflowExecutionIdentifier", WorkflowExecutionIdentifier
     )
-
+    return WorkflowExecutionIdentifier
 
-default_message_pool.register_message("flyteidl.core", "SleepCondition", SleepCondition)
 
+def _class_WorkflowMetadata():
+    WorkflowMetadataOnFailurePolicy = __getattr__('WorkflowMetadataOnFailurePolicy')
+    @dataclass(eq=False, repr=False)
+    class WorkflowMetadata(betterproto2.Message):
+        quality_of_service: "QualityOfService | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True
+        )
 
-@dataclass(eq=False, repr=False)
-class StructuredDataset(betterproto2.Message):
-    uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        on_failure: "WorkflowMetadataOnFailurePolicy" = betterproto2.field(
+            2, betterproto2.TYPE_ENUM, default_factory=lambda: WorkflowMetadataOnFailurePolicy(0)
+        )
 
-    metadata: "StructuredDatasetMetadata | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
+        tags: "dict[str, str]" = betterproto2.field(
+            3,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+        )
+    default_message_pool.register_message("flyteidl.core", "WorkflowMetadata", WorkflowMetadata)
+    return WorkflowMetadata
 
 
-default_message_pool.register_message("flyteidl.core", "StructuredDataset", StructuredDataset)
+def _class_WorkflowMetadataDefaults():
+    @dataclass(eq=False, repr=False)
+    class WorkflowMetadataDefaults(betterproto2.Message):
+        interruptible: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
+    default_message_pool.register_message("flyteidl.core", "WorkflowMetadataDefaults", WorkflowMetadataDefaults)
+    return WorkflowMetadataDefaults
 
 
-@dataclass(eq=False, repr=False)
-class StructuredDatasetMetadata(betterproto2.Message):
-    pass
+def _class_WorkflowNode():
+    @dataclass(eq=False, repr=False)
+    class WorkflowNode(betterproto2.Message):
+        """
 
 
-default_message_pool.register_message("flyteidl.core", "StructuredDatasetMetadata", StructuredDatasetMetadata)
+        Oneofs:
+            - reference:
+        """
 
+        launchplan_ref: "Identifier | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="reference"
+        )
 
-@dataclass(eq=False, repr=False)
-class StructuredDatasetType(betterproto2.Message):
-    columns: "list[StructuredDatasetTypeDatasetColumn]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+        sub_workflow_ref: "Identifier | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="reference"
+        )
+    default_message_pool.register_message("flyteidl.core", "WorkflowNode", WorkflowNode)
+    return WorkflowNode
 
-    format: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-    external_schema_type: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+def _class_WorkflowTemplate():
+    @dataclass(eq=False, repr=False)
+    class WorkflowTemplate(betterproto2.Message):
+        id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    external_schema_bytes: "bytes" = betterproto2.field(4, betterproto2.TYPE_BYTES)
+        metadata: "WorkflowMetadata | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
 
+        interface: "TypedInterface | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
 
-default_message_pool.register_message("flyteidl.core", "StructuredDatasetType", StructuredDatasetType)
+        nodes: "list[Node]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
+        outputs: "list[Binding]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
 
-@dataclass(eq=False, repr=False)
-class StructuredDatasetTypeDatasetColumn(betterproto2.Message):
-    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        failure_node: "Node | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
 
-    literal_type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+        metadata_defaults: "WorkflowMetadataDefaults | None" = betterproto2.field(
+            7, betterproto2.TYPE_MESSAGE, optional=True
+        )
+    default_message_pool.register_message("flyteidl.core", "WorkflowTemplate", WorkflowTemplate)
+    return WorkflowTemplate
 
 
-default_message_pool.register_message(
-    "flyteidl.core", "StructuredDatasetType.DatasetColumn", StructuredDatasetTypeDatasetColumn
+__getattr__, __dir__ = _betterproto.lazy_classes(
+    globals(),
+    {
+        'ArrayNodeDataMode': _class_ArrayNodeDataMode,
+        'ArrayNodeExecutionMode': _class_ArrayNodeExecutionMode,
+        'BlobTypeBlobDimensionality': _class_BlobTypeBlobDimensionality,
+        'CatalogCacheStatus': _class_CatalogCacheStatus,
+        'ComparisonExpressionOperator': _class_ComparisonExpressionOperator,
+        'ConjunctionExpressionLogicalOperator': _class_ConjunctionExpressionLogicalOperator,
+        'ContainerErrorKind': _class_ContainerErrorKind,
+        'ExecutionErrorErrorKind': _class_ExecutionErrorErrorKind,
+        'NodeExecutionPhase': _class_NodeExecutionPhase,
+        'QualityOfServiceTier': _class_QualityOfServiceTier,
+        'ResourcesResourceName': _class_ResourcesResourceName,
+        'ResourceType': _class_ResourceType,
+        'RuntimeMetadataRuntimeType': _class_RuntimeMetadataRuntimeType,
+        'SchemaTypeSchemaColumnSchemaColumnType': _class_SchemaTypeSchemaColumnSchemaColumnType,
+        'SecretMountType': _class_SecretMountType,
+        'SimpleType': _class_SimpleType,
+        'TaskExecutionPhase': _class_TaskExecutionPhase,
+        'TaskLogMessageFormat': _class_TaskLogMessageFormat,
+        'WorkflowExecutionPhase': _class_WorkflowExecutionPhase,
+        'WorkflowMetadataOnFailurePolicy': _class_WorkflowMetadataOnFailurePolicy,
+        'Alias': _class_Alias,
+        'ApproveCondition': _class_ApproveCondition,
+        'ArrayNode': _class_ArrayNode,
+        'Binary': _class_Binary,
+        'Binding': _class_Binding,
+        'BindingData': _class_BindingData,
+        'BindingDataCollection': _class_BindingDataCollection,
+        'BindingDataMap': _class_BindingDataMap,
+        'Blob': _class_Blob,
+        'BlobMetadata': _class_BlobMetadata,
+        'BlobType': _class_BlobType,
+        'BooleanExpression': _class_BooleanExpression,
+        'BranchNode': _class_BranchNode,
+        'CatalogArtifactTag': _class_CatalogArtifactTag,
+        'CatalogMetadata': _class_CatalogMetadata,
+        'ComparisonExpression': _class_ComparisonExpression,
+        'CompiledLaunchPlan': _class_CompiledLaunchPlan,
+        'CompiledTask': _class_CompiledTask,
+        'CompiledWorkflow': _class_CompiledWorkflow,
+        'CompiledWorkflowClosure': _class_CompiledWorkflowClosure,
+        'ConjunctionExpression': _class_ConjunctionExpression,
+        'ConnectionSet': _class_ConnectionSet,
+        'ConnectionSetIdList': _class_ConnectionSetIdList,
+        'Container': _class_Container,
+        'ContainerError': _class_ContainerError,
+        'ContainerPort': _class_ContainerPort,
+        'DynamicJobSpec': _class_DynamicJobSpec,
+        'EnumType': _class_EnumType,
+        'Error': _class_Error,
+        'ErrorDocument': _class_ErrorDocument,
+        'ExecutionError': _class_ExecutionError,
+        'GateNode': _class_GateNode,
+        'Identifier': _class_Identifier,
+        'Identity': _class_Identity,
+        'IfBlock': _class_IfBlock,
+        'IfElseBlock': _class_IfElseBlock,
+        'KeyValuePair': _class_KeyValuePair,
+        'Literal': _class_Literal,
+        'LiteralCollection': _class_LiteralCollection,
+        'LiteralMap': _class_LiteralMap,
+        'LiteralOffloadedMetadata': _class_LiteralOffloadedMetadata,
+        'LiteralType': _class_LiteralType,
+        'Node': _class_Node,
+        'NodeExecution': _class_NodeExecution,
+        'NodeExecutionIdentifier': _class_NodeExecutionIdentifier,
+        'NodeMetadata': _class_NodeMetadata,
+        'Operand': _class_Operand,
+        'OutputReference': _class_OutputReference,
+        'Parameter': _class_Parameter,
+        'ParameterMap': _class_ParameterMap,
+        'Primitive': _class_Primitive,
+        'PromiseAttribute': _class_PromiseAttribute,
+        'QualityOfService': _class_QualityOfService,
+        'QualityOfServiceSpec': _class_QualityOfServiceSpec,
+        'Resources': _class_Resources,
+        'ResourcesResourceEntry': _class_ResourcesResourceEntry,
+        'RetryStrategy': _class_RetryStrategy,
+        'RuntimeMetadata': _class_RuntimeMetadata,
+        'Scalar': _class_Scalar,
+        'Schema': _class_Schema,
+        'SchemaType': _class_SchemaType,
+        'SchemaTypeSchemaColumn': _class_SchemaTypeSchemaColumn,
+        'Secret': _class_Secret,
+        'SecurityContext': _class_SecurityContext,
+        'SignalCondition': _class_SignalCondition,
+        'SignalIdentifier': _class_SignalIdentifier,
+        'SleepCondition': _class_SleepCondition,
+        'StructuredDataset': _class_StructuredDataset,
+        'StructuredDatasetMetadata': _class_StructuredDatasetMetadata,
+        'StructuredDatasetType': _class_StructuredDatasetType,
+        'StructuredDatasetTypeDatasetColumn': _class_StructuredDatasetTypeDatasetColumn,
+        'TaskExecution': _class_TaskExecution,
+        'TaskExecutionIdentifier': _class_TaskExecutionIdentifier,
+        'TaskLog': _class_TaskLog,
+        'TaskMetadata': _class_TaskMetadata,
+        'TaskNode': _class_TaskNode,
+        'TaskNodeOverrides': _class_TaskNodeOverrides,
+        'TaskTemplate': _class_TaskTemplate,
+        'TypeAnnotation': _class_TypeAnnotation,
+        'TypedInterface': _class_TypedInterface,
+        'TypeStructure': _class_TypeStructure,
+        'Union': _class_Union,
+        'UnionInfo': _class_UnionInfo,
+        'UnionType': _class_UnionType,
+        'Variable': _class_Variable,
+        'VariableMap': _class_VariableMap,
+        'Void': _class_Void,
+        'WorkflowExecution': _class_WorkflowExecution,
+        'WorkflowExecutionIdentifier': _class_WorkflowExecutionIdentifier,
+        'WorkflowMetadata': _class_WorkflowMetadata,
+        'WorkflowMetadataDefaults': _class_WorkflowMetadataDefaults,
+        'WorkflowNode': _class_WorkflowNode,
+        'WorkflowTemplate': _class_WorkflowTemplate,
+    },
 )
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecution(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.core", "TaskExecution", TaskExecution)
-
-
-@dataclass(eq=False, repr=False)
-class TaskExecutionIdentifier(betterproto2.Message):
-    task_id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    node_execution_id: "NodeExecutionIdentifier | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    retry_attempt: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
-
-
-default_message_pool.register_message("flyteidl.core", "TaskExecutionIdentifier", TaskExecutionIdentifier)
-
-
-@dataclass(eq=False, repr=False)
-class TaskLog(betterproto2.Message):
-    uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    message_format: "TaskLogMessageFormat" = betterproto2.field(
-        3, betterproto2.TYPE_ENUM, default_factory=lambda: TaskLogMessageFormat(0)
-    )
-
-    ttl: "datetime.timedelta | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "TaskLog", TaskLog)
-
-
-@dataclass(eq=False, repr=False)
-class TaskMetadata(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - interruptible_value:
-    """
-
-    discoverable: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
-
-    runtime: "RuntimeMetadata | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    timeout: "datetime.timedelta | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
-    )
-
-    retries: "RetryStrategy | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
-
-    discovery_version: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
-
-    deprecated_error_message: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
-
-    interruptible: "bool | None" = betterproto2.field(
-        8, betterproto2.TYPE_BOOL, optional=True, group="interruptible_value"
-    )
-
-    cache_serializable: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
-
-    tags: "dict[str, str]" = betterproto2.field(
-        11,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
-
-    pod_template_name: "str" = betterproto2.field(12, betterproto2.TYPE_STRING)
-
-    cache_ignore_input_vars: "list[str]" = betterproto2.field(13, betterproto2.TYPE_STRING, repeated=True)
-
-    is_eager: "bool" = betterproto2.field(14, betterproto2.TYPE_BOOL)
-
-    generates_deck: "bool | None" = betterproto2.field(
-        15, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.BoolValue, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "TaskMetadata", TaskMetadata)
-
-
-@dataclass(eq=False, repr=False)
-class TaskNode(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - reference:
-    """
-
-    reference_id: "Identifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="reference"
-    )
-
-    overrides: "TaskNodeOverrides | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.core", "TaskNode", TaskNode)
-
-
-@dataclass(eq=False, repr=False)
-class TaskNodeOverrides(betterproto2.Message):
-    resources: "Resources | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    container_image: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.core", "TaskNodeOverrides", TaskNodeOverrides)
-
-
-@dataclass(eq=False, repr=False)
-class TaskTemplate(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - target:
-    """
-
-    id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    type: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    metadata: "TaskMetadata | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    interface: "TypedInterface | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
-
-    custom: "__google__protobuf__.Struct | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    container: "Container | None" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, optional=True, group="target"
-    )
-
-    task_type_version: "int" = betterproto2.field(7, betterproto2.TYPE_INT32)
-
-    security_context: "SecurityContext | None" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    config: "dict[str, str]" = betterproto2.field(
-        16,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "TaskTemplate", TaskTemplate)
-
-
-@dataclass(eq=False, repr=False)
-class TypeAnnotation(betterproto2.Message):
-    annotations: "__google__protobuf__.Struct | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "TypeAnnotation", TypeAnnotation)
-
-
-@dataclass(eq=False, repr=False)
-class TypedInterface(betterproto2.Message):
-    inputs: "VariableMap | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    outputs: "VariableMap | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.core", "TypedInterface", TypedInterface)
-
-
-@dataclass(eq=False, repr=False)
-class TypeStructure(betterproto2.Message):
-    tag: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    dataclass_type: "dict[str, LiteralType]" = betterproto2.field(
-        2,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "TypeStructure", TypeStructure)
-
-
-@dataclass(eq=False, repr=False)
-class Union(betterproto2.Message):
-    value: "Literal | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.core", "Union", Union)
-
-
-@dataclass(eq=False, repr=False)
-class UnionInfo(betterproto2.Message):
-    target_type: "LiteralType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-
-default_message_pool.register_message("flyteidl.core", "UnionInfo", UnionInfo)
-
-
-@dataclass(eq=False, repr=False)
-class UnionType(betterproto2.Message):
-    variants: "list[LiteralType]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
-
-
-default_message_pool.register_message("flyteidl.core", "UnionType", UnionType)
-
-
-@dataclass(eq=False, repr=False)
-class Variable(betterproto2.Message):
-    type: "LiteralType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    description: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.core", "Variable", Variable)
-
-
-@dataclass(eq=False, repr=False)
-class VariableMap(betterproto2.Message):
-    variables: "dict[str, Variable]" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "VariableMap", VariableMap)
-
-
-@dataclass(eq=False, repr=False)
-class Void(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.core", "Void", Void)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowExecution(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.core", "WorkflowExecution", WorkflowExecution)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowExecutionIdentifier(betterproto2.Message):
-    project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    name: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-    org: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message(
-    "flyteidl.core", "WorkflowExecutionIdentifier", WorkflowExecutionIdentifier
-)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowMetadata(betterproto2.Message):
-    quality_of_service: "QualityOfService | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-    on_failure: "WorkflowMetadataOnFailurePolicy" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, default_factory=lambda: WorkflowMetadataOnFailurePolicy(0)
-    )
-
-    tags: "dict[str, str]" = betterproto2.field(
-        3,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "WorkflowMetadata", WorkflowMetadata)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowMetadataDefaults(betterproto2.Message):
-    interruptible: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
-
-
-default_message_pool.register_message("flyteidl.core", "WorkflowMetadataDefaults", WorkflowMetadataDefaults)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowNode(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - reference:
-    """
-
-    launchplan_ref: "Identifier | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="reference"
-    )
-
-    sub_workflow_ref: "Identifier | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="reference"
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "WorkflowNode", WorkflowNode)
-
-
-@dataclass(eq=False, repr=False)
-class WorkflowTemplate(betterproto2.Message):
-    id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
-
-    metadata: "WorkflowMetadata | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
-
-    interface: "TypedInterface | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    nodes: "list[Node]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    outputs: "list[Binding]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
-
-    failure_node: "Node | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
-
-    metadata_defaults: "WorkflowMetadataDefaults | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.core", "WorkflowTemplate", WorkflowTemplate)
-
-
-from ...google import protobuf as __google__protobuf__

@@ -6,74 +6,89 @@
 
 __all__ = ("ExternalResourceInfo", "TaskExecutionMetadata", "TaskExecutionMetadataInstanceClass")
 
-from dataclasses import dataclass
-
-import betterproto2
-
-from ...message_pool import default_message_pool
-
 _COMPILER_VERSION = "0.10.1"
-betterproto2.check_compiler_version(_COMPILER_VERSION)
 
 
-class TaskExecutionMetadataInstanceClass(betterproto2.Enum):
-    DEFAULT = 0
-
-    INTERRUPTIBLE = 1
+from .... import _betterproto
 
 
-@dataclass(eq=False, repr=False)
-class ExternalResourceInfo(betterproto2.Message):
-    """
-    One unit of work a task execution started: for an array node, the run of one index.
-    """
-
-    external_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    index: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
-
-    retry_attempt: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
-
-    phase: "_core__.TaskExecutionPhase" = betterproto2.field(
-        4, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.TaskExecutionPhase(0)
-    )
-
-    cache_status: "_core__.CatalogCacheStatus" = betterproto2.field(
-        5, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.CatalogCacheStatus(0)
-    )
-
-    logs: "list[_core__.TaskLog]" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, repeated=True)
+def _setup():
+    global dataclass, betterproto2, default_message_pool, _core__
+    from dataclasses import dataclass
+    betterproto2 = _betterproto.load()
+    from ...message_pool import default_message_pool
+    betterproto2.check_compiler_version(_COMPILER_VERSION)
+    from .. import core as _core__
 
 
-default_message_pool.register_message("flyteidl.event", "ExternalResourceInfo", ExternalResourceInfo)
+def _class_TaskExecutionMetadataInstanceClass():
+    class TaskExecutionMetadataInstanceClass(betterproto2.Enum):
+        DEFAULT = 0
+
+        INTERRUPTIBLE = 1
+    return TaskExecutionMetadataInstanceClass
 
 
-@dataclass(eq=False, repr=False)
-class TaskExecutionMetadata(betterproto2.Message):
-    """
-    Where and how a task execution ran; for an array node, one entry per index it ran.
-    """
+def _class_ExternalResourceInfo():
+    @dataclass(eq=False, repr=False)
+    class ExternalResourceInfo(betterproto2.Message):
+        """
+        One unit of work a task execution started: for an array node, the run of one index.
+        """
 
-    generated_name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-    """
-    A name unique to this attempt (FlytePropeller: the pod's name).
-    """
+        external_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    external_resources: "list[ExternalResourceInfo]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+        index: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
 
-    plugin_identifier: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-    """
-    The plugin that ran it ("container_array" for an array node's indices).
-    """
+        retry_attempt: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
 
-    instance_class: "TaskExecutionMetadataInstanceClass" = betterproto2.field(
-        16, betterproto2.TYPE_ENUM, default_factory=lambda: TaskExecutionMetadataInstanceClass(0)
-    )
+        phase: "_core__.TaskExecutionPhase" = betterproto2.field(
+            4, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.TaskExecutionPhase(0)
+        )
 
+        cache_status: "_core__.CatalogCacheStatus" = betterproto2.field(
+            5, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.CatalogCacheStatus(0)
+        )
 
-default_message_pool.register_message("flyteidl.event", "TaskExecutionMetadata", TaskExecutionMetadata)
+        logs: "list[_core__.TaskLog]" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, repeated=True)
+    default_message_pool.register_message("flyteidl.event", "ExternalResourceInfo", ExternalResourceInfo)
+    return ExternalResourceInfo
 
 
-from .. import core as _core__
+def _class_TaskExecutionMetadata():
+    TaskExecutionMetadataInstanceClass = __getattr__('TaskExecutionMetadataInstanceClass')
+    @dataclass(eq=False, repr=False)
+    class TaskExecutionMetadata(betterproto2.Message):
+        """
+        Where and how a task execution ran; for an array node, one entry per index it ran.
+        """
+
+        generated_name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        """
+        A name unique to this attempt (FlytePropeller: the pod's name).
+        """
+
+        external_resources: "list[ExternalResourceInfo]" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, repeated=True
+        )
+
+        plugin_identifier: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+        """
+        The plugin that ran it ("container_array" for an array node's indices).
+        """
+
+        instance_class: "TaskExecutionMetadataInstanceClass" = betterproto2.field(
+            16, betterproto2.TYPE_ENUM, default_factory=lambda: TaskExecutionMetadataInstanceClass(0)
+        )
+    default_message_pool.register_message("flyteidl.event", "TaskExecutionMetadata", TaskExecutionMetadata)
+    return TaskExecutionMetadata
+
+
+__getattr__, __dir__ = _betterproto.lazy_classes(
+    globals(),
+    {
+        'TaskExecutionMetadataInstanceClass': _class_TaskExecutionMetadataInstanceClass,
+        'ExternalResourceInfo': _class_ExternalResourceInfo,
+        'TaskExecutionMetadata': _class_TaskExecutionMetadata,
+    },
+)

@@ -29,1787 +29,1856 @@ __all__ = (
     "SignalServiceStub",
 )
 
-import datetime
-import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import betterproto2
-import grpclib
-from betterproto2 import grpclib as betterproto2_grpclib
-
-from ...message_pool import default_message_pool
-
-if TYPE_CHECKING:
-    import grpclib.server
-    from betterproto2.grpclib.grpclib_client import MetadataLike
-    from grpclib.metadata import Deadline
-
 _COMPILER_VERSION = "0.10.1"
-betterproto2.check_compiler_version(_COMPILER_VERSION)
 
 
-class ArtifactType(betterproto2.Enum):
-    UNDEFINED = 0
-
-    DECK = 1
-
-    @classmethod
-    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
-        return {
-            0: "ARTIFACT_TYPE_UNDEFINED",
-            1: "ARTIFACT_TYPE_DECK",
-        }
-
-    @classmethod
-    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
-        return {
-            "ARTIFACT_TYPE_UNDEFINED": 0,
-            "ARTIFACT_TYPE_DECK": 1,
-        }
+from .... import _betterproto
 
 
-@dataclass(eq=False, repr=False)
-class CreateDownloadLinkRequest(betterproto2.Message):
-    """
+def _setup():
+    global datetime, warnings, dataclass, TYPE_CHECKING, betterproto2, grpclib, betterproto2_grpclib, default_message_pool, __google__protobuf__, _admin__, _core__
+    import datetime
+    import warnings
+    from dataclasses import dataclass
+    from typing import TYPE_CHECKING
+    betterproto2 = _betterproto.load()
+    import grpclib
+    from betterproto2 import grpclib as betterproto2_grpclib
+    from ...message_pool import default_message_pool
+    if TYPE_CHECKING:
+        import grpclib.server
+        from betterproto2.grpclib.grpclib_client import MetadataLike
+        from grpclib.metadata import Deadline
+    betterproto2.check_compiler_version(_COMPILER_VERSION)
+    from ...google import protobuf as __google__protobuf__
+    from .. import admin as _admin__
+    from .. import core as _core__
 
 
-    Oneofs:
-        - source:
-    """
+def _class_ArtifactType():
+    class ArtifactType(betterproto2.Enum):
+        UNDEFINED = 0
 
-    artifact_type: "ArtifactType" = betterproto2.field(
-        1, betterproto2.TYPE_ENUM, default_factory=lambda: ArtifactType(0)
+        DECK = 1
+
+        @classmethod
+        def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+            return {
+                0: "ARTIFACT_TYPE_UNDEFINED",
+                1: "ARTIFACT_TYPE_DECK",
+            }
+
+        @classmethod
+        def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+            return {
+                "ARTIFACT_TYPE_UNDEFINED": 0,
+                "ARTIFACT_TYPE_DECK": 1,
+            }
+    return ArtifactType
+
+
+def _class_CreateDownloadLinkRequest():
+    ArtifactType = __getattr__('ArtifactType')
+    @dataclass(eq=False, repr=False)
+    class CreateDownloadLinkRequest(betterproto2.Message):
+        """
+
+
+        Oneofs:
+            - source:
+        """
+
+        artifact_type: "ArtifactType" = betterproto2.field(
+            1, betterproto2.TYPE_ENUM, default_factory=lambda: ArtifactType(0)
+        )
+
+        expires_in: "datetime.timedelta | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+
+        node_execution_id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True, group="source"
+        )
+    default_message_pool.register_message(
+        "flyteidl.service", "CreateDownloadLinkRequest", CreateDownloadLinkRequest
     )
+    return CreateDownloadLinkRequest
 
-    expires_in: "datetime.timedelta | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+
+def _class_CreateDownloadLinkResponse():
+    @dataclass(eq=False, repr=False)
+    class CreateDownloadLinkResponse(betterproto2.Message):
+        signed_url: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+
+        expires_at: "datetime.datetime | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+
+        pre_signed_urls: "PreSignedUrLs | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.is_set("signed_url"):
+                warnings.warn("CreateDownloadLinkResponse.signed_url is deprecated", DeprecationWarning)
+            if self.is_set("expires_at"):
+                warnings.warn("CreateDownloadLinkResponse.expires_at is deprecated", DeprecationWarning)
+    default_message_pool.register_message(
+        "flyteidl.service", "CreateDownloadLinkResponse", CreateDownloadLinkResponse
     )
+    return CreateDownloadLinkResponse
 
-    node_execution_id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True, group="source"
+
+def _class_CreateDownloadLocationRequest():
+    @dataclass(eq=False, repr=False)
+    class CreateDownloadLocationRequest(betterproto2.Message):
+        native_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        expires_in: "datetime.timedelta | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+    default_message_pool.register_message(
+        "flyteidl.service", "CreateDownloadLocationRequest", CreateDownloadLocationRequest
     )
+    return CreateDownloadLocationRequest
 
 
-default_message_pool.register_message(
-    "flyteidl.service", "CreateDownloadLinkRequest", CreateDownloadLinkRequest
-)
+def _class_CreateDownloadLocationResponse():
+    @dataclass(eq=False, repr=False)
+    class CreateDownloadLocationResponse(betterproto2.Message):
+        signed_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-
-@dataclass(eq=False, repr=False)
-class CreateDownloadLinkResponse(betterproto2.Message):
-    signed_url: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
-
-    expires_at: "datetime.datetime | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        expires_at: "datetime.datetime | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+    default_message_pool.register_message(
+        "flyteidl.service", "CreateDownloadLocationResponse", CreateDownloadLocationResponse
     )
-
-    pre_signed_urls: "PreSignedUrLs | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.is_set("signed_url"):
-            warnings.warn("CreateDownloadLinkResponse.signed_url is deprecated", DeprecationWarning)
-        if self.is_set("expires_at"):
-            warnings.warn("CreateDownloadLinkResponse.expires_at is deprecated", DeprecationWarning)
+    return CreateDownloadLocationResponse
 
 
-default_message_pool.register_message(
-    "flyteidl.service", "CreateDownloadLinkResponse", CreateDownloadLinkResponse
-)
+def _class_CreateUploadLocationRequest():
+    @dataclass(eq=False, repr=False)
+    class CreateUploadLocationRequest(betterproto2.Message):
+        project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class CreateDownloadLocationRequest(betterproto2.Message):
-    native_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        filename: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
-    expires_in: "datetime.timedelta | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        expires_in: "datetime.timedelta | None" = betterproto2.field(
+            4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        )
+
+        content_md5: "bytes" = betterproto2.field(5, betterproto2.TYPE_BYTES)
+
+        filename_root: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+        add_content_md5_metadata: "bool" = betterproto2.field(7, betterproto2.TYPE_BOOL)
+
+        org: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+    default_message_pool.register_message(
+        "flyteidl.service", "CreateUploadLocationRequest", CreateUploadLocationRequest
     )
+    return CreateUploadLocationRequest
 
 
-default_message_pool.register_message(
-    "flyteidl.service", "CreateDownloadLocationRequest", CreateDownloadLocationRequest
-)
+def _class_CreateUploadLocationResponse():
+    @dataclass(eq=False, repr=False)
+    class CreateUploadLocationResponse(betterproto2.Message):
+        signed_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        native_url: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class CreateDownloadLocationResponse(betterproto2.Message):
-    signed_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        expires_at: "datetime.datetime | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
 
-    expires_at: "datetime.datetime | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        headers: "dict[str, str]" = betterproto2.field(
+            4,
+            betterproto2.TYPE_MAP,
+            map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+        )
+    default_message_pool.register_message(
+        "flyteidl.service", "CreateUploadLocationResponse", CreateUploadLocationResponse
     )
+    return CreateUploadLocationResponse
 
 
-default_message_pool.register_message(
-    "flyteidl.service", "CreateDownloadLocationResponse", CreateDownloadLocationResponse
-)
+def _class_GetDataRequest():
+    @dataclass(eq=False, repr=False)
+    class GetDataRequest(betterproto2.Message):
+        flyte_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.service", "GetDataRequest", GetDataRequest)
+    return GetDataRequest
 
 
-@dataclass(eq=False, repr=False)
-class CreateUploadLocationRequest(betterproto2.Message):
-    project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+def _class_GetDataResponse():
+    @dataclass(eq=False, repr=False)
+    class GetDataResponse(betterproto2.Message):
+        """
 
-    domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-    filename: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+        Oneofs:
+            - data:
+        """
 
-    expires_in: "datetime.timedelta | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+        literal_map: "_core__.LiteralMap | None" = betterproto2.field(
+            1, betterproto2.TYPE_MESSAGE, optional=True, group="data"
+        )
+
+        pre_signed_urls: "PreSignedUrLs | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, optional=True, group="data"
+        )
+
+        literal: "_core__.Literal | None" = betterproto2.field(
+            3, betterproto2.TYPE_MESSAGE, optional=True, group="data"
+        )
+    default_message_pool.register_message("flyteidl.service", "GetDataResponse", GetDataResponse)
+    return GetDataResponse
+
+
+def _class_OAuth2MetadataRequest():
+    @dataclass(eq=False, repr=False)
+    class OAuth2MetadataRequest(betterproto2.Message):
+        pass
+    default_message_pool.register_message("flyteidl.service", "OAuth2MetadataRequest", OAuth2MetadataRequest)
+    return OAuth2MetadataRequest
+
+
+def _class_OAuth2MetadataResponse():
+    @dataclass(eq=False, repr=False)
+    class OAuth2MetadataResponse(betterproto2.Message):
+        issuer: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+        authorization_endpoint: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+        token_endpoint: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+        response_types_supported: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
+
+        scopes_supported: "list[str]" = betterproto2.field(5, betterproto2.TYPE_STRING, repeated=True)
+
+        token_endpoint_auth_methods_supported: "list[str]" = betterproto2.field(
+            6, betterproto2.TYPE_STRING, repeated=True
+        )
+
+        jwks_uri: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+
+        code_challenge_methods_supported: "list[str]" = betterproto2.field(
+            8, betterproto2.TYPE_STRING, repeated=True
+        )
+
+        grant_types_supported: "list[str]" = betterproto2.field(9, betterproto2.TYPE_STRING, repeated=True)
+
+        device_authorization_endpoint: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+    default_message_pool.register_message("flyteidl.service", "OAuth2MetadataResponse", OAuth2MetadataResponse)
+    return OAuth2MetadataResponse
+
+
+def _class_PreSignedUrLs():
+    @dataclass(eq=False, repr=False)
+    class PreSignedUrLs(betterproto2.Message):
+        signed_url: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+
+        expires_at: "datetime.datetime | None" = betterproto2.field(
+            2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        )
+    default_message_pool.register_message("flyteidl.service", "PreSignedURLs", PreSignedUrLs)
+    return PreSignedUrLs
+
+
+def _class_PublicClientAuthConfigRequest():
+    @dataclass(eq=False, repr=False)
+    class PublicClientAuthConfigRequest(betterproto2.Message):
+        pass
+    default_message_pool.register_message(
+        "flyteidl.service", "PublicClientAuthConfigRequest", PublicClientAuthConfigRequest
     )
-
-    content_md5: "bytes" = betterproto2.field(5, betterproto2.TYPE_BYTES)
-
-    filename_root: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
-
-    add_content_md5_metadata: "bool" = betterproto2.field(7, betterproto2.TYPE_BOOL)
-
-    org: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+    return PublicClientAuthConfigRequest
 
 
-default_message_pool.register_message(
-    "flyteidl.service", "CreateUploadLocationRequest", CreateUploadLocationRequest
-)
+def _class_PublicClientAuthConfigResponse():
+    @dataclass(eq=False, repr=False)
+    class PublicClientAuthConfigResponse(betterproto2.Message):
+        client_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
+        redirect_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
-@dataclass(eq=False, repr=False)
-class CreateUploadLocationResponse(betterproto2.Message):
-    signed_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+        scopes: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
 
-    native_url: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+        authorization_metadata_key: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
-    expires_at: "datetime.datetime | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+        service_http_endpoint: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+        audience: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    default_message_pool.register_message(
+        "flyteidl.service", "PublicClientAuthConfigResponse", PublicClientAuthConfigResponse
     )
-
-    headers: "dict[str, str]" = betterproto2.field(
-        4,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
-
-
-default_message_pool.register_message(
-    "flyteidl.service", "CreateUploadLocationResponse", CreateUploadLocationResponse
-)
-
-
-@dataclass(eq=False, repr=False)
-class GetDataRequest(betterproto2.Message):
-    flyte_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.service", "GetDataRequest", GetDataRequest)
-
-
-@dataclass(eq=False, repr=False)
-class GetDataResponse(betterproto2.Message):
-    """
-
-
-    Oneofs:
-        - data:
-    """
-
-    literal_map: "_core__.LiteralMap | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True, group="data"
-    )
-
-    pre_signed_urls: "PreSignedUrLs | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True, group="data"
-    )
-
-    literal: "_core__.Literal | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True, group="data"
-    )
-
-
-default_message_pool.register_message("flyteidl.service", "GetDataResponse", GetDataResponse)
-
-
-@dataclass(eq=False, repr=False)
-class OAuth2MetadataRequest(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message("flyteidl.service", "OAuth2MetadataRequest", OAuth2MetadataRequest)
-
-
-@dataclass(eq=False, repr=False)
-class OAuth2MetadataResponse(betterproto2.Message):
-    issuer: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    authorization_endpoint: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    token_endpoint: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
-
-    response_types_supported: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
-
-    scopes_supported: "list[str]" = betterproto2.field(5, betterproto2.TYPE_STRING, repeated=True)
-
-    token_endpoint_auth_methods_supported: "list[str]" = betterproto2.field(
-        6, betterproto2.TYPE_STRING, repeated=True
-    )
-
-    jwks_uri: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
-
-    code_challenge_methods_supported: "list[str]" = betterproto2.field(
-        8, betterproto2.TYPE_STRING, repeated=True
-    )
-
-    grant_types_supported: "list[str]" = betterproto2.field(9, betterproto2.TYPE_STRING, repeated=True)
-
-    device_authorization_endpoint: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("flyteidl.service", "OAuth2MetadataResponse", OAuth2MetadataResponse)
-
-
-@dataclass(eq=False, repr=False)
-class PreSignedUrLs(betterproto2.Message):
-    signed_url: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
-
-    expires_at: "datetime.datetime | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
-    )
-
-
-default_message_pool.register_message("flyteidl.service", "PreSignedURLs", PreSignedUrLs)
-
-
-@dataclass(eq=False, repr=False)
-class PublicClientAuthConfigRequest(betterproto2.Message):
-    pass
-
-
-default_message_pool.register_message(
-    "flyteidl.service", "PublicClientAuthConfigRequest", PublicClientAuthConfigRequest
-)
-
-
-@dataclass(eq=False, repr=False)
-class PublicClientAuthConfigResponse(betterproto2.Message):
-    client_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-    redirect_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
-
-    scopes: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
-
-    authorization_metadata_key: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
-
-    service_http_endpoint: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
-
-    audience: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message(
-    "flyteidl.service", "PublicClientAuthConfigResponse", PublicClientAuthConfigResponse
-)
-
-
-class AdminServiceStub(betterproto2_grpclib.ServiceStub):
-    async def create_task(
-        self,
-        message: "_admin__.TaskCreateRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.TaskCreateResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/CreateTask",
-            message,
-            _admin__.TaskCreateResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_task(
-        self,
-        message: "_admin__.ObjectGetRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.Task":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetTask",
-            message,
-            _admin__.Task,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_task_ids(
-        self,
-        message: "_admin__.NamedEntityIdentifierListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.NamedEntityIdentifierList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListTaskIds",
-            message,
-            _admin__.NamedEntityIdentifierList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_tasks(
-        self,
-        message: "_admin__.ResourceListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.TaskList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListTasks",
-            message,
-            _admin__.TaskList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def create_workflow(
-        self,
-        message: "_admin__.WorkflowCreateRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.WorkflowCreateResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/CreateWorkflow",
-            message,
-            _admin__.WorkflowCreateResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_workflow(
-        self,
-        message: "_admin__.ObjectGetRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.Workflow":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetWorkflow",
-            message,
-            _admin__.Workflow,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_workflow_ids(
-        self,
-        message: "_admin__.NamedEntityIdentifierListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.NamedEntityIdentifierList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListWorkflowIds",
-            message,
-            _admin__.NamedEntityIdentifierList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_workflows(
-        self,
-        message: "_admin__.ResourceListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.WorkflowList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListWorkflows",
-            message,
-            _admin__.WorkflowList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def create_launch_plan(
-        self,
-        message: "_admin__.LaunchPlanCreateRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.LaunchPlanCreateResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/CreateLaunchPlan",
-            message,
-            _admin__.LaunchPlanCreateResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_launch_plan(
-        self,
-        message: "_admin__.ObjectGetRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.LaunchPlan":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetLaunchPlan",
-            message,
-            _admin__.LaunchPlan,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_active_launch_plan(
-        self,
-        message: "_admin__.ActiveLaunchPlanRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.LaunchPlan":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetActiveLaunchPlan",
-            message,
-            _admin__.LaunchPlan,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_launch_plan_ids(
-        self,
-        message: "_admin__.NamedEntityIdentifierListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.NamedEntityIdentifierList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListLaunchPlanIds",
-            message,
-            _admin__.NamedEntityIdentifierList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_launch_plans(
-        self,
-        message: "_admin__.ResourceListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.LaunchPlanList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListLaunchPlans",
-            message,
-            _admin__.LaunchPlanList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def update_launch_plan(
-        self,
-        message: "_admin__.LaunchPlanUpdateRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.LaunchPlanUpdateResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/UpdateLaunchPlan",
-            message,
-            _admin__.LaunchPlanUpdateResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def create_execution(
-        self,
-        message: "_admin__.ExecutionCreateRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.ExecutionCreateResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/CreateExecution",
-            message,
-            _admin__.ExecutionCreateResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def relaunch_execution(
-        self,
-        message: "_admin__.ExecutionRelaunchRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.ExecutionCreateResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/RelaunchExecution",
-            message,
-            _admin__.ExecutionCreateResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def recover_execution(
-        self,
-        message: "_admin__.ExecutionRecoverRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.ExecutionCreateResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/RecoverExecution",
-            message,
-            _admin__.ExecutionCreateResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_execution(
-        self,
-        message: "_admin__.WorkflowExecutionGetRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.Execution":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetExecution",
-            message,
-            _admin__.Execution,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_execution_data(
-        self,
-        message: "_admin__.WorkflowExecutionGetDataRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.WorkflowExecutionGetDataResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetExecutionData",
-            message,
-            _admin__.WorkflowExecutionGetDataResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_executions(
-        self,
-        message: "_admin__.ResourceListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.ExecutionList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListExecutions",
-            message,
-            _admin__.ExecutionList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def terminate_execution(
-        self,
-        message: "_admin__.ExecutionTerminateRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.ExecutionTerminateResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/TerminateExecution",
-            message,
-            _admin__.ExecutionTerminateResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_node_execution(
-        self,
-        message: "_admin__.NodeExecutionGetRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.NodeExecution":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetNodeExecution",
-            message,
-            _admin__.NodeExecution,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_node_executions(
-        self,
-        message: "_admin__.NodeExecutionListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.NodeExecutionList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListNodeExecutions",
-            message,
-            _admin__.NodeExecutionList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_node_execution_data(
-        self,
-        message: "_admin__.NodeExecutionGetDataRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.NodeExecutionGetDataResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetNodeExecutionData",
-            message,
-            _admin__.NodeExecutionGetDataResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_task_executions(
-        self,
-        message: "_admin__.TaskExecutionListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.TaskExecutionList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListTaskExecutions",
-            message,
-            _admin__.TaskExecutionList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_task_execution(
-        self,
-        message: "_admin__.TaskExecutionGetRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.TaskExecution":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetTaskExecution",
-            message,
-            _admin__.TaskExecution,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_task_execution_data(
-        self,
-        message: "_admin__.TaskExecutionGetDataRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.TaskExecutionGetDataResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetTaskExecutionData",
-            message,
-            _admin__.TaskExecutionGetDataResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_projects(
-        self,
-        message: "_admin__.ProjectListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.Projects":
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/ListProjects",
-            message,
-            _admin__.Projects,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_domains(
-        self,
-        message: "_admin__.GetDomainRequest | None" = None,
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.GetDomainsResponse":
-
-        if message is None:
-            message = _admin__.GetDomainRequest()
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetDomains",
-            message,
-            _admin__.GetDomainsResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_version(
-        self,
-        message: "_admin__.GetVersionRequest | None" = None,
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.GetVersionResponse":
-
-        if message is None:
-            message = _admin__.GetVersionRequest()
-
-        return await self._unary_unary(
-            "/flyteidl.service.AdminService/GetVersion",
-            message,
-            _admin__.GetVersionResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-
-class AuthMetadataServiceStub(betterproto2_grpclib.ServiceStub):
-    async def get_o_auth_2_metadata(
-        self,
-        message: "OAuth2MetadataRequest | None" = None,
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "OAuth2MetadataResponse":
-
-        if message is None:
-            message = OAuth2MetadataRequest()
-
-        return await self._unary_unary(
-            "/flyteidl.service.AuthMetadataService/GetOAuth2Metadata",
-            message,
-            OAuth2MetadataResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_public_client_config(
-        self,
-        message: "PublicClientAuthConfigRequest | None" = None,
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "PublicClientAuthConfigResponse":
-
-        if message is None:
-            message = PublicClientAuthConfigRequest()
-
-        return await self._unary_unary(
-            "/flyteidl.service.AuthMetadataService/GetPublicClientConfig",
-            message,
-            PublicClientAuthConfigResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-
-class DataProxyServiceStub(betterproto2_grpclib.ServiceStub):
-    async def create_upload_location(
-        self,
-        message: "CreateUploadLocationRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "CreateUploadLocationResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.DataProxyService/CreateUploadLocation",
-            message,
-            CreateUploadLocationResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def create_download_location(
-        self,
-        message: "CreateDownloadLocationRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "CreateDownloadLocationResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.DataProxyService/CreateDownloadLocation",
-            message,
-            CreateDownloadLocationResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def create_download_link(
-        self,
-        message: "CreateDownloadLinkRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "CreateDownloadLinkResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.DataProxyService/CreateDownloadLink",
-            message,
-            CreateDownloadLinkResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def get_data(
-        self,
-        message: "GetDataRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "GetDataResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.DataProxyService/GetData",
-            message,
-            GetDataResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-
-class SignalServiceStub(betterproto2_grpclib.ServiceStub):
-    async def get_or_create_signal(
-        self,
-        message: "_admin__.SignalGetOrCreateRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.Signal":
-
-        return await self._unary_unary(
-            "/flyteidl.service.SignalService/GetOrCreateSignal",
-            message,
-            _admin__.Signal,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list_signals(
-        self,
-        message: "_admin__.SignalListRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.SignalList":
-
-        return await self._unary_unary(
-            "/flyteidl.service.SignalService/ListSignals",
-            message,
-            _admin__.SignalList,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def set_signal(
-        self,
-        message: "_admin__.SignalSetRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "_admin__.SignalSetResponse":
-
-        return await self._unary_unary(
-            "/flyteidl.service.SignalService/SetSignal",
-            message,
-            _admin__.SignalSetResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-
-from ...google import protobuf as __google__protobuf__
-from .. import admin as _admin__
-from .. import core as _core__
-
-
-class AdminServiceBase(betterproto2_grpclib.ServiceBase):
-    async def create_task(self, message: "_admin__.TaskCreateRequest") -> "_admin__.TaskCreateResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_task(self, message: "_admin__.ObjectGetRequest") -> "_admin__.Task":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_task_ids(
-        self, message: "_admin__.NamedEntityIdentifierListRequest"
-    ) -> "_admin__.NamedEntityIdentifierList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_tasks(self, message: "_admin__.ResourceListRequest") -> "_admin__.TaskList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def create_workflow(
-        self, message: "_admin__.WorkflowCreateRequest"
-    ) -> "_admin__.WorkflowCreateResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_workflow(self, message: "_admin__.ObjectGetRequest") -> "_admin__.Workflow":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_workflow_ids(
-        self, message: "_admin__.NamedEntityIdentifierListRequest"
-    ) -> "_admin__.NamedEntityIdentifierList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_workflows(self, message: "_admin__.ResourceListRequest") -> "_admin__.WorkflowList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def create_launch_plan(
-        self, message: "_admin__.LaunchPlanCreateRequest"
-    ) -> "_admin__.LaunchPlanCreateResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_launch_plan(self, message: "_admin__.ObjectGetRequest") -> "_admin__.LaunchPlan":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_active_launch_plan(
-        self, message: "_admin__.ActiveLaunchPlanRequest"
-    ) -> "_admin__.LaunchPlan":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_launch_plan_ids(
-        self, message: "_admin__.NamedEntityIdentifierListRequest"
-    ) -> "_admin__.NamedEntityIdentifierList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_launch_plans(self, message: "_admin__.ResourceListRequest") -> "_admin__.LaunchPlanList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def update_launch_plan(
-        self, message: "_admin__.LaunchPlanUpdateRequest"
-    ) -> "_admin__.LaunchPlanUpdateResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def create_execution(
-        self, message: "_admin__.ExecutionCreateRequest"
-    ) -> "_admin__.ExecutionCreateResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def relaunch_execution(
-        self, message: "_admin__.ExecutionRelaunchRequest"
-    ) -> "_admin__.ExecutionCreateResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def recover_execution(
-        self, message: "_admin__.ExecutionRecoverRequest"
-    ) -> "_admin__.ExecutionCreateResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_execution(self, message: "_admin__.WorkflowExecutionGetRequest") -> "_admin__.Execution":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_execution_data(
-        self, message: "_admin__.WorkflowExecutionGetDataRequest"
-    ) -> "_admin__.WorkflowExecutionGetDataResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_executions(self, message: "_admin__.ResourceListRequest") -> "_admin__.ExecutionList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def terminate_execution(
-        self, message: "_admin__.ExecutionTerminateRequest"
-    ) -> "_admin__.ExecutionTerminateResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_node_execution(
-        self, message: "_admin__.NodeExecutionGetRequest"
-    ) -> "_admin__.NodeExecution":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_node_executions(
-        self, message: "_admin__.NodeExecutionListRequest"
-    ) -> "_admin__.NodeExecutionList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_node_execution_data(
-        self, message: "_admin__.NodeExecutionGetDataRequest"
-    ) -> "_admin__.NodeExecutionGetDataResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_task_executions(
-        self, message: "_admin__.TaskExecutionListRequest"
-    ) -> "_admin__.TaskExecutionList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_task_execution(
-        self, message: "_admin__.TaskExecutionGetRequest"
-    ) -> "_admin__.TaskExecution":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_task_execution_data(
-        self, message: "_admin__.TaskExecutionGetDataRequest"
-    ) -> "_admin__.TaskExecutionGetDataResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_projects(self, message: "_admin__.ProjectListRequest") -> "_admin__.Projects":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_domains(self, message: "_admin__.GetDomainRequest") -> "_admin__.GetDomainsResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_version(self, message: "_admin__.GetVersionRequest") -> "_admin__.GetVersionResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def __rpc_create_task(
-        self, stream: "grpclib.server.Stream[_admin__.TaskCreateRequest, _admin__.TaskCreateResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.create_task(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_task(
-        self, stream: "grpclib.server.Stream[_admin__.ObjectGetRequest, _admin__.Task]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_task(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_task_ids(
-        self,
-        stream: "grpclib.server.Stream[_admin__.NamedEntityIdentifierListRequest, _admin__.NamedEntityIdentifierList]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_task_ids(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_tasks(
-        self, stream: "grpclib.server.Stream[_admin__.ResourceListRequest, _admin__.TaskList]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_tasks(request)
-        await stream.send_message(response)
-
-    async def __rpc_create_workflow(
-        self, stream: "grpclib.server.Stream[_admin__.WorkflowCreateRequest, _admin__.WorkflowCreateResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.create_workflow(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_workflow(
-        self, stream: "grpclib.server.Stream[_admin__.ObjectGetRequest, _admin__.Workflow]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_workflow(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_workflow_ids(
-        self,
-        stream: "grpclib.server.Stream[_admin__.NamedEntityIdentifierListRequest, _admin__.NamedEntityIdentifierList]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_workflow_ids(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_workflows(
-        self, stream: "grpclib.server.Stream[_admin__.ResourceListRequest, _admin__.WorkflowList]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_workflows(request)
-        await stream.send_message(response)
-
-    async def __rpc_create_launch_plan(
-        self,
-        stream: "grpclib.server.Stream[_admin__.LaunchPlanCreateRequest, _admin__.LaunchPlanCreateResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.create_launch_plan(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_launch_plan(
-        self, stream: "grpclib.server.Stream[_admin__.ObjectGetRequest, _admin__.LaunchPlan]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_launch_plan(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_active_launch_plan(
-        self, stream: "grpclib.server.Stream[_admin__.ActiveLaunchPlanRequest, _admin__.LaunchPlan]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_active_launch_plan(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_launch_plan_ids(
-        self,
-        stream: "grpclib.server.Stream[_admin__.NamedEntityIdentifierListRequest, _admin__.NamedEntityIdentifierList]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_launch_plan_ids(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_launch_plans(
-        self, stream: "grpclib.server.Stream[_admin__.ResourceListRequest, _admin__.LaunchPlanList]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_launch_plans(request)
-        await stream.send_message(response)
-
-    async def __rpc_update_launch_plan(
-        self,
-        stream: "grpclib.server.Stream[_admin__.LaunchPlanUpdateRequest, _admin__.LaunchPlanUpdateResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.update_launch_plan(request)
-        await stream.send_message(response)
-
-    async def __rpc_create_execution(
-        self,
-        stream: "grpclib.server.Stream[_admin__.ExecutionCreateRequest, _admin__.ExecutionCreateResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.create_execution(request)
-        await stream.send_message(response)
-
-    async def __rpc_relaunch_execution(
-        self,
-        stream: "grpclib.server.Stream[_admin__.ExecutionRelaunchRequest, _admin__.ExecutionCreateResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.relaunch_execution(request)
-        await stream.send_message(response)
-
-    async def __rpc_recover_execution(
-        self,
-        stream: "grpclib.server.Stream[_admin__.ExecutionRecoverRequest, _admin__.ExecutionCreateResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.recover_execution(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_execution(
-        self, stream: "grpclib.server.Stream[_admin__.WorkflowExecutionGetRequest, _admin__.Execution]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_execution(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_execution_data(
-        self,
-        stream: "grpclib.server.Stream[_admin__.WorkflowExecutionGetDataRequest, _admin__.WorkflowExecutionGetDataResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_execution_data(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_executions(
-        self, stream: "grpclib.server.Stream[_admin__.ResourceListRequest, _admin__.ExecutionList]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_executions(request)
-        await stream.send_message(response)
-
-    async def __rpc_terminate_execution(
-        self,
-        stream: "grpclib.server.Stream[_admin__.ExecutionTerminateRequest, _admin__.ExecutionTerminateResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.terminate_execution(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_node_execution(
-        self, stream: "grpclib.server.Stream[_admin__.NodeExecutionGetRequest, _admin__.NodeExecution]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_node_execution(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_node_executions(
-        self, stream: "grpclib.server.Stream[_admin__.NodeExecutionListRequest, _admin__.NodeExecutionList]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_node_executions(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_node_execution_data(
-        self,
-        stream: "grpclib.server.Stream[_admin__.NodeExecutionGetDataRequest, _admin__.NodeExecutionGetDataResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_node_execution_data(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_task_executions(
-        self, stream: "grpclib.server.Stream[_admin__.TaskExecutionListRequest, _admin__.TaskExecutionList]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_task_executions(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_task_execution(
-        self, stream: "grpclib.server.Stream[_admin__.TaskExecutionGetRequest, _admin__.TaskExecution]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_task_execution(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_task_execution_data(
-        self,
-        stream: "grpclib.server.Stream[_admin__.TaskExecutionGetDataRequest, _admin__.TaskExecutionGetDataResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_task_execution_data(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_projects(
-        self, stream: "grpclib.server.Stream[_admin__.ProjectListRequest, _admin__.Projects]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_projects(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_domains(
-        self, stream: "grpclib.server.Stream[_admin__.GetDomainRequest, _admin__.GetDomainsResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_domains(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_version(
-        self, stream: "grpclib.server.Stream[_admin__.GetVersionRequest, _admin__.GetVersionResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_version(request)
-        await stream.send_message(response)
-
-    def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
-        return {
-            "/flyteidl.service.AdminService/CreateTask": grpclib.const.Handler(
-                self.__rpc_create_task,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.TaskCreateRequest,
+    return PublicClientAuthConfigResponse
+
+
+def _class_AdminServiceStub():
+    class AdminServiceStub(betterproto2_grpclib.ServiceStub):
+        async def create_task(
+            self,
+            message: "_admin__.TaskCreateRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.TaskCreateResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/CreateTask",
+                message,
                 _admin__.TaskCreateResponse,
-            ),
-            "/flyteidl.service.AdminService/GetTask": grpclib.const.Handler(
-                self.__rpc_get_task,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ObjectGetRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_task(
+            self,
+            message: "_admin__.ObjectGetRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.Task":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetTask",
+                message,
                 _admin__.Task,
-            ),
-            "/flyteidl.service.AdminService/ListTaskIds": grpclib.const.Handler(
-                self.__rpc_list_task_ids,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.NamedEntityIdentifierListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_task_ids(
+            self,
+            message: "_admin__.NamedEntityIdentifierListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.NamedEntityIdentifierList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListTaskIds",
+                message,
                 _admin__.NamedEntityIdentifierList,
-            ),
-            "/flyteidl.service.AdminService/ListTasks": grpclib.const.Handler(
-                self.__rpc_list_tasks,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ResourceListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_tasks(
+            self,
+            message: "_admin__.ResourceListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.TaskList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListTasks",
+                message,
                 _admin__.TaskList,
-            ),
-            "/flyteidl.service.AdminService/CreateWorkflow": grpclib.const.Handler(
-                self.__rpc_create_workflow,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.WorkflowCreateRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def create_workflow(
+            self,
+            message: "_admin__.WorkflowCreateRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.WorkflowCreateResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/CreateWorkflow",
+                message,
                 _admin__.WorkflowCreateResponse,
-            ),
-            "/flyteidl.service.AdminService/GetWorkflow": grpclib.const.Handler(
-                self.__rpc_get_workflow,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ObjectGetRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_workflow(
+            self,
+            message: "_admin__.ObjectGetRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.Workflow":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetWorkflow",
+                message,
                 _admin__.Workflow,
-            ),
-            "/flyteidl.service.AdminService/ListWorkflowIds": grpclib.const.Handler(
-                self.__rpc_list_workflow_ids,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.NamedEntityIdentifierListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_workflow_ids(
+            self,
+            message: "_admin__.NamedEntityIdentifierListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.NamedEntityIdentifierList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListWorkflowIds",
+                message,
                 _admin__.NamedEntityIdentifierList,
-            ),
-            "/flyteidl.service.AdminService/ListWorkflows": grpclib.const.Handler(
-                self.__rpc_list_workflows,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ResourceListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_workflows(
+            self,
+            message: "_admin__.ResourceListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.WorkflowList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListWorkflows",
+                message,
                 _admin__.WorkflowList,
-            ),
-            "/flyteidl.service.AdminService/CreateLaunchPlan": grpclib.const.Handler(
-                self.__rpc_create_launch_plan,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.LaunchPlanCreateRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def create_launch_plan(
+            self,
+            message: "_admin__.LaunchPlanCreateRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.LaunchPlanCreateResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/CreateLaunchPlan",
+                message,
                 _admin__.LaunchPlanCreateResponse,
-            ),
-            "/flyteidl.service.AdminService/GetLaunchPlan": grpclib.const.Handler(
-                self.__rpc_get_launch_plan,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ObjectGetRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_launch_plan(
+            self,
+            message: "_admin__.ObjectGetRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.LaunchPlan":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetLaunchPlan",
+                message,
                 _admin__.LaunchPlan,
-            ),
-            "/flyteidl.service.AdminService/GetActiveLaunchPlan": grpclib.const.Handler(
-                self.__rpc_get_active_launch_plan,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ActiveLaunchPlanRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_active_launch_plan(
+            self,
+            message: "_admin__.ActiveLaunchPlanRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.LaunchPlan":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetActiveLaunchPlan",
+                message,
                 _admin__.LaunchPlan,
-            ),
-            "/flyteidl.service.AdminService/ListLaunchPlanIds": grpclib.const.Handler(
-                self.__rpc_list_launch_plan_ids,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.NamedEntityIdentifierListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_launch_plan_ids(
+            self,
+            message: "_admin__.NamedEntityIdentifierListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.NamedEntityIdentifierList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListLaunchPlanIds",
+                message,
                 _admin__.NamedEntityIdentifierList,
-            ),
-            "/flyteidl.service.AdminService/ListLaunchPlans": grpclib.const.Handler(
-                self.__rpc_list_launch_plans,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ResourceListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_launch_plans(
+            self,
+            message: "_admin__.ResourceListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.LaunchPlanList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListLaunchPlans",
+                message,
                 _admin__.LaunchPlanList,
-            ),
-            "/flyteidl.service.AdminService/UpdateLaunchPlan": grpclib.const.Handler(
-                self.__rpc_update_launch_plan,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.LaunchPlanUpdateRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def update_launch_plan(
+            self,
+            message: "_admin__.LaunchPlanUpdateRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.LaunchPlanUpdateResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/UpdateLaunchPlan",
+                message,
                 _admin__.LaunchPlanUpdateResponse,
-            ),
-            "/flyteidl.service.AdminService/CreateExecution": grpclib.const.Handler(
-                self.__rpc_create_execution,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ExecutionCreateRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def create_execution(
+            self,
+            message: "_admin__.ExecutionCreateRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.ExecutionCreateResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/CreateExecution",
+                message,
                 _admin__.ExecutionCreateResponse,
-            ),
-            "/flyteidl.service.AdminService/RelaunchExecution": grpclib.const.Handler(
-                self.__rpc_relaunch_execution,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ExecutionRelaunchRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def relaunch_execution(
+            self,
+            message: "_admin__.ExecutionRelaunchRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.ExecutionCreateResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/RelaunchExecution",
+                message,
                 _admin__.ExecutionCreateResponse,
-            ),
-            "/flyteidl.service.AdminService/RecoverExecution": grpclib.const.Handler(
-                self.__rpc_recover_execution,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ExecutionRecoverRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def recover_execution(
+            self,
+            message: "_admin__.ExecutionRecoverRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.ExecutionCreateResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/RecoverExecution",
+                message,
                 _admin__.ExecutionCreateResponse,
-            ),
-            "/flyteidl.service.AdminService/GetExecution": grpclib.const.Handler(
-                self.__rpc_get_execution,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.WorkflowExecutionGetRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_execution(
+            self,
+            message: "_admin__.WorkflowExecutionGetRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.Execution":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetExecution",
+                message,
                 _admin__.Execution,
-            ),
-            "/flyteidl.service.AdminService/GetExecutionData": grpclib.const.Handler(
-                self.__rpc_get_execution_data,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.WorkflowExecutionGetDataRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_execution_data(
+            self,
+            message: "_admin__.WorkflowExecutionGetDataRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.WorkflowExecutionGetDataResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetExecutionData",
+                message,
                 _admin__.WorkflowExecutionGetDataResponse,
-            ),
-            "/flyteidl.service.AdminService/ListExecutions": grpclib.const.Handler(
-                self.__rpc_list_executions,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ResourceListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_executions(
+            self,
+            message: "_admin__.ResourceListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.ExecutionList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListExecutions",
+                message,
                 _admin__.ExecutionList,
-            ),
-            "/flyteidl.service.AdminService/TerminateExecution": grpclib.const.Handler(
-                self.__rpc_terminate_execution,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ExecutionTerminateRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def terminate_execution(
+            self,
+            message: "_admin__.ExecutionTerminateRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.ExecutionTerminateResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/TerminateExecution",
+                message,
                 _admin__.ExecutionTerminateResponse,
-            ),
-            "/flyteidl.service.AdminService/GetNodeExecution": grpclib.const.Handler(
-                self.__rpc_get_node_execution,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.NodeExecutionGetRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_node_execution(
+            self,
+            message: "_admin__.NodeExecutionGetRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.NodeExecution":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetNodeExecution",
+                message,
                 _admin__.NodeExecution,
-            ),
-            "/flyteidl.service.AdminService/ListNodeExecutions": grpclib.const.Handler(
-                self.__rpc_list_node_executions,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.NodeExecutionListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_node_executions(
+            self,
+            message: "_admin__.NodeExecutionListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.NodeExecutionList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListNodeExecutions",
+                message,
                 _admin__.NodeExecutionList,
-            ),
-            "/flyteidl.service.AdminService/GetNodeExecutionData": grpclib.const.Handler(
-                self.__rpc_get_node_execution_data,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.NodeExecutionGetDataRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_node_execution_data(
+            self,
+            message: "_admin__.NodeExecutionGetDataRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.NodeExecutionGetDataResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetNodeExecutionData",
+                message,
                 _admin__.NodeExecutionGetDataResponse,
-            ),
-            "/flyteidl.service.AdminService/ListTaskExecutions": grpclib.const.Handler(
-                self.__rpc_list_task_executions,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.TaskExecutionListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_task_executions(
+            self,
+            message: "_admin__.TaskExecutionListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.TaskExecutionList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListTaskExecutions",
+                message,
                 _admin__.TaskExecutionList,
-            ),
-            "/flyteidl.service.AdminService/GetTaskExecution": grpclib.const.Handler(
-                self.__rpc_get_task_execution,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.TaskExecutionGetRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_task_execution(
+            self,
+            message: "_admin__.TaskExecutionGetRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.TaskExecution":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetTaskExecution",
+                message,
                 _admin__.TaskExecution,
-            ),
-            "/flyteidl.service.AdminService/GetTaskExecutionData": grpclib.const.Handler(
-                self.__rpc_get_task_execution_data,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.TaskExecutionGetDataRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_task_execution_data(
+            self,
+            message: "_admin__.TaskExecutionGetDataRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.TaskExecutionGetDataResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetTaskExecutionData",
+                message,
                 _admin__.TaskExecutionGetDataResponse,
-            ),
-            "/flyteidl.service.AdminService/ListProjects": grpclib.const.Handler(
-                self.__rpc_list_projects,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.ProjectListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_projects(
+            self,
+            message: "_admin__.ProjectListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.Projects":
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/ListProjects",
+                message,
                 _admin__.Projects,
-            ),
-            "/flyteidl.service.AdminService/GetDomains": grpclib.const.Handler(
-                self.__rpc_get_domains,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.GetDomainRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_domains(
+            self,
+            message: "_admin__.GetDomainRequest | None" = None,
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.GetDomainsResponse":
+
+            if message is None:
+                message = _admin__.GetDomainRequest()
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetDomains",
+                message,
                 _admin__.GetDomainsResponse,
-            ),
-            "/flyteidl.service.AdminService/GetVersion": grpclib.const.Handler(
-                self.__rpc_get_version,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.GetVersionRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_version(
+            self,
+            message: "_admin__.GetVersionRequest | None" = None,
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.GetVersionResponse":
+
+            if message is None:
+                message = _admin__.GetVersionRequest()
+
+            return await self._unary_unary(
+                "/flyteidl.service.AdminService/GetVersion",
+                message,
                 _admin__.GetVersionResponse,
-            ),
-        }
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+    return AdminServiceStub
 
 
-class AuthMetadataServiceBase(betterproto2_grpclib.ServiceBase):
-    async def get_o_auth_2_metadata(self, message: "OAuth2MetadataRequest") -> "OAuth2MetadataResponse":
+def _class_AuthMetadataServiceStub():
+    OAuth2MetadataRequest = __getattr__('OAuth2MetadataRequest')
+    OAuth2MetadataResponse = __getattr__('OAuth2MetadataResponse')
+    PublicClientAuthConfigRequest = __getattr__('PublicClientAuthConfigRequest')
+    PublicClientAuthConfigResponse = __getattr__('PublicClientAuthConfigResponse')
+    class AuthMetadataServiceStub(betterproto2_grpclib.ServiceStub):
+        async def get_o_auth_2_metadata(
+            self,
+            message: "OAuth2MetadataRequest | None" = None,
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "OAuth2MetadataResponse":
 
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+            if message is None:
+                message = OAuth2MetadataRequest()
 
-    async def get_public_client_config(
-        self, message: "PublicClientAuthConfigRequest"
-    ) -> "PublicClientAuthConfigResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def __rpc_get_o_auth_2_metadata(
-        self, stream: "grpclib.server.Stream[OAuth2MetadataRequest, OAuth2MetadataResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_o_auth_2_metadata(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_public_client_config(
-        self, stream: "grpclib.server.Stream[PublicClientAuthConfigRequest, PublicClientAuthConfigResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_public_client_config(request)
-        await stream.send_message(response)
-
-    def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
-        return {
-            "/flyteidl.service.AuthMetadataService/GetOAuth2Metadata": grpclib.const.Handler(
-                self.__rpc_get_o_auth_2_metadata,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                OAuth2MetadataRequest,
+            return await self._unary_unary(
+                "/flyteidl.service.AuthMetadataService/GetOAuth2Metadata",
+                message,
                 OAuth2MetadataResponse,
-            ),
-            "/flyteidl.service.AuthMetadataService/GetPublicClientConfig": grpclib.const.Handler(
-                self.__rpc_get_public_client_config,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                PublicClientAuthConfigRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_public_client_config(
+            self,
+            message: "PublicClientAuthConfigRequest | None" = None,
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "PublicClientAuthConfigResponse":
+
+            if message is None:
+                message = PublicClientAuthConfigRequest()
+
+            return await self._unary_unary(
+                "/flyteidl.service.AuthMetadataService/GetPublicClientConfig",
+                message,
                 PublicClientAuthConfigResponse,
-            ),
-        }
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+    return AuthMetadataServiceStub
 
 
-class DataProxyServiceBase(betterproto2_grpclib.ServiceBase):
-    async def create_upload_location(
-        self, message: "CreateUploadLocationRequest"
-    ) -> "CreateUploadLocationResponse":
+def _class_DataProxyServiceStub():
+    CreateDownloadLinkResponse = __getattr__('CreateDownloadLinkResponse')
+    CreateDownloadLocationResponse = __getattr__('CreateDownloadLocationResponse')
+    CreateUploadLocationResponse = __getattr__('CreateUploadLocationResponse')
+    GetDataResponse = __getattr__('GetDataResponse')
+    class DataProxyServiceStub(betterproto2_grpclib.ServiceStub):
+        async def create_upload_location(
+            self,
+            message: "CreateUploadLocationRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "CreateUploadLocationResponse":
 
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def create_download_location(
-        self, message: "CreateDownloadLocationRequest"
-    ) -> "CreateDownloadLocationResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def create_download_link(
-        self, message: "CreateDownloadLinkRequest"
-    ) -> "CreateDownloadLinkResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def get_data(self, message: "GetDataRequest") -> "GetDataResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def __rpc_create_upload_location(
-        self, stream: "grpclib.server.Stream[CreateUploadLocationRequest, CreateUploadLocationResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.create_upload_location(request)
-        await stream.send_message(response)
-
-    async def __rpc_create_download_location(
-        self, stream: "grpclib.server.Stream[CreateDownloadLocationRequest, CreateDownloadLocationResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.create_download_location(request)
-        await stream.send_message(response)
-
-    async def __rpc_create_download_link(
-        self, stream: "grpclib.server.Stream[CreateDownloadLinkRequest, CreateDownloadLinkResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.create_download_link(request)
-        await stream.send_message(response)
-
-    async def __rpc_get_data(self, stream: "grpclib.server.Stream[GetDataRequest, GetDataResponse]") -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_data(request)
-        await stream.send_message(response)
-
-    def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
-        return {
-            "/flyteidl.service.DataProxyService/CreateUploadLocation": grpclib.const.Handler(
-                self.__rpc_create_upload_location,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                CreateUploadLocationRequest,
+            return await self._unary_unary(
+                "/flyteidl.service.DataProxyService/CreateUploadLocation",
+                message,
                 CreateUploadLocationResponse,
-            ),
-            "/flyteidl.service.DataProxyService/CreateDownloadLocation": grpclib.const.Handler(
-                self.__rpc_create_download_location,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                CreateDownloadLocationRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def create_download_location(
+            self,
+            message: "CreateDownloadLocationRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "CreateDownloadLocationResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.DataProxyService/CreateDownloadLocation",
+                message,
                 CreateDownloadLocationResponse,
-            ),
-            "/flyteidl.service.DataProxyService/CreateDownloadLink": grpclib.const.Handler(
-                self.__rpc_create_download_link,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                CreateDownloadLinkRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def create_download_link(
+            self,
+            message: "CreateDownloadLinkRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "CreateDownloadLinkResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.DataProxyService/CreateDownloadLink",
+                message,
                 CreateDownloadLinkResponse,
-            ),
-            "/flyteidl.service.DataProxyService/GetData": grpclib.const.Handler(
-                self.__rpc_get_data,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                GetDataRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def get_data(
+            self,
+            message: "GetDataRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "GetDataResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.DataProxyService/GetData",
+                message,
                 GetDataResponse,
-            ),
-        }
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+    return DataProxyServiceStub
 
 
-class SignalServiceBase(betterproto2_grpclib.ServiceBase):
-    async def get_or_create_signal(self, message: "_admin__.SignalGetOrCreateRequest") -> "_admin__.Signal":
+def _class_SignalServiceStub():
+    class SignalServiceStub(betterproto2_grpclib.ServiceStub):
+        async def get_or_create_signal(
+            self,
+            message: "_admin__.SignalGetOrCreateRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.Signal":
 
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list_signals(self, message: "_admin__.SignalListRequest") -> "_admin__.SignalList":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def set_signal(self, message: "_admin__.SignalSetRequest") -> "_admin__.SignalSetResponse":
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def __rpc_get_or_create_signal(
-        self, stream: "grpclib.server.Stream[_admin__.SignalGetOrCreateRequest, _admin__.Signal]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get_or_create_signal(request)
-        await stream.send_message(response)
-
-    async def __rpc_list_signals(
-        self, stream: "grpclib.server.Stream[_admin__.SignalListRequest, _admin__.SignalList]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list_signals(request)
-        await stream.send_message(response)
-
-    async def __rpc_set_signal(
-        self, stream: "grpclib.server.Stream[_admin__.SignalSetRequest, _admin__.SignalSetResponse]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.set_signal(request)
-        await stream.send_message(response)
-
-    def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
-        return {
-            "/flyteidl.service.SignalService/GetOrCreateSignal": grpclib.const.Handler(
-                self.__rpc_get_or_create_signal,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.SignalGetOrCreateRequest,
+            return await self._unary_unary(
+                "/flyteidl.service.SignalService/GetOrCreateSignal",
+                message,
                 _admin__.Signal,
-            ),
-            "/flyteidl.service.SignalService/ListSignals": grpclib.const.Handler(
-                self.__rpc_list_signals,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.SignalListRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def list_signals(
+            self,
+            message: "_admin__.SignalListRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.SignalList":
+
+            return await self._unary_unary(
+                "/flyteidl.service.SignalService/ListSignals",
+                message,
                 _admin__.SignalList,
-            ),
-            "/flyteidl.service.SignalService/SetSignal": grpclib.const.Handler(
-                self.__rpc_set_signal,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                _admin__.SignalSetRequest,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+
+        async def set_signal(
+            self,
+            message: "_admin__.SignalSetRequest",
+            *,
+            timeout: "float | None" = None,
+            deadline: "Deadline | None" = None,
+            metadata: "MetadataLike | None" = None,
+        ) -> "_admin__.SignalSetResponse":
+
+            return await self._unary_unary(
+                "/flyteidl.service.SignalService/SetSignal",
+                message,
                 _admin__.SignalSetResponse,
-            ),
-        }
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+    return SignalServiceStub
+
+
+def _class_AdminServiceBase():
+    class AdminServiceBase(betterproto2_grpclib.ServiceBase):
+        async def create_task(self, message: "_admin__.TaskCreateRequest") -> "_admin__.TaskCreateResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_task(self, message: "_admin__.ObjectGetRequest") -> "_admin__.Task":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_task_ids(
+            self, message: "_admin__.NamedEntityIdentifierListRequest"
+        ) -> "_admin__.NamedEntityIdentifierList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_tasks(self, message: "_admin__.ResourceListRequest") -> "_admin__.TaskList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def create_workflow(
+            self, message: "_admin__.WorkflowCreateRequest"
+        ) -> "_admin__.WorkflowCreateResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_workflow(self, message: "_admin__.ObjectGetRequest") -> "_admin__.Workflow":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_workflow_ids(
+            self, message: "_admin__.NamedEntityIdentifierListRequest"
+        ) -> "_admin__.NamedEntityIdentifierList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_workflows(self, message: "_admin__.ResourceListRequest") -> "_admin__.WorkflowList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def create_launch_plan(
+            self, message: "_admin__.LaunchPlanCreateRequest"
+        ) -> "_admin__.LaunchPlanCreateResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_launch_plan(self, message: "_admin__.ObjectGetRequest") -> "_admin__.LaunchPlan":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_active_launch_plan(
+            self, message: "_admin__.ActiveLaunchPlanRequest"
+        ) -> "_admin__.LaunchPlan":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_launch_plan_ids(
+            self, message: "_admin__.NamedEntityIdentifierListRequest"
+        ) -> "_admin__.NamedEntityIdentifierList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_launch_plans(self, message: "_admin__.ResourceListRequest") -> "_admin__.LaunchPlanList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def update_launch_plan(
+            self, message: "_admin__.LaunchPlanUpdateRequest"
+        ) -> "_admin__.LaunchPlanUpdateResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def create_execution(
+            self, message: "_admin__.ExecutionCreateRequest"
+        ) -> "_admin__.ExecutionCreateResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def relaunch_execution(
+            self, message: "_admin__.ExecutionRelaunchRequest"
+        ) -> "_admin__.ExecutionCreateResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def recover_execution(
+            self, message: "_admin__.ExecutionRecoverRequest"
+        ) -> "_admin__.ExecutionCreateResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_execution(self, message: "_admin__.WorkflowExecutionGetRequest") -> "_admin__.Execution":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_execution_data(
+            self, message: "_admin__.WorkflowExecutionGetDataRequest"
+        ) -> "_admin__.WorkflowExecutionGetDataResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_executions(self, message: "_admin__.ResourceListRequest") -> "_admin__.ExecutionList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def terminate_execution(
+            self, message: "_admin__.ExecutionTerminateRequest"
+        ) -> "_admin__.ExecutionTerminateResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_node_execution(
+            self, message: "_admin__.NodeExecutionGetRequest"
+        ) -> "_admin__.NodeExecution":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_node_executions(
+            self, message: "_admin__.NodeExecutionListRequest"
+        ) -> "_admin__.NodeExecutionList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_node_execution_data(
+            self, message: "_admin__.NodeExecutionGetDataRequest"
+        ) -> "_admin__.NodeExecutionGetDataResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_task_executions(
+            self, message: "_admin__.TaskExecutionListRequest"
+        ) -> "_admin__.TaskExecutionList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_task_execution(
+            self, message: "_admin__.TaskExecutionGetRequest"
+        ) -> "_admin__.TaskExecution":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_task_execution_data(
+            self, message: "_admin__.TaskExecutionGetDataRequest"
+        ) -> "_admin__.TaskExecutionGetDataResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_projects(self, message: "_admin__.ProjectListRequest") -> "_admin__.Projects":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_domains(self, message: "_admin__.GetDomainRequest") -> "_admin__.GetDomainsResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_version(self, message: "_admin__.GetVersionRequest") -> "_admin__.GetVersionResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def __rpc_create_task(
+            self, stream: "grpclib.server.Stream[_admin__.TaskCreateRequest, _admin__.TaskCreateResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.create_task(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_task(
+            self, stream: "grpclib.server.Stream[_admin__.ObjectGetRequest, _admin__.Task]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_task(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_task_ids(
+            self,
+            stream: "grpclib.server.Stream[_admin__.NamedEntityIdentifierListRequest, _admin__.NamedEntityIdentifierList]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_task_ids(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_tasks(
+            self, stream: "grpclib.server.Stream[_admin__.ResourceListRequest, _admin__.TaskList]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_tasks(request)
+            await stream.send_message(response)
+
+        async def __rpc_create_workflow(
+            self, stream: "grpclib.server.Stream[_admin__.WorkflowCreateRequest, _admin__.WorkflowCreateResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.create_workflow(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_workflow(
+            self, stream: "grpclib.server.Stream[_admin__.ObjectGetRequest, _admin__.Workflow]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_workflow(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_workflow_ids(
+            self,
+            stream: "grpclib.server.Stream[_admin__.NamedEntityIdentifierListRequest, _admin__.NamedEntityIdentifierList]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_workflow_ids(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_workflows(
+            self, stream: "grpclib.server.Stream[_admin__.ResourceListRequest, _admin__.WorkflowList]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_workflows(request)
+            await stream.send_message(response)
+
+        async def __rpc_create_launch_plan(
+            self,
+            stream: "grpclib.server.Stream[_admin__.LaunchPlanCreateRequest, _admin__.LaunchPlanCreateResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.create_launch_plan(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_launch_plan(
+            self, stream: "grpclib.server.Stream[_admin__.ObjectGetRequest, _admin__.LaunchPlan]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_launch_plan(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_active_launch_plan(
+            self, stream: "grpclib.server.Stream[_admin__.ActiveLaunchPlanRequest, _admin__.LaunchPlan]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_active_launch_plan(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_launch_plan_ids(
+            self,
+            stream: "grpclib.server.Stream[_admin__.NamedEntityIdentifierListRequest, _admin__.NamedEntityIdentifierList]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_launch_plan_ids(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_launch_plans(
+            self, stream: "grpclib.server.Stream[_admin__.ResourceListRequest, _admin__.LaunchPlanList]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_launch_plans(request)
+            await stream.send_message(response)
+
+        async def __rpc_update_launch_plan(
+            self,
+            stream: "grpclib.server.Stream[_admin__.LaunchPlanUpdateRequest, _admin__.LaunchPlanUpdateResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.update_launch_plan(request)
+            await stream.send_message(response)
+
+        async def __rpc_create_execution(
+            self,
+            stream: "grpclib.server.Stream[_admin__.ExecutionCreateRequest, _admin__.ExecutionCreateResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.create_execution(request)
+            await stream.send_message(response)
+
+        async def __rpc_relaunch_execution(
+            self,
+            stream: "grpclib.server.Stream[_admin__.ExecutionRelaunchRequest, _admin__.ExecutionCreateResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.relaunch_execution(request)
+            await stream.send_message(response)
+
+        async def __rpc_recover_execution(
+            self,
+            stream: "grpclib.server.Stream[_admin__.ExecutionRecoverRequest, _admin__.ExecutionCreateResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.recover_execution(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_execution(
+            self, stream: "grpclib.server.Stream[_admin__.WorkflowExecutionGetRequest, _admin__.Execution]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_execution(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_execution_data(
+            self,
+            stream: "grpclib.server.Stream[_admin__.WorkflowExecutionGetDataRequest, _admin__.WorkflowExecutionGetDataResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_execution_data(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_executions(
+            self, stream: "grpclib.server.Stream[_admin__.ResourceListRequest, _admin__.ExecutionList]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_executions(request)
+            await stream.send_message(response)
+
+        async def __rpc_terminate_execution(
+            self,
+            stream: "grpclib.server.Stream[_admin__.ExecutionTerminateRequest, _admin__.ExecutionTerminateResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.terminate_execution(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_node_execution(
+            self, stream: "grpclib.server.Stream[_admin__.NodeExecutionGetRequest, _admin__.NodeExecution]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_node_execution(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_node_executions(
+            self, stream: "grpclib.server.Stream[_admin__.NodeExecutionListRequest, _admin__.NodeExecutionList]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_node_executions(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_node_execution_data(
+            self,
+            stream: "grpclib.server.Stream[_admin__.NodeExecutionGetDataRequest, _admin__.NodeExecutionGetDataResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_node_execution_data(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_task_executions(
+            self, stream: "grpclib.server.Stream[_admin__.TaskExecutionListRequest, _admin__.TaskExecutionList]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_task_executions(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_task_execution(
+            self, stream: "grpclib.server.Stream[_admin__.TaskExecutionGetRequest, _admin__.TaskExecution]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_task_execution(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_task_execution_data(
+            self,
+            stream: "grpclib.server.Stream[_admin__.TaskExecutionGetDataRequest, _admin__.TaskExecutionGetDataResponse]",
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_task_execution_data(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_projects(
+            self, stream: "grpclib.server.Stream[_admin__.ProjectListRequest, _admin__.Projects]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_projects(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_domains(
+            self, stream: "grpclib.server.Stream[_admin__.GetDomainRequest, _admin__.GetDomainsResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_domains(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_version(
+            self, stream: "grpclib.server.Stream[_admin__.GetVersionRequest, _admin__.GetVersionResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_version(request)
+            await stream.send_message(response)
+
+        def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
+            return {
+                "/flyteidl.service.AdminService/CreateTask": grpclib.const.Handler(
+                    self.__rpc_create_task,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.TaskCreateRequest,
+                    _admin__.TaskCreateResponse,
+                ),
+                "/flyteidl.service.AdminService/GetTask": grpclib.const.Handler(
+                    self.__rpc_get_task,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ObjectGetRequest,
+                    _admin__.Task,
+                ),
+                "/flyteidl.service.AdminService/ListTaskIds": grpclib.const.Handler(
+                    self.__rpc_list_task_ids,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.NamedEntityIdentifierListRequest,
+                    _admin__.NamedEntityIdentifierList,
+                ),
+                "/flyteidl.service.AdminService/ListTasks": grpclib.const.Handler(
+                    self.__rpc_list_tasks,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ResourceListRequest,
+                    _admin__.TaskList,
+                ),
+                "/flyteidl.service.AdminService/CreateWorkflow": grpclib.const.Handler(
+                    self.__rpc_create_workflow,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.WorkflowCreateRequest,
+                    _admin__.WorkflowCreateResponse,
+                ),
+                "/flyteidl.service.AdminService/GetWorkflow": grpclib.const.Handler(
+                    self.__rpc_get_workflow,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ObjectGetRequest,
+                    _admin__.Workflow,
+                ),
+                "/flyteidl.service.AdminService/ListWorkflowIds": grpclib.const.Handler(
+                    self.__rpc_list_workflow_ids,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.NamedEntityIdentifierListRequest,
+                    _admin__.NamedEntityIdentifierList,
+                ),
+                "/flyteidl.service.AdminService/ListWorkflows": grpclib.const.Handler(
+                    self.__rpc_list_workflows,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ResourceListRequest,
+                    _admin__.WorkflowList,
+                ),
+                "/flyteidl.service.AdminService/CreateLaunchPlan": grpclib.const.Handler(
+                    self.__rpc_create_launch_plan,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.LaunchPlanCreateRequest,
+                    _admin__.LaunchPlanCreateResponse,
+                ),
+                "/flyteidl.service.AdminService/GetLaunchPlan": grpclib.const.Handler(
+                    self.__rpc_get_launch_plan,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ObjectGetRequest,
+                    _admin__.LaunchPlan,
+                ),
+                "/flyteidl.service.AdminService/GetActiveLaunchPlan": grpclib.const.Handler(
+                    self.__rpc_get_active_launch_plan,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ActiveLaunchPlanRequest,
+                    _admin__.LaunchPlan,
+                ),
+                "/flyteidl.service.AdminService/ListLaunchPlanIds": grpclib.const.Handler(
+                    self.__rpc_list_launch_plan_ids,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.NamedEntityIdentifierListRequest,
+                    _admin__.NamedEntityIdentifierList,
+                ),
+                "/flyteidl.service.AdminService/ListLaunchPlans": grpclib.const.Handler(
+                    self.__rpc_list_launch_plans,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ResourceListRequest,
+                    _admin__.LaunchPlanList,
+                ),
+                "/flyteidl.service.AdminService/UpdateLaunchPlan": grpclib.const.Handler(
+                    self.__rpc_update_launch_plan,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.LaunchPlanUpdateRequest,
+                    _admin__.LaunchPlanUpdateResponse,
+                ),
+                "/flyteidl.service.AdminService/CreateExecution": grpclib.const.Handler(
+                    self.__rpc_create_execution,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ExecutionCreateRequest,
+                    _admin__.ExecutionCreateResponse,
+                ),
+                "/flyteidl.service.AdminService/RelaunchExecution": grpclib.const.Handler(
+                    self.__rpc_relaunch_execution,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ExecutionRelaunchRequest,
+                    _admin__.ExecutionCreateResponse,
+                ),
+                "/flyteidl.service.AdminService/RecoverExecution": grpclib.const.Handler(
+                    self.__rpc_recover_execution,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ExecutionRecoverRequest,
+                    _admin__.ExecutionCreateResponse,
+                ),
+                "/flyteidl.service.AdminService/GetExecution": grpclib.const.Handler(
+                    self.__rpc_get_execution,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.WorkflowExecutionGetRequest,
+                    _admin__.Execution,
+                ),
+                "/flyteidl.service.AdminService/GetExecutionData": grpclib.const.Handler(
+                    self.__rpc_get_execution_data,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.WorkflowExecutionGetDataRequest,
+                    _admin__.WorkflowExecutionGetDataResponse,
+                ),
+                "/flyteidl.service.AdminService/ListExecutions": grpclib.const.Handler(
+                    self.__rpc_list_executions,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ResourceListRequest,
+                    _admin__.ExecutionList,
+                ),
+                "/flyteidl.service.AdminService/TerminateExecution": grpclib.const.Handler(
+                    self.__rpc_terminate_execution,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ExecutionTerminateRequest,
+                    _admin__.ExecutionTerminateResponse,
+                ),
+                "/flyteidl.service.AdminService/GetNodeExecution": grpclib.const.Handler(
+                    self.__rpc_get_node_execution,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.NodeExecutionGetRequest,
+                    _admin__.NodeExecution,
+                ),
+                "/flyteidl.service.AdminService/ListNodeExecutions": grpclib.const.Handler(
+                    self.__rpc_list_node_executions,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.NodeExecutionListRequest,
+                    _admin__.NodeExecutionList,
+                ),
+                "/flyteidl.service.AdminService/GetNodeExecutionData": grpclib.const.Handler(
+                    self.__rpc_get_node_execution_data,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.NodeExecutionGetDataRequest,
+                    _admin__.NodeExecutionGetDataResponse,
+                ),
+                "/flyteidl.service.AdminService/ListTaskExecutions": grpclib.const.Handler(
+                    self.__rpc_list_task_executions,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.TaskExecutionListRequest,
+                    _admin__.TaskExecutionList,
+                ),
+                "/flyteidl.service.AdminService/GetTaskExecution": grpclib.const.Handler(
+                    self.__rpc_get_task_execution,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.TaskExecutionGetRequest,
+                    _admin__.TaskExecution,
+                ),
+                "/flyteidl.service.AdminService/GetTaskExecutionData": grpclib.const.Handler(
+                    self.__rpc_get_task_execution_data,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.TaskExecutionGetDataRequest,
+                    _admin__.TaskExecutionGetDataResponse,
+                ),
+                "/flyteidl.service.AdminService/ListProjects": grpclib.const.Handler(
+                    self.__rpc_list_projects,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.ProjectListRequest,
+                    _admin__.Projects,
+                ),
+                "/flyteidl.service.AdminService/GetDomains": grpclib.const.Handler(
+                    self.__rpc_get_domains,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.GetDomainRequest,
+                    _admin__.GetDomainsResponse,
+                ),
+                "/flyteidl.service.AdminService/GetVersion": grpclib.const.Handler(
+                    self.__rpc_get_version,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.GetVersionRequest,
+                    _admin__.GetVersionResponse,
+                ),
+            }
+    return AdminServiceBase
+
+
+def _class_AuthMetadataServiceBase():
+    OAuth2MetadataRequest = __getattr__('OAuth2MetadataRequest')
+    OAuth2MetadataResponse = __getattr__('OAuth2MetadataResponse')
+    PublicClientAuthConfigRequest = __getattr__('PublicClientAuthConfigRequest')
+    PublicClientAuthConfigResponse = __getattr__('PublicClientAuthConfigResponse')
+    class AuthMetadataServiceBase(betterproto2_grpclib.ServiceBase):
+        async def get_o_auth_2_metadata(self, message: "OAuth2MetadataRequest") -> "OAuth2MetadataResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_public_client_config(
+            self, message: "PublicClientAuthConfigRequest"
+        ) -> "PublicClientAuthConfigResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def __rpc_get_o_auth_2_metadata(
+            self, stream: "grpclib.server.Stream[OAuth2MetadataRequest, OAuth2MetadataResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_o_auth_2_metadata(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_public_client_config(
+            self, stream: "grpclib.server.Stream[PublicClientAuthConfigRequest, PublicClientAuthConfigResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_public_client_config(request)
+            await stream.send_message(response)
+
+        def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
+            return {
+                "/flyteidl.service.AuthMetadataService/GetOAuth2Metadata": grpclib.const.Handler(
+                    self.__rpc_get_o_auth_2_metadata,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    OAuth2MetadataRequest,
+                    OAuth2MetadataResponse,
+                ),
+                "/flyteidl.service.AuthMetadataService/GetPublicClientConfig": grpclib.const.Handler(
+                    self.__rpc_get_public_client_config,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    PublicClientAuthConfigRequest,
+                    PublicClientAuthConfigResponse,
+                ),
+            }
+    return AuthMetadataServiceBase
+
+
+def _class_DataProxyServiceBase():
+    CreateDownloadLinkRequest = __getattr__('CreateDownloadLinkRequest')
+    CreateDownloadLinkResponse = __getattr__('CreateDownloadLinkResponse')
+    CreateDownloadLocationRequest = __getattr__('CreateDownloadLocationRequest')
+    CreateDownloadLocationResponse = __getattr__('CreateDownloadLocationResponse')
+    CreateUploadLocationRequest = __getattr__('CreateUploadLocationRequest')
+    CreateUploadLocationResponse = __getattr__('CreateUploadLocationResponse')
+    GetDataRequest = __getattr__('GetDataRequest')
+    GetDataResponse = __getattr__('GetDataResponse')
+    class DataProxyServiceBase(betterproto2_grpclib.ServiceBase):
+        async def create_upload_location(
+            self, message: "CreateUploadLocationRequest"
+        ) -> "CreateUploadLocationResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def create_download_location(
+            self, message: "CreateDownloadLocationRequest"
+        ) -> "CreateDownloadLocationResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def create_download_link(
+            self, message: "CreateDownloadLinkRequest"
+        ) -> "CreateDownloadLinkResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def get_data(self, message: "GetDataRequest") -> "GetDataResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def __rpc_create_upload_location(
+            self, stream: "grpclib.server.Stream[CreateUploadLocationRequest, CreateUploadLocationResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.create_upload_location(request)
+            await stream.send_message(response)
+
+        async def __rpc_create_download_location(
+            self, stream: "grpclib.server.Stream[CreateDownloadLocationRequest, CreateDownloadLocationResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.create_download_location(request)
+            await stream.send_message(response)
+
+        async def __rpc_create_download_link(
+            self, stream: "grpclib.server.Stream[CreateDownloadLinkRequest, CreateDownloadLinkResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.create_download_link(request)
+            await stream.send_message(response)
+
+        async def __rpc_get_data(self, stream: "grpclib.server.Stream[GetDataRequest, GetDataResponse]") -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_data(request)
+            await stream.send_message(response)
+
+        def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
+            return {
+                "/flyteidl.service.DataProxyService/CreateUploadLocation": grpclib.const.Handler(
+                    self.__rpc_create_upload_location,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    CreateUploadLocationRequest,
+                    CreateUploadLocationResponse,
+                ),
+                "/flyteidl.service.DataProxyService/CreateDownloadLocation": grpclib.const.Handler(
+                    self.__rpc_create_download_location,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    CreateDownloadLocationRequest,
+                    CreateDownloadLocationResponse,
+                ),
+                "/flyteidl.service.DataProxyService/CreateDownloadLink": grpclib.const.Handler(
+                    self.__rpc_create_download_link,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    CreateDownloadLinkRequest,
+                    CreateDownloadLinkResponse,
+                ),
+                "/flyteidl.service.DataProxyService/GetData": grpclib.const.Handler(
+                    self.__rpc_get_data,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    GetDataRequest,
+                    GetDataResponse,
+                ),
+            }
+    return DataProxyServiceBase
+
+
+def _class_SignalServiceBase():
+    class SignalServiceBase(betterproto2_grpclib.ServiceBase):
+        async def get_or_create_signal(self, message: "_admin__.SignalGetOrCreateRequest") -> "_admin__.Signal":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def list_signals(self, message: "_admin__.SignalListRequest") -> "_admin__.SignalList":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def set_signal(self, message: "_admin__.SignalSetRequest") -> "_admin__.SignalSetResponse":
+
+            raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+        async def __rpc_get_or_create_signal(
+            self, stream: "grpclib.server.Stream[_admin__.SignalGetOrCreateRequest, _admin__.Signal]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.get_or_create_signal(request)
+            await stream.send_message(response)
+
+        async def __rpc_list_signals(
+            self, stream: "grpclib.server.Stream[_admin__.SignalListRequest, _admin__.SignalList]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.list_signals(request)
+            await stream.send_message(response)
+
+        async def __rpc_set_signal(
+            self, stream: "grpclib.server.Stream[_admin__.SignalSetRequest, _admin__.SignalSetResponse]"
+        ) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            response = await self.set_signal(request)
+            await stream.send_message(response)
+
+        def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
+            return {
+                "/flyteidl.service.SignalService/GetOrCreateSignal": grpclib.const.Handler(
+                    self.__rpc_get_or_create_signal,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.SignalGetOrCreateRequest,
+                    _admin__.Signal,
+                ),
+                "/flyteidl.service.SignalService/ListSignals": grpclib.const.Handler(
+                    self.__rpc_list_signals,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.SignalListRequest,
+                    _admin__.SignalList,
+                ),
+                "/flyteidl.service.SignalService/SetSignal": grpclib.const.Handler(
+                    self.__rpc_set_signal,
+                    grpclib.const.Cardinality.UNARY_UNARY,
+                    _admin__.SignalSetRequest,
+                    _admin__.SignalSetResponse,
+                ),
+            }
+    return SignalServiceBase
+
+
+__getattr__, __dir__ = _betterproto.lazy_classes(
+    globals(),
+    {
+        'ArtifactType': _class_ArtifactType,
+        'CreateDownloadLinkRequest': _class_CreateDownloadLinkRequest,
+        'CreateDownloadLinkResponse': _class_CreateDownloadLinkResponse,
+        'CreateDownloadLocationRequest': _class_CreateDownloadLocationRequest,
+        'CreateDownloadLocationResponse': _class_CreateDownloadLocationResponse,
+        'CreateUploadLocationRequest': _class_CreateUploadLocationRequest,
+        'CreateUploadLocationResponse': _class_CreateUploadLocationResponse,
+        'GetDataRequest': _class_GetDataRequest,
+        'GetDataResponse': _class_GetDataResponse,
+        'OAuth2MetadataRequest': _class_OAuth2MetadataRequest,
+        'OAuth2MetadataResponse': _class_OAuth2MetadataResponse,
+        'PreSignedUrLs': _class_PreSignedUrLs,
+        'PublicClientAuthConfigRequest': _class_PublicClientAuthConfigRequest,
+        'PublicClientAuthConfigResponse': _class_PublicClientAuthConfigResponse,
+        'AdminServiceStub': _class_AdminServiceStub,
+        'AuthMetadataServiceStub': _class_AuthMetadataServiceStub,
+        'DataProxyServiceStub': _class_DataProxyServiceStub,
+        'SignalServiceStub': _class_SignalServiceStub,
+        'AdminServiceBase': _class_AdminServiceBase,
+        'AuthMetadataServiceBase': _class_AuthMetadataServiceBase,
+        'DataProxyServiceBase': _class_DataProxyServiceBase,
+        'SignalServiceBase': _class_SignalServiceBase,
+    },
+)

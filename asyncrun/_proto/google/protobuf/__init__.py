@@ -27,7 +27,9 @@ import re
 import typing
 from dataclasses import dataclass
 
-import betterproto2
+from .... import _betterproto
+
+betterproto2 = _betterproto.load()
 from typing_extensions import Self
 
 from ...message_pool import default_message_pool
