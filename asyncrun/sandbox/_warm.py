@@ -38,7 +38,12 @@ log = logging.getLogger(__name__)
 
 # Programs a worker can run warm, and the modules it imports first.
 PRELOADS: dict[str, tuple[str, ...]] = {
-    "asyncrun-execute": ("asyncrun._execute", "asyncrun.sdk", "asyncrun.sdk._literals"),
+    "asyncrun-execute": (
+        "asyncrun._execute",
+        "asyncrun.sdk",
+        "asyncrun.sdk._literals",
+        "asyncrun._all_messages",
+    ),
     "pyflyte-execute": ("flytekit.bin.entrypoint",),
     "pyflyte-fast-execute": ("flytekit.bin.entrypoint",),
     "pyflyte-map-execute": ("flytekit.bin.entrypoint",),
