@@ -19,8 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-import betterproto2
-
+from .._betterproto import betterproto2
 from .._exceptions import DefinitionError, InputError, UsageError
 from .._proto.flyteidl import admin, core
 from .._version import __version__

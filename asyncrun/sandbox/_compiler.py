@@ -14,8 +14,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-import betterproto2
-
+from asyncrun._betterproto import betterproto2
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun._workflow_nodes import all_nodes
 from asyncrun.sandbox._typecheck import describe_literal, describe_type, literal_matches, types_castable

@@ -13,10 +13,11 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-import betterproto2
 from grpclib import GRPCError
 from grpclib.const import Handler, Status
 from grpclib.exceptions import ProtocolError, StreamTerminatedError
+
+from asyncrun._betterproto import betterproto2
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

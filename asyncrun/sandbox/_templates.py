@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import betterproto2
+from asyncrun._betterproto import betterproto2
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -8,8 +8,7 @@ float is expected).
 
 from __future__ import annotations
 
-import betterproto2
-
+from asyncrun._betterproto import betterproto2
 from asyncrun._proto.flyteidl import core
 
 __all__ = ["describe_literal", "describe_type", "literal_matches", "types_castable"]

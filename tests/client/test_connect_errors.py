@@ -148,7 +148,7 @@ async def test_wrong_endpoint_errors_are_not_retried(sandbox) -> None:
 async def test_url_schemes_in_the_endpoint_are_stripped(sandbox, tmp_path: Path, scheme: str) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"admin:\n  endpoint: {scheme}{sandbox.endpoint}/\n  insecure: true\n")
-    assert load_config(config).endpoint == sandbox.endpoint
+    assert load_config(config, env={}).endpoint == sandbox.endpoint
     env = cli_env(tmp_path)
     result = await anyio.run_process(
         [ASYNCRUN, "-c", str(config), "run", "remote-task"], env=env, check=False

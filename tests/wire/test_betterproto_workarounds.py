@@ -8,9 +8,8 @@ import textwrap
 import typing
 from dataclasses import dataclass
 
-import betterproto2
-
 from asyncrun import _betterproto
+from asyncrun._betterproto import betterproto2  # with the work-arounds in place
 from asyncrun._proto.flyteidl import core
 
 
