@@ -24,13 +24,13 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import IO, TYPE_CHECKING, Literal
 
 from .._exceptions import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from types import ModuleType
 
     from pathspec import GitIgnoreSpec
 
@@ -119,7 +119,11 @@ def _loaded_module_files(root: Path, modules: Iterable[ModuleType]) -> set[Path]
     excluded_prefixes = tuple(str(e) + os.sep for e in excluded)
     found: set[Path] = set()
     for module in list(modules):  # sys.modules may change while we look (imports in other threads)
-        file = getattr(module, "__file__", None)
+        if not isinstance(module, ModuleType):
+            continue
+        # Read __file__ as stored: asking a lazily imported module (importlib.util.LazyLoader, as
+        # flytekit imports joblib) for any attribute would import it, and what it imports.
+        file = object.__getattribute__(module, "__dict__").get("__file__")
         if not isinstance(file, str) or not file:
             continue  # builtins, namespace packages, frozen modules
         absolute = os.path.abspath(file)

@@ -40,6 +40,7 @@ import select
 import signal
 import time
 import traceback
+from types import ModuleType
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
@@ -168,8 +169,12 @@ def _reseed_generators() -> None:
     as forked, every child would draw the same paths and overwrite the others' files.
     """
     for module in list(sys.modules.values()):
-        for value in list(getattr(module, "__dict__", {}).values()):
-            if isinstance(value, random.Random) and not isinstance(value, random.SystemRandom):
+        # Read the namespace as stored: asking a lazily imported module (importlib.util.LazyLoader, as
+        # flytekit imports joblib) for any attribute would import it in every child.
+        namespace = object.__getattribute__(module, "__dict__") if isinstance(module, ModuleType) else {}
+        for value in list(namespace.values()):
+            kind = type(value)  # not isinstance: it asks a lazy module for its __class__, importing it
+            if issubclass(kind, random.Random) and not issubclass(kind, random.SystemRandom):
                 value.seed()
 
 

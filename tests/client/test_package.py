@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import importlib.util
 import io
 import os
 import sys
@@ -67,6 +68,26 @@ def test_auto_ships_loaded_modules_under_the_root_only(tmp_path: Path) -> None:
         sys.modules["asyncrun.client._package"],  # asyncrun itself
     ]
     assert names(select_files(root, "auto", modules)) == ["app.py", "pkg/__init__.py", "pkg/util.py"]
+
+
+def lazily_imported(name: str, file: Path) -> types.ModuleType:
+    """A module as `importlib.util.LazyLoader` leaves it (flytekit imports joblib so): not run yet."""
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    lazy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lazy)
+    return lazy
+
+
+def test_auto_does_not_run_a_lazily_imported_module(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    marker = tmp_path / "ran"
+    write(root, {"app.py": "", "heavy.py": f"open({str(marker)!r}, 'w').close()\n"})
+    heavy = lazily_imported("heavy_not_run", root / "heavy.py")
+    files = select_files(root, "auto", [module("app", root / "app.py"), heavy])
+    assert not marker.exists()  # reading its file name did not import it
+    assert names(files) == ["app.py", "heavy.py"]
 
 
 def test_auto_skips_a_virtualenv_inside_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

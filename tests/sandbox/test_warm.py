@@ -228,3 +228,26 @@ async def test_each_forked_process_draws_its_own_random_paths(tmp_path: Path) ->
     first, second = drawn
     assert first[0] != second[0], "random's own generator"
     assert first[1] != second[1], "flytekit's generator"
+
+
+LAZY_REPORTER = textwrap.dedent(
+    """
+    import json, sys
+    with open(sys.argv[1], "w") as handle:
+        json.dump(type(sys.modules.get("joblib")).__name__, handle)
+    """
+)
+
+
+async def test_a_child_does_not_import_what_flytekit_imports_lazily(tmp_path: Path) -> None:
+    """flytekit imports joblib lazily (importlib.util.LazyLoader); reseeding a child's generators reads
+    every module's namespace, and must not import a lazy one in every task process."""
+    script = program(tmp_path / "bin", LAZY_REPORTER, name="pyflyte-execute")
+    report = tmp_path / "lazy.json"
+    async with WarmWorkers() as workers:
+        child = await workers.start(
+            [str(script), str(report)], cwd=tmp_path, env=environment(), log_path=tmp_path / "log"
+        )
+        assert child is not None, "flytekit's programs run warm"
+        assert await child.wait() == 0, (tmp_path / "log").read_text()
+    assert json.loads(report.read_text()) == "_LazyModule"
