@@ -105,3 +105,17 @@ def test_two_threads_asking_for_a_class_get_the_same_one() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_field_defaults_are_made_once_and_equal_betterproto2s(recwarn) -> None:
+    from tests.wire.test_generated import MESSAGE_CLASSES
+
+    for cls in MESSAGE_CLASSES:
+        message = cls()
+        for name in cls._betterproto.meta_by_field_name:
+            default = message._get_field_default(name)
+            assert default == _betterproto._made_default(message, name), (cls, name)
+            assert message._get_field_default(name) is default
+    # Serializing a message with a deprecated field compares it with its default: no warning.
+    assert bytes(core.Operand(var="x")) == bytes(core.Operand(var="x"))
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
