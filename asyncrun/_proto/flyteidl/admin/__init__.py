@@ -213,6 +213,8 @@ def _class_SortDirection():
 def _class_AbortMetadata():
     @dataclass(eq=False, repr=False)
     class AbortMetadata(betterproto2.Message):
+        """The AbortMetadata message."""
+
         cause: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         principal: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -223,6 +225,8 @@ def _class_AbortMetadata():
 def _class_ActiveLaunchPlanRequest():
     @dataclass(eq=False, repr=False)
     class ActiveLaunchPlanRequest(betterproto2.Message):
+        """The ActiveLaunchPlanRequest message."""
+
         id: "NamedEntityIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     default_message_pool.register_message("flyteidl.admin", "ActiveLaunchPlanRequest", ActiveLaunchPlanRequest)
     return ActiveLaunchPlanRequest
@@ -231,6 +235,8 @@ def _class_ActiveLaunchPlanRequest():
 def _class_Annotations():
     @dataclass(eq=False, repr=False)
     class Annotations(betterproto2.Message):
+        """The Annotations message."""
+
         values: "dict[str, str]" = betterproto2.field(
             1,
             betterproto2.TYPE_MAP,
@@ -243,6 +249,8 @@ def _class_Annotations():
 def _class_AuthRole():
     @dataclass(eq=False, repr=False)
     class AuthRole(betterproto2.Message):
+        """The AuthRole message."""
+
         assumable_iam_role: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         kubernetes_service_account: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -253,6 +261,8 @@ def _class_AuthRole():
 def _class_ClusterAssignment():
     @dataclass(eq=False, repr=False)
     class ClusterAssignment(betterproto2.Message):
+        """The ClusterAssignment message."""
+
         cluster_pool_name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     default_message_pool.register_message("flyteidl.admin", "ClusterAssignment", ClusterAssignment)
     return ClusterAssignment
@@ -285,6 +295,8 @@ def _class_Description():
 def _class_DescriptionEntity():
     @dataclass(eq=False, repr=False)
     class DescriptionEntity(betterproto2.Message):
+        """The DescriptionEntity message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         short_description: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -299,6 +311,8 @@ def _class_DescriptionEntity():
 def _class_Domain():
     @dataclass(eq=False, repr=False)
     class Domain(betterproto2.Message):
+        """The Domain message."""
+
         id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -329,6 +343,8 @@ def _class_DynamicWorkflowNodeMetadata():
 def _class_Envs():
     @dataclass(eq=False, repr=False)
     class Envs(betterproto2.Message):
+        """The Envs message."""
+
         values: "list[_core__.KeyValuePair]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     default_message_pool.register_message("flyteidl.admin", "Envs", Envs)
     return Envs
@@ -337,6 +353,8 @@ def _class_Envs():
 def _class_Execution():
     @dataclass(eq=False, repr=False)
     class Execution(betterproto2.Message):
+        """The Execution message."""
+
         id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -427,6 +445,8 @@ def _class_ExecutionClosure():
 def _class_ExecutionClusterLabel():
     @dataclass(eq=False, repr=False)
     class ExecutionClusterLabel(betterproto2.Message):
+        """The ExecutionClusterLabel message."""
+
         value: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     default_message_pool.register_message("flyteidl.admin", "ExecutionClusterLabel", ExecutionClusterLabel)
     return ExecutionClusterLabel
@@ -435,6 +455,8 @@ def _class_ExecutionClusterLabel():
 def _class_ExecutionCreateRequest():
     @dataclass(eq=False, repr=False)
     class ExecutionCreateRequest(betterproto2.Message):
+        """The ExecutionCreateRequest message."""
+
         project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -453,6 +475,8 @@ def _class_ExecutionCreateRequest():
 def _class_ExecutionCreateResponse():
     @dataclass(eq=False, repr=False)
     class ExecutionCreateResponse(betterproto2.Message):
+        """The ExecutionCreateResponse message."""
+
         id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -463,6 +487,8 @@ def _class_ExecutionCreateResponse():
 def _class_ExecutionList():
     @dataclass(eq=False, repr=False)
     class ExecutionList(betterproto2.Message):
+        """The ExecutionList message."""
+
         executions: "list[Execution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -474,6 +500,8 @@ def _class_ExecutionMetadata():
     ExecutionMetadataExecutionMode = __getattr__('ExecutionMetadataExecutionMode')
     @dataclass(eq=False, repr=False)
     class ExecutionMetadata(betterproto2.Message):
+        """The ExecutionMetadata message."""
+
         mode: "ExecutionMetadataExecutionMode" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionMetadataExecutionMode(0)
         )
@@ -504,6 +532,8 @@ def _class_ExecutionMetadata():
 def _class_ExecutionRecoverRequest():
     @dataclass(eq=False, repr=False)
     class ExecutionRecoverRequest(betterproto2.Message):
+        """The ExecutionRecoverRequest message."""
+
         id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -614,6 +644,8 @@ def _class_ExecutionStateChangeDetails():
     ExecutionState = __getattr__('ExecutionState')
     @dataclass(eq=False, repr=False)
     class ExecutionStateChangeDetails(betterproto2.Message):
+        """The ExecutionStateChangeDetails message."""
+
         state: "ExecutionState" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: ExecutionState(0)
         )
@@ -632,6 +664,8 @@ def _class_ExecutionStateChangeDetails():
 def _class_ExecutionTerminateRequest():
     @dataclass(eq=False, repr=False)
     class ExecutionTerminateRequest(betterproto2.Message):
+        """The ExecutionTerminateRequest message."""
+
         id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -646,6 +680,8 @@ def _class_ExecutionTerminateRequest():
 def _class_ExecutionTerminateResponse():
     @dataclass(eq=False, repr=False)
     class ExecutionTerminateResponse(betterproto2.Message):
+        """The ExecutionTerminateResponse message."""
+
         pass
     default_message_pool.register_message(
         "flyteidl.admin", "ExecutionTerminateResponse", ExecutionTerminateResponse
@@ -657,6 +693,8 @@ def _class_ExecutionUpdateRequest():
     ExecutionState = __getattr__('ExecutionState')
     @dataclass(eq=False, repr=False)
     class ExecutionUpdateRequest(betterproto2.Message):
+        """The ExecutionUpdateRequest message."""
+
         id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -671,6 +709,8 @@ def _class_ExecutionUpdateRequest():
 def _class_FlyteUrLs():
     @dataclass(eq=False, repr=False)
     class FlyteUrLs(betterproto2.Message):
+        """The FlyteUrLs message."""
+
         inputs: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         outputs: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -683,6 +723,8 @@ def _class_FlyteUrLs():
 def _class_GetDomainRequest():
     @dataclass(eq=False, repr=False)
     class GetDomainRequest(betterproto2.Message):
+        """The GetDomainRequest message."""
+
         pass
     default_message_pool.register_message("flyteidl.admin", "GetDomainRequest", GetDomainRequest)
     return GetDomainRequest
@@ -691,6 +733,8 @@ def _class_GetDomainRequest():
 def _class_GetDomainsResponse():
     @dataclass(eq=False, repr=False)
     class GetDomainsResponse(betterproto2.Message):
+        """The GetDomainsResponse message."""
+
         domains: "list[Domain]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     default_message_pool.register_message("flyteidl.admin", "GetDomainsResponse", GetDomainsResponse)
     return GetDomainsResponse
@@ -699,6 +743,8 @@ def _class_GetDomainsResponse():
 def _class_GetVersionRequest():
     @dataclass(eq=False, repr=False)
     class GetVersionRequest(betterproto2.Message):
+        """The GetVersionRequest message."""
+
         pass
     default_message_pool.register_message("flyteidl.admin", "GetVersionRequest", GetVersionRequest)
     return GetVersionRequest
@@ -707,6 +753,8 @@ def _class_GetVersionRequest():
 def _class_GetVersionResponse():
     @dataclass(eq=False, repr=False)
     class GetVersionResponse(betterproto2.Message):
+        """The GetVersionResponse message."""
+
         control_plane_version: "Version | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     default_message_pool.register_message("flyteidl.admin", "GetVersionResponse", GetVersionResponse)
     return GetVersionResponse
@@ -715,6 +763,8 @@ def _class_GetVersionResponse():
 def _class_Labels():
     @dataclass(eq=False, repr=False)
     class Labels(betterproto2.Message):
+        """The Labels message."""
+
         values: "dict[str, str]" = betterproto2.field(
             1,
             betterproto2.TYPE_MAP,
@@ -727,6 +777,8 @@ def _class_Labels():
 def _class_LaunchPlan():
     @dataclass(eq=False, repr=False)
     class LaunchPlan(betterproto2.Message):
+        """The LaunchPlan message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         spec: "LaunchPlanSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -740,6 +792,8 @@ def _class_LaunchPlanClosure():
     LaunchPlanState = __getattr__('LaunchPlanState')
     @dataclass(eq=False, repr=False)
     class LaunchPlanClosure(betterproto2.Message):
+        """The LaunchPlanClosure message."""
+
         state: "LaunchPlanState" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: LaunchPlanState(0)
         )
@@ -766,6 +820,8 @@ def _class_LaunchPlanClosure():
 def _class_LaunchPlanCreateRequest():
     @dataclass(eq=False, repr=False)
     class LaunchPlanCreateRequest(betterproto2.Message):
+        """The LaunchPlanCreateRequest message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         spec: "LaunchPlanSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -776,6 +832,8 @@ def _class_LaunchPlanCreateRequest():
 def _class_LaunchPlanCreateResponse():
     @dataclass(eq=False, repr=False)
     class LaunchPlanCreateResponse(betterproto2.Message):
+        """The LaunchPlanCreateResponse message."""
+
         pass
     default_message_pool.register_message("flyteidl.admin", "LaunchPlanCreateResponse", LaunchPlanCreateResponse)
     return LaunchPlanCreateResponse
@@ -784,6 +842,8 @@ def _class_LaunchPlanCreateResponse():
 def _class_LaunchPlanList():
     @dataclass(eq=False, repr=False)
     class LaunchPlanList(betterproto2.Message):
+        """The LaunchPlanList message."""
+
         launch_plans: "list[LaunchPlan]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -794,6 +854,8 @@ def _class_LaunchPlanList():
 def _class_LaunchPlanMetadata():
     @dataclass(eq=False, repr=False)
     class LaunchPlanMetadata(betterproto2.Message):
+        """The LaunchPlanMetadata message."""
+
         notifications: "list[Notification]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
     default_message_pool.register_message("flyteidl.admin", "LaunchPlanMetadata", LaunchPlanMetadata)
     return LaunchPlanMetadata
@@ -802,6 +864,8 @@ def _class_LaunchPlanMetadata():
 def _class_LaunchPlanSpec():
     @dataclass(eq=False, repr=False)
     class LaunchPlanSpec(betterproto2.Message):
+        """The LaunchPlanSpec message."""
+
         workflow_id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         entity_metadata: "LaunchPlanMetadata | None" = betterproto2.field(
@@ -864,6 +928,8 @@ def _class_LaunchPlanUpdateRequest():
     LaunchPlanState = __getattr__('LaunchPlanState')
     @dataclass(eq=False, repr=False)
     class LaunchPlanUpdateRequest(betterproto2.Message):
+        """The LaunchPlanUpdateRequest message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         state: "LaunchPlanState" = betterproto2.field(
@@ -876,6 +942,8 @@ def _class_LaunchPlanUpdateRequest():
 def _class_LaunchPlanUpdateResponse():
     @dataclass(eq=False, repr=False)
     class LaunchPlanUpdateResponse(betterproto2.Message):
+        """The LaunchPlanUpdateResponse message."""
+
         pass
     default_message_pool.register_message("flyteidl.admin", "LaunchPlanUpdateResponse", LaunchPlanUpdateResponse)
     return LaunchPlanUpdateResponse
@@ -908,6 +976,8 @@ def _class_LiteralMapBlob():
 def _class_NamedEntityIdentifier():
     @dataclass(eq=False, repr=False)
     class NamedEntityIdentifier(betterproto2.Message):
+        """The NamedEntityIdentifier message."""
+
         project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -922,6 +992,8 @@ def _class_NamedEntityIdentifier():
 def _class_NamedEntityIdentifierList():
     @dataclass(eq=False, repr=False)
     class NamedEntityIdentifierList(betterproto2.Message):
+        """The NamedEntityIdentifierList message."""
+
         entities: "list[NamedEntityIdentifier]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -934,6 +1006,8 @@ def _class_NamedEntityIdentifierList():
 def _class_NamedEntityIdentifierListRequest():
     @dataclass(eq=False, repr=False)
     class NamedEntityIdentifierListRequest(betterproto2.Message):
+        """The NamedEntityIdentifierListRequest message."""
+
         project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -956,6 +1030,8 @@ def _class_NamedEntityIdentifierListRequest():
 def _class_NodeExecution():
     @dataclass(eq=False, repr=False)
     class NodeExecution(betterproto2.Message):
+        """The NodeExecution message."""
+
         id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1037,6 +1113,8 @@ def _class_NodeExecutionClosure():
 def _class_NodeExecutionGetDataRequest():
     @dataclass(eq=False, repr=False)
     class NodeExecutionGetDataRequest(betterproto2.Message):
+        """The NodeExecutionGetDataRequest message."""
+
         id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1049,6 +1127,8 @@ def _class_NodeExecutionGetDataRequest():
 def _class_NodeExecutionGetDataResponse():
     @dataclass(eq=False, repr=False)
     class NodeExecutionGetDataResponse(betterproto2.Message):
+        """The NodeExecutionGetDataResponse message."""
+
         inputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         outputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1083,6 +1163,8 @@ def _class_NodeExecutionGetDataResponse():
 def _class_NodeExecutionGetRequest():
     @dataclass(eq=False, repr=False)
     class NodeExecutionGetRequest(betterproto2.Message):
+        """The NodeExecutionGetRequest message."""
+
         id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1093,6 +1175,8 @@ def _class_NodeExecutionGetRequest():
 def _class_NodeExecutionList():
     @dataclass(eq=False, repr=False)
     class NodeExecutionList(betterproto2.Message):
+        """The NodeExecutionList message."""
+
         node_executions: "list[NodeExecution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1103,6 +1187,8 @@ def _class_NodeExecutionList():
 def _class_NodeExecutionListRequest():
     @dataclass(eq=False, repr=False)
     class NodeExecutionListRequest(betterproto2.Message):
+        """The NodeExecutionListRequest message."""
+
         workflow_execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1123,6 +1209,8 @@ def _class_NodeExecutionListRequest():
 def _class_NodeExecutionMetaData():
     @dataclass(eq=False, repr=False)
     class NodeExecutionMetaData(betterproto2.Message):
+        """The NodeExecutionMetaData message."""
+
         retry_group: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         is_parent_node: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
@@ -1141,6 +1229,8 @@ def _class_NodeExecutionMetaData():
 def _class_Notification():
     @dataclass(eq=False, repr=False)
     class Notification(betterproto2.Message):
+        """The Notification message."""
+
         phases: "list[_core__.WorkflowExecutionPhase]" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, repeated=True
         )
@@ -1151,6 +1241,8 @@ def _class_Notification():
 def _class_NotificationList():
     @dataclass(eq=False, repr=False)
     class NotificationList(betterproto2.Message):
+        """The NotificationList message."""
+
         notifications: "list[Notification]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     default_message_pool.register_message("flyteidl.admin", "NotificationList", NotificationList)
     return NotificationList
@@ -1159,6 +1251,8 @@ def _class_NotificationList():
 def _class_ObjectGetRequest():
     @dataclass(eq=False, repr=False)
     class ObjectGetRequest(betterproto2.Message):
+        """The ObjectGetRequest message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     default_message_pool.register_message("flyteidl.admin", "ObjectGetRequest", ObjectGetRequest)
     return ObjectGetRequest
@@ -1168,6 +1262,8 @@ def _class_Project():
     ProjectProjectState = __getattr__('ProjectProjectState')
     @dataclass(eq=False, repr=False)
     class Project(betterproto2.Message):
+        """The Project message."""
+
         id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1190,6 +1286,8 @@ def _class_Project():
 def _class_ProjectListRequest():
     @dataclass(eq=False, repr=False)
     class ProjectListRequest(betterproto2.Message):
+        """The ProjectListRequest message."""
+
         limit: "int" = betterproto2.field(1, betterproto2.TYPE_UINT32)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1206,6 +1304,8 @@ def _class_ProjectListRequest():
 def _class_Projects():
     @dataclass(eq=False, repr=False)
     class Projects(betterproto2.Message):
+        """The Projects message."""
+
         projects: "list[Project]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1216,6 +1316,8 @@ def _class_Projects():
 def _class_RawOutputDataConfig():
     @dataclass(eq=False, repr=False)
     class RawOutputDataConfig(betterproto2.Message):
+        """The RawOutputDataConfig message."""
+
         output_location_prefix: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     default_message_pool.register_message("flyteidl.admin", "RawOutputDataConfig", RawOutputDataConfig)
     return RawOutputDataConfig
@@ -1224,6 +1326,8 @@ def _class_RawOutputDataConfig():
 def _class_ResourceListRequest():
     @dataclass(eq=False, repr=False)
     class ResourceListRequest(betterproto2.Message):
+        """The ResourceListRequest message."""
+
         id: "NamedEntityIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
@@ -1256,6 +1360,8 @@ def _class_Signal():
 def _class_SignalGetOrCreateRequest():
     @dataclass(eq=False, repr=False)
     class SignalGetOrCreateRequest(betterproto2.Message):
+        """The SignalGetOrCreateRequest message."""
+
         id: "_core__.SignalIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         type: "_core__.LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1266,6 +1372,8 @@ def _class_SignalGetOrCreateRequest():
 def _class_SignalList():
     @dataclass(eq=False, repr=False)
     class SignalList(betterproto2.Message):
+        """The SignalList message."""
+
         signals: "list[Signal]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1276,6 +1384,8 @@ def _class_SignalList():
 def _class_SignalListRequest():
     @dataclass(eq=False, repr=False)
     class SignalListRequest(betterproto2.Message):
+        """The SignalListRequest message."""
+
         workflow_execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1294,6 +1404,8 @@ def _class_SignalListRequest():
 def _class_SignalSetRequest():
     @dataclass(eq=False, repr=False)
     class SignalSetRequest(betterproto2.Message):
+        """The SignalSetRequest message."""
+
         id: "_core__.SignalIdentifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         value: "_core__.Literal | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1304,6 +1416,8 @@ def _class_SignalSetRequest():
 def _class_SignalSetResponse():
     @dataclass(eq=False, repr=False)
     class SignalSetResponse(betterproto2.Message):
+        """The SignalSetResponse message."""
+
         pass
     default_message_pool.register_message("flyteidl.admin", "SignalSetResponse", SignalSetResponse)
     return SignalSetResponse
@@ -1313,6 +1427,8 @@ def _class_Sort():
     SortDirection = __getattr__('SortDirection')
     @dataclass(eq=False, repr=False)
     class Sort(betterproto2.Message):
+        """The Sort message."""
+
         key: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         direction: "SortDirection" = betterproto2.field(
@@ -1325,6 +1441,8 @@ def _class_Sort():
 def _class_SourceCode():
     @dataclass(eq=False, repr=False)
     class SourceCode(betterproto2.Message):
+        """The SourceCode message."""
+
         link: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     default_message_pool.register_message("flyteidl.admin", "SourceCode", SourceCode)
     return SourceCode
@@ -1333,6 +1451,8 @@ def _class_SourceCode():
 def _class_SystemMetadata():
     @dataclass(eq=False, repr=False)
     class SystemMetadata(betterproto2.Message):
+        """The SystemMetadata message."""
+
         execution_cluster: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         namespace: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1343,6 +1463,8 @@ def _class_SystemMetadata():
 def _class_Task():
     @dataclass(eq=False, repr=False)
     class Task(betterproto2.Message):
+        """The Task message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         closure: "TaskClosure | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1355,6 +1477,8 @@ def _class_Task():
 def _class_TaskClosure():
     @dataclass(eq=False, repr=False)
     class TaskClosure(betterproto2.Message):
+        """The TaskClosure message."""
+
         compiled_task: "_core__.CompiledTask | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1369,6 +1493,8 @@ def _class_TaskClosure():
 def _class_TaskCreateRequest():
     @dataclass(eq=False, repr=False)
     class TaskCreateRequest(betterproto2.Message):
+        """The TaskCreateRequest message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         spec: "TaskSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1379,6 +1505,8 @@ def _class_TaskCreateRequest():
 def _class_TaskCreateResponse():
     @dataclass(eq=False, repr=False)
     class TaskCreateResponse(betterproto2.Message):
+        """The TaskCreateResponse message."""
+
         pass
     default_message_pool.register_message("flyteidl.admin", "TaskCreateResponse", TaskCreateResponse)
     return TaskCreateResponse
@@ -1387,6 +1515,8 @@ def _class_TaskCreateResponse():
 def _class_TaskExecution():
     @dataclass(eq=False, repr=False)
     class TaskExecution(betterproto2.Message):
+        """The TaskExecution message."""
+
         id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1474,6 +1604,8 @@ def _class_TaskExecutionClosure():
 def _class_TaskExecutionGetDataRequest():
     @dataclass(eq=False, repr=False)
     class TaskExecutionGetDataRequest(betterproto2.Message):
+        """The TaskExecutionGetDataRequest message."""
+
         id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1486,6 +1618,8 @@ def _class_TaskExecutionGetDataRequest():
 def _class_TaskExecutionGetDataResponse():
     @dataclass(eq=False, repr=False)
     class TaskExecutionGetDataResponse(betterproto2.Message):
+        """The TaskExecutionGetDataResponse message."""
+
         inputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         outputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1513,6 +1647,8 @@ def _class_TaskExecutionGetDataResponse():
 def _class_TaskExecutionGetRequest():
     @dataclass(eq=False, repr=False)
     class TaskExecutionGetRequest(betterproto2.Message):
+        """The TaskExecutionGetRequest message."""
+
         id: "_core__.TaskExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1523,6 +1659,8 @@ def _class_TaskExecutionGetRequest():
 def _class_TaskExecutionList():
     @dataclass(eq=False, repr=False)
     class TaskExecutionList(betterproto2.Message):
+        """The TaskExecutionList message."""
+
         task_executions: "list[TaskExecution]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1533,6 +1671,8 @@ def _class_TaskExecutionList():
 def _class_TaskExecutionListRequest():
     @dataclass(eq=False, repr=False)
     class TaskExecutionListRequest(betterproto2.Message):
+        """The TaskExecutionListRequest message."""
+
         node_execution_id: "_core__.NodeExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1551,6 +1691,8 @@ def _class_TaskExecutionListRequest():
 def _class_TaskList():
     @dataclass(eq=False, repr=False)
     class TaskList(betterproto2.Message):
+        """The TaskList message."""
+
         tasks: "list[Task]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1561,6 +1703,8 @@ def _class_TaskList():
 def _class_TaskNodeMetadata():
     @dataclass(eq=False, repr=False)
     class TaskNodeMetadata(betterproto2.Message):
+        """The TaskNodeMetadata message."""
+
         cache_status: "_core__.CatalogCacheStatus" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: _core__.CatalogCacheStatus(0)
         )
@@ -1577,6 +1721,8 @@ def _class_TaskNodeMetadata():
 def _class_TaskSpec():
     @dataclass(eq=False, repr=False)
     class TaskSpec(betterproto2.Message):
+        """The TaskSpec message."""
+
         template: "_core__.TaskTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         description: "DescriptionEntity | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1587,6 +1733,8 @@ def _class_TaskSpec():
 def _class_UrlBlob():
     @dataclass(eq=False, repr=False)
     class UrlBlob(betterproto2.Message):
+        """The UrlBlob message."""
+
         url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         bytes: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
@@ -1597,6 +1745,8 @@ def _class_UrlBlob():
 def _class_Version():
     @dataclass(eq=False, repr=False)
     class Version(betterproto2.Message):
+        """The Version message."""
+
         build: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1609,6 +1759,8 @@ def _class_Version():
 def _class_Workflow():
     @dataclass(eq=False, repr=False)
     class Workflow(betterproto2.Message):
+        """The Workflow message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         closure: "WorkflowClosure | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1621,6 +1773,8 @@ def _class_Workflow():
 def _class_WorkflowClosure():
     @dataclass(eq=False, repr=False)
     class WorkflowClosure(betterproto2.Message):
+        """The WorkflowClosure message."""
+
         compiled_workflow: "_core__.CompiledWorkflowClosure | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1635,6 +1789,8 @@ def _class_WorkflowClosure():
 def _class_WorkflowCreateRequest():
     @dataclass(eq=False, repr=False)
     class WorkflowCreateRequest(betterproto2.Message):
+        """The WorkflowCreateRequest message."""
+
         id: "_core__.Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         spec: "WorkflowSpec | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1645,6 +1801,8 @@ def _class_WorkflowCreateRequest():
 def _class_WorkflowCreateResponse():
     @dataclass(eq=False, repr=False)
     class WorkflowCreateResponse(betterproto2.Message):
+        """The WorkflowCreateResponse message."""
+
         pass
     default_message_pool.register_message("flyteidl.admin", "WorkflowCreateResponse", WorkflowCreateResponse)
     return WorkflowCreateResponse
@@ -1653,6 +1811,8 @@ def _class_WorkflowCreateResponse():
 def _class_WorkflowExecutionGetDataRequest():
     @dataclass(eq=False, repr=False)
     class WorkflowExecutionGetDataRequest(betterproto2.Message):
+        """The WorkflowExecutionGetDataRequest message."""
+
         id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1665,6 +1825,8 @@ def _class_WorkflowExecutionGetDataRequest():
 def _class_WorkflowExecutionGetDataResponse():
     @dataclass(eq=False, repr=False)
     class WorkflowExecutionGetDataResponse(betterproto2.Message):
+        """The WorkflowExecutionGetDataResponse message."""
+
         outputs: "UrlBlob | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         inputs: "UrlBlob | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1690,6 +1852,8 @@ def _class_WorkflowExecutionGetDataResponse():
 def _class_WorkflowExecutionGetRequest():
     @dataclass(eq=False, repr=False)
     class WorkflowExecutionGetRequest(betterproto2.Message):
+        """The WorkflowExecutionGetRequest message."""
+
         id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1702,6 +1866,8 @@ def _class_WorkflowExecutionGetRequest():
 def _class_WorkflowList():
     @dataclass(eq=False, repr=False)
     class WorkflowList(betterproto2.Message):
+        """The WorkflowList message."""
+
         workflows: "list[Workflow]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1712,6 +1878,8 @@ def _class_WorkflowList():
 def _class_WorkflowNodeMetadata():
     @dataclass(eq=False, repr=False)
     class WorkflowNodeMetadata(betterproto2.Message):
+        """The WorkflowNodeMetadata message."""
+
         execution_id: "_core__.WorkflowExecutionIdentifier | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1722,6 +1890,8 @@ def _class_WorkflowNodeMetadata():
 def _class_WorkflowSpec():
     @dataclass(eq=False, repr=False)
     class WorkflowSpec(betterproto2.Message):
+        """The WorkflowSpec message."""
+
         template: "_core__.WorkflowTemplate | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )

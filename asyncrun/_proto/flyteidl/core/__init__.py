@@ -430,6 +430,8 @@ def _class_Alias():
 def _class_ApproveCondition():
     @dataclass(eq=False, repr=False)
     class ApproveCondition(betterproto2.Message):
+        """The ApproveCondition message."""
+
         signal_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     default_message_pool.register_message("flyteidl.core", "ApproveCondition", ApproveCondition)
     return ApproveCondition
@@ -484,6 +486,8 @@ def _class_ArrayNode():
 def _class_Binary():
     @dataclass(eq=False, repr=False)
     class Binary(betterproto2.Message):
+        """The Binary message."""
+
         value: "bytes" = betterproto2.field(1, betterproto2.TYPE_BYTES)
 
         tag: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -494,6 +498,8 @@ def _class_Binary():
 def _class_Binding():
     @dataclass(eq=False, repr=False)
     class Binding(betterproto2.Message):
+        """The Binding message."""
+
         var: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         binding: "BindingData | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -537,6 +543,8 @@ def _class_BindingData():
 def _class_BindingDataCollection():
     @dataclass(eq=False, repr=False)
     class BindingDataCollection(betterproto2.Message):
+        """The BindingDataCollection message."""
+
         bindings: "list[BindingData]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     default_message_pool.register_message("flyteidl.core", "BindingDataCollection", BindingDataCollection)
     return BindingDataCollection
@@ -545,6 +553,8 @@ def _class_BindingDataCollection():
 def _class_BindingDataMap():
     @dataclass(eq=False, repr=False)
     class BindingDataMap(betterproto2.Message):
+        """The BindingDataMap message."""
+
         bindings: "dict[str, BindingData]" = betterproto2.field(
             1,
             betterproto2.TYPE_MAP,
@@ -557,6 +567,8 @@ def _class_BindingDataMap():
 def _class_Blob():
     @dataclass(eq=False, repr=False)
     class Blob(betterproto2.Message):
+        """The Blob message."""
+
         metadata: "BlobMetadata | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
@@ -567,6 +579,8 @@ def _class_Blob():
 def _class_BlobMetadata():
     @dataclass(eq=False, repr=False)
     class BlobMetadata(betterproto2.Message):
+        """The BlobMetadata message."""
+
         type: "BlobType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     default_message_pool.register_message("flyteidl.core", "BlobMetadata", BlobMetadata)
     return BlobMetadata
@@ -576,6 +590,8 @@ def _class_BlobType():
     BlobTypeBlobDimensionality = __getattr__('BlobTypeBlobDimensionality')
     @dataclass(eq=False, repr=False)
     class BlobType(betterproto2.Message):
+        """The BlobType message."""
+
         format: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         dimensionality: "BlobTypeBlobDimensionality" = betterproto2.field(
@@ -621,6 +637,8 @@ def _class_BranchNode():
 def _class_CatalogArtifactTag():
     @dataclass(eq=False, repr=False)
     class CatalogArtifactTag(betterproto2.Message):
+        """The CatalogArtifactTag message."""
+
         artifact_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -655,6 +673,8 @@ def _class_ComparisonExpression():
     ComparisonExpressionOperator = __getattr__('ComparisonExpressionOperator')
     @dataclass(eq=False, repr=False)
     class ComparisonExpression(betterproto2.Message):
+        """The ComparisonExpression message."""
+
         operator: "ComparisonExpressionOperator" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: ComparisonExpressionOperator(0)
         )
@@ -669,6 +689,8 @@ def _class_ComparisonExpression():
 def _class_CompiledLaunchPlan():
     @dataclass(eq=False, repr=False)
     class CompiledLaunchPlan(betterproto2.Message):
+        """The CompiledLaunchPlan message."""
+
         pass
     default_message_pool.register_message("flyteidl.core", "CompiledLaunchPlan", CompiledLaunchPlan)
     return CompiledLaunchPlan
@@ -677,6 +699,8 @@ def _class_CompiledLaunchPlan():
 def _class_CompiledTask():
     @dataclass(eq=False, repr=False)
     class CompiledTask(betterproto2.Message):
+        """The CompiledTask message."""
+
         template: "TaskTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     default_message_pool.register_message("flyteidl.core", "CompiledTask", CompiledTask)
     return CompiledTask
@@ -685,6 +709,8 @@ def _class_CompiledTask():
 def _class_CompiledWorkflow():
     @dataclass(eq=False, repr=False)
     class CompiledWorkflow(betterproto2.Message):
+        """The CompiledWorkflow message."""
+
         template: "WorkflowTemplate | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         connections: "ConnectionSet | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -695,6 +721,8 @@ def _class_CompiledWorkflow():
 def _class_CompiledWorkflowClosure():
     @dataclass(eq=False, repr=False)
     class CompiledWorkflowClosure(betterproto2.Message):
+        """The CompiledWorkflowClosure message."""
+
         primary: "CompiledWorkflow | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         sub_workflows: "list[CompiledWorkflow]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
@@ -708,6 +736,8 @@ def _class_ConjunctionExpression():
     ConjunctionExpressionLogicalOperator = __getattr__('ConjunctionExpressionLogicalOperator')
     @dataclass(eq=False, repr=False)
     class ConjunctionExpression(betterproto2.Message):
+        """The ConjunctionExpression message."""
+
         operator: "ConjunctionExpressionLogicalOperator" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: ConjunctionExpressionLogicalOperator(0)
         )
@@ -726,6 +756,8 @@ def _class_ConjunctionExpression():
 def _class_ConnectionSet():
     @dataclass(eq=False, repr=False)
     class ConnectionSet(betterproto2.Message):
+        """The ConnectionSet message."""
+
         downstream: "dict[str, ConnectionSetIdList]" = betterproto2.field(
             7,
             betterproto2.TYPE_MAP,
@@ -744,6 +776,8 @@ def _class_ConnectionSet():
 def _class_ConnectionSetIdList():
     @dataclass(eq=False, repr=False)
     class ConnectionSetIdList(betterproto2.Message):
+        """The ConnectionSetIdList message."""
+
         ids: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
     default_message_pool.register_message("flyteidl.core", "ConnectionSet.IdList", ConnectionSetIdList)
     return ConnectionSetIdList
@@ -752,6 +786,8 @@ def _class_ConnectionSetIdList():
 def _class_Container():
     @dataclass(eq=False, repr=False)
     class Container(betterproto2.Message):
+        """The Container message."""
+
         image: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         command: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
@@ -772,6 +808,8 @@ def _class_ContainerError():
     ExecutionErrorErrorKind = __getattr__('ExecutionErrorErrorKind')
     @dataclass(eq=False, repr=False)
     class ContainerError(betterproto2.Message):
+        """The ContainerError message."""
+
         code: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -796,6 +834,8 @@ def _class_ContainerError():
 def _class_ContainerPort():
     @dataclass(eq=False, repr=False)
     class ContainerPort(betterproto2.Message):
+        """The ContainerPort message."""
+
         container_port: "int" = betterproto2.field(1, betterproto2.TYPE_UINT32)
 
         name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -806,6 +846,8 @@ def _class_ContainerPort():
 def _class_DynamicJobSpec():
     @dataclass(eq=False, repr=False)
     class DynamicJobSpec(betterproto2.Message):
+        """The DynamicJobSpec message."""
+
         nodes: "list[Node]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         min_successes: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
@@ -822,6 +864,8 @@ def _class_DynamicJobSpec():
 def _class_EnumType():
     @dataclass(eq=False, repr=False)
     class EnumType(betterproto2.Message):
+        """The EnumType message."""
+
         values: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
     default_message_pool.register_message("flyteidl.core", "EnumType", EnumType)
     return EnumType
@@ -830,6 +874,8 @@ def _class_EnumType():
 def _class_Error():
     @dataclass(eq=False, repr=False)
     class Error(betterproto2.Message):
+        """The Error message."""
+
         failed_node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -840,6 +886,8 @@ def _class_Error():
 def _class_ErrorDocument():
     @dataclass(eq=False, repr=False)
     class ErrorDocument(betterproto2.Message):
+        """The ErrorDocument message."""
+
         error: "ContainerError | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     default_message_pool.register_message("flyteidl.core", "ErrorDocument", ErrorDocument)
     return ErrorDocument
@@ -849,6 +897,8 @@ def _class_ExecutionError():
     ExecutionErrorErrorKind = __getattr__('ExecutionErrorErrorKind')
     @dataclass(eq=False, repr=False)
     class ExecutionError(betterproto2.Message):
+        """The ExecutionError message."""
+
         code: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -897,6 +947,8 @@ def _class_Identifier():
     ResourceType = __getattr__('ResourceType')
     @dataclass(eq=False, repr=False)
     class Identifier(betterproto2.Message):
+        """The Identifier message."""
+
         resource_type: "ResourceType" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: ResourceType(0)
         )
@@ -917,6 +969,8 @@ def _class_Identifier():
 def _class_Identity():
     @dataclass(eq=False, repr=False)
     class Identity(betterproto2.Message):
+        """The Identity message."""
+
         iam_role: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         k8s_service_account: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -929,6 +983,8 @@ def _class_Identity():
 def _class_IfBlock():
     @dataclass(eq=False, repr=False)
     class IfBlock(betterproto2.Message):
+        """The IfBlock message."""
+
         condition: "BooleanExpression | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         then_node: "Node | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -962,6 +1018,8 @@ def _class_IfElseBlock():
 def _class_KeyValuePair():
     @dataclass(eq=False, repr=False)
     class KeyValuePair(betterproto2.Message):
+        """The KeyValuePair message."""
+
         key: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1005,6 +1063,8 @@ def _class_Literal():
 def _class_LiteralCollection():
     @dataclass(eq=False, repr=False)
     class LiteralCollection(betterproto2.Message):
+        """The LiteralCollection message."""
+
         literals: "list[Literal]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     default_message_pool.register_message("flyteidl.core", "LiteralCollection", LiteralCollection)
     return LiteralCollection
@@ -1013,6 +1073,8 @@ def _class_LiteralCollection():
 def _class_LiteralMap():
     @dataclass(eq=False, repr=False)
     class LiteralMap(betterproto2.Message):
+        """The LiteralMap message."""
+
         literals: "dict[str, Literal]" = betterproto2.field(
             1,
             betterproto2.TYPE_MAP,
@@ -1025,6 +1087,8 @@ def _class_LiteralMap():
 def _class_LiteralOffloadedMetadata():
     @dataclass(eq=False, repr=False)
     class LiteralOffloadedMetadata(betterproto2.Message):
+        """The LiteralOffloadedMetadata message."""
+
         uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         size_bytes: "int" = betterproto2.field(2, betterproto2.TYPE_UINT64)
@@ -1129,6 +1193,8 @@ def _class_Node():
 def _class_NodeExecution():
     @dataclass(eq=False, repr=False)
     class NodeExecution(betterproto2.Message):
+        """The NodeExecution message."""
+
         pass
     default_message_pool.register_message("flyteidl.core", "NodeExecution", NodeExecution)
     return NodeExecution
@@ -1137,6 +1203,8 @@ def _class_NodeExecution():
 def _class_NodeExecutionIdentifier():
     @dataclass(eq=False, repr=False)
     class NodeExecutionIdentifier(betterproto2.Message):
+        """The NodeExecutionIdentifier message."""
+
         node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         execution_id: "WorkflowExecutionIdentifier | None" = betterproto2.field(
@@ -1221,6 +1289,8 @@ def _class_Operand():
 def _class_OutputReference():
     @dataclass(eq=False, repr=False)
     class OutputReference(betterproto2.Message):
+        """The OutputReference message."""
+
         node_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         var: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1254,6 +1324,8 @@ def _class_Parameter():
 def _class_ParameterMap():
     @dataclass(eq=False, repr=False)
     class ParameterMap(betterproto2.Message):
+        """The ParameterMap message."""
+
         parameters: "dict[str, Parameter]" = betterproto2.field(
             1,
             betterproto2.TYPE_MAP,
@@ -1343,6 +1415,8 @@ def _class_QualityOfService():
 def _class_QualityOfServiceSpec():
     @dataclass(eq=False, repr=False)
     class QualityOfServiceSpec(betterproto2.Message):
+        """The QualityOfServiceSpec message."""
+
         queueing_budget: "datetime.timedelta | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
         )
@@ -1353,6 +1427,8 @@ def _class_QualityOfServiceSpec():
 def _class_Resources():
     @dataclass(eq=False, repr=False)
     class Resources(betterproto2.Message):
+        """The Resources message."""
+
         requests: "list[ResourcesResourceEntry]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
         limits: "list[ResourcesResourceEntry]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
@@ -1364,6 +1440,8 @@ def _class_ResourcesResourceEntry():
     ResourcesResourceName = __getattr__('ResourcesResourceName')
     @dataclass(eq=False, repr=False)
     class ResourcesResourceEntry(betterproto2.Message):
+        """The ResourcesResourceEntry message."""
+
         name: "ResourcesResourceName" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: ResourcesResourceName(0)
         )
@@ -1376,6 +1454,8 @@ def _class_ResourcesResourceEntry():
 def _class_RetryStrategy():
     @dataclass(eq=False, repr=False)
     class RetryStrategy(betterproto2.Message):
+        """The RetryStrategy message."""
+
         retries: "int" = betterproto2.field(5, betterproto2.TYPE_UINT32)
     default_message_pool.register_message("flyteidl.core", "RetryStrategy", RetryStrategy)
     return RetryStrategy
@@ -1385,6 +1465,8 @@ def _class_RuntimeMetadata():
     RuntimeMetadataRuntimeType = __getattr__('RuntimeMetadataRuntimeType')
     @dataclass(eq=False, repr=False)
     class RuntimeMetadata(betterproto2.Message):
+        """The RuntimeMetadata message."""
+
         type: "RuntimeMetadataRuntimeType" = betterproto2.field(
             1, betterproto2.TYPE_ENUM, default_factory=lambda: RuntimeMetadataRuntimeType(0)
         )
@@ -1436,6 +1518,8 @@ def _class_Scalar():
 def _class_Schema():
     @dataclass(eq=False, repr=False)
     class Schema(betterproto2.Message):
+        """The Schema message."""
+
         uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         type: "SchemaType | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1446,6 +1530,8 @@ def _class_Schema():
 def _class_SchemaType():
     @dataclass(eq=False, repr=False)
     class SchemaType(betterproto2.Message):
+        """The SchemaType message."""
+
         columns: "list[SchemaTypeSchemaColumn]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
     default_message_pool.register_message("flyteidl.core", "SchemaType", SchemaType)
     return SchemaType
@@ -1455,6 +1541,8 @@ def _class_SchemaTypeSchemaColumn():
     SchemaTypeSchemaColumnSchemaColumnType = __getattr__('SchemaTypeSchemaColumnSchemaColumnType')
     @dataclass(eq=False, repr=False)
     class SchemaTypeSchemaColumn(betterproto2.Message):
+        """The SchemaTypeSchemaColumn message."""
+
         name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         type: "SchemaTypeSchemaColumnSchemaColumnType" = betterproto2.field(
@@ -1468,6 +1556,8 @@ def _class_Secret():
     SecretMountType = __getattr__('SecretMountType')
     @dataclass(eq=False, repr=False)
     class Secret(betterproto2.Message):
+        """The Secret message."""
+
         group: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         group_version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1486,6 +1576,8 @@ def _class_Secret():
 def _class_SecurityContext():
     @dataclass(eq=False, repr=False)
     class SecurityContext(betterproto2.Message):
+        """The SecurityContext message."""
+
         run_as: "Identity | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         secrets: "list[Secret]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
@@ -1496,6 +1588,8 @@ def _class_SecurityContext():
 def _class_SignalCondition():
     @dataclass(eq=False, repr=False)
     class SignalCondition(betterproto2.Message):
+        """The SignalCondition message."""
+
         signal_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1524,6 +1618,8 @@ def _class_SignalIdentifier():
 def _class_SleepCondition():
     @dataclass(eq=False, repr=False)
     class SleepCondition(betterproto2.Message):
+        """The SleepCondition message."""
+
         duration: "datetime.timedelta | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
         )
@@ -1534,6 +1630,8 @@ def _class_SleepCondition():
 def _class_StructuredDataset():
     @dataclass(eq=False, repr=False)
     class StructuredDataset(betterproto2.Message):
+        """The StructuredDataset message."""
+
         uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         metadata: "StructuredDatasetMetadata | None" = betterproto2.field(
@@ -1546,6 +1644,8 @@ def _class_StructuredDataset():
 def _class_StructuredDatasetMetadata():
     @dataclass(eq=False, repr=False)
     class StructuredDatasetMetadata(betterproto2.Message):
+        """The StructuredDatasetMetadata message."""
+
         pass
     default_message_pool.register_message("flyteidl.core", "StructuredDatasetMetadata", StructuredDatasetMetadata)
     return StructuredDatasetMetadata
@@ -1554,6 +1654,8 @@ def _class_StructuredDatasetMetadata():
 def _class_StructuredDatasetType():
     @dataclass(eq=False, repr=False)
     class StructuredDatasetType(betterproto2.Message):
+        """The StructuredDatasetType message."""
+
         columns: "list[StructuredDatasetTypeDatasetColumn]" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, repeated=True
         )
@@ -1570,6 +1672,8 @@ def _class_StructuredDatasetType():
 def _class_StructuredDatasetTypeDatasetColumn():
     @dataclass(eq=False, repr=False)
     class StructuredDatasetTypeDatasetColumn(betterproto2.Message):
+        """The StructuredDatasetTypeDatasetColumn message."""
+
         name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         literal_type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1582,6 +1686,8 @@ def _class_StructuredDatasetTypeDatasetColumn():
 def _class_TaskExecution():
     @dataclass(eq=False, repr=False)
     class TaskExecution(betterproto2.Message):
+        """The TaskExecution message."""
+
         pass
     default_message_pool.register_message("flyteidl.core", "TaskExecution", TaskExecution)
     return TaskExecution
@@ -1590,6 +1696,8 @@ def _class_TaskExecution():
 def _class_TaskExecutionIdentifier():
     @dataclass(eq=False, repr=False)
     class TaskExecutionIdentifier(betterproto2.Message):
+        """The TaskExecutionIdentifier message."""
+
         task_id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         node_execution_id: "NodeExecutionIdentifier | None" = betterproto2.field(
@@ -1605,6 +1713,8 @@ def _class_TaskLog():
     TaskLogMessageFormat = __getattr__('TaskLogMessageFormat')
     @dataclass(eq=False, repr=False)
     class TaskLog(betterproto2.Message):
+        """The TaskLog message."""
+
         uri: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1691,6 +1801,8 @@ def _class_TaskNode():
 def _class_TaskNodeOverrides():
     @dataclass(eq=False, repr=False)
     class TaskNodeOverrides(betterproto2.Message):
+        """The TaskNodeOverrides message."""
+
         resources: "Resources | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         container_image: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
@@ -1742,6 +1854,8 @@ def _class_TaskTemplate():
 def _class_TypeAnnotation():
     @dataclass(eq=False, repr=False)
     class TypeAnnotation(betterproto2.Message):
+        """The TypeAnnotation message."""
+
         annotations: "__google__protobuf__.Struct | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1752,6 +1866,8 @@ def _class_TypeAnnotation():
 def _class_TypedInterface():
     @dataclass(eq=False, repr=False)
     class TypedInterface(betterproto2.Message):
+        """The TypedInterface message."""
+
         inputs: "VariableMap | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         outputs: "VariableMap | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1762,6 +1878,8 @@ def _class_TypedInterface():
 def _class_TypeStructure():
     @dataclass(eq=False, repr=False)
     class TypeStructure(betterproto2.Message):
+        """The TypeStructure message."""
+
         tag: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         dataclass_type: "dict[str, LiteralType]" = betterproto2.field(
@@ -1776,6 +1894,8 @@ def _class_TypeStructure():
 def _class_Union():
     @dataclass(eq=False, repr=False)
     class Union(betterproto2.Message):
+        """The Union message."""
+
         value: "Literal | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         type: "LiteralType | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1786,6 +1906,8 @@ def _class_Union():
 def _class_UnionInfo():
     @dataclass(eq=False, repr=False)
     class UnionInfo(betterproto2.Message):
+        """The UnionInfo message."""
+
         target_type: "LiteralType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     default_message_pool.register_message("flyteidl.core", "UnionInfo", UnionInfo)
     return UnionInfo
@@ -1794,6 +1916,8 @@ def _class_UnionInfo():
 def _class_UnionType():
     @dataclass(eq=False, repr=False)
     class UnionType(betterproto2.Message):
+        """The UnionType message."""
+
         variants: "list[LiteralType]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     default_message_pool.register_message("flyteidl.core", "UnionType", UnionType)
     return UnionType
@@ -1802,6 +1926,8 @@ def _class_UnionType():
 def _class_Variable():
     @dataclass(eq=False, repr=False)
     class Variable(betterproto2.Message):
+        """The Variable message."""
+
         type: "LiteralType | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         description: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1812,6 +1938,8 @@ def _class_Variable():
 def _class_VariableMap():
     @dataclass(eq=False, repr=False)
     class VariableMap(betterproto2.Message):
+        """The VariableMap message."""
+
         variables: "dict[str, Variable]" = betterproto2.field(
             1,
             betterproto2.TYPE_MAP,
@@ -1824,6 +1952,8 @@ def _class_VariableMap():
 def _class_Void():
     @dataclass(eq=False, repr=False)
     class Void(betterproto2.Message):
+        """The Void message."""
+
         pass
     default_message_pool.register_message("flyteidl.core", "Void", Void)
     return Void
@@ -1832,6 +1962,8 @@ def _class_Void():
 def _class_WorkflowExecution():
     @dataclass(eq=False, repr=False)
     class WorkflowExecution(betterproto2.Message):
+        """The WorkflowExecution message."""
+
         pass
     default_message_pool.register_message("flyteidl.core", "WorkflowExecution", WorkflowExecution)
     return WorkflowExecution
@@ -1840,6 +1972,8 @@ def _class_WorkflowExecution():
 def _class_WorkflowExecutionIdentifier():
     @dataclass(eq=False, repr=False)
     class WorkflowExecutionIdentifier(betterproto2.Message):
+        """The WorkflowExecutionIdentifier message."""
+
         project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -1857,6 +1991,8 @@ def _class_WorkflowMetadata():
     WorkflowMetadataOnFailurePolicy = __getattr__('WorkflowMetadataOnFailurePolicy')
     @dataclass(eq=False, repr=False)
     class WorkflowMetadata(betterproto2.Message):
+        """The WorkflowMetadata message."""
+
         quality_of_service: "QualityOfService | None" = betterproto2.field(
             1, betterproto2.TYPE_MESSAGE, optional=True
         )
@@ -1877,6 +2013,8 @@ def _class_WorkflowMetadata():
 def _class_WorkflowMetadataDefaults():
     @dataclass(eq=False, repr=False)
     class WorkflowMetadataDefaults(betterproto2.Message):
+        """The WorkflowMetadataDefaults message."""
+
         interruptible: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
     default_message_pool.register_message("flyteidl.core", "WorkflowMetadataDefaults", WorkflowMetadataDefaults)
     return WorkflowMetadataDefaults
@@ -1906,6 +2044,8 @@ def _class_WorkflowNode():
 def _class_WorkflowTemplate():
     @dataclass(eq=False, repr=False)
     class WorkflowTemplate(betterproto2.Message):
+        """The WorkflowTemplate message."""
+
         id: "Identifier | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
         metadata: "WorkflowMetadata | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)

@@ -108,6 +108,8 @@ def _class_CreateDownloadLinkRequest():
 def _class_CreateDownloadLinkResponse():
     @dataclass(eq=False, repr=False)
     class CreateDownloadLinkResponse(betterproto2.Message):
+        """The CreateDownloadLinkResponse message."""
+
         signed_url: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
 
         expires_at: "datetime.datetime | None" = betterproto2.field(
@@ -131,6 +133,8 @@ def _class_CreateDownloadLinkResponse():
 def _class_CreateDownloadLocationRequest():
     @dataclass(eq=False, repr=False)
     class CreateDownloadLocationRequest(betterproto2.Message):
+        """The CreateDownloadLocationRequest message."""
+
         native_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         expires_in: "datetime.timedelta | None" = betterproto2.field(
@@ -145,6 +149,8 @@ def _class_CreateDownloadLocationRequest():
 def _class_CreateDownloadLocationResponse():
     @dataclass(eq=False, repr=False)
     class CreateDownloadLocationResponse(betterproto2.Message):
+        """The CreateDownloadLocationResponse message."""
+
         signed_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         expires_at: "datetime.datetime | None" = betterproto2.field(
@@ -159,6 +165,8 @@ def _class_CreateDownloadLocationResponse():
 def _class_CreateUploadLocationRequest():
     @dataclass(eq=False, repr=False)
     class CreateUploadLocationRequest(betterproto2.Message):
+        """The CreateUploadLocationRequest message."""
+
         project: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         domain: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -185,6 +193,8 @@ def _class_CreateUploadLocationRequest():
 def _class_CreateUploadLocationResponse():
     @dataclass(eq=False, repr=False)
     class CreateUploadLocationResponse(betterproto2.Message):
+        """The CreateUploadLocationResponse message."""
+
         signed_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         native_url: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -207,6 +217,8 @@ def _class_CreateUploadLocationResponse():
 def _class_GetDataRequest():
     @dataclass(eq=False, repr=False)
     class GetDataRequest(betterproto2.Message):
+        """The GetDataRequest message."""
+
         flyte_url: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     default_message_pool.register_message("flyteidl.service", "GetDataRequest", GetDataRequest)
     return GetDataRequest
@@ -240,6 +252,8 @@ def _class_GetDataResponse():
 def _class_OAuth2MetadataRequest():
     @dataclass(eq=False, repr=False)
     class OAuth2MetadataRequest(betterproto2.Message):
+        """The OAuth2MetadataRequest message."""
+
         pass
     default_message_pool.register_message("flyteidl.service", "OAuth2MetadataRequest", OAuth2MetadataRequest)
     return OAuth2MetadataRequest
@@ -248,6 +262,8 @@ def _class_OAuth2MetadataRequest():
 def _class_OAuth2MetadataResponse():
     @dataclass(eq=False, repr=False)
     class OAuth2MetadataResponse(betterproto2.Message):
+        """The OAuth2MetadataResponse message."""
+
         issuer: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         authorization_endpoint: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -278,6 +294,8 @@ def _class_OAuth2MetadataResponse():
 def _class_PreSignedUrLs():
     @dataclass(eq=False, repr=False)
     class PreSignedUrLs(betterproto2.Message):
+        """The PreSignedUrLs message."""
+
         signed_url: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
 
         expires_at: "datetime.datetime | None" = betterproto2.field(
@@ -290,6 +308,8 @@ def _class_PreSignedUrLs():
 def _class_PublicClientAuthConfigRequest():
     @dataclass(eq=False, repr=False)
     class PublicClientAuthConfigRequest(betterproto2.Message):
+        """The PublicClientAuthConfigRequest message."""
+
         pass
     default_message_pool.register_message(
         "flyteidl.service", "PublicClientAuthConfigRequest", PublicClientAuthConfigRequest
@@ -300,6 +320,8 @@ def _class_PublicClientAuthConfigRequest():
 def _class_PublicClientAuthConfigResponse():
     @dataclass(eq=False, repr=False)
     class PublicClientAuthConfigResponse(betterproto2.Message):
+        """The PublicClientAuthConfigResponse message."""
+
         client_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
         redirect_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
