@@ -31,6 +31,7 @@ class Tracked:
         "durable_subscribers",
         "endpoint",
         "error",
+        "filtered_polls",
         "found",
         "interest",
         "interval",
@@ -82,6 +83,7 @@ class Tracked:
         self.next_due = 0.0  # monotonic time of the next poll
         self.interval = 0.0
         self.misses = 0  # consecutive polls that did not list it
+        self.filtered_polls = 0  # polls since it was last listed unfiltered (see _poller)
 
     @property
     def key(self) -> Key:
