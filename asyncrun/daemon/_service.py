@@ -224,7 +224,7 @@ class Service:
         )
         # Subscribed before the first await, so no other request can forget these runs under us.
         for item in items:
-            item.subscribers.add(sub)
+            item.subscribe(sub)
         subscriber_id = request.subscriber or uuid.uuid4().hex
         finished = False
         try:
@@ -244,7 +244,7 @@ class Service:
             finished = True
         finally:
             for item in items:
-                item.subscribers.discard(sub)
+                item.unsubscribe(sub)
             with anyio.CancelScope(shield=True):
                 held = set(await self.journal.call(self.journal.remove_subscriber, subscriber_id))
                 for item in items:
@@ -285,7 +285,7 @@ class Service:
             # Ends once every run named has finished (or is known not to exist).
             sub = Subscriber(sink, request.request_id, set(keys))
             for item in items:
-                item.subscribers.add(sub)
+                item.subscribe(sub)
             names = {endpoint.name}
         else:
             items = list(self.items.values())
@@ -307,7 +307,7 @@ class Service:
         finally:
             self.watchers.discard(sub)
             for item in items:
-                item.subscribers.discard(sub)
+                item.unsubscribe(sub)
                 if not item.wanted and not item.settled:
                     self._forget(item)
         return p.reply(request.request_id, done=True, executions=[self._state(t) for t in items])
