@@ -286,6 +286,7 @@ class Poller:
             "domain": self.domain,
             "tracked": len(self.items),
             "active": sum(1 for t in self.items.values() if t.needs_polling),
+            "seen": sum(1 for t in self.items.values() if t.seen_at is not None),  # listed at least once
             "ticks": self.ticks,
             "list_calls": self.list_calls,
             "last_tick_calls": self.last_tick_calls,
