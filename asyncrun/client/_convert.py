@@ -44,15 +44,22 @@ def execution_url(console_url: str, ex_id: ExecutionId) -> str:
     return f"{console_url}/projects/{ex_id.project}/domains/{ex_id.domain}/executions/{ex_id.name}"
 
 
+_NO_ID = ExecutionId("", "", "")
+
+
 def execution(raw: admin.Execution, console_url: str) -> Execution:
-    """The dataclass view of an `admin.Execution` (outputs are fetched separately)."""
-    ex_id = ExecutionId(raw.id.project, raw.id.domain, raw.id.name) if raw.id else ExecutionId("", "", "")
-    closure = raw.closure or admin.ExecutionClosure()
+    """The dataclass view of an `admin.Execution` (outputs are fetched separately).
+
+    Unset message fields are tested with `is None`, never for truth: a betterproto2 message's truth
+    compares every field with a freshly built default, which made this the poller's hottest line.
+    """
+    ex_id = ExecutionId(raw.id.project, raw.id.domain, raw.id.name) if raw.id is not None else _NO_ID
+    closure = raw.closure if raw.closure is not None else admin.ExecutionClosure()
     error = None
     if closure.error is not None:
         kind = core.ExecutionErrorErrorKind(closure.error.kind).name
         error = ExecutionError(closure.error.code, closure.error.message, kind)
-    launched = raw.spec.launch_plan if raw.spec else None
+    launched = raw.spec.launch_plan if raw.spec is not None else None
     target = entity_id(launched) if launched is not None else None
     return Execution(
         id=ex_id,
@@ -63,7 +70,7 @@ def execution(raw: admin.Execution, console_url: str) -> Execution:
         created_at=closure.created_at,
         started_at=closure.started_at,
         duration=closure.duration,
-        abort_cause=closure.abort_metadata.cause if closure.abort_metadata else "",
+        abort_cause=closure.abort_metadata.cause if closure.abort_metadata is not None else "",
         raw=raw,
     )
 

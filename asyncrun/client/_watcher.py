@@ -75,9 +75,15 @@ class ExecutionWatcher:
 
     # ---------------------------------------------------------------- one batched poll
 
-    async def list_states(self, project: str, domain: str, names: list[str]) -> dict[str, Execution]:
-        """The executions of `names` in one project/domain: one list call per page of names."""
+    async def list_states(
+        self, project: str, domain: str, names: list[str], *, phases: Iterable[Phase | str] = ()
+    ) -> dict[str, Execution]:
+        """The executions of `names` in one project/domain: one list call per page of names.
+
+        With `phases`, only the runs in one of them are listed (the control plane filters).
+        """
         found: dict[str, Execution] = {}
+        phases = tuple(phases)
         for start in range(0, len(names), self.page_size):
             page = names[start : start + self.page_size]
             token = ""
@@ -86,7 +92,12 @@ class ExecutionWatcher:
                     await self._before_call()
                 self.list_calls += 1
                 executions, token = await self._client.list_executions(
-                    names=page, limit=self.page_size, token=token, project=project, domain=domain
+                    names=page,
+                    phases=phases,
+                    limit=self.page_size,
+                    token=token,
+                    project=project,
+                    domain=domain,
                 )
                 found.update((ex.id.name, ex) for ex in executions)
                 if not token or all(name in found for name in page):

@@ -20,15 +20,15 @@ from .._exceptions import DaemonRequestError as DaemonRequestError
 from .._exceptions import DaemonUnavailableError as DaemonUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from anyio.abc import ByteReceiveStream
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
-MAX_REQUEST_LINE = 1 << 20  # what the daemon accepts from a client, in bytes
-MAX_REPLY_LINE = 64 << 20  # what a client accepts from the daemon (a status of every tracked run)
-MAX_IDS = 20_000  # executions named in one request
+MAX_REQUEST_LINE = 8 << 20  # what the daemon accepts from a client, in bytes (100,000 long ids fit)
+MAX_REPLY_LINE = 256 << 20  # what a client accepts from the daemon (a status of every tracked run)
+MAX_IDS = 100_000  # executions named in one request
 MAX_TEXT = 4096  # any single string field
 
 JSON = dict[str, Any]
@@ -80,8 +80,40 @@ class ProtocolError(Exception):
 
 
 def encode(message: Mapping[str, Any]) -> bytes:
-    """One message as one line (compact JSON, UTF-8, newline-terminated)."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One message as one line (compact JSON, UTF-8, newline-terminated).
+
+    A `Lazy` value is written a slice at a time: a reply naming 100,000 runs never holds 100,000
+    state dicts at once (about 1 KB each), only its own text.
+    """
+    if not any(isinstance(value, Lazy) for value in message.values()):
+        return _dumps(message).encode() + b"\n"
+    parts = [b"{"]
+    for index, (key, value) in enumerate(message.items()):
+        parts.append(f"{',' if index else ''}{_dumps(key)}:".encode())
+        if not isinstance(value, Lazy):
+            parts.append(_dumps(value).encode())
+            continue
+        parts.append(b"[")
+        for first in range(0, len(value.items), Lazy.SLICE):
+            part = _dumps([value.convert(item) for item in value.items[first : first + Lazy.SLICE]])
+            parts.append(("," if first else "").encode() + part[1:-1].encode())
+        parts.append(b"]")
+    parts.append(b"}\n")
+    return b"".join(parts)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class Lazy:
+    """A JSON list whose items are made by `convert` only as `encode` writes them."""
+
+    SLICE = 1000
+
+    def __init__(self, items: Sequence[Any], convert: Callable[[Any], Any]) -> None:
+        self.items = items
+        self.convert = convert
 
 
 def decode(line: bytes) -> JSON:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, fields
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -190,7 +191,7 @@ class Service:
             if request.outputs:
                 self._want_outputs(item)
         await self._save_and_poll(items)
-        return p.reply(request.request_id, executions=[self._state(t) for t in items])
+        return p.reply(request.request_id, executions=p.Lazy(items, self._state))
 
     async def _on_untrack(self, sink: EventSink, request: r.Untrack) -> JSON:
         _, keys = await self._resolve(request.target, request.ids)
@@ -224,7 +225,7 @@ class Service:
         )
         # Subscribed before the first await, so no other request can forget these runs under us.
         for item in items:
-            item.subscribers.add(sub)
+            item.subscribe(sub)
         subscriber_id = request.subscriber or uuid.uuid4().hex
         finished = False
         try:
@@ -237,14 +238,16 @@ class Service:
             )
             for item in items:
                 item.durable_subscribers += item.key in fresh
-            sub.deliver([self._state(t, with_outputs=request.outputs) for t in items])
+            for start in range(0, len(items), _SNAPSHOT_CHUNK):  # 100,000 runs: 100 events, not one
+                chunk = items[start : start + _SNAPSHOT_CHUNK]
+                sub.deliver([self._state(t, with_outputs=request.outputs) for t in chunk])
             self._tell_endpoint_health(sub, {endpoint.name})
             with anyio.move_on_after(request.timeout):
                 await sub.done.wait()
             finished = True
         finally:
             for item in items:
-                item.subscribers.discard(sub)
+                item.unsubscribe(sub)
             with anyio.CancelScope(shield=True):
                 held = set(await self.journal.call(self.journal.remove_subscriber, subscriber_id))
                 for item in items:
@@ -260,7 +263,7 @@ class Service:
             done=finished and sub.done.is_set(),
             timed_out=not sub.done.is_set(),
             subscriber=subscriber_id,
-            executions=[self._state(t, with_outputs=request.outputs) for t in items],
+            executions=p.Lazy(items, partial(self._state, with_outputs=request.outputs)),
         )
 
     async def _on_status(self, sink: EventSink, request: r.Status) -> JSON:
@@ -269,12 +272,9 @@ class Service:
             endpoint, keys = await self._resolve(request.target, request.ids)
             states = await self._lookup(endpoint, keys, request.outputs)
             return p.reply(request.request_id, daemon=info, executions=states)
-        states = (
-            [self._state(t, with_outputs=request.outputs) for t in self.items.values()]
-            if request.executions
-            else []
-        )
-        return p.reply(request.request_id, daemon=info, executions=states)
+        every = list(self.items.values()) if request.executions else []
+        lazy = p.Lazy(every, partial(self._state, with_outputs=request.outputs))
+        return p.reply(request.request_id, daemon=info, executions=lazy)
 
     async def _on_watch(self, sink: EventSink, request: r.Watch) -> JSON:
         items: list[Tracked]
@@ -285,7 +285,7 @@ class Service:
             # Ends once every run named has finished (or is known not to exist).
             sub = Subscriber(sink, request.request_id, set(keys))
             for item in items:
-                item.subscribers.add(sub)
+                item.subscribe(sub)
             names = {endpoint.name}
         else:
             items = list(self.items.values())
@@ -307,10 +307,10 @@ class Service:
         finally:
             self.watchers.discard(sub)
             for item in items:
-                item.subscribers.discard(sub)
+                item.unsubscribe(sub)
                 if not item.wanted and not item.settled:
                     self._forget(item)
-        return p.reply(request.request_id, done=True, executions=[self._state(t) for t in items])
+        return p.reply(request.request_id, done=True, executions=p.Lazy(items, self._state))
 
     async def _on_launch(self, sink: EventSink, request: r.Launch) -> JSON:
         config = self._config(request.target)

@@ -18,12 +18,20 @@ OUTPUTS_DONE = "done"
 OUTPUTS_FAILED = "failed"
 
 
+# Console URL prefixes ("…/executions/"), one string object each however many runs share it.
+_PREFIXES: dict[str, str] = {}
+
+
 class Tracked:
     """The daemon's record of one execution: last known phase, outputs, and who cares about it.
 
     `interest` counts explicit `track` requests (journaled); `subscribers` are live waits and watches
     (in memory); `durable_subscribers` counts journaled wait subscriptions, which outlive a daemon
-    restart until their CLI comes back for them. Slots keep 10,000 of these small.
+    restart until their CLI comes back for them.
+
+    One daemon holds 100,000 of these, so each is kept small: slots; `subscribers` a tuple (most
+    runs have none or one: the empty tuple is shared, an empty set is 216 bytes); the console URL
+    stored as a prefix shared by every run of an endpoint plus the run's own name.
     """
 
     __slots__ = (
@@ -31,6 +39,7 @@ class Tracked:
         "durable_subscribers",
         "endpoint",
         "error",
+        "filtered_polls",
         "found",
         "interest",
         "interval",
@@ -46,7 +55,7 @@ class Tracked:
         "subscribers",
         "terminal_at",
         "tracked_at",
-        "url",
+        "_url",
     )
 
     def __init__(
@@ -77,11 +86,33 @@ class Tracked:
         self.phase_changed_at = phase_changed_at if phase_changed_at is not None else tracked_at
         self.seen_at = seen_at
         self.terminal_at = terminal_at
-        self.subscribers: set[Any] = set()
+        self.subscribers: tuple[Any, ...] = ()
         self.durable_subscribers = 0
         self.next_due = 0.0  # monotonic time of the next poll
         self.interval = 0.0
         self.misses = 0  # consecutive polls that did not list it
+        self.filtered_polls = 0  # polls since it was last listed unfiltered (see _poller)
+
+    @property
+    def url(self) -> str:
+        url = self._url
+        return url + self.name if isinstance(url, str) else url[0]
+
+    @url.setter
+    def url(self, url: str) -> None:
+        if url.endswith("/" + self.name):
+            prefix = url[: len(url) - len(self.name)]
+            self._url: str | tuple[str] = _PREFIXES.setdefault(prefix, prefix)
+        else:
+            self._url = (url,)  # not PREFIX/NAME: kept whole
+
+    def subscribe(self, subscriber: Any) -> None:
+        if subscriber not in self.subscribers:
+            self.subscribers += (subscriber,)
+
+    def unsubscribe(self, subscriber: Any) -> None:
+        if subscriber in self.subscribers:
+            self.subscribers = tuple(s for s in self.subscribers if s is not subscriber)
 
     @property
     def key(self) -> Key:

@@ -130,15 +130,16 @@ BENCHES = [
         "wait",
         "Waiting on many runs: the daemon vs flytekit-style per-run pollers",
         "A scripted FlyteAdmin in the benchmark's process counts every call. One daemon tracks N = 100, "
-        "1,000 and 10,000 RUNNING runs with 10 waiters; then every run flips to SUCCEEDED at once. "
-        "Where N processes fit, N `asyncrun wait` processes (through one daemon) are compared with N "
-        "flytekit-style pollers (one process per run, flytekit's own client). Targets: daemon peak RSS "
-        "<= 150 MB at 10,000 runs; ListExecutions calls per tick <= ceil(N/100) + 2; every run heard "
-        "within one poll interval (2 s) + 1 s; `asyncrun status` with a warm daemon median <= 100 ms.",
-        ("--sizes", "100,1000,10000", "--rounds", "3"),
+        "1,000, 10,000 and 100,000 RUNNING runs with 10 waiters; then every run flips to SUCCEEDED at "
+        "once. Where N processes fit, N `asyncrun wait` processes (through one daemon) are compared with "
+        "N flytekit-style pollers (one process per run, flytekit's own client). Targets: daemon peak RSS "
+        "<= 150 MB at 10,000 runs and <= 250 MB at 100,000; ListExecutions calls per tick <= "
+        "ceil(N/100) + 2; every run heard within one poll interval (2 s) + 1 s (+ 2 s at 100,000 runs); "
+        "`asyncrun status` with a warm daemon median <= 100 ms.",
+        ("--sizes", "100,1000,10000,100000", "--rounds", "3"),
         ("--quick", "--sizes", "100,10000", "--status-runs", "10"),
         1,
-        7.0,
+        9.0,
     ),
     Bench(
         "failfast",
@@ -316,7 +317,12 @@ def headline(all_data: list[tuple[dict[str, Any], list[Case]]], quick: bool) -> 
         "get": ["get --nodes"],
         "launch": None,
         "sandbox": ["executions/s end to end"],
-        "wait": ["daemon peak RSS, N=10,000", "`asyncrun status ID` round trip, warm daemon"],
+        "wait": [
+            "daemon peak RSS, N=10,000",
+            "daemon peak RSS, N=100,000",
+            "notification latency, N=100,000",
+            "`asyncrun status ID` round trip, warm daemon",
+        ],
     }
     rows = ["| | asyncrun | flytekit 1.16.31 | target | |", "|---|---|---|---|---|"]
     for data, cases in all_data:
@@ -325,8 +331,11 @@ def headline(all_data: list[tuple[dict[str, Any], list[Case]]], quick: bool) -> 
             if case.target is None or (wanted is not None and case.name not in wanted) or case.met is None:
                 continue
             label = case.name.split(",")[0] if data["bench"] == "launch" else case.name
+            # A bound on every one of many samples (each run's latency) shows the worst, not the median.
+            worst = case.target.of == "max" and len(case.asyncrun) > 1
+            value = measured_text(case) if worst else fmt(case.median_asyncrun, case.unit)
             rows.append(
-                f"| {label} | {fmt(case.median_asyncrun, case.unit)} | "
+                f"| {label} | {value} | "
                 f"{fmt(case.median_flytekit, case.unit)} | {case.target.text} | {verdict(case)} |"
             )
     note = "Preliminary numbers from a quick run on a busy machine; " if quick else ""

@@ -151,3 +151,72 @@ def test_interval_is_quick_for_young_runs_and_slow_for_quiet_ones() -> None:
     assert item.poll_interval(3600.0, 0.5, 10.0) == 10.0
     item.phase_changed_at = 3599.0  # a phase change makes it quick again
     assert item.poll_interval(3600.0, 0.5, 10.0) == 0.5
+
+
+async def test_the_stubs_encoded_lists_are_what_betterproto_writes(stub) -> None:
+    from asyncrun._proto.flyteidl import admin
+
+    runs = [stub.add("e1", "RUNNING"), stub.add("e2", "UNDEFINED"), stub.add("e3", "RUNNING")]
+    stub.set_phase("e3", "FAILED", error=("USER:Boom", "it broke"))
+    for token in ("", "100"):
+        expected = bytes(admin.ExecutionList(executions=[stub._message(r) for r in runs], token=token))
+        assert stub.encoded_list(runs, token).data == expected
+    parsed = admin.ExecutionList.parse(stub.encoded_list(runs, "").data)
+    assert parsed.executions[2].closure.error.message == "it broke"
+
+
+async def test_quiet_runs_are_listed_by_phase_and_changes_still_arrive(
+    stub, target, daemon, settings
+) -> None:
+    names = [f"q{i:03d}" for i in range(230)]
+    for name in names:
+        stub.add(name, "RUNNING")
+    async with DaemonConnection(settings=settings, autostart=False) as conn:
+        await conn.track(names, target=target)
+        await _all_seen(conn, target, names)
+        stub.reset_counts()
+        mark = stub.sweeps
+        await eventually(lambda: _value(stub.sweeps), lambda sweeps: sweeps >= mark + 2)
+        # Runs seen RUNNING are asked for only if they left RUNNING; full pages are filtered, the
+        # remainder (30) shares an unfiltered page.
+        everything_but_running = frozenset(_poller._PHASE_NAMES) - {"RUNNING"}
+        filtered = [n for n, ph in zip(stub.list_names, stub.list_phases, strict=True) if ph is not None]
+        assert filtered and all(len(page) == settings.page_size for page in filtered)
+        assert set(stub.list_phases) == {everything_but_running, None}
+        stub.set_phase(names[0], "FAILED", error=("USER:Boom", "it broke"))
+        stub.set_phase(names[150], "SUCCEEDED")
+        stub.set_phase(names[229], "QUEUED")  # a phase going back is a change too
+        done = await conn.wait(names[:1] + names[150:151], target=target, timeout=30)
+        status = await conn.status(names[229:], target=target)
+    assert not done.timed_out
+    assert [(e.phase, e.error["message"] if e.error else None) for e in done.executions] == [
+        ("FAILED", "it broke"),
+        ("SUCCEEDED", None),
+    ]
+    # Not settled: wait until the daemon's memory shows the change the filter let through.
+    assert status.executions[0].phase in ("RUNNING", "QUEUED")
+    async with DaemonConnection(settings=settings, autostart=False) as conn:
+        await _all_seen(conn, target, names[229:], phase="QUEUED")
+
+
+async def test_a_run_that_disappears_is_found_missing_by_a_refresh(
+    stub, target, daemon, settings, monkeypatch
+) -> None:
+    monkeypatch.setattr(_poller, "REFRESH_POLLS", 3)
+    names = [f"g{i:03d}" for i in range(100)]  # one full page: listed by phase once seen
+    for name in names:
+        stub.add(name, "RUNNING")
+    async with DaemonConnection(settings=settings, autostart=False) as conn:
+        await conn.track(names, target=target)
+        await _all_seen(conn, target, names)
+        del stub.runs[names[7]]  # archived, or the control plane lost it: no list shows it any more
+        stub.reset_counts()
+        done = await conn.wait(names[7:8], target=target, timeout=30)
+    (gone,) = done.executions
+    assert not done.timed_out and not gone.found and gone.error["code"] == "NOT_FOUND"
+    # Found by an unfiltered refresh of its page (a filtered one cannot tell "gone" from "unchanged").
+    assert None in stub.list_phases and stub.calls["get_execution"] >= 1
+
+
+async def _value(value):
+    return value

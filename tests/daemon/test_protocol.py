@@ -13,6 +13,8 @@ import pytest
 from asyncrun.daemon import _protocol as p
 from asyncrun.daemon import _requests as requests
 
+from .stub_admin import DOMAIN, PROJECT
+
 pytestmark = pytest.mark.anyio
 
 
@@ -23,6 +25,23 @@ def test_encode_decode_round_trip() -> None:
     line = p.encode({"op": "status", "id": 3, "text": "é\n"})
     assert line.endswith(b"\n") and line.count(b"\n") == 1  # newlines inside strings are escaped
     assert p.decode(line[:-1]) == {"op": "status", "id": 3, "text": "é\n"}
+
+
+@pytest.mark.parametrize("count", [0, 1, 999, 1000, 2500])
+def test_lazy_lists_encode_as_the_list_would(count: int) -> None:
+    items = [f"run-{i}" for i in range(count)]
+    made: list[str] = []
+
+    def state(name: str) -> dict:
+        made.append(name)
+        return {"name": name, "phase": "RUNNING", "text": "é"}
+
+    lazy = p.encode({"ok": True, "executions": p.Lazy(items, state), "total": count})
+    alone = p.encode({"executions": p.Lazy(items, state)})
+    assert made == items + items  # each state made once per encoding, in order
+    states = [state(n) for n in items]
+    assert lazy == p.encode({"ok": True, "executions": states, "total": count})
+    assert alone == p.encode({"executions": states})
 
 
 @pytest.mark.parametrize(
@@ -197,6 +216,19 @@ async def test_garbage_gets_error_replies_and_the_daemon_stays_up(daemon, settin
     # Other connections never noticed.
     other = await _raw(settings)
     assert (await other.ask({"op": "hello", "version": 1}))["ok"]
+
+
+async def test_one_request_may_name_a_hundred_thousand_runs(stub, target, daemon, settings) -> None:
+    # `untrack` is validated and resolved like `track` and `wait`, and polls nothing.
+    assert p.MAX_IDS >= 100_000
+    ids = [f"{PROJECT}:{DOMAIN}:run-{i:07d}" for i in range(100_000)]
+    line = p.encode({"op": "untrack", "id": 1, "ids": ids, "target": target.to_json()})
+    assert len(line) > 3 << 20  # well past the old 1 MiB line limit
+    client = await _raw(settings)
+    await client.ask({"op": "hello", "version": 1})
+    await client.send(line)
+    reply = await client.receive()
+    assert reply == {"ok": True, "id": 1, "untracked": 0, "still_wanted": 0}
 
 
 async def test_connections_dropped_mid_message_do_not_hurt(daemon, settings) -> None:
