@@ -119,11 +119,12 @@ def _loaded_module_files(root: Path, modules: Iterable[ModuleType]) -> set[Path]
     excluded_prefixes = tuple(str(e) + os.sep for e in excluded)
     found: set[Path] = set()
     for module in list(modules):  # sys.modules may change while we look (imports in other threads)
-        if not isinstance(module, ModuleType):
-            continue
         # Read __file__ as stored: asking a lazily imported module (importlib.util.LazyLoader, as
         # flytekit imports joblib) for any attribute would import it, and what it imports.
-        file = object.__getattribute__(module, "__dict__").get("__file__")
+        try:
+            file = object.__getattribute__(module, "__dict__").get("__file__")
+        except AttributeError:
+            continue  # no namespace of its own (cffi's compiled `lib` objects): no source file either
         if not isinstance(file, str) or not file:
             continue  # builtins, namespace packages, frozen modules
         absolute = os.path.abspath(file)

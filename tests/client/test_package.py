@@ -325,3 +325,21 @@ def test_an_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a regular file"):
         build_package(tmp_path / "p", [Path("pipe")], tmp_path / "o")
     assert not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".fast-")]  # temp file removed
+
+
+class NoNamespace:
+    """As cffi's compiled `lib` objects in sys.modules: passes for a module, has no __dict__."""
+
+    __slots__ = ()
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return types.ModuleType
+
+
+def test_auto_passes_over_module_entries_without_a_namespace(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, {"app.py": ""})
+    entries = [module("app", root / "app.py"), NoNamespace(), object()]
+    assert isinstance(entries[1], types.ModuleType)
+    assert names(select_files(root, "auto", entries)) == ["app.py"]  # type: ignore[arg-type]
