@@ -36,13 +36,15 @@ __all__ = ["PRELOADS", "WarmChild", "WarmWorkers", "per_attempt"]
 
 log = logging.getLogger(__name__)
 
-# Programs a worker can run warm, and the modules it imports first.
+# Programs a worker can run warm, and the modules it imports first (`?module`: if the task's
+# interpreter has it; an older asyncrun there has no warm-up module).
 PRELOADS: dict[str, tuple[str, ...]] = {
     "asyncrun-execute": (
         "asyncrun._execute",
         "asyncrun.sdk",
         "asyncrun.sdk._literals",
         "asyncrun._all_messages",
+        "?asyncrun._execute_warm",
     ),
     "pyflyte-execute": ("flytekit.bin.entrypoint",),
     "pyflyte-fast-execute": ("flytekit.bin.entrypoint",),

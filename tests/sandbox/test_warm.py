@@ -99,6 +99,36 @@ async def test_exit_codes_are_those_of_a_cold_process(tmp_path: Path) -> None:
     assert "bad input" in (tmp_path / "message.log").read_text()
 
 
+async def test_a_forked_process_ends_as_an_interpreter_does(tmp_path: Path) -> None:
+    """A child skips tearing down what it inherited from the worker, but not what a normal exit does
+    for the task: threads joined, atexit handlers run, files it left open and output flushed."""
+    helper = tmp_path / "lib" / "task_helper.py"
+    helper.parent.mkdir()
+    helper.write_text(f"left_open = open({str(tmp_path / 'module.txt')!r}, 'w')\nleft_open.write('module')\n")
+    body = (
+        "import atexit, sys, threading, time\n"
+        f"sys.path.insert(0, {str(helper.parent)!r})\n"
+        "import task_helper\n"
+        f"atexit.register(lambda: open({str(tmp_path / 'atexit.txt')!r}, 'w').write('atexit'))\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        f"    open({str(tmp_path / 'thread.txt')!r}, 'w').write('thread')\n"
+        "threading.Thread(target=late).start()\n"
+        f"script_file = open({str(tmp_path / 'script.txt')!r}, 'w')\n"
+        "script_file.write('script')\n"
+        "sys.stdout.write('no newline')\n"
+        "sys.exit(4)\n"
+    )
+    script = program(tmp_path / "bin", body)
+    async with WarmWorkers() as workers:
+        child = await workers.start([str(script)], cwd=tmp_path, env=environment(), log_path=tmp_path / "log")
+        assert child is not None
+        assert await child.wait() == 4
+    for name in ("module", "atexit", "thread", "script"):
+        assert (tmp_path / f"{name}.txt").read_text() == name
+    assert (tmp_path / "log").read_text() == "no newline"
+
+
 async def test_what_a_task_leaves_running_dies_when_it_ends(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     body = (
