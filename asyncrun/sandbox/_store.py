@@ -45,6 +45,7 @@ __all__ = [
     "WORKFLOW_TERMINAL",
     "CreateOutcome",
     "ExecutionKey",
+    "ExecutionToRun",
     "Store",
     "StoreError",
     "utc_now",
@@ -64,6 +65,17 @@ _TASKS = _EntityTable("tasks")
 _WORKFLOWS = _EntityTable("workflows")
 _LAUNCH_PLANS = _EntityTable("launch_plans")
 _ENTITY_TABLES = {"task": _TASKS, "workflow": _WORKFLOWS, "launch_plan": _LAUNCH_PLANS}
+
+
+class ExecutionToRun(NamedTuple):
+    """An execution as the runner starts it (`Store.execution_to_run`)."""
+
+    execution: admin.Execution
+    inputs: core.LiteralMap
+    launch_plan_key: IdKey
+    workflow_key: IdKey
+    launch_plan: admin.LaunchPlan | None
+    workflow: admin.Workflow | None
 
 
 class Store(ExecutionRecords):
@@ -359,6 +371,38 @@ class Store(ExecutionRecords):
     async def get_launch_plan(self, key: IdKey) -> admin.LaunchPlan | None:
         """A registered launch plan, or None."""
         return await self._get_entity(_LAUNCH_PLANS, key, self._launch_plan)
+
+    async def execution_to_run(self, key: ExecutionKey) -> ExecutionToRun | None:
+        """What the runner reads to start an execution, in one call: the execution, its inputs, and the
+        launch plan and workflow it runs (None for one that is not registered). None: no such execution."""
+        sql = (
+            f"SELECT execution_project, execution_domain, execution_name, spec, closure, inputs, "
+            "launch_plan_project, launch_plan_domain, launch_plan_name, launch_plan_version, "
+            "workflow_project, workflow_domain, workflow_name, workflow_version FROM executions "
+            f"WHERE {self._BY_EXECUTION}"
+        )
+        entity_sql = " WHERE project = ? AND domain = ? AND name = ? AND version = ?"
+        workflow_sql = self._ENTITY_SELECT.format(extra="", table=_WORKFLOWS.table) + entity_sql
+        launch_plan_sql = self._ENTITY_SELECT.format(extra=", spec", table=_LAUNCH_PLANS.table) + entity_sql
+
+        def work(connection: sqlite3.Connection) -> ExecutionToRun | None:
+            row = connection.execute(sql, key).fetchone()
+            if row is None:
+                return None
+            launch_plan_key: IdKey = tuple(row[6:10])
+            workflow_key: IdKey = tuple(row[10:14])
+            workflow = connection.execute(workflow_sql, workflow_key).fetchone()
+            launch_plan = connection.execute(launch_plan_sql, launch_plan_key).fetchone()
+            return ExecutionToRun(
+                execution=self._execution(row[:5]),
+                inputs=core.LiteralMap.parse(row[5]),
+                launch_plan_key=launch_plan_key,
+                workflow_key=workflow_key,
+                launch_plan=self._launch_plan(launch_plan) if launch_plan is not None else None,
+                workflow=self._workflow(workflow) if workflow is not None else None,
+            )
+
+        return await self._read(work)
 
     async def get_launch_plan_outputs(self, keys: Iterable[IdKey]) -> dict[IdKey, core.VariableMap | None]:
         """Expected outputs of those launch plans among `keys` that exist (for compiling a workflow)."""

@@ -7,9 +7,11 @@ It imports the MODULEs (e.g. `asyncrun._execute`, or `flytekit.bin.entrypoint` f
 
     {"id": 7, "argv": ["/venv/bin/asyncrun-execute", "--inputs", …], "cwd": "…", "env": {…}, "log": "…"}
 
-(optionally also `"stderr": PATH`, where stderr goes instead of the log, and `"stdin": PATH`, read in
-place of /dev/null), and answers on stdout with `{"id": 7, "pid": 1234}` (or `{"id": 7, "error": "…"}`), later
-`{"pid": 1234, "returncode": 0}` when that child ends (negative: killed by that signal).
+(optionally also `"stderr": PATH`, where stderr goes instead of the log, `"stdin": PATH`, read in
+place of /dev/null, and `"pid_file": PATH` with `"pid_token": TOKEN`, where the worker writes
+`<pid> <token>` while the child runs: the sandbox's record of what to kill after a crash), and answers
+on stdout with `{"id": 7, "pid": 1234}` (or `{"id": 7, "error": "…"}`), later `{"pid": 1234,
+"returncode": 0}` when that child ends (negative: killed by that signal).
 
 Each child starts as the program would in a fresh process: its own session (so killing the group kills
 what it started), stdout and stderr appended to the log, stdin from /dev/null, the request's working
@@ -69,7 +71,7 @@ class _Worker:
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         os.close(devnull)
-        self.children: set[int] = set()
+        self.children: dict[int, str] = {}  # pid -> its pid file, or ""
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
@@ -117,7 +119,14 @@ class _Worker:
                 if pid == 0:
                     self.become_child()
                     return request
-                self.children.add(pid)
+                pid_file = request.get("pid_file") or ""
+                if pid_file:
+                    try:
+                        with open(pid_file, "w") as handle:
+                            handle.write(f"{pid} {request.get('pid_token', '')}\n")
+                    except OSError:
+                        pass
+                self.children[pid] = pid_file
                 self.send({"id": request["id"], "pid": pid})
         return None
 
@@ -129,11 +138,16 @@ class _Worker:
                 return
             if pid == 0:
                 return
-            self.children.discard(pid)
+            pid_file = self.children.pop(pid, "")
             try:  # what the task left running in its group dies with it, as in a pod
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+            if pid_file:
+                try:
+                    os.unlink(pid_file)
+                except OSError:
+                    pass
             self.send({"pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
 
     def become_child(self) -> None:

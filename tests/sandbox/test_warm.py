@@ -193,6 +193,28 @@ async def test_a_retired_worker_lets_its_running_task_finish(tmp_path: Path) -> 
     assert report.read_text() == "finished"
 
 
+async def test_the_worker_keeps_the_pid_file_of_a_running_child(tmp_path: Path) -> None:
+    """What a restarted sandbox reads to kill a crashed run's processes (`kill_leftover_groups`)."""
+    release = tmp_path / "release"
+    waits = f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.02)\n"
+    script = program(tmp_path / "bin", waits)
+    pid_file = tmp_path / "0.pid"
+    async with WarmWorkers() as workers:
+        child = await workers.start(
+            [str(script)],
+            cwd=tmp_path,
+            env=environment(),
+            log_path=tmp_path / "log",
+            pid_file=pid_file,
+            pid_token="the-token",
+        )
+        assert child is not None
+        assert pid_file.read_text() == f"{child.pid} the-token\n", "written before the fork is answered"
+        release.touch()
+        assert await child.wait() == 0
+    assert not pid_file.exists()
+
+
 async def test_programs_it_does_not_know_run_cold(tmp_path: Path) -> None:
     unknown = program(tmp_path / "bin", "x = 1", name="my-runner")
     shell = tmp_path / "sh" / "asyncrun-execute"
