@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -261,6 +263,24 @@ RANDOM_REPORTER = textwrap.dedent(
         json.dump([random.getrandbits(64), flytekit_random.getrandbits(64)], handle)
     """
 )
+
+
+def test_generators_are_found_past_modules_that_raise_when_touched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """flytekit keeps lazy modules (pandas when it is not installed) that raise ImportError on any
+    attribute access: looking for generators must pass them by (it stopped the worker from starting)."""
+    from asyncrun.sandbox import _warm_worker
+
+    class Lazy(types.ModuleType):
+        def __getattribute__(self, name: str) -> object:
+            raise ImportError("Module pandas is not yet installed.")
+
+    lazy = Lazy("pandas_stand_in")
+    holder = types.ModuleType("holder")
+    holder.lazy = lazy  # type: ignore[attr-defined]
+    holder.generator = random.Random()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "test_warm_lazy", lazy)
+    monkeypatch.setitem(sys.modules, "test_warm_holder", holder)
+    assert any(found is holder.generator for found in _warm_worker._generators())  # type: ignore[attr-defined]
 
 
 async def test_each_forked_process_draws_its_own_random_paths(tmp_path: Path) -> None:
