@@ -326,6 +326,8 @@ class Database:
         self._lock = threading.Lock()
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Registered entities parsed once and shared (`Store._shared`); used in the database's thread only.
+        self._parsed: dict[tuple[str, tuple[str, ...]], tuple[tuple[Any, ...], Any]] = {}
         # Project states by id, so identifier validation on the hot path needs no query.
         self._projects: dict[str, admin.ProjectProjectState] = {}
 

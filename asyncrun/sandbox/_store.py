@@ -63,6 +63,7 @@ class _EntityTable(NamedTuple):
 
 _TASKS = _EntityTable("tasks")
 _WORKFLOWS = _EntityTable("workflows")
+_SHARED_KEPT = 256  # parsed workflows and launch plans kept (`Store._shared`)
 _LAUNCH_PLANS = _EntityTable("launch_plans")
 _ENTITY_TABLES = {"task": _TASKS, "workflow": _WORKFLOWS, "launch_plan": _LAUNCH_PLANS}
 
@@ -372,9 +373,40 @@ class Store(ExecutionRecords):
         """A registered launch plan, or None."""
         return await self._get_entity(_LAUNCH_PLANS, key, self._launch_plan)
 
+    def _shared(self, table: _EntityTable, row: Sequence[Any], build: Callable[[Sequence[Any]], T]) -> T:
+        """`build(row)`, parsed once per stored content and then shared (so it must not be changed).
+
+        Registered workflows and launch plans do not change (a launch plan's state aside, which is in
+        its row too), but every execution of one parsed them again: for a launch plan of a few tasks,
+        more than the rest of creating or starting the execution. Runs in the database's thread.
+        """
+        cache = self._parsed
+        cache_key = (table.table, tuple(row[:4]))
+        content = tuple(row[4:])
+        hit = cache.get(cache_key)
+        if hit is not None and hit[0] == content:
+            return hit[1]  # type: ignore[no-any-return]
+        parsed = build(row)
+        while len(cache) >= _SHARED_KEPT:
+            del cache[next(iter(cache))]
+        cache[cache_key] = (content, parsed)
+        return parsed
+
+    async def launch_plan_to_launch(self, key: IdKey) -> admin.LaunchPlan | None:
+        """A registered launch plan, or None, shared between callers (see `_shared`): read only."""
+        sql = self._ENTITY_SELECT.format(extra=", spec", table=_LAUNCH_PLANS.table)
+        sql += " WHERE project = ? AND domain = ? AND name = ? AND version = ?"
+
+        def work(connection: sqlite3.Connection) -> admin.LaunchPlan | None:
+            row = connection.execute(sql, key).fetchone()
+            return self._shared(_LAUNCH_PLANS, row, self._launch_plan) if row is not None else None
+
+        return await self._read(work)
+
     async def execution_to_run(self, key: ExecutionKey) -> ExecutionToRun | None:
         """What the runner reads to start an execution, in one call: the execution, its inputs, and the
-        launch plan and workflow it runs (None for one that is not registered). None: no such execution."""
+        launch plan and workflow it runs (None for one that is not registered; both shared, see
+        `_shared`: read only). None: no such execution."""
         sql = (
             f"SELECT execution_project, execution_domain, execution_name, spec, closure, inputs, "
             "launch_plan_project, launch_plan_domain, launch_plan_name, launch_plan_version, "
@@ -398,8 +430,12 @@ class Store(ExecutionRecords):
                 inputs=core.LiteralMap.parse(row[5]),
                 launch_plan_key=launch_plan_key,
                 workflow_key=workflow_key,
-                launch_plan=self._launch_plan(launch_plan) if launch_plan is not None else None,
-                workflow=self._workflow(workflow) if workflow is not None else None,
+                launch_plan=(
+                    self._shared(_LAUNCH_PLANS, launch_plan, self._launch_plan)
+                    if launch_plan is not None
+                    else None
+                ),
+                workflow=self._shared(_WORKFLOWS, workflow, self._workflow) if workflow is not None else None,
             )
 
         return await self._read(work)
