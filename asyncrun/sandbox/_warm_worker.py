@@ -191,7 +191,10 @@ def _generators() -> list[random.Random]:
     for module in list(sys.modules.values()):
         # Read the namespace as stored: asking a lazily imported module (importlib.util.LazyLoader, as
         # flytekit imports joblib) for any attribute would import it.
-        namespace = object.__getattribute__(module, "__dict__") if isinstance(module, ModuleType) else {}
+        try:
+            namespace = object.__getattribute__(module, "__dict__") if isinstance(module, ModuleType) else {}
+        except AttributeError:  # a module object without one (cffi's compiled `lib`)
+            continue
         for value in list(namespace.values()):
             kind = type(value)  # not isinstance: it asks a lazy module for its __class__, importing it
             if issubclass(kind, random.Random) and not issubclass(kind, random.SystemRandom):
