@@ -160,12 +160,13 @@ class ExecutionHandlers(AdminState):
 
     async def _launch_plan(self, identifier: core.Identifier, inputs: core.LiteralMap | None) -> _Launch:
         key = validate_identifier(self.store, identifier, core.ResourceType.LAUNCH_PLAN)
-        launch_plan = await self.store.get_launch_plan(key)
+        launch_plan = await self.store.launch_plan_to_launch(key)  # shared: read only
         if launch_plan is None or launch_plan.spec is None or launch_plan.spec.workflow_id is None:
             not_found(f"launch plan [{format_id(key)}] does not exist")
         expected = launch_plan.closure.expected_inputs if launch_plan.closure is not None else None
         merged = _merge_inputs(inputs, expected, launch_plan.spec.fixed_inputs)
-        return _Launch(key, id_key(launch_plan.spec.workflow_id), merged)
+        # A copy: the merged map holds the launch plan's own default and fixed literals.
+        return _Launch(key, id_key(launch_plan.spec.workflow_id), core.LiteralMap.parse(bytes(merged)))
 
     async def _launch_task(self, identifier: core.Identifier, inputs: core.LiteralMap | None) -> _Launch:
         key = validate_identifier(self.store, identifier, core.ResourceType.TASK)

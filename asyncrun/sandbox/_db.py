@@ -1,25 +1,30 @@
 """The sandbox database's plumbing: schema and migrations, the connection, and shared row helpers.
 
-One connection in WAL mode. Every call runs in a worker thread, one at a time (a CapacityLimiter(1) plus a
-lock around the connection), so a slow disk never stalls the event loop and statements never interleave;
-each write is one `BEGIN IMMEDIATE … COMMIT` transaction, and a transaction that has started is finished
-even if the caller is cancelled. Protos are stored as bytes (specs, closures, literal maps); the columns
-next to them are copies of the fields lists filter and sort on (phase by enum *name*, timestamps as
-integer microseconds since the epoch, durations in microseconds).
+One connection in WAL mode. Every call runs in the database's own thread, one at a time, in the order
+they were made, so a slow disk never stalls the event loop and statements never interleave; each write
+is one `BEGIN IMMEDIATE … COMMIT` transaction, and a call that was made is finished even if the caller is
+cancelled. The thread runs whatever calls are waiting before it wakes the event loop once with all their
+results: a busy sandbox makes dozens of calls per execution, and two thread switches for each (a worker
+thread from anyio's pool, then the loop) cost more than the statements themselves.
+
+Protos are stored as bytes (specs, closures, literal maps); the columns next to them are copies of the
+fields lists filter and sort on (phase by enum *name*, timestamps as integer microseconds since the
+epoch, durations in microseconds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import enum
+import queue
 import sqlite3
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import anyio
-import anyio.to_thread
 
 from asyncrun._proto.flyteidl import admin, core
 from asyncrun.sandbox._query import Query, to_micros
@@ -319,7 +324,10 @@ class Database:
         self._seed_projects = tuple(projects)
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._limiter = anyio.CapacityLimiter(1)
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        # Registered entities parsed once and shared (`Store._shared`); used in the database's thread only.
+        self._parsed: dict[tuple[str, tuple[str, ...]], tuple[tuple[Any, ...], Any]] = {}
         # Project states by id, so identifier validation on the hot path needs no query.
         self._projects: dict[str, admin.ProjectProjectState] = {}
 
@@ -334,7 +342,7 @@ class Database:
             StoreError: the database has a newer schema than this asyncrun knows.
         """
         if self._connection is None:
-            await anyio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
+            await self._call(self._open_sync)
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,17 +378,34 @@ class Database:
         self._connection = connection
 
     async def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent) and end the database's thread."""
         connection, self._connection = self._connection, None
         if connection is not None:
-            await anyio.to_thread.run_sync(connection.close, limiter=self._limiter)
+            await self._call(connection.close)
+        if self._thread is not None:
+            self._calls.put(None)
+            self._thread = None
+
+    async def _call(self, work: Callable[[], T]) -> T:
+        """Run `work` in the database's thread, after the calls made before it; wait for its result."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=_serve_calls, args=(self._calls,), name="asyncrun sandbox database", daemon=True
+            )
+            self._thread.start()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._calls.put(_Call(work, future))
+        # Not abandoned on cancellation: a call that was made always finishes (or rolls back) first.
+        with anyio.CancelScope(shield=True):
+            result = await future
+        return result
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
             with self._lock:
                 return work(self._require())
 
-        return await anyio.to_thread.run_sync(run, limiter=self._limiter)
+        return await self._call(run)
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
@@ -399,10 +424,49 @@ class Database:
                     raise
                 return result
 
-        # Not abandoned on cancellation: a started transaction always finishes (or rolls back) first.
-        return await anyio.to_thread.run_sync(run, limiter=self._limiter)
+        return await self._call(run)
 
     def _require(self) -> sqlite3.Connection:
         if self._connection is None:
             raise StoreError("the store is not open")
         return self._connection
+
+
+class _Call(NamedTuple):
+    work: Callable[[], Any]
+    future: asyncio.Future[Any]
+
+
+def _serve_calls(calls: queue.SimpleQueue[_Call | None]) -> None:
+    """The database's thread: run calls in order until told to stop (None); results go back in batches."""
+    while True:
+        batch = [calls.get()]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                batch.append(calls.get_nowait())
+        results: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        stop = False
+        for call in batch:
+            if call is None:
+                stop = True
+                continue
+            try:
+                outcome: tuple[bool, Any] = (True, call.work())
+            except BaseException as exc:  # handed to the caller, as a worker thread would
+                outcome = (False, exc)
+            results.setdefault(call.future.get_loop(), []).append((call.future, *outcome))
+        for loop, settled in results.items():
+            with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits
+                loop.call_soon_threadsafe(_settle, settled)
+        if stop:
+            return
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

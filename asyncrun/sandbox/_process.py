@@ -204,9 +204,11 @@ async def run_process(
     """
     token = uuid.uuid4().hex
     env = {**env, TOKEN_ENV: token}
-    child = await warm.start(argv, cwd=cwd, env=env, log_path=log) if warm is not None else None
+    child = None
+    if warm is not None:
+        child = await warm.start(argv, cwd=cwd, env=env, log_path=log, pid_file=pid_file, pid_token=token)
     if child is not None:
-        return await _wait_warm(child, time_limit, pid_file, token)
+        return await _wait_warm(child, time_limit)
     with log.open("ab") as output:
         process = await anyio.open_process(
             _launch_argv(argv, env),
@@ -235,12 +237,9 @@ async def run_process(
             _remove_pid_file(pid_file)
 
 
-async def _wait_warm(
-    child: WarmChild, time_limit: float | None, pid_file: Path | None, token: str
-) -> ProcessExit:
-    """`run_process` for a process forked by a warm worker (which reaps it and kills its group)."""
-    if pid_file is not None:
-        _write_pid_file(pid_file, f"{child.pid} {token}\n")
+async def _wait_warm(child: WarmChild, time_limit: float | None) -> ProcessExit:
+    """`run_process` for a process forked by a warm worker (which reaps it, kills its group, and keeps
+    its pid file)."""
     try:
         with anyio.move_on_after(time_limit) as deadline:
             returncode = await child.wait()
@@ -252,8 +251,6 @@ async def _wait_warm(
             kill_process_group(child.pid)
             with anyio.CancelScope(shield=True):
                 await child.wait()
-        if pid_file is not None:
-            _remove_pid_file(pid_file)
 
 
 def _write_pid_file(path: Path, text: str) -> None:

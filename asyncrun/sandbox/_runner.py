@@ -55,7 +55,7 @@ from asyncrun.sandbox._compiler import (
 from asyncrun.sandbox._graphs import GraphError, to_graph
 from asyncrun.sandbox._process import kill_leftover_groups, sandbox_fault, system_error
 from asyncrun.sandbox._signals import Signals
-from asyncrun.sandbox._store import WORKFLOW_TERMINAL, ExecutionKey, Store, utc_now
+from asyncrun.sandbox._store import WORKFLOW_TERMINAL, ExecutionKey, ExecutionToRun, Store, utc_now
 from asyncrun.sandbox._task_nodes import (
     ExecutionContext,
     SandboxCatalog,
@@ -348,9 +348,11 @@ class Runner:
 
         if await self.store.update_execution(key, start) is None:
             return None  # aborted before it started, or gone
-        loaded = await self._load(key)
+        stored = await self.store.execution_to_run(key)
+        loaded = await self._load(key, stored)
         if isinstance(loaded, _Outcome):
             return loaded
+        assert stored is not None
         context, template, inputs = loaded
         try:
             graph = to_graph(template, context.tasks, context.sub_workflows)
@@ -365,7 +367,7 @@ class Runner:
             launch_plans=_ChildExecutions(self, context),
             catalog=self._catalog,
             signals=_SignalGates(self.signals, context.key),
-            recovery=await self._recovery(key),
+            recovery=self._recovery(stored.execution),
             overwrite_cache=context.overwrite_cache,
             max_parallelism=context.max_parallelism,
             fault=lambda exc: failure_of(sandbox_fault(exc, self.data_dir)),
@@ -380,10 +382,9 @@ class Runner:
         await context.write_data(uri, bytes(literal_map))
         return _Outcome(Phase.SUCCEEDED, outputs=literal_map, outputs_uri=uri)
 
-    async def _recovery(self, key: ExecutionKey) -> _RecoveredNodes | None:
+    def _recovery(self, execution: admin.Execution) -> _RecoveredNodes | None:
         """What a RECOVERED execution (RecoverExecution) takes from the run it recovers."""
-        execution = await self.store.get_execution(key)
-        metadata = execution.spec.metadata if execution is not None and execution.spec else None
+        metadata = execution.spec.metadata if execution.spec else None
         if metadata is None or metadata.mode != admin.ExecutionMetadataExecutionMode.RECOVERED:
             return None
         if metadata.reference_execution is None:
@@ -391,25 +392,22 @@ class Runner:
         return _RecoveredNodes(self.store, ExecutionKey.of(metadata.reference_execution))
 
     async def _load(
-        self, key: ExecutionKey
+        self, key: ExecutionKey, stored: ExecutionToRun | None
     ) -> tuple[ExecutionContext, core.WorkflowTemplate, dict[str, core.Literal]] | _Outcome:
-        execution = await self.store.get_execution(key)
-        launch = await self.store.get_execution_launch(key)
-        data = await self.store.get_execution_data(key)
-        if execution is None or launch is None or data is None or execution.spec is None:
+        spec = stored.execution.spec if stored is not None else None
+        if stored is None or spec is None:
             return _Outcome(
                 Phase.FAILED, error=system_error("NotFound", "the execution vanished from the store")
             )
-        launch_plan_key, workflow_key = launch
-        workflow = await self.store.get_workflow(workflow_key)
-        launch_plan = await self.store.get_launch_plan(launch_plan_key)
+        inputs = stored.inputs
+        launch_plan_key, workflow_key = stored.launch_plan_key, stored.workflow_key
+        workflow, launch_plan = stored.workflow, stored.launch_plan
         compiled = workflow.closure.compiled_workflow if workflow and workflow.closure else None
         if compiled is None or compiled.primary is None or compiled.primary.template is None:
             return _Outcome(
                 Phase.FAILED,
                 error=system_error("NotFound", f"workflow {':'.join(workflow_key)} is not registered"),
             )
-        spec = execution.spec
         plan = (
             launch_plan.spec
             if launch_plan is not None and launch_plan.spec is not None
@@ -422,7 +420,6 @@ class Runner:
         raw_config = spec.raw_output_data_config or plan.raw_output_data_config
         parallelism = spec.max_parallelism or plan.max_parallelism
         directory = self.execution_directory(key)
-        inputs, _ = data
         objects = self.object_store
         raw_prefix = raw_config.output_location_prefix if raw_config else ""
         if objects is not None and not raw_prefix:

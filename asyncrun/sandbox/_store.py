@@ -45,6 +45,7 @@ __all__ = [
     "WORKFLOW_TERMINAL",
     "CreateOutcome",
     "ExecutionKey",
+    "ExecutionToRun",
     "Store",
     "StoreError",
     "utc_now",
@@ -62,8 +63,20 @@ class _EntityTable(NamedTuple):
 
 _TASKS = _EntityTable("tasks")
 _WORKFLOWS = _EntityTable("workflows")
+_SHARED_KEPT = 256  # parsed workflows and launch plans kept (`Store._shared`)
 _LAUNCH_PLANS = _EntityTable("launch_plans")
 _ENTITY_TABLES = {"task": _TASKS, "workflow": _WORKFLOWS, "launch_plan": _LAUNCH_PLANS}
+
+
+class ExecutionToRun(NamedTuple):
+    """An execution as the runner starts it (`Store.execution_to_run`)."""
+
+    execution: admin.Execution
+    inputs: core.LiteralMap
+    launch_plan_key: IdKey
+    workflow_key: IdKey
+    launch_plan: admin.LaunchPlan | None
+    workflow: admin.Workflow | None
 
 
 class Store(ExecutionRecords):
@@ -359,6 +372,73 @@ class Store(ExecutionRecords):
     async def get_launch_plan(self, key: IdKey) -> admin.LaunchPlan | None:
         """A registered launch plan, or None."""
         return await self._get_entity(_LAUNCH_PLANS, key, self._launch_plan)
+
+    def _shared(self, table: _EntityTable, row: Sequence[Any], build: Callable[[Sequence[Any]], T]) -> T:
+        """`build(row)`, parsed once per stored content and then shared (so it must not be changed).
+
+        Registered workflows and launch plans do not change (a launch plan's state aside, which is in
+        its row too), but every execution of one parsed them again: for a launch plan of a few tasks,
+        more than the rest of creating or starting the execution. Runs in the database's thread.
+        """
+        cache = self._parsed
+        cache_key = (table.table, tuple(row[:4]))
+        content = tuple(row[4:])
+        hit = cache.get(cache_key)
+        if hit is not None and hit[0] == content:
+            return hit[1]  # type: ignore[no-any-return]
+        parsed = build(row)
+        while len(cache) >= _SHARED_KEPT:
+            del cache[next(iter(cache))]
+        cache[cache_key] = (content, parsed)
+        return parsed
+
+    async def launch_plan_to_launch(self, key: IdKey) -> admin.LaunchPlan | None:
+        """A registered launch plan, or None, shared between callers (see `_shared`): read only."""
+        sql = self._ENTITY_SELECT.format(extra=", spec", table=_LAUNCH_PLANS.table)
+        sql += " WHERE project = ? AND domain = ? AND name = ? AND version = ?"
+
+        def work(connection: sqlite3.Connection) -> admin.LaunchPlan | None:
+            row = connection.execute(sql, key).fetchone()
+            return self._shared(_LAUNCH_PLANS, row, self._launch_plan) if row is not None else None
+
+        return await self._read(work)
+
+    async def execution_to_run(self, key: ExecutionKey) -> ExecutionToRun | None:
+        """What the runner reads to start an execution, in one call: the execution, its inputs, and the
+        launch plan and workflow it runs (None for one that is not registered; both shared, see
+        `_shared`: read only). None: no such execution."""
+        sql = (
+            f"SELECT execution_project, execution_domain, execution_name, spec, closure, inputs, "
+            "launch_plan_project, launch_plan_domain, launch_plan_name, launch_plan_version, "
+            "workflow_project, workflow_domain, workflow_name, workflow_version FROM executions "
+            f"WHERE {self._BY_EXECUTION}"
+        )
+        entity_sql = " WHERE project = ? AND domain = ? AND name = ? AND version = ?"
+        workflow_sql = self._ENTITY_SELECT.format(extra="", table=_WORKFLOWS.table) + entity_sql
+        launch_plan_sql = self._ENTITY_SELECT.format(extra=", spec", table=_LAUNCH_PLANS.table) + entity_sql
+
+        def work(connection: sqlite3.Connection) -> ExecutionToRun | None:
+            row = connection.execute(sql, key).fetchone()
+            if row is None:
+                return None
+            launch_plan_key: IdKey = tuple(row[6:10])
+            workflow_key: IdKey = tuple(row[10:14])
+            workflow = connection.execute(workflow_sql, workflow_key).fetchone()
+            launch_plan = connection.execute(launch_plan_sql, launch_plan_key).fetchone()
+            return ExecutionToRun(
+                execution=self._execution(row[:5]),
+                inputs=core.LiteralMap.parse(row[5]),
+                launch_plan_key=launch_plan_key,
+                workflow_key=workflow_key,
+                launch_plan=(
+                    self._shared(_LAUNCH_PLANS, launch_plan, self._launch_plan)
+                    if launch_plan is not None
+                    else None
+                ),
+                workflow=self._shared(_WORKFLOWS, workflow, self._workflow) if workflow is not None else None,
+            )
+
+        return await self._read(work)
 
     async def get_launch_plan_outputs(self, keys: Iterable[IdKey]) -> dict[IdKey, core.VariableMap | None]:
         """Expected outputs of those launch plans among `keys` that exist (for compiling a workflow)."""

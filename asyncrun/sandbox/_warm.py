@@ -36,13 +36,15 @@ __all__ = ["PRELOADS", "WarmChild", "WarmWorkers", "per_attempt"]
 
 log = logging.getLogger(__name__)
 
-# Programs a worker can run warm, and the modules it imports first.
+# Programs a worker can run warm, and the modules it imports first (`?module`: if the task's
+# interpreter has it; an older asyncrun there has no warm-up module).
 PRELOADS: dict[str, tuple[str, ...]] = {
     "asyncrun-execute": (
         "asyncrun._execute",
         "asyncrun.sdk",
         "asyncrun.sdk._literals",
         "asyncrun._all_messages",
+        "?asyncrun._execute_warm",
     ),
     "pyflyte-execute": ("flytekit.bin.entrypoint",),
     "pyflyte-fast-execute": ("flytekit.bin.entrypoint",),
@@ -135,13 +137,22 @@ class _Worker:
                 child.ended.set()
             self.children.clear()
 
-    async def fork(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log_path: Path) -> WarmChild:
+    async def fork(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        log_path: Path,
+        pid_file: tuple[str, str],
+    ) -> WarmChild:
         assert self.process.stdin is not None
         async with self.lock:
             self.requests += 1
             request_id = self.requests
             event = self.replies[request_id] = anyio.Event()
             request = {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "log": str(log_path)}
+            if pid_file[0]:
+                request["pid_file"], request["pid_token"] = pid_file
             line = json.dumps({"id": request_id, **request})
             await self.process.stdin.send(line.encode() + b"\n")
         await event.wait()
@@ -190,9 +201,20 @@ class WarmWorkers:
                     await worker.process.aclose()
 
     async def start(
-        self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log_path: Path,
+        pid_file: Path | None = None,
+        pid_token: str = "",
     ) -> WarmChild | None:
-        """Fork `argv` from a warm worker; None when it must run cold (unknown program, no worker)."""
+        """Fork `argv` from a warm worker; None when it must run cold (unknown program, no worker).
+
+        With `pid_file`, the worker writes `<pid> <pid_token>` there before answering and removes it
+        once the child (and its group) ended, as `_process.run_process` does for a cold process.
+        """
         program = argv[0]
         modules = PRELOADS.get(os.path.basename(program))
         if modules is None or not self._enabled or self._task_group is None:
@@ -208,7 +230,8 @@ class WarmWorkers:
         if worker is None:
             return None
         try:
-            return await worker.fork([program, *argv[1:]], cwd, env, log_path)
+            pid_record = (str(pid_file) if pid_file is not None else "", pid_token)
+            return await worker.fork([program, *argv[1:]], cwd, env, log_path, pid_record)
         except OSError as exc:
             log.warning("%s; running it cold", exc)
             return None

@@ -2,14 +2,16 @@
 
 The sandbox starts it as `PYTHON _warm_worker.py MODULE...` with the task's interpreter (read from the
 program's `#!` line), which need not have asyncrun installed: this file uses the standard library only.
-It imports the MODULEs (e.g. `asyncrun._execute`, or `flytekit.bin.entrypoint` for `pyflyte-execute`),
-prints `{"ready": true}`, then reads one JSON request per line on stdin:
+It imports the MODULEs (e.g. `asyncrun._execute`, or `flytekit.bin.entrypoint` for `pyflyte-execute`;
+`?MODULE`: only if it exists), prints `{"ready": true}`, then reads one JSON request per line on stdin:
 
     {"id": 7, "argv": ["/venv/bin/asyncrun-execute", "--inputs", …], "cwd": "…", "env": {…}, "log": "…"}
 
-(optionally also `"stderr": PATH`, where stderr goes instead of the log, and `"stdin": PATH`, read in
-place of /dev/null), and answers on stdout with `{"id": 7, "pid": 1234}` (or `{"id": 7, "error": "…"}`), later
-`{"pid": 1234, "returncode": 0}` when that child ends (negative: killed by that signal).
+(optionally also `"stderr": PATH`, where stderr goes instead of the log, `"stdin": PATH`, read in
+place of /dev/null, and `"pid_file": PATH` with `"pid_token": TOKEN`, where the worker writes
+`<pid> <token>` while the child runs: the sandbox's record of what to kill after a crash), and answers
+on stdout with `{"id": 7, "pid": 1234}` (or `{"id": 7, "error": "…"}`), later `{"pid": 1234,
+"returncode": 0}` when that child ends (negative: killed by that signal).
 
 Each child starts as the program would in a fresh process: its own session (so killing the group kills
 what it started), stdout and stderr appended to the log, stdin from /dev/null, the request's working
@@ -29,15 +31,18 @@ import sys
 if sys.path and sys.path[0] and __file__.startswith(sys.path[0]):
     del sys.path[0]  # this file's folder holds the sandbox's modules, which must not shadow a task's
 
+import atexit
 import ctypes
 import gc
 import importlib
+import io
 import json
 import os
 import random
 import runpy
 import select
 import signal
+import threading
 import time
 import traceback
 from types import ModuleType
@@ -66,7 +71,7 @@ class _Worker:
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         os.close(devnull)
-        self.children: set[int] = set()
+        self.children: dict[int, str] = {}  # pid -> its pid file, or ""
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
@@ -114,7 +119,14 @@ class _Worker:
                 if pid == 0:
                     self.become_child()
                     return request
-                self.children.add(pid)
+                pid_file = request.get("pid_file") or ""
+                if pid_file:
+                    try:
+                        with open(pid_file, "w") as handle:
+                            handle.write(f"{pid} {request.get('pid_token', '')}\n")
+                    except OSError:
+                        pass
+                self.children[pid] = pid_file
                 self.send({"id": request["id"], "pid": pid})
         return None
 
@@ -126,11 +138,16 @@ class _Worker:
                 return
             if pid == 0:
                 return
-            self.children.discard(pid)
+            pid_file = self.children.pop(pid, "")
             try:  # what the task left running in its group dies with it, as in a pod
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+            if pid_file:
+                try:
+                    os.unlink(pid_file)
+                except OSError:
+                    pass
             self.send({"pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
 
     def become_child(self) -> None:
@@ -161,25 +178,35 @@ def _start(request: dict[str, Any]) -> None:
     sys.path.insert(0, os.path.dirname(program))
 
 
-def _reseed_generators() -> None:
-    """Give the child random state of its own, as a fresh process has.
+def _generators() -> list[random.Random]:
+    """The random generators the imported modules keep for themselves (found once, in the worker).
 
     Python reseeds `random`'s own generator at fork, but not the generators modules keep for themselves
     (flytekit's `flytekit.interfaces.random`, which names its "random" upload and output paths): left
-    as forked, every child would draw the same paths and overwrite the others' files.
+    as forked, every child would draw the same paths and overwrite the others' files. Looking for them
+    in the worker rather than in each child spares the child touching every module's objects (each
+    touch copies a page of the worker's heap).
     """
+    found = []
     for module in list(sys.modules.values()):
         # Read the namespace as stored: asking a lazily imported module (importlib.util.LazyLoader, as
-        # flytekit imports joblib) for any attribute would import it in every child.
-        namespace = object.__getattribute__(module, "__dict__") if isinstance(module, ModuleType) else {}
+        # flytekit imports joblib) for any attribute would import it.
+        try:
+            namespace = object.__getattribute__(module, "__dict__") if isinstance(module, ModuleType) else {}
+        except AttributeError:  # a module object without one (cffi's compiled `lib`)
+            continue
         for value in list(namespace.values()):
             kind = type(value)  # not isinstance: it asks a lazy module for its __class__, importing it
             if issubclass(kind, random.Random) and not issubclass(kind, random.SystemRandom):
-                value.seed()
+                found.append(value)
+    return found
 
 
 def _run_program(argv: list[str]) -> int:
-    """Run a console script as `__main__` in this process; its exit code."""
+    """Run a console script as `__main__` in this process; its exit code.
+
+    Exceptions other than SystemExit propagate (the interpreter reports them as it would).
+    """
     sys.argv = list(argv)
     try:
         runpy.run_path(argv[0], run_name="__main__")
@@ -192,6 +219,46 @@ def _run_program(argv: list[str]) -> int:
         sys.stderr.write(f"{code}\n")  # as the interpreter does for sys.exit("message")
         return 1
     return 0
+
+
+def _exit(code: int, inherited: set[str]) -> None:
+    """End the child as the interpreter would, without tearing down what it inherited from the worker.
+
+    As at a normal exit: non-daemon threads are joined, atexit handlers run, files the task left open
+    are flushed, the modules it imported are cleared and its unreachable objects collected (so their
+    finalizers run), and stdout and stderr are flushed. The worker's own modules and objects are left
+    as they are: tearing them down would write to every page of the inherited heap (copying each)
+    only to throw it away, which was most of a short task's cost.
+    """
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    atexit._clear()  # what the handlers hold (the script's globals) can go too
+    # Daemon threads stop here, as at shutdown: they must not run on into half-cleared modules.
+    sys.setswitchinterval(1e6)
+    # Objects the collector tracks outside the frozen generation: the child's own, not the worker's.
+    # Flushed first: collected together, a text file may be finalized after the binary file under it
+    # and lose what it buffered (a normal exit drops module globals one by one instead).
+    for value in gc.get_objects():
+        if isinstance(value, io.IOBase):
+            try:
+                if not value.closed:
+                    value.flush()
+            except Exception:  # as at exit: a file that cannot be flushed is let go
+                pass
+    for name in reversed(list(sys.modules)):
+        if name not in inherited:
+            module = sys.modules.pop(name, None)
+            namespace = getattr(module, "__dict__", None)
+            if isinstance(namespace, dict):
+                namespace.clear()
+    gc.collect()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            code = code or 120  # as the interpreter does when flushing stdout fails at exit
+    os._exit(code & 0xFF)  # as the status a process exits with: sys.exit(-1) is 255
 
 
 def _fast_execute_in_process() -> None:
@@ -223,6 +290,13 @@ def main() -> None:
     worker = _Worker()
     try:
         for module in modules:
+            if module.startswith("?"):  # optional (a warm-up an older version may not have)
+                try:
+                    importlib.import_module(module[1:])
+                except ModuleNotFoundError as exc:
+                    if exc.name is None or not module[1:].startswith(exc.name):
+                        raise
+                continue
             importlib.import_module(module)
     except BaseException as exc:  # the sandbox falls back to cold processes for this program
         worker.send({"ready": False, "error": "".join(traceback.format_exception_only(exc)).strip()})
@@ -230,16 +304,19 @@ def main() -> None:
     # Keep the collector off the imported modules' objects: in a child, collecting them (and, at exit,
     # finalizing them) would write to every page of that heap, copying it page by page; frozen, a
     # forked child's exit costs ~0.1 s of CPU instead of ~0.6 s with flytekit imported.
+    generators = _generators()
     gc.freeze()
     worker.send({"ready": True})
     request = worker.serve()
     if request is None:
         return
     _start(request)
-    _reseed_generators()
+    for generator in generators:  # a child draws random values of its own (see `_generators`)
+        generator.seed()
     if os.path.basename(request["argv"][0]) == "pyflyte-fast-execute":
         _fast_execute_in_process()
-    sys.exit(_run_program(request["argv"]))
+    inherited = set(sys.modules)
+    _exit(_run_program(request["argv"]), inherited)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,51 @@
 #!/usr/bin/env python3
-"""Sandbox throughput: registrations/s and end-to-end executions/s of trivial single-task runs.
+"""Sandbox throughput: registrations/s, end-to-end executions/s of trivial single-task runs, and the
+per-task overhead of a flytekit task.
 
     python scripts/bench/sandbox.py [--executions 100] [--registrations 200] [--concurrency 16]
-        [--json PATH]
+        [--poll-interval 0.05] [--flytekit-tasks 10] [--json PATH]
 
-Target: >= 10 end-to-end executions/s on this machine. Each execution is launched with the client,
-run by the sandbox as an `asyncrun-execute` subprocess, and waited for until SUCCEEDED. The script
-also times one task process alone, to show where the time goes.
+Targets: >= 100 end-to-end executions/s on this machine; a flytekit task's attempt <= 0.15 s.
+
+Executions: each is launched with the client, run by the sandbox as an `asyncrun-execute` process forked
+from its warm worker, and waited for until SUCCEEDED (`client.wait` polling every `--poll-interval`
+seconds, shared by the waits); 16 at a time, so each run's wait is part of the rate: at most
+16 / poll interval runs a second get through a poll. The script also times one cold task process alone.
+
+flytekit: a trivial flytekit task registered and launched with `asyncrun run --remote` from a virtualenv
+with flytekit (`.bench-venv/asyncrun-flytekit`), then launched `--flytekit-tasks` times more, one at
+a time; each attempt's duration as the sandbox records it (RUNNING to SUCCEEDED: `pyflyte-execute`
+forked from the warm worker that imported flytekit, reading inputs, running, writing outputs, exit).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import statistics
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from _common import Case, Target, asyncrun_bin, machine, sandbox, verdict, write_results
+from _common import Case, Target, asyncrun_bin, asyncrun_cmd, machine, sandbox, timed, verdict, write_results
 
 from asyncrun import Client
 from asyncrun.sdk._loader import load_file
 
-TARGET = 10.0
+TARGET = 100.0
+FLYTEKIT_TARGET = 0.15  # seconds per flytekit task attempt
+FLYTEKIT_TASKS = textwrap.dedent(
+    """
+    from flytekit import task
+
+    @task
+    def inc(x: int) -> int:
+        return x + 1
+    """
+)
 TASKS = textwrap.dedent(
     """
     from asyncrun import task
@@ -40,7 +61,8 @@ async def main_async(args: argparse.Namespace) -> None:
     project = Path(tempfile.mkdtemp(prefix="asyncrun-bench-"))
     (project / "bench_tasks.py").write_text(TASKS)
     inc = load_file(project / "bench_tasks.py").entity("inc")
-    with sandbox() as sb:
+    flytekit_bin = asyncrun_bin(flytekit=True) if args.flytekit_tasks else None
+    with sandbox(extra_path=[flytekit_bin] if flytekit_bin else None) as sb:
         async with Client.from_config(endpoint=sb.endpoint, insecure=True) as client:
             remote = await client.register(inc)
             # Registrations: distinct task versions, created concurrently through the API.
@@ -70,13 +92,14 @@ async def main_async(args: argparse.Namespace) -> None:
             async def one(i: int) -> None:
                 async with semaphore:
                     ex = await client.run(remote, {"x": i})
-                    done = await client.wait(ex, poll_interval=0.2)
+                    done = await client.wait(ex, poll_interval=args.poll_interval)
                     assert done.phase == "SUCCEEDED" and done.outputs == {"o0": i + 1}, done
 
             await one(-1)  # warm-up
             start = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(args.executions)))
             exec_rate = args.executions / (time.perf_counter() - start)
+        flytekit_attempts = await _flytekit_attempts(sb.endpoint, args.flytekit_tasks) if flytekit_bin else []
 
     task_process = _time_task_process(project)
     print(f"machine: {machine()}")
@@ -85,6 +108,13 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"executions (e2e):    {exec_rate:8.1f} /s  ({args.executions} single-task runs, {at_once})")
     print(f"one cold task process: {task_process * 1000:6.0f} ms wall (asyncrun-execute: start, import, run)")
     print(f"target >= {TARGET:.0f} executions/s: {verdict(exec_rate >= TARGET)}")
+    if flytekit_attempts:
+        fk_median = statistics.median(flytekit_attempts)
+        print(
+            f"flytekit task attempt: {fk_median * 1000:6.0f} ms median of {len(flytekit_attempts)} "
+            f"(pyflyte-execute, warm); target <= {FLYTEKIT_TARGET * 1000:.0f} ms: "
+            f"{verdict(fk_median <= FLYTEKIT_TARGET)}"
+        )
     print(
         "where the time goes: each execution is one task process, forked from the sandbox's warm worker "
         f"(sandbox/_warm.py; cold, 2 cores would fit about {2 / task_process:.0f} processes/s); "
@@ -98,17 +128,56 @@ async def main_async(args: argparse.Namespace) -> None:
                 "executions/s",
                 [exec_rate],
                 target=Target(f">= {TARGET:.0f} executions/s", "median", ">=", TARGET),
-                note=f"{args.executions} single-task runs, {at_once}",
+                note=f"{args.executions} single-task runs, {at_once}, polled every {args.poll_interval:g} s",
             ),
             Case("registrations/s", "registrations/s", [reg_rate], note=f"{args.registrations} CreateTask"),
             Case("one task process", "s", [task_process], note="asyncrun-execute wall time, median of 5"),
         ]
+        if flytekit_attempts:
+            cases.append(
+                Case(
+                    "flytekit task attempt",
+                    "s",
+                    flytekit_attempts,
+                    target=Target(f"<= {FLYTEKIT_TARGET:g} s per task", "median", "<=", FLYTEKIT_TARGET),
+                    note="pyflyte-execute forked from a warm worker; attempt RUNNING to SUCCEEDED",
+                )
+            )
         params = {
             "executions": args.executions,
             "registrations": args.registrations,
             "concurrency": args.concurrency,
+            "poll_interval": args.poll_interval,
+            "flytekit_tasks": args.flytekit_tasks,
         }
         write_results(args.json, "sandbox", params, cases)
+
+
+async def _flytekit_attempts(endpoint: str, count: int) -> list[float]:
+    """Durations of `count` attempts of a trivial flytekit task, registered with `asyncrun run --remote`."""
+    work = Path(tempfile.mkdtemp(prefix="asyncrun-bench-fk-"))
+    (work / "fk_tasks.py").write_text(FLYTEKIT_TASKS)
+    env = {
+        **os.environ,
+        "FLYTE_PLATFORM_URL": endpoint,
+        "FLYTE_PLATFORM_INSECURE": "True",
+        "HOME": str(work),
+        "ASYNCRUN_HOME": str(work / "state"),
+    }
+    # Registers the task and runs it once (which also starts the warm worker importing flytekit).
+    command = asyncrun_cmd("run", "--remote", "--wait", "fk_tasks.py", "inc", "--x", "0", flytekit=True)
+    timed(command, cwd=work, env=env)
+    durations = []
+    async with Client.from_config(endpoint=endpoint, insecure=True) as client:
+        task = await client.fetch_task("fk_tasks.inc")
+        for i in range(count):
+            ex = await client.run(task, {"x": i})
+            done = await client.wait(ex, poll_interval=0.1)
+            assert done.phase == "SUCCEEDED" and done.outputs == {"o0": i + 1}, done
+            attempts = [attempt for node in await client.nodes(done) for attempt in node.attempts]
+            assert len(attempts) == 1 and attempts[0].duration is not None, attempts
+            durations.append(attempts[0].duration.total_seconds())
+    return durations
 
 
 def _identifier(remote):  # type: ignore[no-untyped-def]
@@ -155,6 +224,12 @@ def main() -> int:
     parser.add_argument("--executions", type=int, default=100)
     parser.add_argument("--registrations", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--poll-interval", type=float, default=0.05, help="seconds between a wait's polls (client.wait)"
+    )
+    parser.add_argument(
+        "--flytekit-tasks", type=int, default=10, help="flytekit task attempts to time (0: none)"
+    )
     parser.add_argument("--json", help="also write the results to this file (read by report.py)")
     args = parser.parse_args()
     asyncio.run(main_async(args))

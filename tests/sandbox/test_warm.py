@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,36 @@ async def test_exit_codes_are_those_of_a_cold_process(tmp_path: Path) -> None:
     assert "bad input" in (tmp_path / "message.log").read_text()
 
 
+async def test_a_forked_process_ends_as_an_interpreter_does(tmp_path: Path) -> None:
+    """A child skips tearing down what it inherited from the worker, but not what a normal exit does
+    for the task: threads joined, atexit handlers run, files it left open and output flushed."""
+    helper = tmp_path / "lib" / "task_helper.py"
+    helper.parent.mkdir()
+    helper.write_text(f"left_open = open({str(tmp_path / 'module.txt')!r}, 'w')\nleft_open.write('module')\n")
+    body = (
+        "import atexit, sys, threading, time\n"
+        f"sys.path.insert(0, {str(helper.parent)!r})\n"
+        "import task_helper\n"
+        f"atexit.register(lambda: open({str(tmp_path / 'atexit.txt')!r}, 'w').write('atexit'))\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        f"    open({str(tmp_path / 'thread.txt')!r}, 'w').write('thread')\n"
+        "threading.Thread(target=late).start()\n"
+        f"script_file = open({str(tmp_path / 'script.txt')!r}, 'w')\n"
+        "script_file.write('script')\n"
+        "sys.stdout.write('no newline')\n"
+        "sys.exit(4)\n"
+    )
+    script = program(tmp_path / "bin", body)
+    async with WarmWorkers() as workers:
+        child = await workers.start([str(script)], cwd=tmp_path, env=environment(), log_path=tmp_path / "log")
+        assert child is not None
+        assert await child.wait() == 4
+    for name in ("module", "atexit", "thread", "script"):
+        assert (tmp_path / f"{name}.txt").read_text() == name
+    assert (tmp_path / "log").read_text() == "no newline"
+
+
 async def test_what_a_task_leaves_running_dies_when_it_ends(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     body = (
@@ -163,6 +195,28 @@ async def test_a_retired_worker_lets_its_running_task_finish(tmp_path: Path) -> 
     assert report.read_text() == "finished"
 
 
+async def test_the_worker_keeps_the_pid_file_of_a_running_child(tmp_path: Path) -> None:
+    """What a restarted sandbox reads to kill a crashed run's processes (`kill_leftover_groups`)."""
+    release = tmp_path / "release"
+    waits = f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.02)\n"
+    script = program(tmp_path / "bin", waits)
+    pid_file = tmp_path / "0.pid"
+    async with WarmWorkers() as workers:
+        child = await workers.start(
+            [str(script)],
+            cwd=tmp_path,
+            env=environment(),
+            log_path=tmp_path / "log",
+            pid_file=pid_file,
+            pid_token="the-token",
+        )
+        assert child is not None
+        assert pid_file.read_text() == f"{child.pid} the-token\n", "written before the fork is answered"
+        release.touch()
+        assert await child.wait() == 0
+    assert not pid_file.exists()
+
+
 async def test_programs_it_does_not_know_run_cold(tmp_path: Path) -> None:
     unknown = program(tmp_path / "bin", "x = 1", name="my-runner")
     shell = tmp_path / "sh" / "asyncrun-execute"
@@ -209,6 +263,24 @@ RANDOM_REPORTER = textwrap.dedent(
         json.dump([random.getrandbits(64), flytekit_random.getrandbits(64)], handle)
     """
 )
+
+
+def test_generators_are_found_past_modules_that_raise_when_touched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """flytekit keeps lazy modules (pandas when it is not installed) that raise ImportError on any
+    attribute access: looking for generators must pass them by (it stopped the worker from starting)."""
+    from asyncrun.sandbox import _warm_worker
+
+    class Lazy(types.ModuleType):
+        def __getattribute__(self, name: str) -> object:
+            raise ImportError("Module pandas is not yet installed.")
+
+    lazy = Lazy("pandas_stand_in")
+    holder = types.ModuleType("holder")
+    holder.lazy = lazy  # type: ignore[attr-defined]
+    holder.generator = random.Random()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "test_warm_lazy", lazy)
+    monkeypatch.setitem(sys.modules, "test_warm_holder", holder)
+    assert any(found is holder.generator for found in _warm_worker._generators())  # type: ignore[attr-defined]
 
 
 async def test_each_forked_process_draws_its_own_random_paths(tmp_path: Path) -> None:

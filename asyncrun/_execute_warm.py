@@ -1,0 +1,37 @@
+"""Warm-up for `asyncrun-execute` in the sandbox's warm worker (`sandbox/_warm.py` preloads it).
+
+Importing it does once, before the worker forks, what every task process would otherwise do first:
+betterproto2 builds each message class's field tables on first use, and argparse and `re` compile
+their patterns. A forked child inherits the result, so a trivial task process skips that work. It
+has no other effect; `asyncrun-execute` itself never imports it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from ._execute import parse_args
+from ._proto.flyteidl import core
+from .sdk._literals import literal_map, python_values
+
+
+def _warm_up() -> None:
+    parse_args(["--inputs", "i", "--output-prefix", "o", "--task-module", "m", "--task-name", "t"])
+    types: dict[str, Any] = {
+        "i": int,
+        "f": float,
+        "s": str,
+        "b": bool,
+        "l": list[int],
+        "d": dict[str, str],
+        "t": datetime.datetime,
+    }
+    values = {"i": 1, "f": 0.5, "s": "s", "b": True, "l": [1], "d": {"k": "v"}}
+    values["t"] = datetime.datetime.now(datetime.UTC)
+    python_values(core.LiteralMap.parse(bytes(literal_map(values, types))), types)
+    error = core.ContainerError(code="c", message="m", timestamp=datetime.datetime.now(datetime.UTC))
+    core.ErrorDocument.parse(bytes(core.ErrorDocument(error=error)))
+
+
+_warm_up()
