@@ -24,13 +24,13 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from types import ModuleType
 from typing import IO, TYPE_CHECKING, Literal
 
 from .._exceptions import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from types import ModuleType
 
     from pathspec import GitIgnoreSpec
 
