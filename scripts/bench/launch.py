@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -51,12 +52,27 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
 
+CPU_PER_LAUNCH: list[float] = []  # whole-machine CPU seconds per launch, each asyncrun round
+CLIENT_CPU_PER_LAUNCH: list[float] = []  # of which this (the client's) process
+
+
 async def asyncrun_round(endpoint: str, count: int, tag: str) -> float:
     async with Client.from_config(endpoint=endpoint, insecure=True) as client:
         lp = await client.fetch_launch_plan("hello.wf")
+        busy, mine = _machine_busy_seconds(), time.process_time()
         start = time.perf_counter()
         await asyncio.gather(*(client.run(lp, {"name": f"{tag}{i}", "times": 1}) for i in range(count)))
-        return count / (time.perf_counter() - start)
+        rate = count / (time.perf_counter() - start)
+        CPU_PER_LAUNCH.append((_machine_busy_seconds() - busy) / count)
+        CLIENT_CPU_PER_LAUNCH.append((time.process_time() - mine) / count)
+        return rate
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every core spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def flytekit_round(python: Path, endpoint: str, count: int, tag: str) -> float:
@@ -103,6 +119,10 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(f"sandbox rpc delay: {args.rpc_delay_ms} ms; rounds: {args.rounds} (alternating)")
     print(f"asyncrun client.run x{args.executions}:        median {median(ours):8.1f} launches/s  {ours}")
+    print(
+        f"CPU per asyncrun launch, whole machine: {median(CPU_PER_LAUNCH) * 1000:.1f} ms "
+        f"(client process {median(CLIENT_CPU_PER_LAUNCH) * 1000:.1f} ms)"
+    )
     if theirs:
         ratio = median(ours) / median(theirs)
         label = f"flytekit FlyteRemote.execute x{args.flytekit_executions}:"
@@ -113,7 +133,14 @@ def main() -> int:
     if args.json:
         name = f"launches/s, client.run x{args.executions} vs FlyteRemote.execute x{args.flytekit_executions}"
         target = Target(f"asyncrun / flytekit >= {TARGET:.0f}x", "ratio", ">=", TARGET)
-        case = Case(name, "launches/s", ours, theirs, target, note=f"rpc delay {args.rpc_delay_ms} ms")
+        cpu, client_cpu = median(CPU_PER_LAUNCH), median(CLIENT_CPU_PER_LAUNCH)
+        cores = os.cpu_count() or 1
+        profile = (
+            f"rpc delay {args.rpc_delay_ms} ms; CPU per launch, whole machine: {cpu * 1000:.1f} ms "
+            f"(client {client_cpu * 1000:.1f} ms; the rest the sandbox, which also runs the launched "
+            f"workflows): {cores} cores fit at most {cores / cpu:.0f} launches/s"
+        )
+        case = Case(name, "launches/s", ours, theirs, target, note=profile)
         params = {
             "executions": args.executions,
             "flytekit_executions": args.flytekit_executions,

@@ -96,9 +96,11 @@ async def main_async(args: argparse.Namespace) -> None:
                     assert done.phase == "SUCCEEDED" and done.outputs == {"o0": i + 1}, done
 
             await one(-1)  # warm-up
+            busy_before = _machine_busy_seconds()
             start = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(args.executions)))
             exec_rate = args.executions / (time.perf_counter() - start)
+            cpu_per_execution = (_machine_busy_seconds() - busy_before) / args.executions
         flytekit_attempts = await _flytekit_attempts(sb.endpoint, args.flytekit_tasks) if flytekit_bin else []
 
     task_process = _time_task_process(project)
@@ -115,6 +117,13 @@ async def main_async(args: argparse.Namespace) -> None:
             f"(pyflyte-execute, warm); target <= {FLYTEKIT_TARGET * 1000:.0f} ms: "
             f"{verdict(fk_median <= FLYTEKIT_TARGET)}"
         )
+    cores = os.cpu_count() or 1
+    profile = (
+        f"CPU per execution, whole machine (client, sandbox, task process): "
+        f"{cpu_per_execution * 1000:.0f} ms; {cores} cores fit at most {cores / cpu_per_execution:.0f} "
+        "executions/s"
+    )
+    print(profile)
     print(
         "where the time goes: each execution is one task process, forked from the sandbox's warm worker "
         f"(sandbox/_warm.py; cold, 2 cores would fit about {2 / task_process:.0f} processes/s); "
@@ -128,7 +137,14 @@ async def main_async(args: argparse.Namespace) -> None:
                 "executions/s",
                 [exec_rate],
                 target=Target(f">= {TARGET:.0f} executions/s", "median", ">=", TARGET),
-                note=f"{args.executions} single-task runs, {at_once}, polled every {args.poll_interval:g} s",
+                note=f"{args.executions} single-task runs, {at_once}, polled every {args.poll_interval:g} s; "
+                + profile,
+            ),
+            Case(
+                "CPU per execution (whole machine)",
+                "s",
+                [cpu_per_execution],
+                note="client, sandbox and task process together, from /proc/stat",
             ),
             Case("registrations/s", "registrations/s", [reg_rate], note=f"{args.registrations} CreateTask"),
             Case("one task process", "s", [task_process], note="asyncrun-execute wall time, median of 5"),
@@ -184,6 +200,13 @@ def _identifier(remote):  # type: ignore[no-untyped-def]
     from asyncrun.client import _convert
 
     return _convert.identifier(remote.launch_id)
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every core spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _time_task_process(project: Path) -> float:

@@ -256,6 +256,7 @@ class DaemonRun:
     other_calls: int = 0
     calls_per_s: float = 0.0
     cpu_cores: float = 0.0  # the daemon's CPU time per second in the window
+    flip_cpu_s: float = 0.0  # the daemon's CPU time from the flip until every waiter heard every run
     latencies: list[float] = field(default_factory=list)
     missing: int = 0
     wrong: int = 0
@@ -398,7 +399,9 @@ async def bench_daemon(stub: StubAdmin, endpoint: str, n: int, settle: float, wi
             calls = dict(stub.calls)
             sweeps = stub.calls_per_sweep()
             memory = memory_kb(pid)
+            flip_cpu = cpu_seconds(pid)
             flipped = {name: stub.set_phase(name, "SUCCEEDED") for name in names}
+        run.flip_cpu_s = cpu_seconds(pid) - flip_cpu
         end = memory_kb(pid)
     run.rss_mb = memory.get("VmRSS", 0) / 1024
     run.hwm_mb = end.get("VmHWM", memory.get("VmHWM", 0)) / 1024
@@ -957,7 +960,11 @@ def result_cases(
                 d.latencies,
                 target=latency_goal(d.n),
                 ok=not d.missing and not d.wrong,
-                note=f"{WAITERS} waiters; {d.missing} never heard, {d.wrong} wrong final phase",
+                note=(
+                    f"{WAITERS} waiters; {d.missing} never heard, {d.wrong} wrong final phase; the daemon "
+                    f"spent {d.flip_cpu_s:.1f} s of CPU from the flip until every run was heard "
+                    f"({d.flip_cpu_s / d.n * 1e6:.0f} µs per run)"
+                ),
             )
         )
     for n, rs in client_rounds.items():
