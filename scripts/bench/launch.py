@@ -26,6 +26,7 @@ from _common import (
     Target,
     flytekit_bin,
     machine,
+    machine_busy_seconds,
     median,
     sandbox,
     verdict,
@@ -59,20 +60,13 @@ CLIENT_CPU_PER_LAUNCH: list[float] = []  # of which this (the client's) process
 async def asyncrun_round(endpoint: str, count: int, tag: str) -> float:
     async with Client.from_config(endpoint=endpoint, insecure=True) as client:
         lp = await client.fetch_launch_plan("hello.wf")
-        busy, mine = _machine_busy_seconds(), time.process_time()
+        busy, mine = machine_busy_seconds(), time.process_time()
         start = time.perf_counter()
         await asyncio.gather(*(client.run(lp, {"name": f"{tag}{i}", "times": 1}) for i in range(count)))
         rate = count / (time.perf_counter() - start)
-        CPU_PER_LAUNCH.append((_machine_busy_seconds() - busy) / count)
+        CPU_PER_LAUNCH.append((machine_busy_seconds() - busy) / count)
         CLIENT_CPU_PER_LAUNCH.append((time.process_time() - mine) / count)
         return rate
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds every core spent busy since boot (/proc/stat: all but idle and iowait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def flytekit_round(python: Path, endpoint: str, count: int, tag: str) -> float:

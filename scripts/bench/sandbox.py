@@ -30,7 +30,18 @@ import textwrap
 import time
 from pathlib import Path
 
-from _common import Case, Target, asyncrun_bin, asyncrun_cmd, machine, sandbox, timed, verdict, write_results
+from _common import (
+    Case,
+    Target,
+    asyncrun_bin,
+    asyncrun_cmd,
+    machine,
+    machine_busy_seconds,
+    sandbox,
+    timed,
+    verdict,
+    write_results,
+)
 
 from asyncrun import Client
 from asyncrun.sdk._loader import load_file
@@ -96,11 +107,11 @@ async def main_async(args: argparse.Namespace) -> None:
                     assert done.phase == "SUCCEEDED" and done.outputs == {"o0": i + 1}, done
 
             await one(-1)  # warm-up
-            busy_before = _machine_busy_seconds()
+            busy_before = machine_busy_seconds()
             start = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(args.executions)))
             exec_rate = args.executions / (time.perf_counter() - start)
-            cpu_per_execution = (_machine_busy_seconds() - busy_before) / args.executions
+            cpu_per_execution = (machine_busy_seconds() - busy_before) / args.executions
         flytekit_attempts = await _flytekit_attempts(sb.endpoint, args.flytekit_tasks) if flytekit_bin else []
 
     task_process = _time_task_process(project)
@@ -200,13 +211,6 @@ def _identifier(remote):  # type: ignore[no-untyped-def]
     from asyncrun.client import _convert
 
     return _convert.identifier(remote.launch_id)
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds every core spent busy since boot (/proc/stat: all but idle and iowait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _time_task_process(project: Path) -> float:
