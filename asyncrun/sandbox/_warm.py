@@ -43,7 +43,6 @@ PRELOADS: dict[str, tuple[str, ...]] = {
         "asyncrun._execute",
         "asyncrun.sdk",
         "asyncrun.sdk._literals",
-        "asyncrun._all_messages",
         "?asyncrun._execute_warm",
     ),
     "pyflyte-execute": ("flytekit.bin.entrypoint",),
